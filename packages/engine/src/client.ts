@@ -1,0 +1,204 @@
+import { HandshakeResponse, ProtocolVersion, StateBatch } from '@tidemark/proto';
+import { merge, Observable, defer } from 'rxjs';
+import { applyBatch } from './apply';
+import { isTidemarkError, TidemarkError } from './errors';
+import { resourceHeads } from './heads';
+import { Library } from './library';
+import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
+import { SyncTransport } from './transport';
+import { ResourceCursor } from './serve';
+import { ResourceWatermarkStore } from './watermarks';
+
+export interface SyncOptions {
+  /** Types to sync; default all, always taken in dependency order. */
+  readonly types?: readonly ResourceName[];
+  /** Requested batch size; 0 or absent means the server's default. */
+  readonly batchSize?: number;
+  /** After backfilling, keep following every type live until unsubscribed. */
+  readonly follow?: boolean;
+  /**
+   * Where each type resumes from. The default, and the only correct policy, is the type's own
+   * watermark. Tests inject broken policies (one global watermark per peer) here to prove that
+   * the suite catches the seed bug.
+   */
+  readonly cursorFor?: (peerDeviceId: string, name: ResourceName) => Promise<ResourceCursor>;
+}
+
+export type SyncEvent =
+  | {
+      readonly kind: 'connected';
+      readonly peerDeviceId: string;
+      readonly peerEpoch: string;
+      readonly handshake: HandshakeResponse;
+      /** Set when the peer's epoch changed and every cursor of that peer restarted from 0. */
+      readonly resetFromEpoch?: string;
+    }
+  | {
+      readonly kind: 'batch';
+      readonly resourceType: ResourceName;
+      readonly phase: 'backfill' | 'follow';
+      /** Rows and tombstones in this batch, and written after last-writer-wins. */
+      readonly received: number;
+      readonly written: number;
+      /** Totals for this type in this sync. */
+      readonly totalReceived: number;
+      readonly totalWritten: number;
+      readonly batches: number;
+      /** What the peer still had to send for this type when it read the batch. */
+      readonly remaining: number;
+      readonly rowsPerSecond: number;
+      readonly watermarkSeq: number;
+      readonly caughtUp: boolean;
+      readonly reset: boolean;
+    }
+  | { readonly kind: 'type_failed'; readonly resourceType: ResourceName; readonly error: TidemarkError }
+  | { readonly kind: 'backfilled'; readonly failed: readonly ResourceName[] };
+
+/** Errors that belong to one type's data; anything else means the connection is unusable. */
+function isPerTypeFailure(error: unknown): error is TidemarkError {
+  return isTidemarkError(error) && (error.code === 'MALFORMED_BATCH' || error.code === 'HLC_DRIFT');
+}
+
+/**
+ * Pulls a peer's library into `library`: handshake, then every type from its own watermark in
+ * dependency order, one batch at a time (each applied with its watermark in one transaction),
+ * then optionally follows live. A type whose data is rejected (malformed batch, HLC drift) is
+ * reported and skipped; the others go on. Transport failures error the Observable: resubscribe
+ * to resume from the watermarks.
+ */
+export function syncFromPeer$(library: Library, transport: SyncTransport, options: SyncOptions = {}): Observable<SyncEvent> {
+  const wanted = new Set(options.types ?? RESOURCE_NAMES);
+  const types = RESOURCE_NAMES.filter((name) => wanted.has(name));
+  const watermarks = new ResourceWatermarkStore(library.db.read);
+  const { libraryId, deviceId, epoch } = library.identity;
+  const cursorFor =
+    options.cursorFor ??
+    (async (peerDeviceId: string, name: ResourceName): Promise<ResourceCursor> => {
+      const mark = await watermarks.get(peerDeviceId, name);
+      return { epoch: mark?.peerEpoch ?? '', seq: mark?.lastSeq ?? 0 };
+    });
+
+  const connect$ = async (): Promise<SyncEvent & { kind: 'connected' }> => {
+    const handshake = await transport.handshake({
+      libraryId,
+      deviceId,
+      epoch,
+      protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+      heads: await resourceHeads(library.db.read),
+    });
+    if (handshake.libraryId !== libraryId) {
+      throw new TidemarkError('LIBRARY_MISMATCH', `peer serves library ${handshake.libraryId}, not ${libraryId}`);
+    }
+    if (handshake.deviceId === deviceId) {
+      throw new TidemarkError('INVALID_ARGUMENT', 'the peer is this device itself; point --peer at another node');
+    }
+    const stored = await watermarks.forPeer(handshake.deviceId);
+    const previous = [...stored.values()].find((mark) => mark.peerEpoch && mark.peerEpoch !== handshake.epoch);
+    if (previous) {
+      // Epoch changed: the peer's database was recreated or restored, so its seqs mean
+      // something else now. Restart every type of that peer from 0 rather than skip anything.
+      await library.db.writeTransaction((sql) =>
+        new ResourceWatermarkStore(sql).resetPeer(handshake.deviceId, handshake.epoch, Date.now()),
+      );
+    }
+    return {
+      kind: 'connected',
+      peerDeviceId: handshake.deviceId,
+      peerEpoch: handshake.epoch,
+      handshake,
+      resetFromEpoch: previous?.peerEpoch,
+    };
+  };
+
+  const pullType = (
+    peerDeviceId: string,
+    name: ResourceName,
+    phase: 'backfill' | 'follow',
+    emit: (event: SyncEvent) => void,
+    signal: AbortSignal,
+  ) =>
+    (async () => {
+      const cursor = await cursorFor(peerDeviceId, name);
+      const stream = transport.streamState({
+        libraryId,
+        deviceId,
+        cursors: [{ resourceType: resourceTypeOf(name), ...cursor }],
+        batchSize: options.batchSize ?? 0,
+        follow: phase === 'follow',
+      }, signal);
+      const started = Date.now();
+      let totalReceived = 0;
+      let totalWritten = 0;
+      let batches = 0;
+      for await (const batch of stream as AsyncIterable<StateBatch>) {
+        const result = await applyBatch(library, peerDeviceId, batch);
+        totalReceived += result.received;
+        totalWritten += result.written;
+        batches += 1;
+        const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+        emit({
+          kind: 'batch',
+          resourceType: name,
+          phase,
+          received: result.received,
+          written: result.written,
+          totalReceived,
+          totalWritten,
+          batches,
+          remaining: batch.remaining,
+          rowsPerSecond: totalReceived / seconds,
+          watermarkSeq: result.watermarkSeq,
+          caughtUp: batch.caughtUp,
+          reset: batch.reset,
+        });
+        if (signal.aborted) break;
+      }
+    })();
+
+  return new Observable<SyncEvent>((subscriber) => {
+    let stopped = false;
+    const abort = new AbortController();
+    const emit = (event: SyncEvent) => {
+      if (!stopped) subscriber.next(event);
+    };
+    const failed: ResourceName[] = [];
+    let followSubscription: { unsubscribe(): void } | undefined;
+
+    const run = async () => {
+      const connected = await connect$();
+      emit(connected);
+      for (const name of types) {
+        if (stopped) return;
+        try {
+          await pullType(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
+        } catch (error) {
+          if (!isPerTypeFailure(error)) throw error;
+          failed.push(name);
+          emit({ kind: 'type_failed', resourceType: name, error });
+        }
+      }
+      emit({ kind: 'backfilled', failed });
+      if (!options.follow || stopped) return subscriber.complete();
+      // One follow stream per type, so a type whose data is rejected stops alone.
+      const followed = types.filter((name) => !failed.includes(name));
+      followSubscription = merge(
+        ...followed.map((name) =>
+          defer(() =>
+            pullType(connected.peerDeviceId, name, 'follow', emit, abort.signal).catch((error: unknown) => {
+              if (!isPerTypeFailure(error)) throw error;
+              emit({ kind: 'type_failed', resourceType: name, error });
+            }),
+          ),
+        ),
+      ).subscribe({ error: (error: unknown) => subscriber.error(error), complete: () => subscriber.complete() });
+    };
+    run().catch((error: unknown) => {
+      if (!stopped) subscriber.error(error);
+    });
+    return () => {
+      stopped = true;
+      abort.abort();
+      followSubscription?.unsubscribe();
+    };
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * One error family for the whole engine. `code` is stable and machine-readable; the message says
+ * what happened and, where there is something to do, what to do. The node maps codes to gRPC
+ * statuses and the CLI maps them to exit codes, each at its own edge.
+ */
+export type TidemarkErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'LIBRARY_MISMATCH'
+  | 'UNAUTHENTICATED'
+  | 'MALFORMED_BATCH'
+  | 'HLC_DRIFT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'UNSUPPORTED_VERSION'
+  | 'UNAVAILABLE'
+  | 'CLOSED'
+  | 'STORAGE';
+
+export class TidemarkError extends Error {
+  constructor(
+    readonly code: TidemarkErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TidemarkError';
+  }
+}
+
+/** A batch from a peer broke the contract; it is rejected whole and the watermark stays. */
+export class MalformedBatchError extends TidemarkError {
+  constructor(message: string) {
+    super('MALFORMED_BATCH', message);
+    this.name = 'MalformedBatchError';
+  }
+}
+
+/** A remote HLC stamp lies further in the future than the configured max drift. */
+export class HlcDriftError extends TidemarkError {
+  constructor(
+    readonly remotePhysicalMs: number,
+    readonly wallMs: number,
+    readonly maxDriftMs: number,
+  ) {
+    super(
+      'HLC_DRIFT',
+      `remote clock is ${remotePhysicalMs - wallMs} ms ahead of this device (max drift ${maxDriftMs} ms); ` +
+        'fix the clock of the device that wrote it, or raise the max drift',
+    );
+    this.name = 'HlcDriftError';
+  }
+}
+
+export function isTidemarkError(error: unknown): error is TidemarkError {
+  return error instanceof TidemarkError;
+}

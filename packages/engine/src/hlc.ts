@@ -1,0 +1,117 @@
+import { HlcDriftError, TidemarkError } from './errors';
+
+/** A hybrid logical clock stamp: physical milliseconds plus a logical counter. */
+export interface HlcStamp {
+  readonly physicalMs: number;
+  readonly logical: number;
+}
+
+const MAX_LOGICAL = 0xffff;
+const PHYSICAL_HEX = 12; // 48 bits of milliseconds: good until the year 10889
+const LOGICAL_HEX = 4;
+
+export const ZERO_HLC: HlcStamp = { physicalMs: 0, logical: 0 };
+
+/** Fixed-width hex so that string order is stamp order (the database compares these as TEXT). */
+export function encodeHlc(stamp: HlcStamp): string {
+  return (
+    stamp.physicalMs.toString(16).padStart(PHYSICAL_HEX, '0') +
+    stamp.logical.toString(16).padStart(LOGICAL_HEX, '0')
+  );
+}
+
+export function decodeHlc(encoded: string): HlcStamp {
+  if (!/^[0-9a-f]{16}$/.test(encoded)) {
+    throw new TidemarkError('INVALID_ARGUMENT', `not an encoded HLC: "${encoded}"`);
+  }
+  return {
+    physicalMs: parseInt(encoded.slice(0, PHYSICAL_HEX), 16),
+    logical: parseInt(encoded.slice(PHYSICAL_HEX), 16),
+  };
+}
+
+export function compareHlc(a: HlcStamp, b: HlcStamp): number {
+  return a.physicalMs - b.physicalMs || a.logical - b.logical;
+}
+
+/**
+ * Compares two versions of a row. `origin` breaks ties so that every device picks the same
+ * winner for concurrent writes stamped in the same millisecond with the same counter.
+ */
+export function compareVersion(aHlc: string, aOrigin: string, bHlc: string, bOrigin: string): number {
+  if (aHlc !== bHlc) return aHlc < bHlc ? -1 : 1;
+  if (aOrigin !== bOrigin) return aOrigin < bOrigin ? -1 : 1;
+  return 0;
+}
+
+export interface HlcOptions {
+  /** Wall clock in milliseconds; injectable so tests can step it. */
+  readonly now?: () => number;
+  /** Remote stamps further ahead of the wall clock than this are rejected. Default 5 minutes. */
+  readonly maxDriftMs?: number;
+}
+
+export const DEFAULT_MAX_DRIFT_MS = 5 * 60 * 1000;
+
+/**
+ * Monotonic hybrid logical clock (Kulkarni et al.). It never goes backwards: not when the wall
+ * clock steps back, and not across restarts, because the owner persists `last` as the floor and
+ * passes it back in.
+ */
+export class HybridLogicalClock {
+  private last: HlcStamp;
+  private readonly wall: () => number;
+  readonly maxDriftMs: number;
+
+  constructor(floor: HlcStamp = ZERO_HLC, options: HlcOptions = {}) {
+    this.last = floor;
+    this.wall = options.now ?? Date.now;
+    this.maxDriftMs = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
+  }
+
+  /** The highest stamp issued or observed: persisted as the floor. */
+  get current(): HlcStamp {
+    return this.last;
+  }
+
+  /** Stamp a local event. */
+  now(): HlcStamp {
+    const wall = this.wall();
+    if (wall > this.last.physicalMs) {
+      this.last = { physicalMs: wall, logical: 0 };
+    } else {
+      this.last = bump(this.last);
+    }
+    return this.last;
+  }
+
+  /**
+   * The receive rule: the clock moves past a remote stamp so that later local writes order after
+   * it. A stamp beyond the max drift is rejected and never adopted, so one bad clock cannot drag
+   * every device into the future.
+   */
+  receive(remote: HlcStamp): void {
+    this.checkDrift(remote);
+    this.observe(remote);
+  }
+
+  /** Raise the clock to at least `stamp` without the drift check (the persisted floor). */
+  observe(stamp: HlcStamp): void {
+    if (compareHlc(stamp, this.last) > 0) this.last = stamp;
+  }
+
+  /** Checks a remote stamp against the drift guard without adopting it. */
+  checkDrift(remote: HlcStamp): void {
+    const wall = this.wall();
+    if (remote.physicalMs > wall + this.maxDriftMs) {
+      throw new HlcDriftError(remote.physicalMs, wall, this.maxDriftMs);
+    }
+  }
+}
+
+function bump(stamp: HlcStamp): HlcStamp {
+  // Overflowing the counter borrows a millisecond, as HLC implementations do, rather than wrap.
+  return stamp.logical >= MAX_LOGICAL
+    ? { physicalMs: stamp.physicalMs + 1, logical: 0 }
+    : { physicalMs: stamp.physicalMs, logical: stamp.logical + 1 };
+}

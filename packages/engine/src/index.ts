@@ -1,0 +1,49 @@
+/** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
+export { applyBatch, type ApplyResult } from './apply';
+export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
+export { DigestAccumulator, digestResource, digestsEqual } from './digest';
+export { HlcDriftError, isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
+export { resourceHead, resourceHeads } from './heads';
+export {
+  compareHlc,
+  compareVersion,
+  decodeHlc,
+  DEFAULT_MAX_DRIFT_MS,
+  encodeHlc,
+  HybridLogicalClock,
+  type HlcOptions,
+  type HlcStamp,
+} from './hlc';
+export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
+export { Library, LIBRARY_FILE, type CreateLibraryOptions, type LibraryIdentity, type OpenLibraryOptions } from './library';
+export { recordFromRow, unwrapRecord, wrapRecord } from './records';
+export {
+  DEVICE_OWNED,
+  isResourceName,
+  parseResourceName,
+  RESOURCE_NAMES,
+  resourceNameOf,
+  resourceTypeOf,
+  type AnyRecord,
+  type FieldsOf,
+  type RecordOf,
+  type ResourceName,
+} from './resource-types';
+export {
+  backfillResource$,
+  clampBatchSize,
+  countAfter,
+  DEFAULT_BATCH_SIZE,
+  MAX_BATCH_SIZE,
+  readPage,
+  type BackfillOptions,
+  type ResourceCursor,
+  type ResourcePage,
+} from './serve';
+export { LibraryDatabase, type SqlRunner } from './store/library-database';
+export { LibrarySyncService, type StreamStateOptions } from './sync-service';
+export { type SyncTransport } from './transport';
+export { isUuid } from './validate';
+export { ResourceWatermarkStore, type ResourceWatermark } from './watermarks';
+export { WriteTransaction } from './write-path';
+export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';

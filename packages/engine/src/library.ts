@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Observable, Subject } from 'rxjs';
+import { TidemarkError } from './errors';
+import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
+import { ChangeSequence } from './sequence';
+import { LibraryDatabase } from './store/library-database';
+import { isUuid } from './validate';
+import { WriteTransaction } from './write-path';
+
+export interface LibraryIdentity {
+  /** The library shared by every member device. */
+  readonly libraryId: string;
+  /** This device. */
+  readonly deviceId: string;
+  /** Random id of this database file; a recreated or restored database gets a new one. */
+  readonly epoch: string;
+  readonly name: string;
+}
+
+export interface OpenLibraryOptions {
+  readonly clock?: HlcOptions;
+  /** How often followers look for commits made by other processes. Default 250 ms. */
+  readonly pollIntervalMs?: number;
+}
+
+export interface CreateLibraryOptions extends OpenLibraryOptions {
+  /** Join an existing library by id; a new id is made when absent. */
+  readonly libraryId?: string;
+  readonly deviceId?: string;
+  readonly name?: string;
+  readonly deviceName?: string;
+}
+
+export const LIBRARY_FILE = 'library.db';
+
+/** A library file on this device: identity, clock, the one write path and commit notifications. */
+export class Library {
+  private readonly commitsSubject = new Subject<number>();
+  /** Emits the head seq after every commit made through this process. */
+  readonly commits$: Observable<number> = this.commitsSubject.asObservable();
+  readonly pollIntervalMs: number;
+
+  private constructor(
+    readonly db: LibraryDatabase,
+    readonly identity: LibraryIdentity,
+    readonly clock: HybridLogicalClock,
+    options: OpenLibraryOptions,
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+  }
+
+  /** Path of the database inside a library directory. */
+  static fileIn(dir: string): string {
+    return path.join(dir, LIBRARY_FILE);
+  }
+
+  /** Creates a new library database (or a new member of an existing library). */
+  static async create(file: string, options: CreateLibraryOptions = {}): Promise<Library> {
+    if (fs.existsSync(file)) {
+      throw new TidemarkError('ALREADY_EXISTS', `${file} already exists; open it instead of creating it`);
+    }
+    for (const [label, value] of [
+      ['library id', options.libraryId],
+      ['device id', options.deviceId],
+    ] as const) {
+      if (value !== undefined && !isUuid(value)) {
+        throw new TidemarkError('INVALID_ARGUMENT', `${label} "${value}" must be a lowercase hyphenated UUID`);
+      }
+    }
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = await LibraryDatabase.open(file);
+    const identity: LibraryIdentity = {
+      libraryId: options.libraryId ?? randomUUID(),
+      deviceId: options.deviceId ?? randomUUID(),
+      epoch: randomUUID(),
+      name: options.name ?? '',
+    };
+    await db.writeTransaction((sql) =>
+      sql.query(
+        'INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms) VALUES (1, ?, ?, ?, ?, ?)',
+        [identity.libraryId, identity.deviceId, identity.epoch, identity.name, Date.now()],
+      ),
+    );
+    const library = new Library(db, identity, new HybridLogicalClock(undefined, options.clock), options);
+    await library.write((tx) =>
+      tx.put('device', { uuid: identity.deviceId, name: options.deviceName ?? os.hostname(), os: process.platform }),
+    );
+    return library;
+  }
+
+  /** Opens an existing library database, migrating its schema when needed. */
+  static async open(file: string, options: OpenLibraryOptions = {}): Promise<Library> {
+    if (!fs.existsSync(file)) {
+      throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
+    }
+    const db = await LibraryDatabase.open(file);
+    const [row] = await db.read.query<{
+      library_id: string;
+      device_id: string;
+      epoch: string;
+      name: string;
+      hlc_floor: string;
+    }>('SELECT library_id, device_id, epoch, name, hlc_floor FROM library_identity WHERE id = 1');
+    if (!row) {
+      await db.close();
+      throw new TidemarkError('NOT_FOUND', `${file} has no library identity; it was not made by \`tidemark init\``);
+    }
+    const identity: LibraryIdentity = {
+      libraryId: row.library_id,
+      deviceId: row.device_id,
+      epoch: row.epoch,
+      name: row.name,
+    };
+    // The persisted floor keeps the clock monotonic across restarts and wall-clock steps.
+    const clock = new HybridLogicalClock(decodeHlc(row.hlc_floor), options.clock);
+    return new Library(db, identity, clock, options);
+  }
+
+  /**
+   * The one write path: runs `fn` in a single write transaction in which every put/delete is
+   * stamped with this device's HLC and the next seq. Followers are notified after the commit.
+   */
+  async write<T>(fn: (tx: WriteTransaction) => Promise<T>): Promise<T> {
+    let head = 0;
+    let changed = false;
+    const result = await this.db.writeTransaction(async (sql) => {
+      const sequence = await ChangeSequence.begin(sql, this.clock);
+      const tx = new WriteTransaction(sql, sequence, this.clock, this.identity.deviceId);
+      const value = await fn(tx);
+      await tx.flush();
+      await sequence.commit();
+      head = sequence.head;
+      changed = sequence.changed;
+      return value;
+    });
+    if (changed) this.notifyCommitted(head);
+    return result;
+  }
+
+  /** Tells in-process followers that the change sequence reached `head`. */
+  notifyCommitted(head: number): void {
+    this.commitsSubject.next(head);
+  }
+
+  /** The highest committed seq, read from the database (sees commits of other processes too). */
+  async headSeq(): Promise<number> {
+    const [row] = await this.db.read.query<{ last_seq: number }>(
+      'SELECT last_seq FROM library_identity WHERE id = 1',
+    );
+    return row.last_seq;
+  }
+
+  async close(): Promise<void> {
+    this.commitsSubject.complete();
+    await this.db.close();
+  }
+}

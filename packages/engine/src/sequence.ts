@@ -1,0 +1,48 @@
+import { decodeHlc, encodeHlc, HybridLogicalClock } from './hlc';
+import { SqlRunner } from './store/library-database';
+
+/**
+ * The library's change counter, read and advanced inside one write transaction. Every write of a
+ * synced row or tombstone, local or applied from a peer, takes the next value. The counter is
+ * read after BEGIN IMMEDIATE, under SQLite's write lock, so seq order is commit order across
+ * processes too.
+ */
+export class ChangeSequence {
+  private constructor(
+    private readonly sql: SqlRunner,
+    private readonly clock: HybridLogicalClock,
+    private last: number,
+    private readonly first: number,
+  ) {}
+
+  /** Opens the counter inside a write transaction; also raises the clock to the persisted floor. */
+  static async begin(sql: SqlRunner, clock: HybridLogicalClock): Promise<ChangeSequence> {
+    const [state] = await sql.query<{ last_seq: number; hlc_floor: string }>(
+      'SELECT last_seq, hlc_floor FROM library_identity WHERE id = 1',
+    );
+    // Another process writing this library may have moved the floor since we last looked.
+    clock.observe(decodeHlc(state.hlc_floor));
+    return new ChangeSequence(sql, clock, state.last_seq, state.last_seq);
+  }
+
+  next(): number {
+    this.last += 1;
+    return this.last;
+  }
+
+  get head(): number {
+    return this.last;
+  }
+
+  get changed(): boolean {
+    return this.last !== this.first;
+  }
+
+  /** Persists the counter and the HLC floor; call last, inside the same transaction. */
+  async commit(): Promise<void> {
+    await this.sql.query('UPDATE library_identity SET last_seq = ?, hlc_floor = ? WHERE id = 1', [
+      this.last,
+      encodeHlc(this.clock.current),
+    ]);
+  }
+}

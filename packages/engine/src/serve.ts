@@ -1,0 +1,196 @@
+import { Checkpoint, Record as WireRecord, StateBatch, Tombstone } from '@tidemark/proto';
+import { Observable } from 'rxjs';
+import { decodeHlc } from './hlc';
+import { Library } from './library';
+import { recordFromRow, tombstoneFromRow, wrapRecord } from './records';
+import { ResourceName, resourceTypeOf } from './resource-types';
+import { SqlRunner } from './store/library-database';
+import { columnsOf, RESOURCE_TABLES, StoredRow } from './store/resource-tables';
+
+export const DEFAULT_BATCH_SIZE = 1_000;
+export const MAX_BATCH_SIZE = 10_000;
+
+/** A cursor on one resource type of the serving database. */
+export interface ResourceCursor {
+  /** Epoch of the database the seq belongs to; '' when the client has none yet. */
+  readonly epoch: string;
+  readonly seq: number;
+}
+
+export interface BackfillOptions {
+  /** Keep the stream open after catching up and send new commits as they happen. */
+  readonly follow?: boolean;
+  /**
+   * Called after each batch is emitted; the next page is read only when it resolves. A transport
+   * passes its flow control here (gRPC: wait for 'drain' when write() returned false), so a slow
+   * reader never makes the server hold more than the batch in flight.
+   */
+  readonly backpressure?: () => Promise<void>;
+  /** In follow mode, skip the first caught-up batch (the caller already sent one). */
+  readonly quietCatchUp?: boolean;
+}
+
+/** One page of a resource type: rows and tombstones with seq in (afterSeq, lastSeq]. */
+export interface ResourcePage {
+  readonly records: WireRecord[];
+  readonly tombstones: Tombstone[];
+  /** Highest seq in the page; `afterSeq` when the page is empty. */
+  readonly lastSeq: number;
+  readonly lastHlc: string | undefined;
+  /** True when the page holds fewer items than asked: the type is caught up. */
+  readonly caughtUp: boolean;
+}
+
+/**
+ * Reads one page by keyset on the seq indexes, never OFFSET. The upper bound is fixed first by
+ * one statement over rows and tombstones together (one consistent snapshot); everything with
+ * seq <= that bound has committed, because seqs are taken under the write lock in commit order.
+ * A row updated after that moves beyond the bound and is served again later, never lost.
+ */
+export async function readPage(
+  sql: SqlRunner,
+  name: ResourceName,
+  afterSeq: number,
+  limit: number,
+): Promise<ResourcePage> {
+  const table = RESOURCE_TABLES[name];
+  const [bound] = await sql.query<{ upper: number | null; n: number }>(
+    `SELECT max(seq) AS upper, count(*) AS n FROM (
+       SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+       UNION ALL
+       SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2)
+       ORDER BY seq LIMIT ?2)`,
+    [afterSeq, limit, name],
+  );
+  if (bound.upper === null) return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
+  const upper = bound.upper;
+  const rows = await sql.query<StoredRow>(
+    `SELECT ${columnsOf(table).join(', ')} FROM ${table.table} WHERE seq > ? AND seq <= ? ORDER BY seq`,
+    [afterSeq, upper],
+  );
+  const tombstones = await sql.query<StoredRow>(
+    'SELECT uuid, hlc, origin, seq FROM tombstones WHERE resource_type = ? AND seq > ? AND seq <= ? ORDER BY seq',
+    [name, afterSeq, upper],
+  );
+  const lastRow = rows[rows.length - 1];
+  const lastTombstone = tombstones[tombstones.length - 1];
+  const last =
+    lastTombstone && (!lastRow || Number(lastTombstone.seq) > Number(lastRow.seq)) ? lastTombstone : lastRow;
+  return {
+    records: rows.map((row) => wrapRecord(name, recordFromRow(name, row))),
+    tombstones: tombstones.map((row) => tombstoneFromRow(name, row)),
+    lastSeq: upper,
+    lastHlc: last ? String(last.hlc) : undefined,
+    caughtUp: bound.n < limit,
+  };
+}
+
+/** Rows plus tombstones of a type with seq above `afterSeq`. */
+export async function countAfter(sql: SqlRunner, name: ResourceName, afterSeq: number): Promise<number> {
+  const [row] = await sql.query<{ n: number }>(
+    `SELECT (SELECT count(*) FROM ${RESOURCE_TABLES[name].table} WHERE seq > ?1)
+          + (SELECT count(*) FROM tombstones WHERE resource_type = ?2 AND seq > ?1) AS n`,
+    [afterSeq, name],
+  );
+  return row.n;
+}
+
+export function clampBatchSize(requested: number): number {
+  if (!requested || requested <= 0) return DEFAULT_BATCH_SIZE;
+  return Math.min(Math.floor(requested), MAX_BATCH_SIZE);
+}
+
+/**
+ * Serves one resource type from a cursor as an Observable of batches: pages of
+ * `seq > cursor ORDER BY seq`, ending when caught up or, in follow mode, going on as commits
+ * arrive (in-process notification, plus a poll for commits made by other processes).
+ * At most one page is read ahead of what the consumer has taken.
+ */
+export function backfillResource$(
+  library: Library,
+  name: ResourceName,
+  cursor: ResourceCursor,
+  batchSize: number,
+  options: BackfillOptions = {},
+): Observable<StateBatch> {
+  return new Observable<StateBatch>((subscriber) => {
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const commits = library.commits$.subscribe(() => wake?.());
+    const limit = clampBatchSize(batchSize);
+    const epoch = library.identity.epoch;
+    const resourceType = resourceTypeOf(name);
+
+    // Resolves once the library's head passes `seenHead`: woken by in-process commits at once,
+    // and by a poll for commits made by another process writing the same file.
+    const waitForCommit = async (seenHead: number) => {
+      while (!stopped) {
+        const woken = new Promise<void>((resolve) => {
+          const timer = setTimeout(done, library.pollIntervalMs);
+          function done() {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = done;
+        });
+        // Armed before looking, so a commit landing in between still wakes us.
+        if ((await library.headSeq()) > seenHead) {
+          wake?.();
+          return;
+        }
+        await woken;
+      }
+    };
+
+    const run = async () => {
+      // A cursor from another epoch belongs to a database that no longer exists: restart from 0
+      // and say so, never skip.
+      const reset = cursor.epoch !== '' && cursor.epoch !== epoch;
+      let seq = reset ? 0 : cursor.seq;
+      let remaining = await countAfter(library.db.read, name, seq);
+      let firstBatch = true;
+      let announcedCatchUp = options.quietCatchUp ?? false;
+      while (!stopped) {
+        const head = await library.headSeq();
+        const page = await readPage(library.db.read, name, seq, limit);
+        if (stopped) return;
+        const sent = page.records.length + page.tombstones.length;
+        remaining = page.caughtUp ? 0 : Math.max(remaining - sent, 1);
+        const isNews = sent > 0 || (firstBatch && reset) || (page.caughtUp && !announcedCatchUp);
+        if (isNews) {
+          const checkpoint: Checkpoint = {
+            resourceType,
+            epoch,
+            seq: page.lastSeq,
+            hlc: page.lastHlc ? decodeHlc(page.lastHlc) : undefined,
+          };
+          subscriber.next({
+            resourceType,
+            records: page.records,
+            tombstones: page.tombstones,
+            checkpoint,
+            remaining,
+            reset: firstBatch && reset,
+            caughtUp: page.caughtUp,
+          });
+          firstBatch = false;
+          if (page.caughtUp) announcedCatchUp = true;
+          if (options.backpressure) await options.backpressure();
+        }
+        seq = page.lastSeq;
+        if (page.caughtUp) {
+          if (!options.follow) break;
+          await waitForCommit(head);
+        }
+      }
+      if (!stopped) subscriber.complete();
+    };
+    run().catch((error: unknown) => subscriber.error(error));
+    return () => {
+      stopped = true;
+      commits.unsubscribe();
+      wake?.();
+    };
+  });
+}

@@ -1,0 +1,115 @@
+import { Mutex } from 'async-mutex';
+import { DataSource } from 'typeorm';
+import { TidemarkError } from '../errors';
+import { LIBRARY_MIGRATIONS } from './migrations';
+
+/** A SQL runner bound to one connection (inside a write transaction, or the read connection). */
+export interface SqlRunner {
+  query<Row = { [column: string]: unknown }>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+const BUSY_TIMEOUT_MS = 15_000;
+
+/**
+ * The library's SQLite file, opened twice: a writer connection used only inside write
+ * transactions, and a reader connection for serving, digests and status. Reads must not share
+ * the writer's connection: they would see uncommitted rows of a transaction still in flight, and
+ * could serve a row (and a checkpoint past it) that is then rolled back. In WAL mode the reader
+ * sees only committed data and never blocks the writer.
+ */
+export class LibraryDatabase {
+  private readonly writeLock = new Mutex();
+  private closed = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly writer: DataSource,
+    private readonly reader: DataSource,
+  ) {}
+
+  static async open(file: string): Promise<LibraryDatabase> {
+    const writer = new DataSource({
+      type: 'sqlite',
+      database: file,
+      enableWAL: true,
+      busyTimeout: BUSY_TIMEOUT_MS,
+      migrations: [...LIBRARY_MIGRATIONS],
+      migrationsTransactionMode: 'each',
+      synchronize: false,
+      logging: false,
+    });
+    try {
+      await writer.initialize();
+    } catch (error) {
+      throw new TidemarkError('STORAGE', `cannot open library database ${file}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    // NORMAL is crash-safe in WAL mode: a killed process loses nothing that committed.
+    await writer.query('PRAGMA synchronous = NORMAL');
+    await writer.runMigrations({ transaction: 'each' });
+    const reader = new DataSource({
+      type: 'sqlite',
+      database: file,
+      enableWAL: true,
+      busyTimeout: BUSY_TIMEOUT_MS,
+      synchronize: false,
+      logging: false,
+    });
+    await reader.initialize();
+    return new LibraryDatabase(file, writer, reader);
+  }
+
+  /** Runs `fn` in a write transaction: all of it commits, or none of it does. */
+  async writeTransaction<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T> {
+    return this.writeLock.runExclusive(async () => {
+      this.assertOpen();
+      const runner = this.writer.createQueryRunner();
+      try {
+        // IMMEDIATE takes SQLite's write lock before anything is read, so the change counter read
+        // inside is the one this transaction increments: seqs follow commit order even when
+        // another process writes the same file.
+        await runner.query('BEGIN IMMEDIATE');
+        try {
+          const result = await fn({ query: (sql, params) => runner.query(sql, params as unknown[]) });
+          await runner.query('COMMIT');
+          return result;
+        } catch (error) {
+          await runner.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      } finally {
+        await runner.release();
+      }
+    });
+  }
+
+  /** Reads on the reader connection: committed data only. */
+  get read(): SqlRunner {
+    return {
+      query: (sql, params) => {
+        this.assertOpen();
+        return this.reader.query(sql, params as unknown[]);
+      },
+    };
+  }
+
+  /** The TypeORM data source of the writer, for repositories and the migration table. */
+  get dataSource(): DataSource {
+    return this.writer;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Wait for the write in flight: closing under it would roll it back half-reported.
+    await this.writeLock.runExclusive(async () => {
+      this.closed = true;
+      await this.reader.destroy();
+      await this.writer.destroy();
+    });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TidemarkError('CLOSED', 'the library is closed');
+  }
+}

@@ -1,0 +1,124 @@
+import { EntryKind, Record as WireRecord } from '@tidemark/proto';
+import { AnyRecord, ResourceName } from '../resource-types';
+
+/** How a record field is stored and validated. */
+export type FieldKind = 'uuid' | 'optional_uuid' | 'text' | 'name' | 'count' | 'entry_kind';
+
+export interface FieldSpec {
+  /** Property of the generated record message. */
+  readonly field: string;
+  /** Column of the table. */
+  readonly column: string;
+  readonly kind: FieldKind;
+}
+
+export interface ResourceTable {
+  readonly name: ResourceName;
+  readonly table: string;
+  /** The `Record.kind.$case` of this type on the wire. */
+  readonly recordCase: NonNullable<WireRecord['kind']>['$case'];
+  /** Data fields, without `uuid`, `hlc`, `origin` (columns common to every table). */
+  readonly fields: readonly FieldSpec[];
+  /** For device-owned types: the field naming the owning device. */
+  readonly ownerField?: string;
+}
+
+const f = (field: string, column: string, kind: FieldKind): FieldSpec => ({ field, column, kind });
+
+export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = {
+  device: {
+    name: 'device',
+    table: 'devices',
+    recordCase: 'device',
+    fields: [f('name', 'name', 'text'), f('os', 'os', 'text')],
+    ownerField: 'uuid',
+  },
+  volume: {
+    name: 'volume',
+    table: 'volumes',
+    recordCase: 'volume',
+    fields: [
+      f('deviceUuid', 'device_uuid', 'uuid'),
+      f('name', 'name', 'text'),
+      f('mountPoint', 'mount_point', 'text'),
+      f('filesystem', 'filesystem', 'text'),
+      f('capacityBytes', 'capacity_bytes', 'count'),
+    ],
+    ownerField: 'deviceUuid',
+  },
+  location: {
+    name: 'location',
+    table: 'locations',
+    recordCase: 'location',
+    fields: [
+      f('deviceUuid', 'device_uuid', 'uuid'),
+      f('volumeUuid', 'volume_uuid', 'optional_uuid'),
+      f('path', 'path', 'text'),
+      f('name', 'name', 'text'),
+    ],
+    ownerField: 'deviceUuid',
+  },
+  content_identity: {
+    name: 'content_identity',
+    table: 'content_identities',
+    recordCase: 'contentIdentity',
+    fields: [
+      f('contentHash', 'content_hash', 'text'),
+      f('sizeBytes', 'size_bytes', 'count'),
+      f('mimeType', 'mime_type', 'text'),
+    ],
+  },
+  entry: {
+    name: 'entry',
+    table: 'entries',
+    recordCase: 'entry',
+    fields: [
+      f('deviceUuid', 'device_uuid', 'uuid'),
+      f('locationUuid', 'location_uuid', 'uuid'),
+      f('parentUuid', 'parent_uuid', 'optional_uuid'),
+      f('relativePath', 'relative_path', 'text'),
+      f('kind', 'kind', 'entry_kind'),
+      f('sizeBytes', 'size_bytes', 'count'),
+      f('modifiedAtMs', 'modified_at_ms', 'count'),
+      f('contentUuid', 'content_uuid', 'optional_uuid'),
+    ],
+    ownerField: 'deviceUuid',
+  },
+  tag: {
+    name: 'tag',
+    table: 'tags',
+    recordCase: 'tag',
+    fields: [f('name', 'name', 'name'), f('color', 'color', 'text')],
+  },
+  collection: {
+    name: 'collection',
+    table: 'collections',
+    recordCase: 'collection',
+    fields: [f('name', 'name', 'name'), f('description', 'description', 'text')],
+  },
+  tag_assignment: {
+    name: 'tag_assignment',
+    table: 'tag_assignments',
+    recordCase: 'tagAssignment',
+    fields: [f('tagUuid', 'tag_uuid', 'uuid'), f('contentUuid', 'content_uuid', 'uuid')],
+  },
+};
+
+/** Column list for SELECT / INSERT, in a fixed order: uuid, data fields, hlc, origin, seq. */
+export function columnsOf(table: ResourceTable): string[] {
+  return ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+}
+
+export function sqlTypeOf(kind: FieldKind): string {
+  return kind === 'count' || kind === 'entry_kind' ? 'INTEGER NOT NULL DEFAULT 0' : "TEXT NOT NULL DEFAULT ''";
+}
+
+/** Row values of a record, in `columnsOf` order without the trailing hlc/origin/seq. */
+export function dataValuesOf(table: ResourceTable, record: AnyRecord): unknown[] {
+  const source = record as unknown as { [field: string]: unknown };
+  return [source.uuid, ...table.fields.map((field) => source[field.field])];
+}
+
+export type StoredRow = { [column: string]: string | number | null };
+
+export { EntryKind };

@@ -1,0 +1,82 @@
+import { ResourceName } from '../resource-types';
+import { SqlRunner } from './library-database';
+import { RESOURCE_TABLES } from './resource-tables';
+
+/** SQLite 3.32+ allows 32766 bound parameters per statement; stay well below it. */
+const MAX_PARAMS = 30_000;
+
+/** One versioned row image: data values in table column order, then its sync fields. */
+export interface VersionedRow {
+  readonly values: readonly unknown[];
+  readonly hlc: string;
+  readonly origin: string;
+  readonly seq: number;
+}
+
+export interface VersionedTombstone {
+  readonly uuid: string;
+  readonly hlc: string;
+  readonly origin: string;
+  readonly seq: number;
+}
+
+/**
+ * Multi-row statements for the hot paths (bulk local writes and apply): one prepared statement
+ * per chunk instead of one per row.
+ */
+export class RowWriter {
+  constructor(private readonly sql: SqlRunner) {}
+
+  /** Inserts or replaces rows (the newest version wins upstream); clears their tombstones. */
+  async upsertRows(name: ResourceName, rows: readonly VersionedRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const table = RESOURCE_TABLES[name];
+    const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+    const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
+    const rowsPerChunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+    const placeholder = `(${columns.map(() => '?').join(', ')})`;
+    for (let start = 0; start < rows.length; start += rowsPerChunk) {
+      const chunk = rows.slice(start, start + rowsPerChunk);
+      const params: unknown[] = [];
+      for (const row of chunk) params.push(...row.values, row.hlc, row.origin, row.seq);
+      await this.sql.query(
+        `INSERT INTO ${table.table} (${columns.join(', ')}) VALUES ${chunk.map(() => placeholder).join(', ')}
+         ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
+        params,
+      );
+      await this.deleteWhereUuidIn('tombstones', chunk.map((row) => String(row.values[0])), name);
+    }
+  }
+
+  /** Deletes rows and records (or replaces) their tombstones. */
+  async writeTombstones(name: ResourceName, tombstones: readonly VersionedTombstone[]): Promise<void> {
+    if (tombstones.length === 0) return;
+    const rowsPerChunk = Math.floor(MAX_PARAMS / 5);
+    for (let start = 0; start < tombstones.length; start += rowsPerChunk) {
+      const chunk = tombstones.slice(start, start + rowsPerChunk);
+      await this.deleteWhereUuidIn(RESOURCE_TABLES[name].table, chunk.map((t) => t.uuid));
+      const params: unknown[] = [];
+      for (const t of chunk) params.push(name, t.uuid, t.hlc, t.origin, t.seq);
+      await this.sql.query(
+        `INSERT INTO tombstones (resource_type, uuid, hlc, origin, seq) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (resource_type, uuid) DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin, seq = excluded.seq`,
+        params,
+      );
+    }
+  }
+
+  private async deleteWhereUuidIn(table: string, uuids: readonly string[], tombstoneType?: ResourceName) {
+    for (let start = 0; start < uuids.length; start += MAX_PARAMS - 1) {
+      const chunk = uuids.slice(start, start + MAX_PARAMS - 1);
+      const marks = chunk.map(() => '?').join(', ');
+      if (tombstoneType) {
+        await this.sql.query(`DELETE FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})`, [
+          tombstoneType,
+          ...chunk,
+        ]);
+      } else {
+        await this.sql.query(`DELETE FROM ${table} WHERE uuid IN (${marks})`, chunk);
+      }
+    }
+  }
+}

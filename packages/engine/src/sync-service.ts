@@ -1,0 +1,125 @@
+import {
+  DigestRequest,
+  DigestResponse,
+  HandshakeRequest,
+  HandshakeResponse,
+  ProtocolVersion,
+  StateBatch,
+  StateRequest,
+} from '@tidemark/proto';
+import { concat, defer, merge, Observable, tap } from 'rxjs';
+import { digestResource } from './digest';
+import { TidemarkError } from './errors';
+import { resourceHeads } from './heads';
+import { Library } from './library';
+import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
+import { backfillResource$, clampBatchSize, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ResourceCursor } from './serve';
+
+export interface StreamStateOptions {
+  /** Transport flow control, awaited after each batch (see BackfillOptions.backpressure). */
+  readonly backpressure?: () => Promise<void>;
+}
+
+/**
+ * The serving side of the protocol, independent of any transport: the gRPC server and the
+ * in-memory transport both call it. Requests are validated here, with TidemarkError codes that
+ * each edge maps to its own status.
+ */
+export class LibrarySyncService {
+  constructor(readonly library: Library) {}
+
+  async handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
+    this.checkLibrary(request.libraryId);
+    if (
+      request.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED &&
+      request.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1
+    ) {
+      throw new TidemarkError(
+        'UNSUPPORTED_VERSION',
+        `protocol version ${request.protocolVersion} is not supported; this node speaks version 1`,
+      );
+    }
+    const { identity } = this.library;
+    return {
+      libraryId: identity.libraryId,
+      deviceId: identity.deviceId,
+      epoch: identity.epoch,
+      protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+      heads: await resourceHeads(this.library.db.read),
+      defaultBatchSize: DEFAULT_BATCH_SIZE,
+      maxBatchSize: MAX_BATCH_SIZE,
+      deviceName: identity.name,
+    };
+  }
+
+  /**
+   * Backfills each requested type in request order; with `follow`, then follows all of them at
+   * once, each from where its backfill ended.
+   */
+  streamState(request: StateRequest, options: StreamStateOptions = {}): Observable<StateBatch> {
+    this.checkLibrary(request.libraryId);
+    const cursors = this.parseCursors(request);
+    const batchSize = clampBatchSize(request.batchSize);
+    const positions = new Map<ResourceName, ResourceCursor>(cursors);
+    const epoch = this.library.identity.epoch;
+    const backfill = concat(
+      ...cursors.map(([name, cursor]) =>
+        defer(() =>
+          backfillResource$(this.library, name, cursor, batchSize, { backpressure: options.backpressure }).pipe(
+            tap((batch) => positions.set(name, { epoch, seq: batch.checkpoint?.seq ?? 0 })),
+          ),
+        ),
+      ),
+    );
+    if (!request.follow) return backfill;
+    const follow = defer(() =>
+      merge(
+        ...cursors.map(([name]) =>
+          backfillResource$(this.library, name, positions.get(name)!, batchSize, {
+            follow: true,
+            quietCatchUp: true,
+            backpressure: options.backpressure,
+          }),
+        ),
+      ),
+    );
+    return concat(backfill, follow);
+  }
+
+  async digest(request: DigestRequest): Promise<DigestResponse> {
+    this.checkLibrary(request.libraryId);
+    const names = request.resourceTypes.length
+      ? request.resourceTypes.map((type) => resourceNameOf(type))
+      : [...RESOURCE_NAMES];
+    const digests = [];
+    for (const name of names) digests.push(await digestResource(this.library.db.read, name));
+    return { epoch: this.library.identity.epoch, digests };
+  }
+
+  private checkLibrary(libraryId: string): void {
+    if (libraryId !== this.library.identity.libraryId) {
+      throw new TidemarkError(
+        'LIBRARY_MISMATCH',
+        `this node serves library ${this.library.identity.libraryId}, not "${libraryId}"`,
+      );
+    }
+  }
+
+  private parseCursors(request: StateRequest): [ResourceName, ResourceCursor][] {
+    if (request.cursors.length === 0) {
+      throw new TidemarkError('INVALID_ARGUMENT', 'a StateRequest needs at least one cursor');
+    }
+    const seen = new Set<ResourceName>();
+    return request.cursors.map((cursor) => {
+      const name = resourceNameOf(cursor.resourceType);
+      if (seen.has(name)) throw new TidemarkError('INVALID_ARGUMENT', `resource type ${name} is requested twice`);
+      seen.add(name);
+      if (!Number.isSafeInteger(cursor.seq) || cursor.seq < 0) {
+        throw new TidemarkError('INVALID_ARGUMENT', `cursor seq ${cursor.seq} for ${name} is out of range`);
+      }
+      return [name, { epoch: cursor.epoch, seq: cursor.seq }];
+    });
+  }
+}
+
+export { MAX_BATCH_SIZE };

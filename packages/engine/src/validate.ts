@@ -1,0 +1,58 @@
+import { EntryKind, Hlc } from '@tidemark/proto';
+import { ResourceName } from './resource-types';
+import { FieldKind, RESOURCE_TABLES } from './store/resource-tables';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const MAX_TEXT_BYTES = 4096;
+export const MAX_NAME_BYTES = 256;
+const MAX_LOGICAL = 0xffff;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+function checkField(kind: FieldKind, value: unknown): string | undefined {
+  switch (kind) {
+    case 'uuid':
+      return isUuid(value) ? undefined : 'must be a lowercase hyphenated UUID';
+    case 'optional_uuid':
+      return value === '' || isUuid(value) ? undefined : 'must be empty or a lowercase hyphenated UUID';
+    case 'text':
+      return typeof value === 'string' && Buffer.byteLength(value) <= MAX_TEXT_BYTES
+        ? undefined
+        : `must be a string of at most ${MAX_TEXT_BYTES} bytes`;
+    case 'name':
+      return typeof value === 'string' && value.length > 0 && Buffer.byteLength(value) <= MAX_NAME_BYTES
+        ? undefined
+        : `must be a string of 1 to ${MAX_NAME_BYTES} bytes`;
+    case 'count':
+      return Number.isSafeInteger(value) && (value as number) >= 0 ? undefined : 'must be a non-negative integer';
+    case 'entry_kind':
+      return value === EntryKind.ENTRY_KIND_FILE ||
+        value === EntryKind.ENTRY_KIND_DIRECTORY ||
+        value === EntryKind.ENTRY_KIND_SYMLINK
+        ? undefined
+        : 'must be FILE, DIRECTORY or SYMLINK';
+  }
+}
+
+/** Checks a record's uuid and data fields; returns what is wrong, or undefined. */
+export function validateFields(name: ResourceName, record: { [field: string]: unknown }): string | undefined {
+  if (!isUuid(record.uuid)) return `uuid ${JSON.stringify(record.uuid)} must be a lowercase hyphenated UUID`;
+  for (const field of RESOURCE_TABLES[name].fields) {
+    const problem = checkField(field.kind, record[field.field]);
+    if (problem) return `${field.field} ${problem} (got ${JSON.stringify(record[field.field])?.slice(0, 80)})`;
+  }
+  return undefined;
+}
+
+export function validateHlc(hlc: Hlc | undefined): string | undefined {
+  if (!hlc) return 'hlc is missing';
+  if (!Number.isSafeInteger(hlc.physicalMs) || hlc.physicalMs <= 0 || hlc.physicalMs >= 2 ** 48) {
+    return `hlc.physical_ms ${hlc.physicalMs} is out of range`;
+  }
+  if (!Number.isInteger(hlc.logical) || hlc.logical < 0 || hlc.logical > MAX_LOGICAL) {
+    return `hlc.logical ${hlc.logical} is out of range 0..${MAX_LOGICAL}`;
+  }
+  return undefined;
+}

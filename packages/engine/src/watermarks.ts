@@ -1,0 +1,100 @@
+import { RESOURCE_NAMES, ResourceName } from './resource-types';
+import { SqlRunner } from './store/library-database';
+
+/** How far this device has applied one resource type of one peer. */
+export interface ResourceWatermark {
+  readonly peerDeviceId: string;
+  readonly resourceType: ResourceName;
+  /** Epoch of the peer database `lastSeq` belongs to; '' before the first batch. */
+  readonly peerEpoch: string;
+  /** The peer's seq of the last applied batch: the next request asks for `seq > lastSeq`. */
+  readonly lastSeq: number;
+  /** Encoded HLC of the last applied row: for people and lag metrics, never a cursor. */
+  readonly lastHlc: string | undefined;
+  readonly updatedAtMs: number;
+}
+
+interface WatermarkRow {
+  peer_device_id: string;
+  resource_type: ResourceName;
+  peer_epoch: string;
+  last_seq: number;
+  last_hlc: string | null;
+  updated_at_ms: number;
+}
+
+function fromRow(row: WatermarkRow): ResourceWatermark {
+  return {
+    peerDeviceId: row.peer_device_id,
+    resourceType: row.resource_type,
+    peerEpoch: row.peer_epoch,
+    lastSeq: row.last_seq,
+    lastHlc: row.last_hlc ?? undefined,
+    updatedAtMs: row.updated_at_ms,
+  };
+}
+
+/**
+ * The `resource_watermarks` table: one cursor per (peer device, resource type). This is the seed
+ * note's fix: no watermark ever stands for more than one resource type.
+ */
+export class ResourceWatermarkStore {
+  constructor(private readonly sql: SqlRunner) {}
+
+  async get(peerDeviceId: string, name: ResourceName): Promise<ResourceWatermark | undefined> {
+    const [row] = await this.sql.query<WatermarkRow>(
+      'SELECT * FROM resource_watermarks WHERE peer_device_id = ? AND resource_type = ?',
+      [peerDeviceId, name],
+    );
+    return row ? fromRow(row) : undefined;
+  }
+
+  async forPeer(peerDeviceId: string): Promise<Map<ResourceName, ResourceWatermark>> {
+    const rows = await this.sql.query<WatermarkRow>('SELECT * FROM resource_watermarks WHERE peer_device_id = ?', [
+      peerDeviceId,
+    ]);
+    return new Map(rows.map((row) => [row.resource_type, fromRow(row)]));
+  }
+
+  async all(): Promise<ResourceWatermark[]> {
+    const rows = await this.sql.query<WatermarkRow>(
+      'SELECT * FROM resource_watermarks ORDER BY peer_device_id, resource_type',
+    );
+    return rows.map(fromRow);
+  }
+
+  /** Moves a watermark; call inside the transaction that applied the batch. */
+  async advance(
+    peerDeviceId: string,
+    name: ResourceName,
+    peerEpoch: string,
+    lastSeq: number,
+    lastHlc: string | undefined,
+    nowMs: number,
+  ): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO resource_watermarks (peer_device_id, resource_type, peer_epoch, last_seq, last_hlc, updated_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (peer_device_id, resource_type) DO UPDATE SET
+         peer_epoch = excluded.peer_epoch, last_seq = excluded.last_seq,
+         last_hlc = coalesce(excluded.last_hlc, resource_watermarks.last_hlc), updated_at_ms = excluded.updated_at_ms`,
+      [peerDeviceId, name, peerEpoch, lastSeq, lastHlc ?? null, nowMs],
+    );
+  }
+
+  /**
+   * The peer's database was recreated or restored (its epoch changed): every type of that peer
+   * restarts from 0. Rows already held stay; idempotent apply skips the unchanged ones.
+   */
+  async resetPeer(peerDeviceId: string, peerEpoch: string, nowMs: number): Promise<void> {
+    for (const name of RESOURCE_NAMES) {
+      await this.sql.query(
+        `INSERT INTO resource_watermarks (peer_device_id, resource_type, peer_epoch, last_seq, last_hlc, updated_at_ms)
+         VALUES (?, ?, ?, 0, NULL, ?)
+         ON CONFLICT (peer_device_id, resource_type) DO UPDATE SET
+           peer_epoch = excluded.peer_epoch, last_seq = 0, updated_at_ms = excluded.updated_at_ms`,
+        [peerDeviceId, name, peerEpoch, nowMs],
+      );
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { encodeHlc, HybridLogicalClock } from './hlc';
+import { TidemarkError } from './errors';
+import { DEVICE_OWNED, FieldsOf, ResourceName } from './resource-types';
+import { ChangeSequence } from './sequence';
+import { SqlRunner } from './store/library-database';
+import { dataValuesOf, RESOURCE_TABLES } from './store/resource-tables';
+import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
+import { validateFields } from './validate';
+
+/** Pending writes are flushed in multi-row statements of about this many rows. */
+const FLUSH_EVERY = 2_000;
+
+type Pending =
+  | { readonly op: 'put'; readonly name: ResourceName; readonly rows: VersionedRow[] }
+  | { readonly op: 'delete'; readonly name: ResourceName; readonly tombstones: VersionedTombstone[] };
+
+/**
+ * The one write path for local changes to synced rows. Each `put` or `delete` is stamped with the
+ * device's HLC and the next change-sequence number; the whole callback is one SQLite transaction,
+ * so a bulk indexing run of 10,000 entries is one commit, not 10,000.
+ */
+export class WriteTransaction {
+  private pending: Pending | undefined;
+  private readonly rows: RowWriter;
+
+  constructor(
+    readonly sql: SqlRunner,
+    private readonly sequence: ChangeSequence,
+    private readonly clock: HybridLogicalClock,
+    readonly deviceId: string,
+  ) {
+    this.rows = new RowWriter(sql);
+  }
+
+  /** Creates or replaces a row with a new version stamped by this device. */
+  async put<N extends ResourceName>(name: N, fields: FieldsOf<N>): Promise<void> {
+    const record = fields as unknown as { [field: string]: unknown };
+    const problem = validateFields(name, record);
+    if (problem) throw new TidemarkError('INVALID_ARGUMENT', `invalid ${name}: ${problem}`);
+    const owner = ownerOf(name, record);
+    if (owner !== undefined && owner !== this.deviceId) {
+      // Device-owned rows are written only by their owner; anything else would be a forged row.
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `a ${name} owned by device ${owner} cannot be written on device ${this.deviceId}`,
+      );
+    }
+    const row: VersionedRow = {
+      values: dataValuesOf(RESOURCE_TABLES[name], record as never),
+      hlc: encodeHlc(this.clock.now()),
+      origin: this.deviceId,
+      seq: this.sequence.next(),
+    };
+    const batch = await this.pendingFor('put', name);
+    if (batch.op === 'put') batch.rows.push(row);
+    await this.flushIfFull();
+  }
+
+  /** Deletes a row, leaving a tombstone that travels to every peer. */
+  async delete(name: ResourceName, uuid: string): Promise<void> {
+    const tombstone: VersionedTombstone = {
+      uuid,
+      hlc: encodeHlc(this.clock.now()),
+      origin: this.deviceId,
+      seq: this.sequence.next(),
+    };
+    const batch = await this.pendingFor('delete', name);
+    if (batch.op === 'delete') batch.tombstones.push(tombstone);
+    await this.flushIfFull();
+  }
+
+  /** Writes what is buffered; reads inside the transaction see it afterwards. */
+  async flush(): Promise<void> {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (!pending) return;
+    if (pending.op === 'put') await this.rows.upsertRows(pending.name, pending.rows);
+    else await this.rows.writeTombstones(pending.name, pending.tombstones);
+  }
+
+  private async pendingFor(op: Pending['op'], name: ResourceName): Promise<Pending> {
+    // Writes are buffered per (op, type) and flushed in order, so a delete after a put of the
+    // same row in one transaction still wins.
+    if (this.pending && (this.pending.op !== op || this.pending.name !== name)) await this.flush();
+    if (!this.pending) {
+      this.pending = op === 'put' ? { op, name, rows: [] } : { op, name, tombstones: [] };
+    }
+    return this.pending;
+  }
+
+  private async flushIfFull(): Promise<void> {
+    const size = this.pending?.op === 'put' ? this.pending.rows.length : (this.pending?.tombstones.length ?? 0);
+    if (size >= FLUSH_EVERY) await this.flush();
+  }
+}
+
+export function ownerOf(name: ResourceName, record: { [field: string]: unknown }): string | undefined {
+  if (!DEVICE_OWNED.has(name)) return undefined;
+  const field = RESOURCE_TABLES[name].ownerField ?? 'uuid';
+  return String(record[field]);
+}

@@ -1,0 +1,40 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CreateLibraryOptions, Library } from '../src';
+
+/** A stepping wall clock: tests decide what time it is. */
+export class TestClock {
+  constructor(public ms = Date.UTC(2025, 9, 20, 14, 0, 0)) {}
+  readonly now = () => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+const made: string[] = [];
+
+export function tempDir(prefix = 'tidemark-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export async function createLibrary(options: CreateLibraryOptions & { dir?: string } = {}): Promise<Library> {
+  const dir = options.dir ?? tempDir();
+  return Library.create(Library.fileIn(dir), { pollIntervalMs: 50, ...options });
+}
+
+/** Creates `count` member devices of one new library. */
+export async function createMembers(count: number, options: CreateLibraryOptions = {}): Promise<Library[]> {
+  const first = await createLibrary(options);
+  const rest = [];
+  for (let i = 1; i < count; i++) {
+    rest.push(await createLibrary({ ...options, libraryId: first.identity.libraryId }));
+  }
+  return [first, ...rest];
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
