@@ -36,7 +36,13 @@ export class DigestAccumulator {
 }
 
 /** Digest of one resource type, read page by page (keyset on seq) so memory stays flat. */
-export async function digestResource(sql: SqlRunner, name: ResourceName): Promise<ResourceDigest> {
+export async function digestResource(
+  sql: SqlRunner,
+  name: ResourceName,
+  options: { readonly excludeOrigins?: readonly string[] } = {},
+): Promise<ResourceDigest> {
+  const excluded = options.excludeOrigins ?? [];
+  const originFilter = excluded.length ? `AND origin NOT IN (${excluded.map(() => '?').join(', ')})` : '';
   const accumulator = new DigestAccumulator();
   let head = 0;
   for (const [kind, from, filter] of [
@@ -46,8 +52,8 @@ export async function digestResource(sql: SqlRunner, name: ResourceName): Promis
     let after = -1;
     for (;;) {
       const rows = await sql.query<{ uuid: string; hlc: string; origin: string; seq: number }>(
-        `SELECT uuid, hlc, origin, seq FROM ${from} WHERE seq > ? ${filter} ORDER BY seq LIMIT ${PAGE}`,
-        filter ? [after, name] : [after],
+        `SELECT uuid, hlc, origin, seq FROM ${from} WHERE seq > ? ${filter} ${originFilter} ORDER BY seq LIMIT ${PAGE}`,
+        filter ? [after, name, ...excluded] : [after, ...excluded],
       );
       for (const row of rows) accumulator.add(kind, row.uuid, row.hlc, row.origin);
       if (rows.length === 0) break;

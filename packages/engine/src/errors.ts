@@ -14,7 +14,8 @@ export type TidemarkErrorCode =
   | 'UNSUPPORTED_VERSION'
   | 'UNAVAILABLE'
   | 'CLOSED'
-  | 'STORAGE';
+  | 'STORAGE'
+  | 'INTERNAL';
 
 export class TidemarkError extends Error {
   constructor(

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Observable, Subject } from 'rxjs';
+import { distinctUntilChanged, filter, from, interval, merge, Observable, share, Subject, switchMap, takeUntil } from 'rxjs';
 import { TidemarkError } from './errors';
 import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
 import { ChangeSequence } from './sequence';
@@ -22,7 +22,7 @@ export interface LibraryIdentity {
 
 export interface OpenLibraryOptions {
   readonly clock?: HlcOptions;
-  /** How often followers look for commits made by other processes. Default 250 ms. */
+  /** How often followers look for commits made by other processes. Default 50 ms. */
   readonly pollIntervalMs?: number;
 }
 
@@ -39,8 +39,16 @@ export const LIBRARY_FILE = 'library.db';
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
+  private readonly closing = new Subject<void>();
   /** Emits the head seq after every commit made through this process. */
   readonly commits$: Observable<number> = this.commitsSubject.asObservable();
+  /**
+   * Emits when the change sequence may have moved: at once for commits made through this
+   * process, and within `pollIntervalMs` for commits of other processes writing the same file
+   * (an indexer running beside the node). One poller serves every follower of this library, and
+   * only while someone follows.
+   */
+  readonly changes$: Observable<number>;
   readonly pollIntervalMs: number;
 
   private constructor(
@@ -49,7 +57,14 @@ export class Library {
     readonly clock: HybridLogicalClock,
     options: OpenLibraryOptions,
   ) {
-    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.pollIntervalMs = options.pollIntervalMs ?? 50;
+    const polled$ = interval(this.pollIntervalMs).pipe(
+      switchMap(() => from(this.headSeq().catch(() => 0))),
+      filter((head) => head > 0),
+      distinctUntilChanged(),
+    );
+    // Completes on close, so no poll timer outlives the library.
+    this.changes$ = merge(this.commits$, polled$).pipe(takeUntil(this.closing), share());
   }
 
   /** Path of the database inside a library directory. */
@@ -154,6 +169,8 @@ export class Library {
   }
 
   async close(): Promise<void> {
+    this.closing.next();
+    this.closing.complete();
     this.commitsSubject.complete();
     await this.db.close();
   }

@@ -116,30 +116,20 @@ export function backfillResource$(
   return new Observable<StateBatch>((subscriber) => {
     let stopped = false;
     let wake: (() => void) | undefined;
-    const commits = library.commits$.subscribe(() => wake?.());
+    const changes = library.changes$.subscribe(() => wake?.());
     const limit = clampBatchSize(batchSize);
     const epoch = library.identity.epoch;
     const resourceType = resourceTypeOf(name);
 
-    // Resolves once the library's head passes `seenHead`: woken by in-process commits at once,
-    // and by a poll for commits made by another process writing the same file.
+    // Resolves once the library's head passes `seenHead`, woken by `changes$` (in-process
+    // commits at once, other processes' commits by its poll).
     const waitForCommit = async (seenHead: number) => {
       while (!stopped) {
-        const woken = new Promise<void>((resolve) => {
-          const timer = setTimeout(done, library.pollIntervalMs);
-          function done() {
-            clearTimeout(timer);
-            wake = undefined;
-            resolve();
-          }
-          wake = done;
-        });
+        const woken = new Promise<void>((resolve) => (wake = resolve));
         // Armed before looking, so a commit landing in between still wakes us.
-        if ((await library.headSeq()) > seenHead) {
-          wake?.();
-          return;
-        }
+        if ((await library.headSeq()) > seenHead) return;
         await woken;
+        wake = undefined;
       }
     };
 
@@ -189,7 +179,7 @@ export function backfillResource$(
     run().catch((error: unknown) => subscriber.error(error));
     return () => {
       stopped = true;
-      commits.unsubscribe();
+      changes.unsubscribe();
       wake?.();
     };
   });

@@ -13,7 +13,10 @@ import { TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { Library } from './library';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
+import { isUuid } from './validate';
 import { backfillResource$, clampBatchSize, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ResourceCursor } from './serve';
+
+const MAX_EXCLUDED_ORIGINS = 64;
 
 export interface StreamStateOptions {
   /** Transport flow control, awaited after each batch (see BackfillOptions.backpressure). */
@@ -91,8 +94,16 @@ export class LibrarySyncService {
     const names = request.resourceTypes.length
       ? request.resourceTypes.map((type) => resourceNameOf(type))
       : [...RESOURCE_NAMES];
+    if (request.excludeOrigins.length > MAX_EXCLUDED_ORIGINS || !request.excludeOrigins.every(isUuid)) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `exclude_origins must hold at most ${MAX_EXCLUDED_ORIGINS} lowercase hyphenated UUIDs`,
+      );
+    }
     const digests = [];
-    for (const name of names) digests.push(await digestResource(this.library.db.read, name));
+    for (const name of names) {
+      digests.push(await digestResource(this.library.db.read, name, { excludeOrigins: request.excludeOrigins }));
+    }
     return { epoch: this.library.identity.epoch, digests };
   }
 

@@ -1,0 +1,73 @@
+import { digestResource, digestsEqual, RESOURCE_NAMES, resourceNameOf, TidemarkError } from '@tidemark/engine';
+import { GrpcSyncTransport } from '@tidemark/node';
+import { Command } from 'commander';
+import { EXIT } from '../exit-codes';
+import { hostPort, requireInsecure } from '../options';
+import { formatCount, formatTable, printJson } from '../output';
+import { withLibrary } from '../with-library';
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description("compare per-type digests with a peer; exit 0 when equal, 1 when not")
+    .requiredOption('--library <dir>', 'library directory')
+    .requiredOption('--peer <host:port>', 'the peer to compare with', hostPort)
+    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Rows last written by this device are left out on both sides: the peer may not have pulled them yet.
+
+Example:
+  $ tidemark verify --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure`,
+    )
+    .action(async (options: { library: string; peer: string; insecure?: boolean; json?: boolean }) => {
+      requireInsecure(options.insecure);
+      const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+      try {
+        const code = await withLibrary(options.library, async (library) => {
+          const { libraryId, deviceId } = library.identity;
+          const remote = await transport.digest({ libraryId, resourceTypes: [], excludeOrigins: [deviceId] });
+          const results = [];
+          for (const theirs of remote.digests) {
+            const name = resourceNameOf(theirs.resourceType);
+            const ours = await digestResource(library.db.read, name, { excludeOrigins: [deviceId] });
+            results.push({
+              resourceType: name,
+              equal: digestsEqual(ours, theirs),
+              local: { rows: ours.rowCount, tombstones: ours.tombstoneCount, hash: Buffer.from(ours.hash).toString('hex') },
+              peer: { rows: theirs.rowCount, tombstones: theirs.tombstoneCount, hash: Buffer.from(theirs.hash).toString('hex') },
+            });
+          }
+          if (results.length !== RESOURCE_NAMES.length) {
+            throw new TidemarkError('INTERNAL', 'the peer did not return a digest for every resource type');
+          }
+          const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
+          if (options.json) printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
+          else {
+            process.stdout.write(
+              formatTable(
+                ['resource', 'local rows', 'peer rows', 'local tombstones', 'peer tombstones', 'digest'],
+                results.map((r) => [
+                  r.resourceType,
+                  formatCount(r.local.rows),
+                  formatCount(r.peer.rows),
+                  formatCount(r.local.tombstones),
+                  formatCount(r.peer.tombstones),
+                  r.equal ? 'equal' : 'DIFFERENT',
+                ]),
+              ) + '\n',
+            );
+            process.stdout.write(
+              differing.length ? `different: ${differing.join(', ')}\n` : 'verified: every resource type is equal\n',
+            );
+          }
+          return differing.length ? EXIT.DIFFERENT : EXIT.OK;
+        });
+        process.exitCode = code;
+      } finally {
+        transport.close();
+      }
+    });
+}

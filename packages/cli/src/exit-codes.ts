@@ -1,0 +1,42 @@
+import { isTidemarkError, TidemarkErrorCode } from '@tidemark/engine';
+
+/**
+ * Exit codes of `tidemark`, documented in the README. Scripts branch on them, so they never
+ * change meaning.
+ */
+export const EXIT = {
+  OK: 0,
+  /** verify found differences; doctor found a problem. */
+  DIFFERENT: 1,
+  /** Bad flags or arguments. */
+  USAGE: 2,
+  /** The library directory is missing, or already exists for init. */
+  LIBRARY: 3,
+  /** The peer could not be reached or went away. */
+  UNAVAILABLE: 4,
+  /** The peer serves another library, or refused this device. */
+  DENIED: 5,
+  /** The peer sent data this device rejected (malformed batch, clock drift). */
+  REJECTED: 6,
+  /** Anything else: a bug or a broken database. */
+  INTERNAL: 70,
+} as const;
+
+const BY_CODE: { [C in TidemarkErrorCode]: number } = {
+  INVALID_ARGUMENT: EXIT.USAGE,
+  NOT_FOUND: EXIT.LIBRARY,
+  ALREADY_EXISTS: EXIT.LIBRARY,
+  UNAVAILABLE: EXIT.UNAVAILABLE,
+  CLOSED: EXIT.UNAVAILABLE,
+  LIBRARY_MISMATCH: EXIT.DENIED,
+  UNAUTHENTICATED: EXIT.DENIED,
+  UNSUPPORTED_VERSION: EXIT.DENIED,
+  MALFORMED_BATCH: EXIT.REJECTED,
+  HLC_DRIFT: EXIT.REJECTED,
+  STORAGE: EXIT.INTERNAL,
+  INTERNAL: EXIT.INTERNAL,
+};
+
+export function exitCodeFor(error: unknown): number {
+  return isTidemarkError(error) ? BY_CODE[error.code] : EXIT.INTERNAL;
+}

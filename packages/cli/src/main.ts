@@ -1,0 +1,51 @@
+import { TidemarkError } from '@tidemark/engine';
+import { Command, CommanderError } from 'commander';
+import { registerDemo } from './commands/demo';
+import { registerGenerate } from './commands/generate';
+import { registerInit } from './commands/init';
+import { registerNode } from './commands/node';
+import { registerStatus } from './commands/status';
+import { registerSync } from './commands/sync';
+import { registerVerify } from './commands/verify';
+import { EXIT, exitCodeFor } from './exit-codes';
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('tidemark')
+    .description('Keep a library in sync across devices, peer to peer over gRPC.')
+    .version(require('../package.json').version as string)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInit(program);
+  registerGenerate(program);
+  registerNode(program);
+  registerSync(program);
+  registerStatus(program);
+  registerVerify(program);
+  registerDemo(program);
+  program.addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 different/problem found, 2 usage, 3 library missing or exists,
+4 peer unavailable, 5 denied, 6 data rejected, 70 internal error.`,
+  );
+  return program;
+}
+
+/** Runs the CLI and resolves with the exit code; errors become one line on stderr. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its message (or the help/version output).
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tidemark: ${message}\n`);
+    if (!(error instanceof TidemarkError) && process.env.TIDEMARK_DEBUG) console.error(error);
+    return exitCodeFor(error);
+  }
+}

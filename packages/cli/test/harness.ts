@@ -1,0 +1,133 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export { freePort } from '../src/free-port';
+
+export const BIN = path.join(__dirname, '..', 'bin', 'tidemark.js');
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `tidemark ARGS` as a child process to completion. */
+export function runCli(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function runCliJson<T>(args: readonly string[]): Promise<T> {
+  const result = await runCli([...args, '--json']);
+  if (result.code !== 0) throw new Error(`tidemark ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+/** A `tidemark node` child process that can be killed and restarted with the same arguments. */
+export class NodeProcess {
+  private child: ChildProcess | undefined;
+  private logs: string[] = [];
+  readonly address: string;
+
+  constructor(
+    readonly libraryDir: string,
+    port: number,
+    private readonly peers: readonly string[] = [],
+    private readonly extra: readonly string[] = [],
+  ) {
+    this.address = `127.0.0.1:${port}`;
+  }
+
+  /** Starts the process and waits until it logs that it is listening. */
+  async start(): Promise<void> {
+    const args = [BIN, 'node', '--library', this.libraryDir, '--listen', this.address, '--insecure', ...this.extra];
+    for (const peer of this.peers) args.push('--peer', peer);
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      const timer = setTimeout(() => reject(new Error(`node ${this.address} did not start:\n${this.logs.join('')}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString();
+        this.logs.push(text);
+        buffered += text;
+        if (buffered.includes('"listening"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (chunk: Buffer) => this.logs.push(chunk.toString()));
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${this.address} exited ${code} before listening:\n${this.logs.join('')}`));
+      });
+    });
+  }
+
+  /** SIGKILL: no shutdown code runs, as in a crash or power cut. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  /** SIGTERM and wait; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    return this.signal('SIGTERM');
+  }
+
+  get output(): string {
+    return this.logs.join('');
+  }
+
+  private signal(signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child?.exitCode ?? null);
+    return new Promise((resolve) => {
+      child.once('exit', (code) => resolve(code));
+      child.kill(signal);
+    });
+  }
+}
+
+const made: string[] = [];
+
+export function tempDir(prefix = 'tidemark-cli-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns true or the timeout passes. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  pollMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(pollMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

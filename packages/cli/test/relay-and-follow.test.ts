@@ -1,0 +1,112 @@
+import { Library } from '@tidemark/engine';
+import { EntryKind } from '@tidemark/proto';
+import { randomUUID } from 'node:crypto';
+import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
+
+afterAll(removeTempDirs);
+
+async function withLibraryAt<T>(dir: string, fn: (library: Library) => Promise<T>): Promise<T> {
+  const library = await Library.open(Library.fileIn(dir));
+  try {
+    return await fn(library);
+  } finally {
+    await library.close();
+  }
+}
+
+const count = (dir: string, sql: string, params: unknown[] = []) =>
+  withLibraryAt(dir, async (library) => {
+    const [row] = await library.db.read.query<{ n: number }>(sql, params);
+    return row.n;
+  });
+
+test('C, connected only to B, receives A rows through B, and an A-owned delete reaches C', async () => {
+  const [dirA, dirB, dirC] = [tempDir(), tempDir(), tempDir()];
+  const { libraryId } = await runCliJson<{ libraryId: string }>(['init', '--library', dirA]);
+  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
+  await runCliJson(['init', '--library', dirC, '--library-id', libraryId]);
+  expect((await runCli(['generate', '--library', dirA, '--volumes', '2', '--locations', '10', '--entries', '2000'])).code).toBe(0);
+
+  const nodeA = new NodeProcess(dirA, await freePort());
+  const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
+  const nodeC = new NodeProcess(dirC, await freePort(), [nodeB.address]);
+  await nodeA.start();
+  await nodeB.start();
+  await nodeC.start();
+  try {
+    await waitFor(async () => (await count(dirC, 'SELECT count(*) AS n FROM entries')) === 2000, 60_000, 'C to hold A entries');
+
+    // Another process (as an indexer would) deletes an entry on A while A's node runs.
+    const deleted = await withLibraryAt(dirA, async (library) => {
+      const [row] = await library.db.read.query<{ uuid: string }>('SELECT uuid FROM entries ORDER BY seq LIMIT 1');
+      await library.write((tx) => tx.delete('entry', row.uuid));
+      return row.uuid;
+    });
+    await waitFor(
+      async () =>
+        (await count(dirC, 'SELECT count(*) AS n FROM tombstones WHERE uuid = ?', [deleted])) === 1 &&
+        (await count(dirC, 'SELECT count(*) AS n FROM entries WHERE uuid = ?', [deleted])) === 0,
+      30_000,
+      'the delete to reach C',
+    );
+    const verify = await runCli(['verify', '--library', dirC, '--peer', nodeB.address, '--insecure']);
+    expect(verify.code).toBe(0);
+  } finally {
+    await Promise.all([nodeC.stop(), nodeB.stop(), nodeA.stop()]);
+  }
+});
+
+test('rows written on A while B follows appear on B without a new sync (latency printed, not asserted)', async () => {
+  const [dirA, dirB] = [tempDir(), tempDir()];
+  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>(['init', '--library', dirA]);
+  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
+  await nodeA.start();
+  await nodeB.start();
+  const latencies: number[] = [];
+  try {
+    await waitFor(async () => (await count(dirB, 'SELECT count(*) AS n FROM devices')) === 2, 30_000, 'B to follow A');
+    const libraryA = await Library.open(Library.fileIn(dirA));
+    const libraryB = await Library.open(Library.fileIn(dirB));
+    try {
+      const locationUuid = randomUUID();
+      for (let i = 0; i < 30; i++) {
+        const uuid = randomUUID();
+        const started = Date.now();
+        await libraryA.write((tx) =>
+          tx.put('entry', {
+            uuid,
+            deviceUuid: deviceId,
+            locationUuid,
+            parentUuid: '',
+            relativePath: `followed-${i}.txt`,
+            kind: EntryKind.ENTRY_KIND_FILE,
+            sizeBytes: i,
+            modifiedAtMs: started,
+            contentUuid: '',
+          }),
+        );
+        await waitFor(
+          async () => {
+            const rows = await libraryB.db.read.query('SELECT 1 FROM entries WHERE uuid = ?', [uuid]);
+            return rows.length === 1;
+          },
+          10_000,
+          `entry ${i} to reach B`,
+          2,
+        );
+        latencies.push(Date.now() - started);
+      }
+    } finally {
+      await libraryA.close();
+      await libraryB.close();
+    }
+  } finally {
+    await Promise.all([nodeB.stop(), nodeA.stop()]);
+  }
+  latencies.sort((x, y) => x - y);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  console.log(`follow latency across processes (writer in another process): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`);
+  expect(latencies).toHaveLength(30);
+});
