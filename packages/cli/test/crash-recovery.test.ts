@@ -1,5 +1,5 @@
 import { Library } from '@tidemark/engine';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, sleep, tempDir, waitFor } from './harness';
+import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
 
 interface StatusJson {
   deviceId: string;
@@ -38,8 +38,11 @@ test('a node killed with SIGKILL at random moments of its backfill, and its peer
   await nodeB.start();
   try {
     const seenAtKill: number[] = [];
+    // Kill points are random but inside the entry backfill: B is killed once it holds more than a
+    // random, growing share of A's entries (watched from this process through B's WAL file).
+    const thresholds = [random() * 0.3, 0.3 + random() * 0.3, 0.6 + random() * 0.3].map((q) => Math.floor(q * 30_000));
     for (let kill = 0; kill < 3; kill++) {
-      await sleep(150 + Math.floor(random() * 600));
+      await waitFor(async () => (await entriesOnB(dirB)) >= thresholds[kill], 60_000, `B to pass ${thresholds[kill]} entries`, 10);
       await nodeB.kill();
       seenAtKill.push(await entriesOnB(dirB));
       if (kill === 1) {
@@ -49,7 +52,8 @@ test('a node killed with SIGKILL at random moments of its backfill, and its peer
       }
       await nodeB.start();
     }
-    console.log(`entries on B at each SIGKILL: ${seenAtKill.join(', ')}`);
+    console.log(`entries on B at each SIGKILL: ${seenAtKill.join(', ')} (thresholds ${thresholds.join(', ')})`);
+    expect(seenAtKill.some((n) => n > 0 && n < 30_000)).toBe(true);
     await waitFor(async () => (await entriesOnB(dirB)) === 30_000, 90_000, 'B to hold all 30,000 entries');
 
     const verify = await runCli(['verify', '--library', dirB, '--peer', nodeA.address, '--insecure']);

@@ -2,6 +2,7 @@ import { StateBatch } from '@tidemark/proto';
 import { MalformedBatchError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
+import { PeerHeadStore } from './peer-heads';
 import { unwrapRecord } from './records';
 import { DEVICE_OWNED, ResourceName, resourceNameOf } from './resource-types';
 import { ChangeSequence } from './sequence';
@@ -161,6 +162,7 @@ export async function applyBatch(library: Library, peerDeviceId: string, batch: 
     const nextSeq = sameEpoch && !batch.reset ? Math.max(current!.lastSeq, checkpoint.seq) : checkpoint.seq;
     const lastHlc = checkpoint.hlc && !validateHlc(checkpoint.hlc) ? encodeHlc(checkpoint.hlc) : undefined;
     await watermarks.advance(peerDeviceId, name, checkpoint.epoch, nextSeq, lastHlc, Date.now());
+    await new PeerHeadStore(sql).raise(peerDeviceId, name, checkpoint.seq);
     await sequence.commit();
     head = sequence.head;
     written = rows.length + tombstones.length;

@@ -4,6 +4,7 @@ import { applyBatch } from './apply';
 import { isTidemarkError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { Library } from './library';
+import { PeerHeadStore } from './peer-heads';
 import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
 import { SyncTransport } from './transport';
 import { ResourceCursor } from './serve';
@@ -94,13 +95,14 @@ export function syncFromPeer$(library: Library, transport: SyncTransport, option
     }
     const stored = await watermarks.forPeer(handshake.deviceId);
     const previous = [...stored.values()].find((mark) => mark.peerEpoch && mark.peerEpoch !== handshake.epoch);
-    if (previous) {
-      // Epoch changed: the peer's database was recreated or restored, so its seqs mean
-      // something else now. Restart every type of that peer from 0 rather than skip anything.
-      await library.db.writeTransaction((sql) =>
-        new ResourceWatermarkStore(sql).resetPeer(handshake.deviceId, handshake.epoch, Date.now()),
-      );
-    }
+    await library.db.writeTransaction(async (sql) => {
+      if (previous) {
+        // Epoch changed: the peer's database was recreated or restored, so its seqs mean
+        // something else now. Restart every type of that peer from 0 rather than skip anything.
+        await new ResourceWatermarkStore(sql).resetPeer(handshake.deviceId, handshake.epoch, Date.now());
+      }
+      await new PeerHeadStore(sql).record(handshake.deviceId, handshake.heads, Date.now());
+    });
     return {
       kind: 'connected',
       peerDeviceId: handshake.deviceId,

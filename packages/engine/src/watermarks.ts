@@ -82,6 +82,14 @@ export class ResourceWatermarkStore {
     );
   }
 
+  /** Restarts one type of one peer from 0 (repair: its digest differs from the peer's). */
+  async resetType(peerDeviceId: string, name: ResourceName, nowMs: number): Promise<void> {
+    await this.sql.query(
+      'UPDATE resource_watermarks SET last_seq = 0, updated_at_ms = ? WHERE peer_device_id = ? AND resource_type = ?',
+      [nowMs, peerDeviceId, name],
+    );
+  }
+
   /**
    * The peer's database was recreated or restored (its epoch changed): every type of that peer
    * restarts from 0. Rows already held stay; idempotent apply skips the unchanged ones.

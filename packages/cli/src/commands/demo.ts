@@ -1,7 +1,5 @@
 import {
   decodeHlc,
-  digestResource,
-  digestsEqual,
   Library,
   RESOURCE_NAMES,
   ResourceWatermarkStore,
@@ -18,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
+import { compareWithPeer } from '../compare-digests';
 import { ChildNode } from '../demo/child-node';
 import { EXIT } from '../exit-codes';
 import { freePort } from '../free-port';
@@ -164,18 +163,10 @@ async function runDemo(options: DemoOptions): Promise<number> {
     secondPass.stop();
     const syncSeconds = (Date.now() - syncStart) / 1000;
 
-    // Verify with the peer's own digests, over gRPC, leaving out B's own device row.
-    const remote = await resume.digest({ libraryId, resourceTypes: [], excludeOrigins: [nodeB.library.identity.deviceId] });
+    // Verify with the peer's own digests, over gRPC.
+    const rows = await compareWithPeer(nodeB.library, resume);
     resume.close();
-    const rows = [];
-    for (const theirs of remote.digests) {
-      const name = resourceNameOf(theirs.resourceType);
-      const ours = await digestResource(nodeB.library.db.read, name, {
-        excludeOrigins: [nodeB.library.identity.deviceId],
-      });
-      rows.push({ resourceType: name, rows: ours.rowCount, peerRows: theirs.rowCount, equal: digestsEqual(ours, theirs) });
-    }
-    const verified = rows.length === RESOURCE_NAMES.length && rows.every((row) => row.equal);
+    const verified = rows.every((row) => row.equal);
     const watermarks = await watermarkTable(nodeB.library, headsA);
     const throughput = Math.round(totalRows / syncSeconds);
     const resent = Math.max(0, received - totalRows);
@@ -184,7 +175,12 @@ async function runDemo(options: DemoOptions): Promise<number> {
       indent(
         formatTable(
           ['resource', 'rows on A', 'rows on B', 'digest'],
-          rows.map((row) => [row.resourceType, formatCount(row.peerRows), formatCount(row.rows), row.equal ? 'equal' : 'DIFFERENT']),
+          rows.map((row) => [
+            row.resourceType,
+            formatCount(row.peer.rows),
+            formatCount(row.local.rows),
+            row.equal ? 'equal' : 'DIFFERENT',
+          ]),
         ),
       ),
     );

@@ -1,6 +1,13 @@
-import { decodeHlc, RESOURCE_NAMES, ResourceWatermarkStore, resourceHeads, resourceNameOf } from '@tidemark/engine';
+import {
+  decodeHlc,
+  PeerHeadStore,
+  RESOURCE_NAMES,
+  ResourceWatermarkStore,
+  resourceHeads,
+  resourceNameOf,
+} from '@tidemark/engine';
 import { Command } from 'commander';
-import { formatCount, formatTable, formatTime, printJson } from '../output';
+import { formatCount, formatDuration, formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
 
 const OWNER_COLUMN: { readonly [type: string]: string } = {
@@ -30,14 +37,31 @@ export function registerStatus(program: Command): void {
     .action(async (options: { library: string; json?: boolean }) => {
       await withLibrary(options.library, async (library) => {
         const read = library.db.read;
-        const watermarks = (await new ResourceWatermarkStore(read).all()).map((mark) => ({
-          peerDeviceId: mark.peerDeviceId,
-          resourceType: mark.resourceType,
-          peerEpoch: mark.peerEpoch,
-          watermarkSeq: mark.lastSeq,
-          lastAppliedHlcMs: mark.lastHlc ? decodeHlc(mark.lastHlc).physicalMs : undefined,
-          updatedAtMs: mark.updatedAtMs,
-        }));
+        const peerHeads = await new PeerHeadStore(read).all();
+        const watermarks = (await new ResourceWatermarkStore(read).all()).map((mark) => {
+          const head = peerHeads.find((h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType);
+          const lastAppliedHlcMs = mark.lastHlc ? decodeHlc(mark.lastHlc).physicalMs : undefined;
+          const peerNewestMs = head?.maxHlc ? decodeHlc(head.maxHlc).physicalMs : undefined;
+          return {
+            peerDeviceId: mark.peerDeviceId,
+            resourceType: mark.resourceType,
+            peerEpoch: mark.peerEpoch,
+            watermarkSeq: mark.lastSeq,
+            // From the peer's last handshake (raised by every batch since): unknown before one.
+            peerHeadSeq: head?.headSeq,
+            caughtUp: head ? mark.lastSeq >= head.headSeq : undefined,
+            lagSeconds:
+              head === undefined
+                ? undefined
+                : mark.lastSeq >= head.headSeq
+                  ? 0
+                  : peerNewestMs !== undefined
+                    ? Math.max(0, (peerNewestMs - (lastAppliedHlcMs ?? 0)) / 1000)
+                    : undefined,
+            lastAppliedHlcMs,
+            updatedAtMs: mark.updatedAtMs,
+          };
+        });
         const counts: { resourceType: string; owner: string; rows: number }[] = [];
         for (const type of RESOURCE_NAMES) {
           const owner = OWNER_COLUMN[type];
@@ -64,14 +88,15 @@ export function registerStatus(program: Command): void {
             'resource_watermarks (what this device has applied from each peer):\n' +
             (watermarks.length
               ? formatTable(
-                  ['peer device', 'resource', 'peer epoch', 'watermark seq', 'last applied (HLC)', 'moved at'],
+                  ['peer device', 'resource', 'peer epoch', 'watermark', 'peer head', 'last applied (HLC)', 'lag'],
                   watermarks.map((m) => [
                     m.peerDeviceId,
                     m.resourceType,
                     m.peerEpoch ? m.peerEpoch.slice(0, 8) : '-',
                     String(m.watermarkSeq),
+                    m.peerHeadSeq === undefined ? '?' : String(m.peerHeadSeq),
                     formatTime(m.lastAppliedHlcMs),
-                    formatTime(m.updatedAtMs),
+                    m.caughtUp ? 'caught up' : m.lagSeconds === undefined ? '?' : formatDuration(m.lagSeconds),
                   ]),
                 )
               : '  (none: this device has not synced from a peer yet)') +

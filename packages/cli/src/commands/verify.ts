@@ -1,6 +1,6 @@
-import { digestResource, digestsEqual, RESOURCE_NAMES, resourceNameOf, TidemarkError } from '@tidemark/engine';
 import { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
+import { compareWithPeer } from '../compare-digests';
 import { EXIT } from '../exit-codes';
 import { hostPort, requireInsecure } from '../options';
 import { formatCount, formatTable, printJson } from '../output';
@@ -27,22 +27,7 @@ Example:
       const transport = new GrpcSyncTransport(options.peer, { insecure: true });
       try {
         const code = await withLibrary(options.library, async (library) => {
-          const { libraryId, deviceId } = library.identity;
-          const remote = await transport.digest({ libraryId, resourceTypes: [], excludeOrigins: [deviceId] });
-          const results = [];
-          for (const theirs of remote.digests) {
-            const name = resourceNameOf(theirs.resourceType);
-            const ours = await digestResource(library.db.read, name, { excludeOrigins: [deviceId] });
-            results.push({
-              resourceType: name,
-              equal: digestsEqual(ours, theirs),
-              local: { rows: ours.rowCount, tombstones: ours.tombstoneCount, hash: Buffer.from(ours.hash).toString('hex') },
-              peer: { rows: theirs.rowCount, tombstones: theirs.tombstoneCount, hash: Buffer.from(theirs.hash).toString('hex') },
-            });
-          }
-          if (results.length !== RESOURCE_NAMES.length) {
-            throw new TidemarkError('INTERNAL', 'the peer did not return a digest for every resource type');
-          }
+          const results = await compareWithPeer(library, transport);
           const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
           if (options.json) printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
           else {

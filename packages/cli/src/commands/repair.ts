@@ -1,0 +1,80 @@
+import { ResourceWatermarkStore, syncFromPeer$ } from '@tidemark/engine';
+import { ProtocolVersion } from '@tidemark/proto';
+import { GrpcSyncTransport } from '@tidemark/node';
+import { Command } from 'commander';
+import { lastValueFrom, tap } from 'rxjs';
+import { compareWithPeer } from '../compare-digests';
+import { EXIT } from '../exit-codes';
+import { hostPort, positiveInt, requireInsecure } from '../options';
+import { printJson } from '../output';
+import { createProgressReporter } from '../progress';
+import { withLibrary } from '../with-library';
+
+export function registerRepair(program: Command): void {
+  program
+    .command('repair')
+    .description('re-sync, from zero, the resource types whose digests differ from a peer')
+    .requiredOption('--library <dir>', 'library directory')
+    .requiredOption('--peer <host:port>', 'the peer to repair from', hostPort)
+    .option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0)
+    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Apply is idempotent, so a re-sync from zero rewrites nothing that is already right: it costs
+transfer, not writes. Exit 0 when every type is equal afterwards, 1 when some still differ
+(this device holds rows the peer lacks: repair the peer from this device).
+
+Example:
+  $ tidemark repair --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure`,
+    )
+    .action(async (options: { library: string; peer: string; batchSize: number; insecure?: boolean; json?: boolean }) => {
+      requireInsecure(options.insecure);
+      const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+      try {
+        process.exitCode = await withLibrary(options.library, async (library) => {
+          const before = await compareWithPeer(library, transport);
+          const differing = before.filter((t) => !t.equal).map((t) => t.resourceType);
+          if (differing.length) {
+            const handshake = await transport.handshake({
+              libraryId: library.identity.libraryId,
+              deviceId: library.identity.deviceId,
+              epoch: library.identity.epoch,
+              protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+              heads: [],
+            });
+            await library.db.writeTransaction(async (sql) => {
+              const store = new ResourceWatermarkStore(sql);
+              for (const name of differing) await store.resetType(handshake.deviceId, name, Date.now());
+            });
+            const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
+            await lastValueFrom(
+              syncFromPeer$(library, transport, { types: differing, batchSize: options.batchSize }).pipe(
+                tap((event) => {
+                  progress.onSync(event);
+                  if (event.kind === 'type_failed') throw event.error;
+                }),
+              ),
+              { defaultValue: undefined },
+            ).finally(() => progress.stop());
+          }
+          const after = differing.length ? await compareWithPeer(library, transport) : before;
+          const still = after.filter((t) => !t.equal).map((t) => t.resourceType);
+          if (options.json) printJson({ peer: options.peer, repaired: differing, stillDifferent: still });
+          else if (!differing.length) process.stdout.write('nothing to repair: every resource type is equal\n');
+          else {
+            process.stdout.write(`re-synced from zero: ${differing.join(', ')}\n`);
+            process.stdout.write(
+              still.length
+                ? `still different: ${still.join(', ')} (this device holds rows the peer lacks; repair the peer from here)\n`
+                : 'repaired: every resource type is equal\n',
+            );
+          }
+          return still.length ? EXIT.DIFFERENT : EXIT.OK;
+        });
+      } finally {
+        transport.close();
+      }
+    });
+}

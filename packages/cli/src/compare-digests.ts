@@ -1,0 +1,41 @@
+import {
+  digestResource,
+  digestsEqual,
+  Library,
+  RESOURCE_NAMES,
+  ResourceName,
+  resourceNameOf,
+  SyncTransport,
+  TidemarkError,
+} from '@tidemark/engine';
+
+export interface TypeComparison {
+  readonly resourceType: ResourceName;
+  readonly equal: boolean;
+  readonly local: { readonly rows: number; readonly tombstones: number; readonly hash: string };
+  readonly peer: { readonly rows: number; readonly tombstones: number; readonly hash: string };
+}
+
+/**
+ * Compares this library with a peer, type by type, over what both should hold: rows last
+ * written by this device are left out on both sides, because the peer may not have pulled them.
+ */
+export async function compareWithPeer(library: Library, transport: SyncTransport): Promise<TypeComparison[]> {
+  const { libraryId, deviceId } = library.identity;
+  const remote = await transport.digest({ libraryId, resourceTypes: [], excludeOrigins: [deviceId] });
+  const results: TypeComparison[] = [];
+  for (const theirs of remote.digests) {
+    const name = resourceNameOf(theirs.resourceType);
+    const ours = await digestResource(library.db.read, name, { excludeOrigins: [deviceId] });
+    results.push({
+      resourceType: name,
+      equal: digestsEqual(ours, theirs),
+      local: { rows: ours.rowCount, tombstones: ours.tombstoneCount, hash: Buffer.from(ours.hash).toString('hex') },
+      peer: { rows: theirs.rowCount, tombstones: theirs.tombstoneCount, hash: Buffer.from(theirs.hash).toString('hex') },
+    });
+  }
+  if (results.length !== RESOURCE_NAMES.length) {
+    throw new TidemarkError('INTERNAL', 'the peer did not return a digest for every resource type');
+  }
+  return results;
+}
