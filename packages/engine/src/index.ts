@@ -16,6 +16,7 @@ export {
 } from './hlc';
 export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
 export { Library, LIBRARY_FILE, type CreateLibraryOptions, type LibraryIdentity, type OpenLibraryOptions } from './library';
+export { PeerHeadStore, type PeerHead } from './peer-heads';
 export { recordFromRow, unwrapRecord, wrapRecord } from './records';
 export {
   DEVICE_OWNED,
@@ -47,3 +48,4 @@ export { isUuid } from './validate';
 export { ResourceWatermarkStore, type ResourceWatermark } from './watermarks';
 export { WriteTransaction } from './write-path';
 export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
+export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';

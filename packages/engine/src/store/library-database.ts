@@ -46,8 +46,14 @@ export class LibraryDatabase {
       });
     }
     // NORMAL is crash-safe in WAL mode: a killed process loses nothing that committed.
-    await writer.query('PRAGMA synchronous = NORMAL');
-    await writer.runMigrations({ transaction: 'each' });
+    try {
+      await writer.query('PRAGMA synchronous = NORMAL');
+      await writer.runMigrations({ transaction: 'each' });
+    } catch (error) {
+      // A failed migration must not leave the file held open by this process.
+      await writer.destroy().catch(() => undefined);
+      throw error;
+    }
     const reader = new DataSource({
       type: 'sqlite',
       database: file,

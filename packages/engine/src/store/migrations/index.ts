@@ -1,4 +1,13 @@
 import { InitialSchema1732600000000 } from './0001-initial-schema';
+import { LegacyGlobalWatermark1732700000000 } from './0002-legacy-global-watermark';
+import { PeerHeads1732800000000 } from './0003-peer-heads';
 
-/** Every migration of the library schema, oldest first. */
-export const LIBRARY_MIGRATIONS = [InitialSchema1732600000000] as const;
+/**
+ * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
+ * timestamp that ends each class name (and `name`), not by this list.
+ */
+export const LIBRARY_MIGRATIONS = [
+  InitialSchema1732600000000,
+  LegacyGlobalWatermark1732700000000,
+  PeerHeads1732800000000,
+] as const;
