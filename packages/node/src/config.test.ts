@@ -1,0 +1,59 @@
+import { TidemarkError } from '@tidemark/engine';
+import { formatHostPort, parseHostPort } from './address';
+import { backoffDelay, maxBackoffDelay } from './backoff';
+import { resolveConfig } from './config';
+import { startNode } from './node';
+
+const base = { libraryFile: '/nonexistent/library.db', listen: '127.0.0.1:0', insecure: true };
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof TidemarkError ? error.code : 'not a TidemarkError';
+  }
+  return undefined;
+}
+
+test('startNode refuses to run without --insecure until TLS exists', async () => {
+  const refused = startNode({ ...base, insecure: false });
+  await expect(refused).rejects.toBeInstanceOf(TidemarkError);
+  await expect(refused).rejects.toMatchObject({
+    code: 'INVALID_ARGUMENT',
+    message: expect.stringContaining('--insecure'),
+  });
+});
+
+test('config errors are INVALID_ARGUMENT and name the bad value', () => {
+  expect(codeOf(() => resolveConfig({ ...base, listen: 'localhost' }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, listen: '127.0.0.1:70000' }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, peers: ['a:1', 'a:1'] }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, peers: ['nope'] }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, batchSize: -1 }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, maxDriftMs: 0 }))).toBe('INVALID_ARGUMENT');
+  expect(codeOf(() => resolveConfig({ ...base, reconnect: { initialMs: 500, maxMs: 100 } }))).toBe(
+    'INVALID_ARGUMENT',
+  );
+  expect(() => resolveConfig({ ...base, metrics: 'x' })).toThrow(/metrics address "x"/);
+  expect(resolveConfig(base).reconnect).toEqual({ initialMs: 200, maxMs: 10_000 });
+  expect(resolveConfig({ ...base, reconnect: { initialMs: 20_000 } }).reconnect).toEqual({
+    initialMs: 20_000,
+    maxMs: 20_000,
+  });
+});
+
+test('HOST:PORT parsing keeps IPv6 brackets round trip', () => {
+  expect(parseHostPort('[::1]:7070', 'x')).toEqual({ host: '::1', port: 7070 });
+  expect(formatHostPort(parseHostPort('[::1]:7070', 'x'))).toBe('[::1]:7070');
+  expect(formatHostPort(parseHostPort('node-a.local:0', 'x'))).toBe('node-a.local:0');
+});
+
+test('backoff grows exponentially with jitter and stays within the cap', () => {
+  const policy = { initialMs: 200, maxMs: 10_000 };
+  expect(backoffDelay(1, policy, () => 0)).toBe(100);
+  expect(backoffDelay(1, policy, () => 1)).toBe(200);
+  expect(backoffDelay(4, policy, () => 1)).toBe(1_600);
+  expect(backoffDelay(50, policy, () => 1)).toBe(10_000);
+  expect(backoffDelay(50, policy, () => 0)).toBe(5_000);
+  expect(maxBackoffDelay(policy, () => 0.5)).toBe(7_500);
+});

@@ -1,0 +1,82 @@
+import * as grpc from '@grpc/grpc-js';
+import { isTidemarkError, TidemarkError, TidemarkErrorCode } from '@tidemark/engine';
+
+const STATUS_BY_CODE: { readonly [C in TidemarkErrorCode]: grpc.status } = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  LIBRARY_MISMATCH: grpc.status.PERMISSION_DENIED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  UNSUPPORTED_VERSION: grpc.status.FAILED_PRECONDITION,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  // A closed library means this node is shutting down: the caller should retry elsewhere or later.
+  CLOSED: grpc.status.UNAVAILABLE,
+  HLC_DRIFT: grpc.status.INVALID_ARGUMENT,
+  MALFORMED_BATCH: grpc.status.INVALID_ARGUMENT,
+  ALREADY_EXISTS: grpc.status.INTERNAL,
+  STORAGE: grpc.status.INTERNAL,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+/** The gRPC status a server answers for an error thrown by the engine (or anything else). */
+export function toGrpcStatus(error: unknown): { code: grpc.status; details: string } {
+  if (isTidemarkError(error)) return { code: STATUS_BY_CODE[error.code], details: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: grpc.status.INTERNAL, details: `internal error: ${message}` };
+}
+
+/** Fields of a grpc-js ServiceError, narrowed from unknown. */
+export interface GrpcErrorLike {
+  readonly code: grpc.status;
+  readonly details: string;
+}
+
+export function isGrpcError(error: unknown): error is GrpcErrorLike {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'number' &&
+    'details' in error &&
+    typeof error.details === 'string'
+  );
+}
+
+function codeForStatus(code: grpc.status): TidemarkErrorCode {
+  switch (code) {
+    case grpc.status.PERMISSION_DENIED:
+      return 'LIBRARY_MISMATCH';
+    case grpc.status.INVALID_ARGUMENT:
+      return 'INVALID_ARGUMENT';
+    case grpc.status.UNAUTHENTICATED:
+      return 'UNAUTHENTICATED';
+    case grpc.status.NOT_FOUND:
+      return 'NOT_FOUND';
+    case grpc.status.ALREADY_EXISTS:
+      return 'ALREADY_EXISTS';
+    // The peer does not speak this protocol version, or not this service at all.
+    case grpc.status.FAILED_PRECONDITION:
+    case grpc.status.UNIMPLEMENTED:
+      return 'UNSUPPORTED_VERSION';
+    // Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED by the peer or the network,
+    // INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED, ...) is a failure of this connection: retry it.
+    default:
+      return 'UNAVAILABLE';
+  }
+}
+
+/** Turns a failed gRPC call into the engine's error family, naming the peer and the status. */
+export function fromGrpcError(error: unknown, peer: string): TidemarkError {
+  if (isTidemarkError(error)) return error;
+  if (isGrpcError(error)) {
+    const name = grpc.status[error.code] ?? String(error.code);
+    return new TidemarkError(
+      codeForStatus(error.code),
+      `peer ${peer}: ${error.details || name} (gRPC ${name})`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new TidemarkError('UNAVAILABLE', `peer ${peer}: ${message}`, { cause: error });
+}

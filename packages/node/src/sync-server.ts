@@ -1,0 +1,142 @@
+import * as grpc from '@grpc/grpc-js';
+import { isTidemarkError, LibrarySyncService, TidemarkError } from '@tidemark/engine';
+import {
+  DigestRequest,
+  DigestResponse,
+  HandshakeRequest,
+  HandshakeResponse,
+  StateBatch,
+  StateRequest,
+} from '@tidemark/proto';
+import type { Logger } from 'pino';
+import { Subscription } from 'rxjs';
+import { toGrpcStatus } from './grpc-status';
+import { Decoded } from './request-decoding';
+import { WriteBackpressure } from './write-backpressure';
+
+type StateCall = grpc.ServerWritableStream<Decoded<StateRequest>, StateBatch>;
+
+/** Handlers for LenientSyncService: requests arrive as Decoded<T>. */
+export interface SyncServiceImplementation extends grpc.UntypedServiceImplementation {
+  handshake: grpc.handleUnaryCall<Decoded<HandshakeRequest>, HandshakeResponse>;
+  streamState: grpc.handleServerStreamingCall<Decoded<StateRequest>, StateBatch>;
+  digest: grpc.handleUnaryCall<Decoded<DigestRequest>, DigestResponse>;
+}
+
+export interface SyncServiceHandlers {
+  readonly implementation: SyncServiceImplementation;
+  /** Streams currently being served. */
+  readonly activeStreams: number;
+  /**
+   * Ends every open stream with UNAVAILABLE so that peers reconnect elsewhere or later. Batches
+   * already written are delivered first; the page being read is dropped (its cursor never
+   * reached the client, so nothing is skipped).
+   */
+  endStreams(details: string): void;
+}
+
+function fail(call: StateCall, status: { code: grpc.status; details: string }): void {
+  if (call.cancelled || call.destroyed || call.writableEnded) return;
+  // 'error' on a grpc-js server stream sets the final status and ends the call.
+  call.emit('error', status);
+}
+
+/** Logs what the server answers: our own faults loudly, a caller's bad request quietly. */
+function logFailure(
+  logger: Logger,
+  method: string,
+  error: unknown,
+  status: { code: grpc.status; details: string },
+) {
+  const fields = { method, code: grpc.status[status.code], details: status.details };
+  if (status.code === grpc.status.INTERNAL && !isTidemarkError(error)) {
+    logger.error({ ...fields, err: error }, 'request failed');
+  } else {
+    logger.debug(fields, 'request rejected');
+  }
+}
+
+/**
+ * gRPC handlers for tidemark.sync.v1.SyncService over the engine's LibrarySyncService. The
+ * engine validates requests and throws TidemarkErrors; this edge turns them into statuses.
+ */
+export function createSyncServiceHandlers(service: LibrarySyncService, logger: Logger): SyncServiceHandlers {
+  const active = new Map<StateCall, Subscription>();
+
+  const unary =
+    <Req, Res>(
+      method: string,
+      run: (request: Req) => Promise<Res>,
+    ): grpc.handleUnaryCall<Decoded<Req>, Res> =>
+    (call, callback) => {
+      const decoded = call.request;
+      const response = decoded.ok
+        ? run(decoded.value)
+        : Promise.reject(new TidemarkError('INVALID_ARGUMENT', decoded.error));
+      response.then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          const status = toGrpcStatus(error);
+          logFailure(logger, method, error, status);
+          callback(status);
+        },
+      );
+    };
+
+  const streamState: SyncServiceImplementation['streamState'] = (call) => {
+    const flow = new WriteBackpressure<StateBatch>(call);
+    const decoded = call.request;
+    const end = (error?: unknown) => {
+      active.delete(call);
+      if (error === undefined) {
+        if (!call.cancelled && !call.writableEnded) call.end();
+        return;
+      }
+      const status = toGrpcStatus(error);
+      logFailure(logger, 'StreamState', error, status);
+      fail(call, status);
+    };
+    if (!decoded.ok) return end(new TidemarkError('INVALID_ARGUMENT', decoded.error));
+    const request = decoded.value;
+    let subscription: Subscription;
+    try {
+      subscription = service
+        .streamState(request, { backpressure: () => flow.ready() })
+        .subscribe({ next: (batch) => flow.write(batch), error: end, complete: () => end() });
+    } catch (error) {
+      // Request validation (library id, cursors, resource types) throws before streaming.
+      end(error);
+      return;
+    }
+    // The caller may have gone already, in which case 'cancelled' was emitted before we listened.
+    if (call.cancelled) subscription.unsubscribe();
+    if (subscription.closed) return;
+    active.set(call, subscription);
+    call.on('cancelled', () => {
+      active.delete(call);
+      subscription.unsubscribe();
+    });
+    logger.debug(
+      { caller: request.deviceId || call.getPeer(), types: request.cursors.length, follow: request.follow },
+      'stream opened',
+    );
+  };
+
+  return {
+    implementation: {
+      handshake: unary('Handshake', (request: HandshakeRequest) => service.handshake(request)),
+      streamState,
+      digest: unary('Digest', (request: DigestRequest) => service.digest(request)),
+    },
+    get activeStreams() {
+      return active.size;
+    },
+    endStreams(details) {
+      for (const [call, subscription] of active) {
+        subscription.unsubscribe();
+        fail(call, { code: grpc.status.UNAVAILABLE, details });
+      }
+      active.clear();
+    },
+  };
+}
