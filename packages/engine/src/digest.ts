@@ -1,5 +1,6 @@
 import { ResourceDigest } from '@tidemark/proto';
 import { createHash } from 'node:crypto';
+import { resourceHead } from './heads';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { SqlRunner } from './store/library-database';
 import { RESOURCE_TABLES } from './store/resource-tables';
@@ -62,6 +63,7 @@ export async function digestResource(
       if (rows.length < PAGE) break;
     }
   }
+  if (excluded.length) head = (await resourceHead(sql, name)).seq; // the type's head, not the counted rows'
   return {
     resourceType: resourceTypeOf(name),
     rowCount: accumulator.rows,

@@ -54,24 +54,36 @@ export async function readPage(
   limit: number,
 ): Promise<ResourcePage> {
   const table = RESOURCE_TABLES[name];
-  const [bound] = await sql.query<{ upper: number | null; n: number }>(
-    `SELECT max(seq) AS upper, count(*) AS n FROM (
+  // One more than the limit tells "more to come" from "this page ends the type" without a count,
+  // so an exactly full last page is already marked caught up.
+  const probe = await sql.query<{ seq: number }>(
+    `SELECT seq FROM (
        SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)
        UNION ALL
-       SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2)
-       ORDER BY seq LIMIT ?2)`,
-    [afterSeq, limit, name],
+       SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2))
+     ORDER BY seq LIMIT ?2`,
+    [afterSeq, limit + 1, name],
   );
-  if (bound.upper === null) return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
-  const upper = bound.upper;
-  const rows = await sql.query<StoredRow>(
+  if (probe.length === 0) return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
+  let upper = probe[Math.min(limit, probe.length) - 1].seq;
+  let caughtUp = probe.length <= limit;
+  let rows = await sql.query<StoredRow>(
     `SELECT ${columnsOf(table).join(', ')} FROM ${table.table} WHERE seq > ? AND seq <= ? ORDER BY seq`,
     [afterSeq, upper],
   );
-  const tombstones = await sql.query<StoredRow>(
+  let tombstones = await sql.query<StoredRow>(
     'SELECT uuid, hlc, origin, seq FROM tombstones WHERE resource_type = ? AND seq > ? AND seq <= ? ORDER BY seq',
     [name, afterSeq, upper],
   );
+  const cut = byteBudgetCut(rows, tombstones);
+  if (cut !== undefined && cut < upper) {
+    // Rows of maximum-length strings would not fit one gRPC message: end the page early, at a
+    // seq boundary, and let the next page carry on from there.
+    upper = cut;
+    caughtUp = false;
+    rows = rows.filter((row) => Number(row.seq) <= cut);
+    tombstones = tombstones.filter((row) => Number(row.seq) <= cut);
+  }
   const lastRow = rows[rows.length - 1];
   const lastTombstone = tombstones[tombstones.length - 1];
   const last =
@@ -81,8 +93,36 @@ export async function readPage(
     tombstones: tombstones.map((row) => tombstoneFromRow(name, row)),
     lastSeq: upper,
     lastHlc: last ? String(last.hlc) : undefined,
-    caughtUp: bound.n < limit,
+    caughtUp,
   };
+}
+
+/** A batch's encoded size stays under this, far below the 64 MiB message limit. */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The seq at which a page must end to stay under MAX_BATCH_BYTES, or undefined when it fits.
+ * Sizes are over-estimated (3 bytes per UTF-16 unit, the UTF-8 worst case) so the cut is safe
+ * without encoding anything twice.
+ */
+function byteBudgetCut(rows: readonly StoredRow[], tombstones: readonly StoredRow[]): number | undefined {
+  const sizes: { seq: number; bytes: number }[] = [];
+  let total = 0;
+  for (const row of rows) {
+    let bytes = 64;
+    for (const value of Object.values(row)) bytes += typeof value === 'string' ? value.length * 3 : 10;
+    total += bytes;
+    sizes.push({ seq: Number(row.seq), bytes });
+  }
+  if (total + tombstones.length * 256 <= MAX_BATCH_BYTES) return undefined;
+  for (const row of tombstones) sizes.push({ seq: Number(row.seq), bytes: 256 });
+  sizes.sort((a, b) => a.seq - b.seq);
+  let used = 0;
+  for (const [index, item] of sizes.entries()) {
+    used += item.bytes;
+    if (used > MAX_BATCH_BYTES) return sizes[Math.max(0, index - 1)].seq;
+  }
+  return undefined;
 }
 
 /** Rows plus tombstones of a type with seq above `afterSeq`. */
@@ -137,7 +177,8 @@ export function backfillResource$(
       // A cursor from another epoch belongs to a database that no longer exists: restart from 0
       // and say so, never skip.
       const reset = cursor.epoch !== '' && cursor.epoch !== epoch;
-      let seq = reset ? 0 : cursor.seq;
+      // A seq without an epoch belongs to no database we can name: start over rather than trust it.
+      let seq = reset || cursor.epoch === '' ? 0 : cursor.seq;
       let remaining = await countAfter(library.db.read, name, seq);
       let firstBatch = true;
       let announcedCatchUp = options.quietCatchUp ?? false;

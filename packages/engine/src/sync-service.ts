@@ -32,7 +32,7 @@ export class LibrarySyncService {
   constructor(readonly library: Library) {}
 
   async handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
-    this.checkLibrary(request.libraryId);
+    this.checkLibrary(request.libraryId, request.deviceId);
     if (
       request.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_UNSPECIFIED &&
       request.protocolVersion !== ProtocolVersion.PROTOCOL_VERSION_1
@@ -60,7 +60,7 @@ export class LibrarySyncService {
    * once, each from where its backfill ended.
    */
   streamState(request: StateRequest, options: StreamStateOptions = {}): Observable<StateBatch> {
-    this.checkLibrary(request.libraryId);
+    this.checkLibrary(request.libraryId, request.deviceId);
     const cursors = this.parseCursors(request);
     const batchSize = clampBatchSize(request.batchSize);
     const positions = new Map<ResourceName, ResourceCursor>(cursors);
@@ -107,7 +107,13 @@ export class LibrarySyncService {
     return { epoch: this.library.identity.epoch, digests };
   }
 
-  private checkLibrary(libraryId: string): void {
+  private checkLibrary(libraryId: string, deviceId = ''): void {
+    if (!isUuid(libraryId)) {
+      throw new TidemarkError('INVALID_ARGUMENT', `library_id "${libraryId}" must be a lowercase hyphenated UUID`);
+    }
+    if (deviceId !== '' && !isUuid(deviceId)) {
+      throw new TidemarkError('INVALID_ARGUMENT', `device_id "${deviceId}" must be empty or a lowercase hyphenated UUID`);
+    }
     if (libraryId !== this.library.identity.libraryId) {
       throw new TidemarkError(
         'LIBRARY_MISMATCH',

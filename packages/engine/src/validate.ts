@@ -5,6 +5,7 @@ import { FieldKind, RESOURCE_TABLES } from './store/resource-tables';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_TEXT_BYTES = 4096;
 export const MAX_NAME_BYTES = 256;
+export const MAX_HASH_CHARS = 128;
 const MAX_LOGICAL = 0xffff;
 
 export function isUuid(value: unknown): value is string {
@@ -25,6 +26,10 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
       return typeof value === 'string' && value.length > 0 && Buffer.byteLength(value) <= MAX_NAME_BYTES
         ? undefined
         : `must be a string of 1 to ${MAX_NAME_BYTES} bytes`;
+    case 'hash':
+      return typeof value === 'string' && value.length <= MAX_HASH_CHARS
+        ? undefined
+        : `must be a string of at most ${MAX_HASH_CHARS} characters`;
     case 'count':
       return Number.isSafeInteger(value) && (value as number) >= 0 ? undefined : 'must be a non-negative integer';
     case 'entry_kind':

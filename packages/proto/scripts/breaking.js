@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `buf breaking` against the committed baseline image (proto/baseline/*.binpb) of the first
+// `buf breaking` against the committed baseline image (baseline/v1.binpb) of the first
 // released contract. Without a baseline there is nothing to compare against yet.
 'use strict';
 const { execFileSync } = require('node:child_process');

@@ -2,7 +2,7 @@ import { EntryKind, Record as WireRecord } from '@tidemark/proto';
 import { AnyRecord, ResourceName } from '../resource-types';
 
 /** How a record field is stored and validated. */
-export type FieldKind = 'uuid' | 'optional_uuid' | 'text' | 'name' | 'count' | 'entry_kind';
+export type FieldKind = 'uuid' | 'optional_uuid' | 'text' | 'name' | 'hash' | 'count' | 'entry_kind';
 
 export interface FieldSpec {
   /** Property of the generated record message. */
@@ -63,7 +63,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     table: 'content_identities',
     recordCase: 'contentIdentity',
     fields: [
-      f('contentHash', 'content_hash', 'text'),
+      f('contentHash', 'content_hash', 'hash'),
       f('sizeBytes', 'size_bytes', 'count'),
       f('mimeType', 'mime_type', 'text'),
     ],
