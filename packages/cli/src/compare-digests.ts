@@ -30,8 +30,16 @@ export async function compareWithPeer(library: Library, transport: SyncTransport
     results.push({
       resourceType: name,
       equal: digestsEqual(ours, theirs),
-      local: { rows: ours.rowCount, tombstones: ours.tombstoneCount, hash: Buffer.from(ours.hash).toString('hex') },
-      peer: { rows: theirs.rowCount, tombstones: theirs.tombstoneCount, hash: Buffer.from(theirs.hash).toString('hex') },
+      local: {
+        rows: ours.rowCount,
+        tombstones: ours.tombstoneCount,
+        hash: Buffer.from(ours.hash).toString('hex'),
+      },
+      peer: {
+        rows: theirs.rowCount,
+        tombstones: theirs.tombstoneCount,
+        hash: Buffer.from(theirs.hash).toString('hex'),
+      },
     });
   }
   if (results.length !== RESOURCE_NAMES.length) {

@@ -1,28 +1,50 @@
 import { TidemarkError } from '@tidemark/engine';
 import { Command, CommanderError } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { registerCollection } from './commands/collection';
+import { registerCompletion } from './commands/completion';
 import { registerDemo } from './commands/demo';
+import { registerDoctor } from './commands/doctor';
 import { registerGenerate } from './commands/generate';
+import { registerIndex } from './commands/index';
 import { registerInit } from './commands/init';
 import { registerNode } from './commands/node';
+import { registerRepair } from './commands/repair';
 import { registerStatus } from './commands/status';
 import { registerSync } from './commands/sync';
+import { registerTag } from './commands/tag';
 import { registerVerify } from './commands/verify';
 import { EXIT, exitCodeFor } from './exit-codes';
+
+/** The version from package.json, read at run time so the build does not copy the manifest. */
+function packageVersion(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 export function buildProgram(): Command {
   const program = new Command()
     .name('tidemark')
     .description('Keep a library in sync across devices, peer to peer over gRPC.')
-    .version(require('../package.json').version as string)
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInit(program);
   registerGenerate(program);
+  registerIndex(program);
+  registerTag(program);
+  registerCollection(program);
   registerNode(program);
   registerSync(program);
   registerStatus(program);
   registerVerify(program);
+  registerDoctor(program);
+  registerRepair(program);
   registerDemo(program);
+  registerCompletion(program);
   program.addHelpText(
     'after',
     `

@@ -82,7 +82,8 @@ class LineReporter implements ProgressReporter {
   }
 
   onRows(type: string, done: number, total: number): void {
-    if (done >= total || this.due(type)) process.stderr.write(`${pad(type)} ${formatCount(done)}/${formatCount(total)}\n`);
+    if (done >= total || this.due(type))
+      process.stderr.write(`${pad(type)} ${formatCount(done)}/${formatCount(total)}\n`);
   }
 
   private due(type: string): boolean {

@@ -50,7 +50,15 @@ test('doctor and verify catch rows missing behind a caught-up watermark, and rep
 
 test('doctor explains an unmigrated legacy global-watermark library, and the migration it got', async () => {
   const dir = tempDir();
-  const fixture = path.join(__dirname, '..', '..', 'engine', 'test', 'fixtures', 'legacy-global-watermark-v0.db');
+  const fixture = path.join(
+    __dirname,
+    '..',
+    '..',
+    'engine',
+    'test',
+    'fixtures',
+    'legacy-global-watermark-v0.db',
+  );
   fs.copyFileSync(fixture, Library.fileIn(dir));
 
   const before = await runCli(['doctor', '--library', dir]);
@@ -60,5 +68,7 @@ test('doctor explains an unmigrated legacy global-watermark library, and the mig
   expect((await runCli(['status', '--library', dir])).code).toBe(0); // opening migrates it
   const after = JSON.parse((await runCli(['doctor', '--library', dir, '--json'])).stdout) as DoctorJson;
   expect(after.findings.filter((f) => f.check === 'legacy migration').length).toBeGreaterThan(0);
-  expect(after.findings.find((f) => f.check === 'legacy migration')?.message).toContain('restarted from zero');
+  expect(after.findings.find((f) => f.check === 'legacy migration')?.message).toContain(
+    'restarted from zero',
+  );
 });

@@ -32,7 +32,8 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number } 
 
 export async function runCliJson<T>(args: readonly string[]): Promise<T> {
   const result = await runCli([...args, '--json']);
-  if (result.code !== 0) throw new Error(`tidemark ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  if (result.code !== 0)
+    throw new Error(`tidemark ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return JSON.parse(result.stdout) as T;
 }
 
@@ -53,13 +54,25 @@ export class NodeProcess {
 
   /** Starts the process and waits until it logs that it is listening. */
   async start(): Promise<void> {
-    const args = [BIN, 'node', '--library', this.libraryDir, '--listen', this.address, '--insecure', ...this.extra];
+    const args = [
+      BIN,
+      'node',
+      '--library',
+      this.libraryDir,
+      '--listen',
+      this.address,
+      '--insecure',
+      ...this.extra,
+    ];
     for (const peer of this.peers) args.push('--peer', peer);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       let buffered = '';
-      const timer = setTimeout(() => reject(new Error(`node ${this.address} did not start:\n${this.logs.join('')}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`node ${this.address} did not start:\n${this.logs.join('')}`)),
+        30_000,
+      );
       const onData = (chunk: Buffer) => {
         const text = chunk.toString();
         this.logs.push(text);
@@ -95,7 +108,8 @@ export class NodeProcess {
   private signal(signal: NodeJS.Signals): Promise<number | null> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child?.exitCode ?? null);
+    if (!child || child.exitCode !== null || child.signalCode !== null)
+      return Promise.resolve(child?.exitCode ?? null);
     return new Promise((resolve) => {
       child.once('exit', (code) => resolve(code));
       child.kill(signal);

@@ -25,7 +25,21 @@ test('C, connected only to B, receives A rows through B, and an A-owned delete r
   const { libraryId } = await runCliJson<{ libraryId: string }>(['init', '--library', dirA]);
   await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
   await runCliJson(['init', '--library', dirC, '--library-id', libraryId]);
-  expect((await runCli(['generate', '--library', dirA, '--volumes', '2', '--locations', '10', '--entries', '2000'])).code).toBe(0);
+  expect(
+    (
+      await runCli([
+        'generate',
+        '--library',
+        dirA,
+        '--volumes',
+        '2',
+        '--locations',
+        '10',
+        '--entries',
+        '2000',
+      ])
+    ).code,
+  ).toBe(0);
 
   const nodeA = new NodeProcess(dirA, await freePort());
   const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
@@ -34,11 +48,17 @@ test('C, connected only to B, receives A rows through B, and an A-owned delete r
   await nodeB.start();
   await nodeC.start();
   try {
-    await waitFor(async () => (await count(dirC, 'SELECT count(*) AS n FROM entries')) === 2000, 60_000, 'C to hold A entries');
+    await waitFor(
+      async () => (await count(dirC, 'SELECT count(*) AS n FROM entries')) === 2000,
+      60_000,
+      'C to hold A entries',
+    );
 
     // Another process (as an indexer would) deletes an entry on A while A's node runs.
     const deleted = await withLibraryAt(dirA, async (library) => {
-      const [row] = await library.db.read.query<{ uuid: string }>('SELECT uuid FROM entries ORDER BY seq LIMIT 1');
+      const [row] = await library.db.read.query<{ uuid: string }>(
+        'SELECT uuid FROM entries ORDER BY seq LIMIT 1',
+      );
       await library.write((tx) => tx.delete('entry', row.uuid));
       return row.uuid;
     });
@@ -58,7 +78,11 @@ test('C, connected only to B, receives A rows through B, and an A-owned delete r
 
 test('rows written on A while B follows appear on B without a new sync (latency printed, not asserted)', async () => {
   const [dirA, dirB] = [tempDir(), tempDir()];
-  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>(['init', '--library', dirA]);
+  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>([
+    'init',
+    '--library',
+    dirA,
+  ]);
   await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
   const nodeA = new NodeProcess(dirA, await freePort());
   const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
@@ -66,7 +90,11 @@ test('rows written on A while B follows appear on B without a new sync (latency 
   await nodeB.start();
   const latencies: number[] = [];
   try {
-    await waitFor(async () => (await count(dirB, 'SELECT count(*) AS n FROM devices')) === 2, 30_000, 'B to follow A');
+    await waitFor(
+      async () => (await count(dirB, 'SELECT count(*) AS n FROM devices')) === 2,
+      30_000,
+      'B to follow A',
+    );
     const libraryA = await Library.open(Library.fileIn(dirA));
     const libraryB = await Library.open(Library.fileIn(dirB));
     try {
@@ -107,6 +135,8 @@ test('rows written on A while B follows appear on B without a new sync (latency 
   }
   latencies.sort((x, y) => x - y);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  console.log(`follow latency across processes (writer in another process): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`);
+  console.log(
+    `follow latency across processes (writer in another process): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`,
+  );
   expect(latencies).toHaveLength(30);
 });

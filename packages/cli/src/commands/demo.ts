@@ -67,16 +67,24 @@ async function runDemo(options: DemoOptions): Promise<number> {
     if (!json) process.stdout.write(text + '\n');
   };
   const progress = () => createProgressReporter({ json, tty: !!process.stderr.isTTY });
-  const root = options.dir ? path.resolve(options.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
+  const root = options.dir
+    ? path.resolve(options.dir)
+    : fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-demo-'));
   const dirA = path.join(root, 'device-a');
   const dirB = path.join(root, 'device-b');
   const started = Date.now();
 
   const libraryA = await Library.create(Library.fileIn(dirA), { name: 'demo', deviceName: 'device-a' });
   const { libraryId } = libraryA.identity;
-  const libraryB = await Library.create(Library.fileIn(dirB), { libraryId, name: 'demo', deviceName: 'device-b' });
+  const libraryB = await Library.create(Library.fileIn(dirB), {
+    libraryId,
+    name: 'demo',
+    deviceName: 'device-b',
+  });
   await libraryB.close();
-  say(`Tidemark demo: library ${libraryId}\n  A ${libraryA.identity.deviceId}  ${dirA}\n  B ${libraryB.identity.deviceId}  ${dirB}\n`);
+  say(
+    `Tidemark demo: library ${libraryId}\n  A ${libraryA.identity.deviceId}  ${dirA}\n  B ${libraryB.identity.deviceId}  ${dirB}\n`,
+  );
 
   say(`1. indexing on A: 5 volumes, 100 locations, ${formatCount(options.entries)} entries`);
   const indexing = progress();
@@ -102,7 +110,9 @@ async function runDemo(options: DemoOptions): Promise<number> {
     logger: createLogger({ level: 'warn' }),
   });
   say(`2. node A listening on ${nodeA.address} (child process), node B on ${nodeB.address}`);
-  say(`   B backfills from A in batches of ${formatCount(options.batchSize)}, each type from its own watermark`);
+  say(
+    `   B backfills from A in batches of ${formatCount(options.batchSize)}, each type from its own watermark`,
+  );
 
   const totalRows = headsA.reduce((sum, head) => sum + head.rowCount + head.tombstoneCount, 0);
   const entriesOnA = headsA.find((head) => resourceNameOf(head.resourceType) === 'entry')?.rowCount ?? 0;
@@ -143,7 +153,9 @@ async function runDemo(options: DemoOptions): Promise<number> {
       `\n3. connection cut: node A killed with SIGKILL after B applied ${formatCount(cutAfter)} of ` +
         `${formatCount(entriesOnA)} entries${firstError === cutError ? '' : ` (${String(firstError)})`}`,
     );
-    say('   B keeps one watermark per resource type, so nothing older than the last entry batch is skipped:\n');
+    say(
+      '   B keeps one watermark per resource type, so nothing older than the last entry batch is skipped:\n',
+    );
     say(indent(await watermarkTable(nodeB.library, headsA)));
 
     await nodeA.start();
@@ -192,7 +204,17 @@ async function runDemo(options: DemoOptions): Promise<number> {
         `total ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     if (json) {
-      printJson({ libraryId, root, verified, totalRows, cutAfterEntries: cutAfter, syncSeconds, rowsPerSecond: throughput, resent, types: rows });
+      printJson({
+        libraryId,
+        root,
+        verified,
+        totalRows,
+        cutAfterEntries: cutAfter,
+        syncSeconds,
+        rowsPerSecond: throughput,
+        resent,
+        types: rows,
+      });
     }
     return verified ? EXIT.OK : EXIT.DIFFERENT;
   } finally {
@@ -203,7 +225,10 @@ async function runDemo(options: DemoOptions): Promise<number> {
   }
 }
 
-async function watermarkTable(library: Library, headsA: Awaited<ReturnType<typeof resourceHeads>>): Promise<string> {
+async function watermarkTable(
+  library: Library,
+  headsA: Awaited<ReturnType<typeof resourceHeads>>,
+): Promise<string> {
   const marks = await new ResourceWatermarkStore(library.db.read).all();
   const held = await resourceHeads(library.db.read);
   return formatTable(

@@ -40,10 +40,12 @@ Example:
     )
     .action(async (options: { library: string; json?: boolean }) => {
       const findings = await diagnose(libraryFile(options.library));
-      if (options.json) printJson({ problems: findings.filter((f) => f.severity === 'problem').length, findings });
+      if (options.json)
+        printJson({ problems: findings.filter((f) => f.severity === 'problem').length, findings });
       else {
         for (const finding of findings) {
-          const mark = finding.severity === 'problem' ? 'PROBLEM' : finding.severity === 'info' ? 'note   ' : 'ok     ';
+          const mark =
+            finding.severity === 'problem' ? 'PROBLEM' : finding.severity === 'info' ? 'note   ' : 'ok     ';
           process.stdout.write(`${mark}  ${finding.check}: ${finding.message}\n`);
         }
       }
@@ -54,7 +56,13 @@ Example:
 export async function diagnose(file: string): Promise<Finding[]> {
   const findings: Finding[] = [];
   if (!fs.existsSync(file)) {
-    return [{ severity: 'problem', check: 'library', message: `no library at ${file}; create one with tidemark init` }];
+    return [
+      {
+        severity: 'problem',
+        check: 'library',
+        message: `no library at ${file}; create one with tidemark init`,
+      },
+    ];
   }
   const shape = await inspectLibraryFile(file);
   if (shape.legacyUnmigrated) {
@@ -76,12 +84,18 @@ export async function diagnose(file: string): Promise<Finding[]> {
     findings.push(
       integrity.integrity_check === 'ok'
         ? { severity: 'ok', check: 'integrity', message: 'SQLite integrity check passed' }
-        : { severity: 'problem', check: 'integrity', message: `SQLite integrity check failed: ${integrity.integrity_check}` },
+        : {
+            severity: 'problem',
+            check: 'integrity',
+            message: `SQLite integrity check failed: ${integrity.integrity_check}`,
+          },
     );
 
-    const legacy = await read.query<{ peer_device_id: string; legacy_state_watermark: string | null; migrated_at_ms: number }>(
-      'SELECT peer_device_id, legacy_state_watermark, migrated_at_ms FROM legacy_watermark_migrations',
-    );
+    const legacy = await read.query<{
+      peer_device_id: string;
+      legacy_state_watermark: string | null;
+      migrated_at_ms: number;
+    }>('SELECT peer_device_id, legacy_state_watermark, migrated_at_ms FROM legacy_watermark_migrations');
     const marks = await new ResourceWatermarkStore(read).all();
     for (const row of legacy) {
       const resynced = marks.filter((m) => m.peerDeviceId === row.peer_device_id && m.lastSeq > 0).length;
@@ -98,7 +112,9 @@ export async function diagnose(file: string): Promise<Finding[]> {
     const heads = await new PeerHeadStore(read).all();
     const held = await resourceHeads(read);
     for (const mark of marks) {
-      const head = heads.find((h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType);
+      const head = heads.find(
+        (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
+      );
       const local = held.find((h) => resourceNameOf(h.resourceType) === mark.resourceType)!;
       const where = `peer ${mark.peerDeviceId.slice(0, 8)} ${mark.resourceType}`;
       if (head && mark.lastSeq < head.headSeq) {
@@ -130,7 +146,9 @@ export async function diagnose(file: string): Promise<Finding[]> {
       });
     }
 
-    const [floorRow] = await read.query<{ hlc_floor: string }>('SELECT hlc_floor FROM library_identity WHERE id = 1');
+    const [floorRow] = await read.query<{ hlc_floor: string }>(
+      'SELECT hlc_floor FROM library_identity WHERE id = 1',
+    );
     const aheadMs = decodeHlc(floorRow.hlc_floor).physicalMs - Date.now();
     findings.push(
       aheadMs > FLOOR_AHEAD_TOLERANCE_MS

@@ -10,7 +10,12 @@ export function registerNode(program: Command): void {
     .requiredOption('--listen <host:port>', 'address to serve on (port 0 picks a free port)', hostPort)
     .option('--peer <host:port>', 'a peer to pull from (repeatable)', collect, [])
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics', hostPort)
-    .option('--batch-size <n>', 'rows per batch requested from peers (0 = server default)', positiveInt('--batch-size'), 0)
+    .option(
+      '--batch-size <n>',
+      'rows per batch requested from peers (0 = server default)',
+      positiveInt('--batch-size'),
+      0,
+    )
     .option('--insecure', 'plaintext gRPC (required until TLS is available)')
     .addHelpText(
       'after',

@@ -29,52 +29,61 @@ transfer, not writes. Exit 0 when every type is equal afterwards, 1 when some st
 Example:
   $ tidemark repair --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure`,
     )
-    .action(async (options: { library: string; peer: string; batchSize: number; insecure?: boolean; json?: boolean }) => {
-      requireInsecure(options.insecure);
-      const transport = new GrpcSyncTransport(options.peer, { insecure: true });
-      try {
-        process.exitCode = await withLibrary(options.library, async (library) => {
-          const before = await compareWithPeer(library, transport);
-          const differing = before.filter((t) => !t.equal).map((t) => t.resourceType);
-          if (differing.length) {
-            const handshake = await transport.handshake({
-              libraryId: library.identity.libraryId,
-              deviceId: library.identity.deviceId,
-              epoch: library.identity.epoch,
-              protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-              heads: [],
-            });
-            await library.db.writeTransaction(async (sql) => {
-              const store = new ResourceWatermarkStore(sql);
-              for (const name of differing) await store.resetType(handshake.deviceId, name, Date.now());
-            });
-            const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
-            await lastValueFrom(
-              syncFromPeer$(library, transport, { types: differing, batchSize: options.batchSize }).pipe(
-                tap((event) => {
-                  progress.onSync(event);
-                  if (event.kind === 'type_failed') throw event.error;
-                }),
-              ),
-              { defaultValue: undefined },
-            ).finally(() => progress.stop());
-          }
-          const after = differing.length ? await compareWithPeer(library, transport) : before;
-          const still = after.filter((t) => !t.equal).map((t) => t.resourceType);
-          if (options.json) printJson({ peer: options.peer, repaired: differing, stillDifferent: still });
-          else if (!differing.length) process.stdout.write('nothing to repair: every resource type is equal\n');
-          else {
-            process.stdout.write(`re-synced from zero: ${differing.join(', ')}\n`);
-            process.stdout.write(
-              still.length
-                ? `still different: ${still.join(', ')} (this device holds rows the peer lacks; repair the peer from here)\n`
-                : 'repaired: every resource type is equal\n',
-            );
-          }
-          return still.length ? EXIT.DIFFERENT : EXIT.OK;
-        });
-      } finally {
-        transport.close();
-      }
-    });
+    .action(
+      async (options: {
+        library: string;
+        peer: string;
+        batchSize: number;
+        insecure?: boolean;
+        json?: boolean;
+      }) => {
+        requireInsecure(options.insecure);
+        const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+        try {
+          process.exitCode = await withLibrary(options.library, async (library) => {
+            const before = await compareWithPeer(library, transport);
+            const differing = before.filter((t) => !t.equal).map((t) => t.resourceType);
+            if (differing.length) {
+              const handshake = await transport.handshake({
+                libraryId: library.identity.libraryId,
+                deviceId: library.identity.deviceId,
+                epoch: library.identity.epoch,
+                protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+                heads: [],
+              });
+              await library.db.writeTransaction(async (sql) => {
+                const store = new ResourceWatermarkStore(sql);
+                for (const name of differing) await store.resetType(handshake.deviceId, name, Date.now());
+              });
+              const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
+              await lastValueFrom(
+                syncFromPeer$(library, transport, { types: differing, batchSize: options.batchSize }).pipe(
+                  tap((event) => {
+                    progress.onSync(event);
+                    if (event.kind === 'type_failed') throw event.error;
+                  }),
+                ),
+                { defaultValue: undefined },
+              ).finally(() => progress.stop());
+            }
+            const after = differing.length ? await compareWithPeer(library, transport) : before;
+            const still = after.filter((t) => !t.equal).map((t) => t.resourceType);
+            if (options.json) printJson({ peer: options.peer, repaired: differing, stillDifferent: still });
+            else if (!differing.length)
+              process.stdout.write('nothing to repair: every resource type is equal\n');
+            else {
+              process.stdout.write(`re-synced from zero: ${differing.join(', ')}\n`);
+              process.stdout.write(
+                still.length
+                  ? `still different: ${still.join(', ')} (this device holds rows the peer lacks; repair the peer from here)\n`
+                  : 'repaired: every resource type is equal\n',
+              );
+            }
+            return still.length ? EXIT.DIFFERENT : EXIT.OK;
+          });
+        } finally {
+          transport.close();
+        }
+      },
+    );
 }

@@ -39,7 +39,9 @@ export function registerStatus(program: Command): void {
         const read = library.db.read;
         const peerHeads = await new PeerHeadStore(read).all();
         const watermarks = (await new ResourceWatermarkStore(read).all()).map((mark) => {
-          const head = peerHeads.find((h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType);
+          const head = peerHeads.find(
+            (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
+          );
           const lastAppliedHlcMs = mark.lastHlc ? decodeHlc(mark.lastHlc).physicalMs : undefined;
           const peerNewestMs = head?.maxHlc ? decodeHlc(head.maxHlc).physicalMs : undefined;
           return {
@@ -70,7 +72,8 @@ export function registerStatus(program: Command): void {
               ? `SELECT ${owner} AS owner, count(*) AS n FROM ${TABLES[type]} GROUP BY ${owner} ORDER BY ${owner}`
               : `SELECT NULL AS owner, count(*) AS n FROM ${TABLES[type]}`,
           );
-          for (const row of rows) counts.push({ resourceType: type, owner: row.owner ?? 'shared', rows: row.n });
+          for (const row of rows)
+            counts.push({ resourceType: type, owner: row.owner ?? 'shared', rows: row.n });
         }
         const heads = (await resourceHeads(read)).map((head) => ({
           resourceType: resourceNameOf(head.resourceType),
@@ -88,7 +91,15 @@ export function registerStatus(program: Command): void {
             'resource_watermarks (what this device has applied from each peer):\n' +
             (watermarks.length
               ? formatTable(
-                  ['peer device', 'resource', 'peer epoch', 'watermark', 'peer head', 'last applied (HLC)', 'lag'],
+                  [
+                    'peer device',
+                    'resource',
+                    'peer epoch',
+                    'watermark',
+                    'peer head',
+                    'last applied (HLC)',
+                    'lag',
+                  ],
                   watermarks.map((m) => [
                     m.peerDeviceId,
                     m.resourceType,
@@ -96,7 +107,11 @@ export function registerStatus(program: Command): void {
                     String(m.watermarkSeq),
                     m.peerHeadSeq === undefined ? '?' : String(m.peerHeadSeq),
                     formatTime(m.lastAppliedHlcMs),
-                    m.caughtUp ? 'caught up' : m.lagSeconds === undefined ? '?' : formatDuration(m.lagSeconds),
+                    m.caughtUp
+                      ? 'caught up'
+                      : m.lagSeconds === undefined
+                        ? '?'
+                        : formatDuration(m.lagSeconds),
                   ]),
                 )
               : '  (none: this device has not synced from a peer yet)') +

@@ -25,57 +25,69 @@ export function registerSync(program: Command): void {
     .option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0)
     .option('--insecure', 'plaintext gRPC (required until TLS is available)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExample:\n  $ tidemark sync --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure')
-    .action(async (options: { library: string; peer: string; batchSize: number; insecure?: boolean; json?: boolean }) => {
-      requireInsecure(options.insecure);
-      const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
-      const summary = new Map<ResourceName, TypeSummary>();
-      const failures: { resourceType: ResourceName; error: string }[] = [];
-      let peerDeviceId = '';
-      const started = Date.now();
-      const transport = new GrpcSyncTransport(options.peer, { insecure: true });
-      try {
-        await withLibrary(options.library, (library) =>
-          lastValueFrom(
-            syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
-              tap((event: SyncEvent) => {
-                progress.onSync(event);
-                if (event.kind === 'connected') peerDeviceId = event.peerDeviceId;
-                if (event.kind === 'type_failed') failures.push({ resourceType: event.resourceType, error: event.error.message });
-                if (event.kind === 'batch') {
-                  summary.set(event.resourceType, {
-                    resourceType: event.resourceType,
-                    received: event.totalReceived,
-                    written: event.totalWritten,
-                    batches: event.batches,
-                    watermarkSeq: event.watermarkSeq,
-                    rowsPerSecond: Math.round(event.rowsPerSecond),
-                  });
-                }
-              }),
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ tidemark sync --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure',
+    )
+    .action(
+      async (options: {
+        library: string;
+        peer: string;
+        batchSize: number;
+        insecure?: boolean;
+        json?: boolean;
+      }) => {
+        requireInsecure(options.insecure);
+        const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
+        const summary = new Map<ResourceName, TypeSummary>();
+        const failures: { resourceType: ResourceName; error: string }[] = [];
+        let peerDeviceId = '';
+        const started = Date.now();
+        const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+        try {
+          await withLibrary(options.library, (library) =>
+            lastValueFrom(
+              syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
+                tap((event: SyncEvent) => {
+                  progress.onSync(event);
+                  if (event.kind === 'connected') peerDeviceId = event.peerDeviceId;
+                  if (event.kind === 'type_failed')
+                    failures.push({ resourceType: event.resourceType, error: event.error.message });
+                  if (event.kind === 'batch') {
+                    summary.set(event.resourceType, {
+                      resourceType: event.resourceType,
+                      received: event.totalReceived,
+                      written: event.totalWritten,
+                      batches: event.batches,
+                      watermarkSeq: event.watermarkSeq,
+                      rowsPerSecond: Math.round(event.rowsPerSecond),
+                    });
+                  }
+                }),
+              ),
+              { defaultValue: undefined },
             ),
-            { defaultValue: undefined },
-          ),
-        );
-      } finally {
-        progress.stop();
-        transport.close();
-      }
-      const seconds = (Date.now() - started) / 1000;
-      const types = [...summary.values()];
-      const received = types.reduce((sum, t) => sum + t.received, 0);
-      if (options.json) printJson({ peer: options.peer, peerDeviceId, seconds, received, types, failures });
-      else {
-        process.stdout.write(
-          `synced from ${options.peer} (device ${peerDeviceId}): ${formatCount(received)} rows and tombstones in ` +
-            `${seconds.toFixed(1)} s (${formatCount(Math.round(received / Math.max(seconds, 0.001)))} rows/s)\n`,
-        );
-      }
-      if (failures.length) {
-        throw new TidemarkError(
-          'MALFORMED_BATCH',
-          `rejected data for ${failures.map((f) => f.resourceType).join(', ')}: ${failures[0].error}`,
-        );
-      }
-    });
+          );
+        } finally {
+          progress.stop();
+          transport.close();
+        }
+        const seconds = (Date.now() - started) / 1000;
+        const types = [...summary.values()];
+        const received = types.reduce((sum, t) => sum + t.received, 0);
+        if (options.json) printJson({ peer: options.peer, peerDeviceId, seconds, received, types, failures });
+        else {
+          process.stdout.write(
+            `synced from ${options.peer} (device ${peerDeviceId}): ${formatCount(received)} rows and tombstones in ` +
+              `${seconds.toFixed(1)} s (${formatCount(Math.round(received / Math.max(seconds, 0.001)))} rows/s)\n`,
+          );
+        }
+        if (failures.length) {
+          throw new TidemarkError(
+            'MALFORMED_BATCH',
+            `rejected data for ${failures.map((f) => f.resourceType).join(', ')}: ${failures[0].error}`,
+          );
+        }
+      },
+    );
 }

@@ -9,7 +9,7 @@ import { withLibrary } from '../with-library';
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description("compare per-type digests with a peer; exit 0 when equal, 1 when not")
+    .description('compare per-type digests with a peer; exit 0 when equal, 1 when not')
     .requiredOption('--library <dir>', 'library directory')
     .requiredOption('--peer <host:port>', 'the peer to compare with', hostPort)
     .option('--insecure', 'plaintext gRPC (required until TLS is available)')
@@ -29,7 +29,8 @@ Example:
         const code = await withLibrary(options.library, async (library) => {
           const results = await compareWithPeer(library, transport);
           const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
-          if (options.json) printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
+          if (options.json)
+            printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
           else {
             process.stdout.write(
               formatTable(
@@ -45,7 +46,9 @@ Example:
               ) + '\n',
             );
             process.stdout.write(
-              differing.length ? `different: ${differing.join(', ')}\n` : 'verified: every resource type is equal\n',
+              differing.length
+                ? `different: ${differing.join(', ')}\n`
+                : 'verified: every resource type is equal\n',
             );
           }
           return differing.length ? EXIT.DIFFERENT : EXIT.OK;

@@ -22,7 +22,10 @@ export class ChildNode {
     this.child = child;
     let output = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TidemarkError('UNAVAILABLE', `node did not start: ${output}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new TidemarkError('UNAVAILABLE', `node did not start: ${output}`)),
+        30_000,
+      );
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes('"listening"')) {
@@ -34,7 +37,9 @@ export class ChildNode {
       child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new TidemarkError('UNAVAILABLE', `node exited with ${code} before listening: ${output.trim()}`));
+        reject(
+          new TidemarkError('UNAVAILABLE', `node exited with ${code} before listening: ${output.trim()}`),
+        );
       });
     });
   }

@@ -1,0 +1,104 @@
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_INDEX_BATCH, indexLocation, IndexSummary } from '../indexer/index-location';
+import { WalkProblem } from '../indexer/walk';
+import { positiveInt } from '../options';
+import { formatCount, printJson } from '../output';
+import { createProgressReporter } from '../progress';
+import { withLibrary } from '../with-library';
+
+/** Problem lines kept while a progress bar owns the terminal; printed when it stops. */
+const MAX_HELD_PROBLEMS = 200;
+
+/**
+ * Problem lines go straight to stderr, except under a progress bar, which would be torn by them:
+ * there they are held and printed after the bar, with a count of any beyond the first few.
+ */
+class ProblemLog {
+  private readonly held: string[] = [];
+  private dropped = 0;
+
+  constructor(private readonly holding: boolean) {}
+
+  add(problem: WalkProblem): void {
+    const line = `${problem.type === 'special' ? 'skipped' : 'unreadable'}: ${problem.absolutePath}: ${problem.reason}\n`;
+    if (!this.holding) process.stderr.write(line);
+    else if (this.held.length < MAX_HELD_PROBLEMS) this.held.push(line);
+    else this.dropped++;
+  }
+
+  flush(): void {
+    for (const line of this.held.splice(0)) process.stderr.write(line);
+    if (this.dropped) process.stderr.write(`... and ${formatCount(this.dropped)} more not shown\n`);
+  }
+}
+
+function printSummary(summary: IndexSummary): void {
+  const counts = (['scanned', 'added', 'updated', 'deleted', 'unreadable', 'skipped'] as const)
+    .map((key) => `${key} ${formatCount(summary[key])}`)
+    .join(', ');
+  process.stdout.write(
+    `indexed ${summary.path} (location ${summary.locationUuid}, volume ${summary.mountPoint} ${summary.filesystem})\n` +
+      `${counts} in ${summary.seconds.toFixed(1)} s\n`,
+  );
+}
+
+/** The library's own files must not be indexed: they change while the index is written. */
+function libraryExclusion(dir: string): string[] {
+  try {
+    return [fs.realpathSync(path.resolve(dir))];
+  } catch {
+    return [];
+  }
+}
+
+export function registerIndex(program: Command): void {
+  program
+    .command('index')
+    .description(
+      "scan a directory tree into this device's volume, location and entries, with content identities",
+    )
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<path>', 'directory to index (symlinks inside it are recorded, not followed)')
+    .option(
+      '--batch-size <n>',
+      'entries per write transaction',
+      positiveInt('--batch-size'),
+      DEFAULT_INDEX_BATCH,
+    )
+    .option('--json', 'print the summary as JSON')
+    .addHelpText(
+      'after',
+      `
+Re-running it writes only what changed (by relative path: kind, size, mtime, content) and
+deletes, with tombstones, the entries whose files are gone. Files that cannot be read are
+reported on stderr and skipped; their earlier entries are kept.
+
+Examples:
+  $ tidemark index --library ~/tidemark/laptop ~/Photos
+  $ tidemark index --library ~/tidemark/laptop /srv/music --json`,
+    )
+    .action(async (target: string, options: { library: string; batchSize: number; json?: boolean }) => {
+      const tty = !!process.stderr.isTTY;
+      const progress = createProgressReporter({ json: !!options.json, tty });
+      const problems = new ProblemLog(tty && !options.json);
+      let summary: IndexSummary;
+      try {
+        summary = await withLibrary(options.library, (library) =>
+          indexLocation(library, target, {
+            batchSize: options.batchSize || DEFAULT_INDEX_BATCH,
+            exclude: libraryExclusion(options.library),
+            countFirst: !options.json,
+            onProgress: (done, total) => progress.onRows('entry', done, total),
+            onProblem: (problem) => problems.add(problem),
+          }),
+        );
+      } finally {
+        progress.stop();
+        problems.flush();
+      }
+      if (options.json) printJson(summary);
+      else printSummary(summary);
+    });
+}

@@ -1,0 +1,265 @@
+import { isUuid, SqlRunner, TidemarkError } from '@tidemark/engine';
+import { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { findIndexedFile } from '../indexer/find-entry';
+import { tagAssignmentUuidOf } from '../indexer/stable-uuid';
+import { formatCount, formatTable, printJson } from '../output';
+import { withLibrary } from '../with-library';
+
+export interface NamedRow {
+  readonly uuid: string;
+  readonly name: string;
+}
+
+/**
+ * Finds a tag or collection by uuid, else by name. Names are not unique across devices (two
+ * devices may each add "holiday" before they sync), so an ambiguous name asks for the uuid.
+ */
+export async function resolveNamed<R extends NamedRow>(
+  sql: SqlRunner,
+  table: 'tags' | 'collections',
+  what: string,
+  ref: string,
+): Promise<R> {
+  const uuid = ref.toLowerCase();
+  const rows = await sql.query<R>(`SELECT * FROM ${table} WHERE uuid = ? OR name = ? ORDER BY uuid`, [
+    uuid,
+    ref,
+  ]);
+  const byUuid = rows.find((row) => row.uuid === uuid);
+  if (byUuid) return byUuid;
+  if (rows.length === 1) return rows[0];
+  if (rows.length === 0) {
+    throw new TidemarkError(
+      'NOT_FOUND',
+      `no ${what} named "${ref}"; list them with \`tidemark ${what} list\``,
+    );
+  }
+  throw new TidemarkError(
+    'INVALID_ARGUMENT',
+    `${rows.length} ${what}s are named "${ref}"; name one by uuid: ${rows.map((row) => row.uuid).join(', ')}`,
+  );
+}
+
+/** A new name must be free, and must not look like a uuid (NAME|UUID arguments would be ambiguous). */
+export async function checkNewName(
+  sql: SqlRunner,
+  table: 'tags' | 'collections',
+  what: string,
+  name: string,
+) {
+  if (isUuid(name.toLowerCase())) {
+    throw new TidemarkError('INVALID_ARGUMENT', `a ${what} name cannot be a UUID ("${name}")`);
+  }
+  const [clash] = await sql.query<NamedRow>(`SELECT uuid, name FROM ${table} WHERE name = ? LIMIT 1`, [name]);
+  if (clash)
+    throw new TidemarkError('ALREADY_EXISTS', `a ${what} named "${name}" already exists (${clash.uuid})`);
+}
+
+interface TagRow extends NamedRow {
+  readonly color: string;
+  readonly origin: string;
+}
+
+function color(value: string): string {
+  if (!/^#[0-9a-fA-F]{6}$/.test(value)) {
+    throw new TidemarkError('INVALID_ARGUMENT', `--color must be #rrggbb, got "${value}"`);
+  }
+  return value.toLowerCase();
+}
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+
+function registerAdd(tag: Command): void {
+  tag
+    .command('add')
+    .description('create a tag (shared: every device of the library gets it); prints its uuid')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<name>', 'tag name, 1 to 256 bytes')
+    .option('--color <#rrggbb>', 'display colour', color, '')
+    .option('--json', 'print the tag as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tidemark tag add --library ~/tidemark/laptop holiday --color #ff8800',
+    )
+    .action(async (name: string, options: { library: string; color: string; json?: boolean }) => {
+      const uuid = await withLibrary(options.library, (library) =>
+        library.write(async (tx) => {
+          await checkNewName(tx.sql, 'tags', 'tag', name);
+          const uuid = randomUUID();
+          await tx.put('tag', { uuid, name, color: options.color });
+          return uuid;
+        }),
+      );
+      if (options.json) printJson({ uuid, name, color: options.color });
+      else out(uuid);
+    });
+}
+
+function registerRm(tag: Command): void {
+  tag
+    .command('rm')
+    .description('delete a tag and its assignments (a tombstone travels to every device)')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<tag>', 'tag name or uuid')
+    .addHelpText('after', '\nExamples:\n  $ tidemark tag rm --library ~/tidemark/laptop holiday')
+    .action(async (ref: string, options: { library: string }) => {
+      const { tag, assignments } = await withLibrary(options.library, (library) =>
+        library.write(async (tx) => {
+          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
+          const rows = await tx.sql.query<{ uuid: string }>(
+            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ?',
+            [tag.uuid],
+          );
+          // Assignments of a deleted tag would dangle on every device; they go in the same commit.
+          for (const row of rows) await tx.delete('tag_assignment', row.uuid);
+          await tx.delete('tag', tag.uuid);
+          return { tag, assignments: rows.length };
+        }),
+      );
+      out(`removed tag "${tag.name}" (${tag.uuid}) and ${formatCount(assignments)} assignment(s)`);
+    });
+}
+
+function registerRename(tag: Command): void {
+  tag
+    .command('rename')
+    .description('rename a tag; concurrent renames on two devices converge to the later one')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<tag>', 'tag name or uuid')
+    .argument('<new-name>', 'new name, 1 to 256 bytes')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tidemark tag rename --library ~/tidemark/laptop holiday "summer 2025"',
+    )
+    .action(async (ref: string, newName: string, options: { library: string }) => {
+      const tag = await withLibrary(options.library, (library) =>
+        library.write(async (tx) => {
+          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
+          if (tag.name === newName) return tag;
+          await checkNewName(tx.sql, 'tags', 'tag', newName);
+          await tx.put('tag', { uuid: tag.uuid, name: newName, color: tag.color });
+          return tag;
+        }),
+      );
+      out(
+        tag.name === newName
+          ? `tag "${newName}" unchanged`
+          : `renamed tag "${tag.name}" to "${newName}" (${tag.uuid})`,
+      );
+    });
+}
+
+function registerList(tag: Command): void {
+  tag
+    .command('list')
+    .description('list tags with their assignment counts')
+    .requiredOption('--library <dir>', 'library directory')
+    .option('--json', 'print the tags as JSON')
+    .addHelpText('after', '\nExamples:\n  $ tidemark tag list --library ~/tidemark/laptop --json')
+    .action(async (options: { library: string; json?: boolean }) => {
+      const tags = await withLibrary(options.library, (library) =>
+        library.db.read.query<TagRow & { assignments: number }>(
+          `SELECT t.uuid, t.name, t.color, t.origin,
+                  (SELECT count(*) FROM tag_assignments a WHERE a.tag_uuid = t.uuid) AS assignments
+           FROM tags t ORDER BY t.name, t.uuid`,
+        ),
+      );
+      if (options.json) printJson(tags);
+      else if (tags.length === 0) out('no tags; create one with `tidemark tag add`');
+      else {
+        out(
+          formatTable(
+            ['uuid', 'name', 'color', 'files', 'last written by'],
+            tags.map((t) => [t.uuid, t.name, t.color || '-', formatCount(t.assignments), t.origin]),
+          ),
+        );
+      }
+    });
+}
+
+function registerAssign(tag: Command): void {
+  tag
+    .command('assign')
+    .description(
+      'tag the content of an indexed file (every copy of that content, on every device, has the tag)',
+    )
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<tag>', 'tag name or uuid')
+    .argument('<path>', 'path of a file inside an indexed location')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tidemark tag assign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg',
+    )
+    .action(async (ref: string, target: string, options: { library: string }) => {
+      const message = await withLibrary(options.library, (library) =>
+        library.write(async (tx) => {
+          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
+          const file = await findIndexedFile(tx.sql, tx.deviceId, target);
+          const [existing] = await tx.sql.query<{ uuid: string }>(
+            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ? AND content_uuid = ? LIMIT 1',
+            [tag.uuid, file.contentUuid],
+          );
+          if (existing) return `${file.absolutePath} already has tag "${tag.name}"`;
+          await tx.put('tag_assignment', {
+            uuid: tagAssignmentUuidOf(tag.uuid, file.contentUuid),
+            tagUuid: tag.uuid,
+            contentUuid: file.contentUuid,
+          });
+          return `tagged ${file.absolutePath} (content ${file.contentUuid}) with "${tag.name}"`;
+        }),
+      );
+      out(message);
+    });
+}
+
+function registerUnassign(tag: Command): void {
+  tag
+    .command('unassign')
+    .description('remove a tag from the content of an indexed file')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<tag>', 'tag name or uuid')
+    .argument('<path>', 'path of a file inside an indexed location')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ tidemark tag unassign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg',
+    )
+    .action(async (ref: string, target: string, options: { library: string }) => {
+      const message = await withLibrary(options.library, (library) =>
+        library.write(async (tx) => {
+          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
+          const file = await findIndexedFile(tx.sql, tx.deviceId, target);
+          const rows = await tx.sql.query<{ uuid: string }>(
+            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ? AND content_uuid = ?',
+            [tag.uuid, file.contentUuid],
+          );
+          if (rows.length === 0) {
+            throw new TidemarkError('NOT_FOUND', `${file.absolutePath} does not have tag "${tag.name}"`);
+          }
+          for (const row of rows) await tx.delete('tag_assignment', row.uuid);
+          return `removed tag "${tag.name}" from ${file.absolutePath}`;
+        }),
+      );
+      out(message);
+    });
+}
+
+export function registerTag(program: Command): void {
+  const tag = program
+    .command('tag')
+    .description('create, rename, remove, list and assign tags (shared across devices, last writer wins)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ tidemark tag add --library ~/tidemark/laptop holiday --color #ff8800
+  $ tidemark tag assign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg
+  $ tidemark tag list --library ~/tidemark/laptop`,
+    );
+  registerAdd(tag);
+  registerRm(tag);
+  registerRename(tag);
+  registerList(tag);
+  registerAssign(tag);
+  registerUnassign(tag);
+}

@@ -1,0 +1,86 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findMount, MountEntry, parseMountInfo } from './mountinfo';
+import { stableUuid } from './stable-uuid';
+
+export interface VolumeProbe {
+  readonly mountPoint: string;
+  readonly filesystem: string;
+  readonly name: string;
+  readonly capacityBytes: number;
+  /** Filesystem UUID from /dev/disk/by-uuid, when the mount source is a disk that has one. */
+  readonly filesystemUuid?: string;
+}
+
+/** statfs(2) magic numbers, for systems without /proc (the mount table names the type there). */
+const FILESYSTEM_MAGIC: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x01021994, 'tmpfs'],
+  [0x794c7630, 'overlay'],
+  [0x6969, 'nfs'],
+  [0x2fc12fc1, 'zfs'],
+  [0x4d44, 'vfat'],
+  [0x2011bab0, 'exfat'],
+  [0x5346544e, 'ntfs'],
+]);
+
+async function readMounts(): Promise<MountEntry[] | undefined> {
+  try {
+    return parseMountInfo(await fs.promises.readFile('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Without a mount table: the highest ancestor still on the same device is the mount point. */
+async function mountPointByDevice(realPath: string): Promise<string> {
+  const device = (await fs.promises.stat(realPath)).dev;
+  let current = realPath;
+  for (;;) {
+    const parent = path.dirname(current);
+    if (parent === current || (await fs.promises.stat(parent)).dev !== device) return current;
+    current = parent;
+  }
+}
+
+async function filesystemUuidOf(source: string): Promise<string | undefined> {
+  if (!source.startsWith('/dev/')) return undefined;
+  try {
+    const device = await fs.promises.realpath(source);
+    const dir = '/dev/disk/by-uuid';
+    for (const name of await fs.promises.readdir(dir)) {
+      if ((await fs.promises.realpath(path.join(dir, name)).catch(() => '')) === device) return name;
+    }
+  } catch {
+    // No udev links (containers, other systems): the mount point identifies the volume instead.
+  }
+  return undefined;
+}
+
+/** Describes the filesystem that `realPath` lives on. */
+export async function probeVolume(realPath: string): Promise<VolumeProbe> {
+  const mount = findMount((await readMounts()) ?? [], realPath);
+  const mountPoint = mount?.mountPoint ?? (await mountPointByDevice(realPath));
+  const stats = await fs.promises.statfs(realPath);
+  const filesystem = mount?.filesystem ?? FILESYSTEM_MAGIC.get(stats.type) ?? '';
+  const filesystemUuid = mount ? await filesystemUuidOf(mount.source) : undefined;
+  return {
+    mountPoint,
+    filesystem,
+    name: mount && mount.source !== 'none' ? mount.source : mountPoint,
+    capacityBytes: Math.max(0, stats.blocks * stats.bsize),
+    ...(filesystemUuid ? { filesystemUuid } : {}),
+  };
+}
+
+/**
+ * Stable across runs without a lookup. A filesystem UUID follows a removable disk to whatever
+ * mount point it gets next time; without one, the mount point is the identity. The device id
+ * keeps two devices' "/" apart.
+ */
+export function volumeUuidOf(deviceId: string, probe: VolumeProbe): string {
+  const key = probe.filesystemUuid ? `fs:${probe.filesystemUuid}` : `mount:${probe.mountPoint}`;
+  return stableUuid(`volume:${deviceId}:${key}`);
+}

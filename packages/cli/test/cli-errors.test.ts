@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { removeTempDirs, runCli, tempDir } from './harness';
+
+afterAll(removeTempDirs);
+
+/** Every failure is exactly one line on stderr, prefixed "tidemark:", with a documented exit code. */
+function expectOneLineError(result: { code: number | null; stderr: string }, code: number, mentions: string) {
+  expect(result.code).toBe(code);
+  const lines = result.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^tidemark: /);
+  expect(lines[0]).toContain(mentions);
+}
+
+describe('errors are one line with a documented exit code', () => {
+  test('a missing library exits 3 and says how to create one', async () => {
+    expectOneLineError(
+      await runCli(['status', '--library', path.join(os.tmpdir(), 'no-such-library')]),
+      3,
+      'tidemark init',
+    );
+  });
+
+  test('init over an existing library exits 3', async () => {
+    const dir = tempDir();
+    expect((await runCli(['init', '--library', dir])).code).toBe(0);
+    expectOneLineError(await runCli(['init', '--library', dir]), 3, 'already exists');
+  });
+
+  test('a malformed --peer exits 2 and shows the expected form', async () => {
+    const dir = tempDir();
+    await runCli(['init', '--library', dir]);
+    expectOneLineError(
+      await runCli(['sync', '--library', dir, '--peer', 'localhost', '--insecure']),
+      2,
+      'HOST:PORT',
+    );
+  });
+
+  test('a network command without --insecure exits 2 and names the flag', async () => {
+    const dir = tempDir();
+    await runCli(['init', '--library', dir]);
+    expectOneLineError(await runCli(['sync', '--library', dir, '--peer', '127.0.0.1:9']), 2, '--insecure');
+  });
+
+  test('an unreachable peer exits 4', async () => {
+    const dir = tempDir();
+    await runCli(['init', '--library', dir]);
+    expectOneLineError(
+      await runCli(['sync', '--library', dir, '--peer', '127.0.0.1:9', '--insecure']),
+      4,
+      '127.0.0.1:9',
+    );
+  });
+
+  test('an invalid --library-id exits 2', async () => {
+    expectOneLineError(await runCli(['init', '--library', tempDir(), '--library-id', 'nope']), 2, 'UUID');
+  });
+
+  test('an unknown command exits 2', async () => {
+    const result = await runCli(['frobnicate']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown command 'frobnicate'");
+  });
+});
+
+describe('help and completion', () => {
+  test('every command documents itself with an example', async () => {
+    const help = await runCli(['--help']);
+    const commands = [...help.stdout.matchAll(/^ {2}([a-z]+)[ []/gm)]
+      .map((m) => m[1])
+      .filter((c) => c !== 'help');
+    expect(commands.length).toBeGreaterThanOrEqual(12);
+    for (const command of commands) {
+      const result = await runCli([command, '--help']);
+      expect(result.code).toBe(0);
+      expect(`${command}: ${result.stdout}`).toMatch(/Examples?:/);
+    }
+  });
+
+  test('the bash completion script is valid bash and completes commands and flags', async () => {
+    const script = (await runCli(['completion', 'bash'])).stdout;
+    const file = path.join(tempDir(), 'completion.sh');
+    fs.writeFileSync(file, script);
+    execFileSync('bash', ['-n', file]);
+    const complete = (words: string[]) =>
+      execFileSync('bash', [
+        '-c',
+        `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _tidemark; echo "\${COMPREPLY[*]}"`,
+      ])
+        .toString()
+        .trim();
+    expect(complete(['tidemark', 'ver'])).toBe('verify');
+    expect(complete(['tidemark', 'sync', '--pe'])).toBe('--peer');
+  });
+});

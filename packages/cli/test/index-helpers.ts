@@ -1,0 +1,101 @@
+import { InMemoryTransport, Library, LibrarySyncService, syncFromPeer$ } from '@tidemark/engine';
+import { EntryKind } from '@tidemark/proto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { lastValueFrom } from 'rxjs';
+
+/** An independent walk (sync fs calls, no indexer code): relative path -> kind of what can be indexed. */
+export function independentWalk(root: string): Map<string, EntryKind> {
+  const found = new Map<string, EntryKind>();
+  const visit = (dir: string, prefix: string) => {
+    for (const name of fs.readdirSync(dir)) {
+      const relative = prefix ? `${prefix}/${name}` : name;
+      const stats = fs.lstatSync(path.join(dir, name));
+      if (stats.isDirectory()) {
+        found.set(relative, EntryKind.ENTRY_KIND_DIRECTORY);
+        visit(path.join(dir, name), relative);
+      } else if (stats.isFile()) found.set(relative, EntryKind.ENTRY_KIND_FILE);
+      else if (stats.isSymbolicLink()) found.set(relative, EntryKind.ENTRY_KIND_SYMLINK);
+    }
+  };
+  visit(root, '');
+  return found;
+}
+
+/**
+ * Copies whole top-level packages of /usr/share/doc (symlinks kept as symlinks, mtimes kept)
+ * until about `wanted` objects are copied; writes a synthetic tree where there is no such dir.
+ */
+export function copyDocSubset(target: string, wanted = 2_000): number {
+  fs.mkdirSync(target, { recursive: true });
+  const source = '/usr/share/doc';
+  let copied = 0;
+  if (fs.existsSync(source)) {
+    for (const name of fs.readdirSync(source).sort()) {
+      if (copied >= wanted) break;
+      const to = path.join(target, name);
+      fs.cpSync(path.join(source, name), to, {
+        recursive: true,
+        verbatimSymlinks: true,
+        preserveTimestamps: true,
+      });
+      copied += 1 + (fs.lstatSync(to).isDirectory() ? independentWalk(to).size : 0);
+    }
+  }
+  for (let i = 0; copied < wanted; i++) {
+    const dir = path.join(target, `synthetic-${Math.floor(i / 50)}`);
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir);
+      copied++;
+    }
+    fs.writeFileSync(path.join(dir, `file-${i}.txt`), `synthetic file ${i}\n`.repeat(1 + (i % 7)));
+    copied++;
+  }
+  return copied;
+}
+
+export async function withLibraryAt<T>(dir: string, fn: (library: Library) => Promise<T>): Promise<T> {
+  const library = await Library.open(Library.fileIn(dir));
+  try {
+    return await fn(library);
+  } finally {
+    await library.close();
+  }
+}
+
+/** Pulls everything `serverDir` has into `clientDir`, in process, through the wire encoding. */
+export async function syncInProcess(clientDir: string, serverDir: string): Promise<void> {
+  await withLibraryAt(serverDir, (server) =>
+    withLibraryAt(clientDir, async (client) => {
+      await lastValueFrom(syncFromPeer$(client, new InMemoryTransport(new LibrarySyncService(server))), {
+        defaultValue: undefined,
+      });
+    }),
+  );
+}
+
+export async function query<R>(dir: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  return withLibraryAt(dir, (library) => library.db.read.query<R>(sql, params));
+}
+
+export async function headSeq(dir: string): Promise<number> {
+  return withLibraryAt(dir, (library) => library.headSeq());
+}
+
+export interface IndexJson {
+  path: string;
+  locationUuid: string;
+  volumeUuid: string;
+  mountPoint: string;
+  filesystem: string;
+  scanned: number;
+  added: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  unreadable: number;
+  skipped: number;
+  contentAdded: number;
+  transactions: number;
+  seconds: number;
+}
