@@ -1,0 +1,445 @@
+"""A small Python client for the Tidemark sync protocol (tidemark.sync.v1).
+
+It pulls a library from one Tidemark node into a local SQLite file and can check itself against
+the node's digests. It is written from packages/proto and docs/protocol.md alone; copy it.
+
+    python3 tidemark_client.py --address 127.0.0.1:7400 --library-id UUID --db copy.db sync
+    python3 tidemark_client.py --address 127.0.0.1:7400 --library-id UUID --db copy.db verify
+
+Run ./generate.sh first: it writes the protobuf/gRPC stubs into ./gen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import struct
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen"))
+try:
+    import grpc
+    from tidemark.sync.v1 import records_pb2, sync_pb2, sync_pb2_grpc
+except ImportError as error:  # pragma: no cover - a setup problem, not a bug
+    sys.exit(f"tidemark_client: {error}; install python3-grpcio and python3-protobuf, then run ./generate.sh")
+
+# The eight types in dependency order: the numeric order of the ResourceType enum.
+RESOURCE_TYPES = sorted(v.number for v in sync_pb2.ResourceType.DESCRIPTOR.values if v.number > 0)
+# "RESOURCE_TYPE_CONTENT_IDENTITY" -> "content_identity", which is also the Record oneof field.
+NAMES = {t: sync_pb2.ResourceType.Name(t).removeprefix("RESOURCE_TYPE_").lower() for t in RESOURCE_TYPES}
+# Device-owned types: the record's owner field must equal its origin.
+OWNER_FIELD = {"device": "uuid", "volume": "device_uuid", "location": "device_uuid", "entry": "device_uuid"}
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CHANNEL_OPTIONS = [
+    # Batches go up to 10,000 records; gRPC's default 4 MiB receive limit is too small for that.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Notice a node that vanished without closing the connection (a follow stream is silent).
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # Come back quickly when a node restarts.
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 10_000),
+]
+
+
+class MalformedBatch(Exception):
+    """A batch broke the contract. Nothing of it was written and the cursor did not move."""
+
+
+def encode_hlc(hlc: records_pb2.Hlc) -> str:
+    """16 lowercase hex digits: 12 of physical_ms, then 4 of logical. String order is HLC order."""
+    return f"{hlc.physical_ms:012x}{hlc.logical:04x}"
+
+
+def resource_type(name: str) -> int:
+    """"entry" or "content-identity" -> the enum value."""
+    wanted = name.strip().lower().replace("-", "_")
+    for t, n in NAMES.items():
+        if n == wanted:
+            return t
+    raise ValueError(f"unknown resource type {name!r}; expected one of {', '.join(NAMES.values())}")
+
+
+class Digest:
+    """Order-independent hash: lane-wise sum mod 2^64 of SHA-256("<kind>|uuid|hlc|origin")."""
+
+    def __init__(self) -> None:
+        self.lanes = [0, 0, 0, 0]
+
+    def add(self, kind: str, uuid: str, hlc: str, origin: str) -> None:
+        digest = hashlib.sha256(f"{kind}|{uuid}|{hlc}|{origin}".encode()).digest()
+        for i, lane in enumerate(struct.unpack(">4Q", digest)):  # four big-endian uint64 lanes
+            self.lanes[i] = (self.lanes[i] + lane) & 0xFFFF_FFFF_FFFF_FFFF
+
+    @property
+    def hash(self) -> bytes:
+        return struct.pack(">4Q", *self.lanes)
+
+
+@dataclass
+class Cursor:
+    epoch: str = ""  # epoch of the serving database; "" = no cursor yet
+    seq: int = 0  # last change-sequence number applied from it
+
+
+@dataclass
+class Item:
+    """A record or a tombstone, reduced to what last-writer-wins needs."""
+
+    uuid: str
+    hlc: str
+    origin: str
+    record: Optional[bytes]  # the serialized Record; None for a tombstone
+
+
+def _check_hlc(hlc, where: str) -> str:
+    if not (0 < hlc.physical_ms < 2**48) or hlc.logical > 0xFFFF:
+        raise MalformedBatch(f"{where}: hlc ({hlc.physical_ms}, {hlc.logical}) is out of range")
+    return encode_hlc(hlc)
+
+
+def _check_fields(name: str, row, where: str) -> None:
+    """The string limits of records.proto; `*_uuid` references are empty or UUIDs."""
+    for field, value in row.ListFields():
+        if field.type != field.TYPE_STRING:
+            continue
+        if len(value.encode()) > 4096:
+            raise MalformedBatch(f"{where}: {field.name} is longer than 4096 bytes")
+        if field.name.endswith("_uuid") and not UUID.match(value):
+            raise MalformedBatch(f"{where}: {field.name} must be empty or a lowercase hyphenated UUID")
+    if name in ("tag", "collection") and not 0 < len(row.name.encode()) <= 256:
+        raise MalformedBatch(f"{where}: name must be 1 to 256 bytes")
+    if name == "content_identity" and len(row.content_hash) > 128:
+        raise MalformedBatch(f"{where}: content_hash is longer than 128 characters")
+    if name == "entry" and row.kind == records_pb2.ENTRY_KIND_UNSPECIFIED:
+        raise MalformedBatch(f"{where}: kind is ENTRY_KIND_UNSPECIFIED")
+
+
+def parse_batch(batch: sync_pb2.StateBatch) -> list[Item]:
+    """Checks the whole batch before anything is written: one bad item rejects all of it."""
+    name = NAMES.get(batch.resource_type)
+    if name is None:
+        raise MalformedBatch(f"unknown resource type {batch.resource_type}")
+    cp = batch.checkpoint
+    if not batch.HasField("checkpoint") or cp.resource_type != batch.resource_type or not cp.epoch:
+        raise MalformedBatch(f"{name} batch has no checkpoint of its own type and epoch")
+    items = []
+    for i, record in enumerate(batch.records):
+        if record.WhichOneof("kind") != name or not record.HasField(name):
+            raise MalformedBatch(f"{name} record {i} is a {record.WhichOneof('kind')}")
+        row = getattr(record, name)
+        if not UUID.match(row.uuid) or not UUID.match(row.origin):
+            raise MalformedBatch(f"{name} record {i}: uuid and origin must be lowercase hyphenated UUIDs")
+        if name in OWNER_FIELD and getattr(row, OWNER_FIELD[name]) != row.origin:
+            raise MalformedBatch(f"{name} record {i}: origin {row.origin} is not the owning device")
+        if not row.HasField("hlc"):
+            raise MalformedBatch(f"{name} record {i}: hlc is missing")
+        hlc = _check_hlc(row.hlc, f"{name} record {i}")
+        _check_fields(name, row, f"{name} record {i}")
+        items.append(Item(row.uuid, hlc, row.origin, record.SerializeToString()))
+    for i, tomb in enumerate(batch.tombstones):
+        if tomb.resource_type != batch.resource_type or not UUID.match(tomb.uuid) or not UUID.match(tomb.origin):
+            raise MalformedBatch(f"{name} tombstone {i}: wrong type, or uuid/origin not a UUID")
+        if not tomb.HasField("hlc"):
+            raise MalformedBatch(f"{name} tombstone {i}: hlc is missing")
+        items.append(Item(tomb.uuid, _check_hlc(tomb.hlc, f"{name} tombstone {i}"), tomb.origin, None))
+    return items
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- One cursor per (serving device, resource type): the protocol's per-resource watermark.
+CREATE TABLE IF NOT EXISTS cursors (
+  peer_device_id TEXT NOT NULL, resource_type INTEGER NOT NULL,
+  epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+  last_hlc TEXT, updated_at REAL NOT NULL,
+  PRIMARY KEY (peer_device_id, resource_type));
+-- Current rows of every type; `record` is the serialized tidemark.sync.v1.Record, kept whole so
+-- fields added to the contract later survive a round trip through this client.
+CREATE TABLE IF NOT EXISTS rows (
+  resource_type INTEGER NOT NULL, uuid TEXT NOT NULL, hlc TEXT NOT NULL, origin TEXT NOT NULL,
+  record BLOB NOT NULL, PRIMARY KEY (resource_type, uuid));
+-- Deletions, kept forever so that an older version of the row never comes back.
+CREATE TABLE IF NOT EXISTS tombstones (
+  resource_type INTEGER NOT NULL, uuid TEXT NOT NULL, hlc TEXT NOT NULL, origin TEXT NOT NULL,
+  PRIMARY KEY (resource_type, uuid));
+"""
+
+
+class Store:
+    """The local SQLite copy of one library: rows, tombstones and per-resource cursors."""
+
+    def __init__(self, path: str, library_id: str) -> None:
+        # isolation_level=None: no implicit transactions; we say BEGIN and COMMIT ourselves.
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('library_id', ?)", (library_id,))
+        (stored,) = self.db.execute("SELECT value FROM meta WHERE key = 'library_id'").fetchone()
+        if stored != library_id:
+            raise ValueError(f"{path} holds library {stored}, not {library_id}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def cursor(self, peer: str, rtype: int) -> Cursor:
+        row = self.db.execute(
+            "SELECT epoch, seq FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype)
+        ).fetchone()
+        return Cursor(*row) if row else Cursor()
+
+    def reset_cursor(self, peer: str, rtype: int) -> None:
+        """Forget the position (the rows stay: re-applying them is harmless)."""
+        self.db.execute("DELETE FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype))
+
+    def _version(self, rtype: int, uuid: str) -> Optional[tuple[str, str]]:
+        return self.db.execute(
+            "SELECT hlc, origin FROM rows WHERE resource_type = ?1 AND uuid = ?2 UNION ALL "
+            "SELECT hlc, origin FROM tombstones WHERE resource_type = ?1 AND uuid = ?2",
+            (rtype, uuid),
+        ).fetchone()  # a uuid is a row or a tombstone, never both
+
+    def apply_batch(self, peer: str, batch: sync_pb2.StateBatch) -> tuple[int, int]:
+        """Applies a batch and stores its checkpoint in ONE transaction. Returns (written, skipped)."""
+        items = parse_batch(batch)
+        rtype, cp = batch.resource_type, batch.checkpoint
+        written = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            current = self.cursor(peer, rtype)
+            if current.epoch and current.epoch != cp.epoch and not batch.reset:
+                raise MalformedBatch(f"{NAMES[rtype]} batch is from epoch {cp.epoch}, cursor from {current.epoch}")
+            for item in items:
+                known = self._version(rtype, item.uuid)
+                # Last writer wins by (hlc, origin); an equal version is the same write seen again.
+                if known is not None and (item.hlc, item.origin) <= known:
+                    continue
+                key = (rtype, item.uuid)
+                if item.record is not None:
+                    self.db.execute("DELETE FROM tombstones WHERE resource_type = ? AND uuid = ?", key)
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?, ?)", (*key, item.hlc, item.origin, item.record)
+                    )
+                else:
+                    self.db.execute("DELETE FROM rows WHERE resource_type = ? AND uuid = ?", key)
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)", (*key, item.hlc, item.origin)
+                    )
+                written += 1
+            # Within one epoch a cursor never moves backwards (a resent batch is harmless).
+            same_epoch = current.epoch == cp.epoch and not batch.reset
+            seq = max(current.seq, cp.seq) if same_epoch else cp.seq
+            self.db.execute(
+                "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?, ?)",
+                (peer, rtype, cp.epoch, seq, encode_hlc(cp.hlc) if cp.HasField("hlc") else None, time.time()),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return written, len(items) - written
+
+    def counts(self, rtype: int) -> tuple[int, int]:
+        rows = self.db.execute("SELECT count(*) FROM rows WHERE resource_type = ?", (rtype,)).fetchone()[0]
+        tombs = self.db.execute("SELECT count(*) FROM tombstones WHERE resource_type = ?", (rtype,)).fetchone()[0]
+        return rows, tombs
+
+    def digest(self, rtype: int) -> bytes:
+        acc = Digest()
+        for kind, table in (("r", "rows"), ("t", "tombstones")):
+            for uuid, hlc, origin in self.db.execute(
+                f"SELECT uuid, hlc, origin FROM {table} WHERE resource_type = ?", (rtype,)
+            ):
+                acc.add(kind, uuid, hlc, origin)
+        return acc.hash
+
+    def records(self, rtype: int) -> Iterable:
+        """The stored records of a type, decoded (e.g. Entry messages for RESOURCE_TYPE_ENTRY)."""
+        for (blob,) in self.db.execute("SELECT record FROM rows WHERE resource_type = ? ORDER BY uuid", (rtype,)):
+            yield getattr(sync_pb2.Record.FromString(blob), NAMES[rtype])
+
+
+Event = Callable[[dict], None]
+
+
+class Client:
+    """Pulls one library from one node: handshake, then a StateRequest from the stored cursors."""
+
+    def __init__(self, address: str, library_id: str, store: Store, batch_size: int = 0) -> None:
+        self.library_id, self.store, self.batch_size = library_id, store, batch_size
+        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.stub = sync_pb2_grpc.SyncServiceStub(self.channel)
+        self.call = None  # the StateRequest stream in flight, so stop() can cancel it
+        self.stopping = False
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def stop(self) -> None:
+        """Ends a running sync() after the batch in flight (safe from a signal handler)."""
+        self.stopping = True
+        if self.call is not None:
+            self.call.cancel()
+
+    def handshake(self, on_event: Event = lambda e: None) -> sync_pb2.HandshakeResponse:
+        hello = self.stub.Handshake(
+            sync_pb2.HandshakeRequest(library_id=self.library_id, protocol_version=sync_pb2.PROTOCOL_VERSION_1)
+        )
+        if hello.library_id != self.library_id:
+            raise RuntimeError(f"node serves library {hello.library_id}, not {self.library_id}")
+        # A cursor from another epoch belongs to a database that was recreated or restored:
+        # restart that type from 0 rather than skip anything.
+        for t in RESOURCE_TYPES:
+            cursor = self.store.cursor(hello.device_id, t)
+            if cursor.epoch and cursor.epoch != hello.epoch:
+                self.store.reset_cursor(hello.device_id, t)
+                on_event({"event": "epoch_changed", "type": NAMES[t], "old": cursor.epoch, "new": hello.epoch})
+        on_event({"event": "handshake", "device_id": hello.device_id, "epoch": hello.epoch,
+                  "heads": {NAMES[h.resource_type]: h.seq for h in hello.heads}})
+        return hello
+
+    def sync(self, types: Iterable[int] = RESOURCE_TYPES, follow: bool = False,
+             max_batches: Optional[int] = None, on_event: Event = lambda e: None) -> dict:
+        """Backfills `types` (then follows them when `follow`). Returns batches/items per type."""
+        hello = self.handshake(on_event)
+        peer, types = hello.device_id, sorted(types)
+        cursors = []
+        for t in types:
+            c = self.store.cursor(peer, t)
+            cursors.append(sync_pb2.Cursor(resource_type=t, epoch=c.epoch, seq=c.seq))
+            on_event({"event": "start", "type": NAMES[t], "epoch": c.epoch, "seq": c.seq})
+        request = sync_pb2.StateRequest(
+            library_id=self.library_id, cursors=cursors, batch_size=self.batch_size, follow=follow
+        )
+        stats = {NAMES[t]: {"batches": 0, "received": 0, "written": 0} for t in types}
+        self.call = self.stub.StreamState(request)
+        if self.stopping:
+            self.call.cancel()
+        try:
+            for n, batch in enumerate(self.call, start=1):
+                written, skipped = self.store.apply_batch(peer, batch)
+                s = stats[NAMES[batch.resource_type]]
+                s["batches"] += 1
+                s["received"] += written + skipped
+                s["written"] += written
+                on_event({"event": "batch", "type": NAMES[batch.resource_type], "records": len(batch.records),
+                          "tombstones": len(batch.tombstones), "written": written, "skipped": skipped,
+                          "seq": batch.checkpoint.seq, "remaining": batch.remaining,
+                          "caught_up": batch.caught_up, "reset": batch.reset})
+                if max_batches is not None and n >= max_batches:
+                    self.call.cancel()
+                    break
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.CANCELLED:  # CANCELLED: we stopped it ourselves
+                raise
+        finally:
+            self.call = None
+        return stats
+
+    def verify(self, types: Iterable[int] = RESOURCE_TYPES) -> list[dict]:
+        """Compares counts and hashes per type with the node's Digest RPC."""
+        types = list(types)
+        remote = self.stub.Digest(sync_pb2.DigestRequest(library_id=self.library_id, resource_types=types))
+        result = []
+        for d in remote.digests:
+            rows, tombs = self.store.counts(d.resource_type)
+            local = self.store.digest(d.resource_type)
+            result.append({"type": NAMES[d.resource_type], "rows": rows, "tombstones": tombs,
+                           "node_rows": d.row_count, "node_tombstones": d.tombstone_count,
+                           "hash": local.hex(), "node_hash": d.hash.hex(),
+                           "equal": (rows, tombs, local) == (d.row_count, d.tombstone_count, d.hash)})
+        return result
+
+
+def _printer(as_json: bool) -> Event:
+    def show(event: dict) -> None:
+        if as_json:
+            print(json.dumps(event), file=sys.stderr, flush=True)
+        elif event["event"] == "batch":
+            print(f"{event['type']:>16}: +{event['records']} rows +{event['tombstones']} tombstones"
+                  f" (written {event['written']}) seq {event['seq']}, {event['remaining']} remaining"
+                  + (" [reset]" if event["reset"] else ""), file=sys.stderr, flush=True)
+        elif event["event"] in ("handshake", "epoch_changed"):
+            print(" ".join(f"{k}={v}" for k, v in event.items()), file=sys.stderr, flush=True)
+    return show
+
+
+def _sync_with_retries(client: Client, args, show: Event) -> dict:
+    """Reconnects with exponential backoff while the node is unavailable; the stored cursors make
+    every attempt resume where the last one stopped. Returns the last attempt's statistics."""
+    delay, failures = 0.5, 0
+    while not client.stopping:
+        progress = []
+
+        def on_event(event: dict) -> None:
+            progress.append(event["event"] == "batch")
+            show(event)
+
+        try:
+            return client.sync(args.types, follow=args.follow, max_batches=args.max_batches, on_event=on_event)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or client.stopping:
+                raise
+            delay, failures = (0.5, 1) if any(progress) else (delay, failures + 1)
+            if failures > args.retries:
+                raise
+            show({"event": "retry", "in_seconds": delay, "error": error.details()})
+            time.sleep(delay)
+            delay = min(delay * 2, 30)
+    return {}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="tidemark_client", description="Pull a Tidemark library into SQLite.")
+    parser.add_argument("--address", required=True, help="node address HOST:PORT (plaintext gRPC)")
+    parser.add_argument("--library-id", required=True, help="library UUID; the node must serve it")
+    parser.add_argument("--db", required=True, help="local SQLite file (created when missing)")
+    parser.add_argument("--json", action="store_true", help="events as JSON lines on stderr")
+    parser.add_argument("--types", type=lambda s: [resource_type(n) for n in s.split(",")], default=RESOURCE_TYPES,
+                        help="comma-separated resource types (default: all eight)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="backfill every type from its own cursor, then stop (or --follow)")
+    sync.add_argument("--follow", action="store_true", help="stay connected and apply new changes live")
+    sync.add_argument("--batch-size", type=int, default=0, help="records per batch (0 = node default)")
+    sync.add_argument("--max-batches", type=int, help="stop after this many batches (resume later)")
+    sync.add_argument("--retries", type=int, default=5,
+                      help="reconnect attempts in a row while the node is unavailable (default 5)")
+    commands.add_parser("verify", help="compare counts and digests per type with the node (exit 1 if different)")
+    args = parser.parse_args(argv)
+
+    store = Store(args.db, args.library_id)
+    client = Client(args.address, args.library_id, store, getattr(args, "batch_size", 0))
+    show = _printer(args.json)
+    try:
+        if args.command == "sync":
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: client.stop())
+            print(json.dumps(_sync_with_retries(client, args, show)))
+            return 0
+        report = client.verify(args.types)
+        for r in report:
+            mark = "ok  " if r["equal"] else "DIFF"
+            print(f"{mark} {r['type']:>16}: {r['rows']}/{r['node_rows']} rows, "
+                  f"{r['tombstones']}/{r['node_tombstones']} tombstones, hash {r['hash'][:16]}")
+        return 0 if all(r["equal"] for r in report) else 1
+    except grpc.RpcError as error:
+        print(f"tidemark_client: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 2
+    except MalformedBatch as error:
+        print(f"tidemark_client: rejected batch: {error}", file=sys.stderr)
+        return 3
+    finally:
+        client.close()
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
