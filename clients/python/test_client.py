@@ -558,6 +558,10 @@ class ContractTest(NodeTestCase):
             "stream, other library": (lambda: stub.StreamState(sync_pb2.StateRequest(library_id=other,
                                                                                      cursors=[entry])), PD),
             "digest, other library": (lambda: stub.Digest(sync_pb2.DigestRequest(library_id=other)), PD),
+            "handshake, malformed library id": (lambda: stub.Handshake(sync_pb2.HandshakeRequest(
+                library_id="not-a-uuid")), IA),
+            "stream, malformed device id": (lambda: stub.StreamState(sync_pb2.StateRequest(
+                library_id=lib, device_id="NOPE", cursors=[entry])), IA),
             "handshake, version 2": (lambda: stub.Handshake(sync_pb2.HandshakeRequest(
                 library_id=lib, protocol_version=2)), FP),
             "stream, no cursors": (lambda: self.state(), IA),
