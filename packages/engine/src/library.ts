@@ -36,6 +36,12 @@ export interface CreateLibraryOptions extends OpenLibraryOptions {
 
 export const LIBRARY_FILE = 'library.db';
 
+/** Device and inode of a file: what changes when a file is restored or copied into place. */
+function fileIdentityOf(file: string): string {
+  const stat = fs.statSync(file);
+  return `${stat.dev}:${stat.ino}`;
+}
+
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
@@ -95,8 +101,9 @@ export class Library {
     };
     await db.writeTransaction((sql) =>
       sql.query(
-        'INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms) VALUES (1, ?, ?, ?, ?, ?)',
-        [identity.libraryId, identity.deviceId, identity.epoch, identity.name, Date.now()],
+        `INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms, file_identity)
+         VALUES (1, ?, ?, ?, ?, ?, ?)`,
+        [identity.libraryId, identity.deviceId, identity.epoch, identity.name, Date.now(), fileIdentityOf(file)],
       ),
     );
     const library = new Library(db, identity, new HybridLogicalClock(undefined, options.clock), options);
@@ -118,20 +125,44 @@ export class Library {
       epoch: string;
       name: string;
       hlc_floor: string;
-    }>('SELECT library_id, device_id, epoch, name, hlc_floor FROM library_identity WHERE id = 1');
+      file_identity: string;
+    }>('SELECT library_id, device_id, epoch, name, hlc_floor, file_identity FROM library_identity WHERE id = 1');
     if (!row) {
       await db.close();
       throw new TidemarkError('NOT_FOUND', `${file} has no library identity; it was not made by \`tidemark init\``);
     }
+    const epoch = await Library.checkFileIdentity(db, file, row.epoch, row.file_identity);
     const identity: LibraryIdentity = {
       libraryId: row.library_id,
       deviceId: row.device_id,
-      epoch: row.epoch,
+      epoch,
       name: row.name,
     };
     // The persisted floor keeps the clock monotonic across restarts and wall-clock steps.
     const clock = new HybridLogicalClock(decodeHlc(row.hlc_floor), options.clock);
     return new Library(db, identity, clock, options);
+  }
+
+  /**
+   * A library file that is not the file it was last opened as (restored from a backup, copied
+   * into place) may have gone back in time: its seqs will be handed out again for new writes,
+   * below cursors peers already hold, and those writes would be skipped. A new epoch makes every
+   * peer restart this device from 0 instead (idempotent apply keeps that cheap). A file moved by
+   * rename keeps its inode and its epoch. Returns the epoch to use.
+   */
+  private static async checkFileIdentity(
+    db: LibraryDatabase,
+    file: string,
+    epoch: string,
+    recorded: string,
+  ): Promise<string> {
+    const actual = fileIdentityOf(file);
+    if (recorded === actual) return epoch;
+    const next = recorded === '' ? epoch : randomUUID();
+    await db.writeTransaction((sql) =>
+      sql.query('UPDATE library_identity SET epoch = ?, file_identity = ? WHERE id = 1', [next, actual]),
+    );
+    return next;
   }
 
   /**

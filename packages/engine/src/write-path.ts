@@ -5,7 +5,7 @@ import { ChangeSequence } from './sequence';
 import { SqlRunner } from './store/library-database';
 import { dataValuesOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
-import { validateFields } from './validate';
+import { isUuid, validateFields } from './validate';
 
 /** Pending writes are flushed in multi-row statements of about this many rows. */
 const FLUSH_EVERY = 2_000;
@@ -58,6 +58,22 @@ export class WriteTransaction {
 
   /** Deletes a row, leaving a tombstone that travels to every peer. */
   async delete(name: ResourceName, uuid: string): Promise<void> {
+    // Apply rejects a tombstone whose uuid is not a lowercase hyphenated UUID, and with it the
+    // whole batch. Written here, such a tombstone would wedge this type at every peer on every
+    // retry (the watermark could never pass it), so it is refused like an invalid put.
+    if (!isUuid(uuid)) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `cannot delete ${name} ${JSON.stringify(uuid)}: not a lowercase hyphenated UUID`,
+      );
+    }
+    if (name === 'device' && uuid !== this.deviceId) {
+      // A device row is owned by the device it describes (see assertHeldRowsAreOwn).
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `device ${uuid} can only be deleted by itself, not by device ${this.deviceId}`,
+      );
+    }
     const tombstone: VersionedTombstone = {
       uuid,
       hlc: encodeHlc(this.clock.now()),
@@ -74,8 +90,42 @@ export class WriteTransaction {
     const pending = this.pending;
     this.pending = undefined;
     if (!pending) return;
-    if (pending.op === 'put') await this.rows.upsertRows(pending.name, pending.rows);
-    else await this.rows.writeTombstones(pending.name, pending.tombstones);
+    if (pending.op === 'put') {
+      await this.assertHeldRowsAreOwn(pending.name, pending.rows.map((row) => String(row.values[0])));
+      await this.rows.upsertRows(pending.name, pending.rows);
+    } else {
+      await this.assertHeldRowsAreOwn(pending.name, pending.tombstones.map((tombstone) => tombstone.uuid));
+      await this.rows.writeTombstones(pending.name, pending.tombstones);
+    }
+  }
+
+  /**
+   * Only the owner writes device-owned state, deletes included. `put` checks the owner the new
+   * record names; this checks what is already held here, as a row (its owner field) or as a
+   * tombstone (its origin, which for these types is the owner). Without it, another device could
+   * take an owner's row over with a put, or delete it: a tombstone names no owner, so apply
+   * everywhere, the owner included, would delete the owner's own row (even its device row).
+   * Rows this device has never received cannot be checked here. One query per flushed chunk.
+   */
+  private async assertHeldRowsAreOwn(name: ResourceName, uuids: readonly string[]): Promise<void> {
+    const table = RESOURCE_TABLES[name];
+    const ownerColumn = table.fields.find((field) => field.field === table.ownerField)?.column;
+    if (!DEVICE_OWNED.has(name) || !ownerColumn || uuids.length === 0) return;
+    const marks = uuids.map(() => '?').join(', ');
+    const [foreign] = await this.sql.query<{ uuid: string; owner: string }>(
+      `SELECT uuid, owner FROM (
+         SELECT uuid, ${ownerColumn} AS owner FROM ${table.table} WHERE uuid IN (${marks})
+         UNION ALL SELECT uuid, origin AS owner FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})
+       ) WHERE owner <> ? LIMIT 1`,
+      [...uuids, name, ...uuids, this.deviceId],
+    );
+    if (foreign) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `${name} ${foreign.uuid} belongs to device ${foreign.owner}; ` +
+          `only its owner can change or delete it, not device ${this.deviceId}`,
+      );
+    }
   }
 
   private async pendingFor(op: Pending['op'], name: ResourceName): Promise<Pending> {

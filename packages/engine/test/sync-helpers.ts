@@ -10,6 +10,7 @@ import {
   SyncEvent,
   syncFromPeer$,
   SyncOptions,
+  SyncTransport,
 } from '../src';
 
 export function transportTo(server: Library, options?: InMemoryTransportOptions): InMemoryTransport {
@@ -22,7 +23,7 @@ export async function syncOnce(client: Library, server: Library, options: SyncOp
 }
 
 /** Like syncOnce, but resolves with the error when the transport was cut. */
-export async function syncUntilCut(client: Library, transport: InMemoryTransport, options: SyncOptions = {}) {
+export async function syncUntilCut(client: Library, transport: SyncTransport, options: SyncOptions = {}) {
   const events: SyncEvent[] = [];
   try {
     await lastValueFrom(syncFromPeer$(client, transport, options).pipe(tap((event) => events.push(event))), {

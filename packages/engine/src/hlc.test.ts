@@ -1,0 +1,211 @@
+import fc from 'fast-check';
+import { HlcDriftError, isTidemarkError } from './errors';
+import {
+  compareHlc,
+  compareVersion,
+  decodeHlc,
+  DEFAULT_MAX_DRIFT_MS,
+  encodeHlc,
+  HlcStamp,
+  HybridLogicalClock,
+} from './hlc';
+
+const T0 = Date.UTC(2025, 9, 20, 14, 0, 0);
+const MAX_LOGICAL = 0xffff;
+
+function clockAt(start = T0, options: { maxDriftMs?: number } = {}) {
+  const wall = { ms: start };
+  const clock = new HybridLogicalClock(undefined, { now: () => wall.ms, ...options });
+  return { wall, clock };
+}
+
+describe('HybridLogicalClock', () => {
+  test('local stamps strictly increase whether the wall clock stands, advances or steps back', () => {
+    const { wall, clock } = clockAt();
+    const stamps: HlcStamp[] = [];
+    for (const move of [0, 0, 5, 0, -3_600_000, 0, 1, -1, 10_000, 3_700_000, 0]) {
+      wall.ms += move;
+      stamps.push(clock.now());
+    }
+    for (let i = 1; i < stamps.length; i++) expect(compareHlc(stamps[i], stamps[i - 1])).toBeGreaterThan(0);
+  });
+
+  test('stamps follow the wall clock when it moves forward', () => {
+    const { wall, clock } = clockAt();
+    expect(clock.now()).toEqual({ physicalMs: T0, logical: 0 });
+    expect(clock.now()).toEqual({ physicalMs: T0, logical: 1 });
+    wall.ms += 10;
+    expect(clock.now()).toEqual({ physicalMs: T0 + 10, logical: 0 });
+  });
+
+  test('after a wall-clock step back the clock keeps its physical time and counts logically', () => {
+    const { wall, clock } = clockAt();
+    clock.now();
+    wall.ms -= 3_600_000;
+    expect(clock.now()).toEqual({ physicalMs: T0, logical: 1 });
+  });
+
+  test('a random walk of local events and receives never goes backwards (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({
+              op: fc.constant('step' as const),
+              ms: fc.integer({ min: -7_200_000, max: 7_200_000 }),
+            }),
+            fc.record({ op: fc.constant('now' as const) }),
+            fc.record({
+              op: fc.constant('receive' as const),
+              ahead: fc.integer({ min: -7_200_000, max: DEFAULT_MAX_DRIFT_MS }),
+              logical: fc.integer({ min: 0, max: MAX_LOGICAL }),
+            }),
+          ),
+          { maxLength: 200 },
+        ),
+        (ops) => {
+          const { wall, clock } = clockAt();
+          let last = clock.now();
+          for (const op of ops) {
+            if (op.op === 'step') wall.ms = Math.max(1, wall.ms + op.ms);
+            else if (op.op === 'receive') {
+              const remote = { physicalMs: Math.max(1, wall.ms + op.ahead), logical: op.logical };
+              clock.receive(remote);
+              expect(compareHlc(clock.current, remote)).toBeGreaterThanOrEqual(0);
+            } else {
+              const stamp = clock.now();
+              expect(compareHlc(stamp, last)).toBeGreaterThan(0);
+              last = stamp;
+            }
+            expect(compareHlc(clock.current, last)).toBeGreaterThanOrEqual(0);
+          }
+        },
+      ),
+    );
+  });
+
+  test('receive rule: after a remote stamp ahead of the local clock, the next local stamp is above it', () => {
+    const { clock } = clockAt();
+    const remote = { physicalMs: T0 + 60_000, logical: 7 };
+    clock.receive(remote);
+    const next = clock.now();
+    expect(compareHlc(next, remote)).toBeGreaterThan(0);
+    expect(next).toEqual({ physicalMs: T0 + 60_000, logical: 8 });
+  });
+
+  test('receive rule: an older remote stamp does not move the clock back', () => {
+    const { clock } = clockAt();
+    const mine = clock.now();
+    clock.receive({ physicalMs: T0 - 60_000, logical: 3 });
+    expect(clock.current).toEqual(mine);
+    expect(compareHlc(clock.now(), mine)).toBeGreaterThan(0);
+  });
+
+  test('drift guard: a remote stamp beyond the max drift throws HlcDriftError (HLC_DRIFT) and is not adopted', () => {
+    const { clock } = clockAt(T0, { maxDriftMs: 1_000 });
+    const before = clock.now();
+    const future = { physicalMs: T0 + 1_001, logical: 0 };
+    let caught: unknown;
+    try {
+      clock.receive(future);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(HlcDriftError);
+    expect(isTidemarkError(caught) && caught.code).toBe('HLC_DRIFT');
+    expect((caught as HlcDriftError).message).toMatch(/ahead/);
+    expect(clock.current).toEqual(before);
+    expect(() => clock.checkDrift(future)).toThrow(HlcDriftError);
+  });
+
+  test('drift guard: a stamp exactly at the max drift is accepted; the default max drift is 5 minutes', () => {
+    const { clock } = clockAt(T0, { maxDriftMs: 1_000 });
+    clock.receive({ physicalMs: T0 + 1_000, logical: 5 });
+    expect(clock.current).toEqual({ physicalMs: T0 + 1_000, logical: 5 });
+    const defaults = clockAt().clock;
+    expect(defaults.maxDriftMs).toBe(5 * 60 * 1000);
+    expect(() => defaults.receive({ physicalMs: T0 + 5 * 60 * 1000 + 1, logical: 0 })).toThrow(HlcDriftError);
+  });
+
+  test('logical overflow borrows a millisecond instead of wrapping', () => {
+    const wall = { ms: T0 };
+    const clock = new HybridLogicalClock(
+      { physicalMs: T0, logical: MAX_LOGICAL - 1 },
+      { now: () => wall.ms },
+    );
+    expect(clock.now()).toEqual({ physicalMs: T0, logical: MAX_LOGICAL });
+    expect(clock.now()).toEqual({ physicalMs: T0 + 1, logical: 0 });
+    // A frozen wall clock and 70,000 events: still strictly increasing, still encodable.
+    const { clock: busy } = clockAt();
+    let last = busy.now();
+    for (let i = 0; i < 70_000; i++) {
+      const stamp = busy.now();
+      if (compareHlc(stamp, last) <= 0 || stamp.logical > MAX_LOGICAL)
+        throw new Error(`not monotonic at ${i}`);
+      last = stamp;
+    }
+    expect(last.physicalMs).toBe(T0 + 1);
+    expect(decodeHlc(encodeHlc(last))).toEqual(last);
+  });
+
+  test('a persisted floor keeps a new clock above it even when the wall clock is behind', () => {
+    const floor = { physicalMs: T0 + 3_600_000, logical: 42 };
+    const clock = new HybridLogicalClock(floor, { now: () => T0 });
+    expect(clock.now()).toEqual({ physicalMs: T0 + 3_600_000, logical: 43 });
+  });
+});
+
+describe('HLC encoding', () => {
+  const stamp = fc.record({
+    physicalMs: fc.integer({ min: 1, max: 2 ** 48 - 1 }),
+    logical: fc.integer({ min: 0, max: MAX_LOGICAL }),
+  });
+
+  test('encode/decode round-trips', () => {
+    fc.assert(fc.property(stamp, (s) => expect(decodeHlc(encodeHlc(s))).toEqual(s)));
+  });
+
+  test('string order of encoded stamps is stamp order', () => {
+    fc.assert(
+      fc.property(stamp, stamp, (x, y) => {
+        const [ex, ey] = [encodeHlc(x), encodeHlc(y)];
+        expect(Math.sign(ex < ey ? -1 : ex > ey ? 1 : 0)).toBe(Math.sign(compareHlc(x, y)));
+      }),
+    );
+    // Boundaries a naive (non-padded) encoding gets wrong.
+    const ordered = [
+      { physicalMs: 1, logical: 0 },
+      { physicalMs: 1, logical: 0xf },
+      { physicalMs: 1, logical: 0x10 },
+      { physicalMs: 1, logical: MAX_LOGICAL },
+      { physicalMs: 2, logical: 0 },
+      { physicalMs: 0xfff, logical: 0 },
+      { physicalMs: 0x1000, logical: 0 },
+      { physicalMs: 2 ** 48 - 1, logical: MAX_LOGICAL },
+    ].map(encodeHlc);
+    expect([...ordered].sort()).toEqual(ordered);
+    expect(new Set(ordered.map((e) => e.length))).toEqual(new Set([16]));
+  });
+
+  test('decode rejects anything that is not 16 lowercase hex digits', () => {
+    for (const bad of [
+      '',
+      '0',
+      '000000000000000g',
+      '0000000000000000a',
+      'ABCDEF0000000000',
+      ' 000000000000000',
+    ]) {
+      expect(() => decodeHlc(bad)).toThrow(/not an encoded HLC/);
+    }
+  });
+
+  test('compareVersion orders by hlc, then breaks ties by origin', () => {
+    const [low, high] = [encodeHlc({ physicalMs: 5, logical: 1 }), encodeHlc({ physicalMs: 5, logical: 2 })];
+    expect(compareVersion(low, 'b', high, 'a')).toBeLessThan(0);
+    expect(compareVersion(high, 'a', low, 'b')).toBeGreaterThan(0);
+    expect(compareVersion(low, 'a', low, 'b')).toBeLessThan(0);
+    expect(compareVersion(low, 'b', low, 'a')).toBeGreaterThan(0);
+    expect(compareVersion(low, 'a', low, 'a')).toBe(0);
+  });
+});

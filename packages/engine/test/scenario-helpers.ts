@@ -1,0 +1,176 @@
+import {
+  DigestRequest,
+  DigestResponse,
+  HandshakeRequest,
+  HandshakeResponse,
+  StateBatch,
+  StateRequest,
+} from '@tidemark/proto';
+import {
+  DigestAccumulator,
+  Library,
+  RESOURCE_NAMES,
+  ResourceCursor,
+  ResourceName,
+  ResourceWatermarkStore,
+  SyncTransport,
+} from '../src';
+import { RESOURCE_TABLES } from '../src/store/resource-tables';
+
+/** A wall clock that moves on by `tickMs` every time it is read: every write gets its own time. */
+export class TickingClock {
+  constructor(
+    public ms = Date.UTC(2025, 9, 20, 14, 0, 0),
+    private readonly tickMs = 1,
+  ) {}
+  readonly now = (): number => {
+    this.ms += this.tickMs;
+    return this.ms;
+  };
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export type PerType = Partial<{ [N in ResourceName]: number }>;
+
+/** Every version (row or tombstone) a library holds of one type, as "r|uuid|hlc|origin" / "t|...". */
+export async function versionsOf(library: Library, name: ResourceName): Promise<Set<string>> {
+  const rows = await library.db.read.query<{ uuid: string; hlc: string; origin: string }>(
+    `SELECT 'r' AS kind, uuid, hlc, origin FROM ${RESOURCE_TABLES[name].table}
+     UNION ALL SELECT 't' AS kind, uuid, hlc, origin FROM tombstones WHERE resource_type = ?`,
+    [name],
+  );
+  return new Set(
+    (rows as { kind: string; uuid: string; hlc: string; origin: string }[]).map(
+      (row) => `${row.kind}|${row.uuid}|${row.hlc}|${row.origin}`,
+    ),
+  );
+}
+
+/**
+ * What a one-way pull from `server` into `client` lost: per type, the number of the server's
+ * versions the client does not hold. Only types that lost something are listed, so "nothing
+ * lost" is `{}`. (Meaningful when the client wrote nothing of its own to those rows.)
+ */
+export async function lostRows(server: Library, client: Library): Promise<PerType> {
+  const lost: PerType = {};
+  for (const name of RESOURCE_NAMES) {
+    const held = await versionsOf(client, name);
+    let missing = 0;
+    for (const version of await versionsOf(server, name)) if (!held.has(version)) missing += 1;
+    if (missing > 0) lost[name] = missing;
+  }
+  return lost;
+}
+
+export type DigestStrings = { [N in ResourceName]: string };
+
+/**
+ * Per-type digests "rows/tombstones/hash" of what a library holds, leaving out its own device
+ * row: two clients of the same peers then compare equal type by type, the device type included.
+ */
+export async function peerDigests(library: Library): Promise<DigestStrings> {
+  const out: Partial<DigestStrings> = {};
+  for (const name of RESOURCE_NAMES) {
+    const accumulator = new DigestAccumulator();
+    for (const version of await versionsOf(library, name)) {
+      const [kind, uuid, hlc, origin] = version.split('|');
+      if (name === 'device' && uuid === library.identity.deviceId) continue;
+      accumulator.add(kind === 'r' ? 'r' : 't', uuid, hlc, origin);
+    }
+    out[name] =
+      `${accumulator.rows}/${accumulator.tombstones}/${accumulator.hash.toString('hex').slice(0, 16)}`;
+  }
+  return out as DigestStrings;
+}
+
+export async function countOf(library: Library, name: ResourceName): Promise<number> {
+  const [row] = await library.db.read.query<{ n: number }>(
+    `SELECT count(*) AS n FROM ${RESOURCE_TABLES[name].table}`,
+  );
+  return row.n;
+}
+
+export async function tombstoneCountOf(library: Library, name: ResourceName): Promise<number> {
+  const [row] = await library.db.read.query<{ n: number }>(
+    'SELECT count(*) AS n FROM tombstones WHERE resource_type = ?',
+    [name],
+  );
+  return row.n;
+}
+
+export async function hasRow(library: Library, name: ResourceName, uuid: string): Promise<boolean> {
+  const rows = await library.db.read.query(`SELECT 1 FROM ${RESOURCE_TABLES[name].table} WHERE uuid = ?`, [
+    uuid,
+  ]);
+  return rows.length > 0;
+}
+
+export async function hasTombstone(library: Library, name: ResourceName, uuid: string): Promise<boolean> {
+  const rows = await library.db.read.query('SELECT 1 FROM tombstones WHERE resource_type = ? AND uuid = ?', [
+    name,
+    uuid,
+  ]);
+  return rows.length > 0;
+}
+
+export type CursorPolicy = (peerDeviceId: string, name: ResourceName) => Promise<ResourceCursor>;
+
+/**
+ * THE SEED BUG, kept on purpose: one global watermark per peer. Every type resumes from the
+ * highest position applied for ANY type of that peer (the note's `last_state_watermark`, which
+ * every batch overwrote). Tests run with it to prove they catch the bug.
+ */
+export function globalWatermarkPolicy(library: Library): CursorPolicy {
+  return async (peerDeviceId) => {
+    const marks = await new ResourceWatermarkStore(library.db.read).forPeer(peerDeviceId);
+    let global: ResourceCursor = { epoch: '', seq: 0 };
+    for (const mark of marks.values()) {
+      if (mark.lastSeq > global.seq) global = { epoch: mark.peerEpoch, seq: mark.lastSeq };
+    }
+    return global;
+  };
+}
+
+export interface TransportHooks {
+  /** Runs before a state stream opens (e.g. commit a write on the server mid-sync). */
+  readonly beforeStream?: (request: StateRequest) => Promise<void> | void;
+  /** Runs after the client has applied a batch and asks for the next one. */
+  readonly afterBatch?: (batch: StateBatch, index: number) => Promise<void> | void;
+  /** Rewrites a batch before the client sees it (fault injection: a peer sending bad data). */
+  readonly mapBatch?: (batch: StateBatch, index: number) => StateBatch;
+}
+
+/** Wraps a transport with hooks between batches; the wire format stays the inner transport's. */
+export class HookedTransport implements SyncTransport {
+  private delivered = 0;
+
+  constructor(
+    private readonly inner: SyncTransport,
+    private readonly hooks: TransportHooks,
+  ) {}
+
+  handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
+    return this.inner.handshake(request);
+  }
+
+  digest(request: DigestRequest): Promise<DigestResponse> {
+    return this.inner.digest(request);
+  }
+
+  async *streamState(request: StateRequest, signal?: AbortSignal): AsyncGenerator<StateBatch> {
+    await this.hooks.beforeStream?.(request);
+    for await (const batch of this.inner.streamState(request, signal)) {
+      const index = this.delivered++;
+      yield this.hooks.mapBatch ? this.hooks.mapBatch(batch, index) : batch;
+      await this.hooks.afterBatch?.(batch, index);
+    }
+  }
+}
+
+/** Deterministic lowercase v4-shaped uuid from a namespace digit and a number. */
+export function fixedUuid(namespace: number, n: number): string {
+  const tail = n.toString(16).padStart(12, '0');
+  return `${namespace.toString(16).padStart(8, '0')}-0000-4000-8000-${tail}`;
+}
