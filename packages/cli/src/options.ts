@@ -1,4 +1,5 @@
 import { Library, TidemarkError } from '@tidemark/engine';
+import { isLoopbackHost, parseHostPort } from '@tidemark/node';
 import * as path from 'node:path';
 
 /** `--library DIR` to the database file inside it. */
@@ -29,12 +30,25 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, hostPort(value)];
 }
 
-/** Plaintext only where it is said out loud: until TLS lands, every network command needs it. */
-export function requireInsecure(insecure: boolean | undefined): void {
-  if (!insecure) {
+/**
+ * --insecure is plaintext with no authentication and no authorization, so it is allowed only when
+ * every address stays on this machine, and it says so on a terminal. Returns the flag.
+ */
+export function checkInsecure(insecure: boolean | undefined, addresses: readonly string[]): boolean {
+  if (!insecure) return false;
+  const exposed = addresses.find((address) => !isLoopbackHost(parseHostPort(address, 'address').host));
+  if (exposed !== undefined) {
     throw new TidemarkError(
       'INVALID_ARGUMENT',
-      'TLS is not available yet: pass --insecure to use plaintext gRPC (loopback or trusted networks only)',
+      `--insecure (plaintext, unauthenticated) is allowed on loopback addresses only, not ${exposed}; ` +
+        'drop --insecure to use mutual TLS between paired devices',
     );
   }
+  // Only on a terminal: scripts and tests read stderr as "one line per error".
+  if (process.stderr.isTTY) {
+    process.stderr.write(
+      'tidemark: warning: --insecure: plaintext gRPC, no authentication, no authorization\n',
+    );
+  }
+  return true;
 }

@@ -53,7 +53,7 @@ export class NodeProcess {
   }
 
   /** Starts the process and waits until it logs that it is listening. */
-  async start(): Promise<void> {
+  async start(insecure = true): Promise<void> {
     const args = [
       BIN,
       'node',
@@ -61,7 +61,7 @@ export class NodeProcess {
       this.libraryDir,
       '--listen',
       this.address,
-      '--insecure',
+      ...(insecure ? ['--insecure'] : []),
       ...this.extra,
     ];
     for (const peer of this.peers) args.push('--peer', peer);

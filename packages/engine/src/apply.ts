@@ -1,4 +1,5 @@
 import { StateBatch } from '@tidemark/proto';
+import { authorizeBatch } from './authorize-batch';
 import { MalformedBatchError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
@@ -133,6 +134,8 @@ export async function applyBatch(library: Library, peerDeviceId: string, batch: 
   let head = 0;
   let written = 0;
   const watermarkSeq = await library.db.writeTransaction(async (sql) => {
+    // Inside the transaction, so a member removed concurrently is seen before anything is written.
+    await authorizeBatch(sql, library.identity.deviceId, peerDeviceId, name, items.map((item) => item.origin));
     const watermarks = new ResourceWatermarkStore(sql);
     const current = await watermarks.get(peerDeviceId, name);
     if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !batch.reset) {

@@ -57,7 +57,10 @@ export type SyncEvent =
 
 /** Errors that belong to one type's data; anything else means the connection is unusable. */
 function isPerTypeFailure(error: unknown): error is TidemarkError {
-  return isTidemarkError(error) && (error.code === 'MALFORMED_BATCH' || error.code === 'HLC_DRIFT');
+  return (
+    isTidemarkError(error) &&
+    (error.code === 'MALFORMED_BATCH' || error.code === 'HLC_DRIFT' || error.code === 'FORBIDDEN_ROWS')
+  );
 }
 
 /**

@@ -7,6 +7,14 @@ export type TidemarkErrorCode =
   | 'INVALID_ARGUMENT'
   | 'LIBRARY_MISMATCH'
   | 'UNAUTHENTICATED'
+  /** A pairing invite was unknown, wrong, expired or already used. */
+  | 'INVITE_REJECTED'
+  /** A batch carried device-owned rows of a device that is not a member of the library. */
+  | 'FORBIDDEN_ROWS'
+  /** Too many failed attempts from one address, or too many open streams; retry later. */
+  | 'RATE_LIMITED'
+  /** The operation needs something this node does not have (e.g. pairing on an --insecure node). */
+  | 'FAILED_PRECONDITION'
   | 'MALFORMED_BATCH'
   | 'HLC_DRIFT'
   | 'NOT_FOUND'

@@ -29,3 +29,21 @@ export async function resourceHeads(sql: SqlRunner): Promise<ResourceHead[]> {
   for (const name of RESOURCE_NAMES) heads.push(await resourceHead(sql, name));
   return heads;
 }
+
+/** Rows per resource type and owning device ('shared' for shared types), for status screens. */
+export async function rowCountsByOwner(
+  sql: SqlRunner,
+): Promise<{ resourceType: ResourceName; owner: string; rows: number }[]> {
+  const counts: { resourceType: ResourceName; owner: string; rows: number }[] = [];
+  for (const name of RESOURCE_NAMES) {
+    const table = RESOURCE_TABLES[name];
+    const owner = table.ownerField ? table.fields.find((f) => f.field === table.ownerField)?.column ?? 'uuid' : undefined;
+    const rows = await sql.query<{ owner: string | null; n: number }>(
+      owner
+        ? `SELECT ${owner} AS owner, count(*) AS n FROM ${table.table} GROUP BY ${owner} ORDER BY ${owner}`
+        : `SELECT NULL AS owner, count(*) AS n FROM ${table.table}`,
+    );
+    for (const row of rows) counts.push({ resourceType: name, owner: row.owner ?? 'shared', rows: row.n });
+  }
+  return counts;
+}

@@ -1,9 +1,10 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { applyBatch, type ApplyResult } from './apply';
+export { authorizeBatch } from './authorize-batch';
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestResource, digestsEqual } from './digest';
 export { HlcDriftError, isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
-export { resourceHead, resourceHeads } from './heads';
+export { resourceHead, resourceHeads, rowCountsByOwner } from './heads';
 export {
   compareHlc,
   compareVersion,
@@ -16,6 +17,8 @@ export {
 } from './hlc';
 export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
 export { Library, LIBRARY_FILE, type CreateLibraryOptions, type LibraryIdentity, type OpenLibraryOptions } from './library';
+export { InviteStore, type NewInvite } from './invites';
+export { MemberStore, type Member, type NewMember } from './members';
 export { PeerHeadStore, type PeerHead } from './peer-heads';
 export { recordFromRow, unwrapRecord, wrapRecord } from './records';
 export {

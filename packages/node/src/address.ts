@@ -22,3 +22,14 @@ export function parseHostPort(value: string, what: string): HostPort {
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * True for addresses that never leave this machine: "localhost", 127.0.0.0/8 and ::1. Only these
+ * may be used with --insecure, where nothing is authenticated or encrypted.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::ffff:127.0.0.1'
+  );
+}

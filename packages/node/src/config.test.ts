@@ -15,13 +15,19 @@ function codeOf(run: () => unknown): string | undefined {
   return undefined;
 }
 
-test('startNode refuses to run without --insecure until TLS exists', async () => {
-  const refused = startNode({ ...base, insecure: false });
+test('startNode refuses --insecure on anything but loopback addresses', async () => {
+  const refused = startNode({ ...base, listen: '0.0.0.0:0' });
   await expect(refused).rejects.toBeInstanceOf(TidemarkError);
   await expect(refused).rejects.toMatchObject({
     code: 'INVALID_ARGUMENT',
-    message: expect.stringContaining('--insecure'),
+    message: expect.stringContaining('loopback'),
   });
+  expect(() => resolveConfig({ ...base, peers: ['192.168.1.2:7400'] })).toThrow(/loopback addresses only/);
+  expect(resolveConfig({ ...base, listen: '[::1]:0', peers: ['localhost:1', '127.0.0.2:2'] }).insecure).toBe(
+    true,
+  );
+  // Without --insecure (TLS) any address is fine.
+  expect(resolveConfig({ ...base, insecure: false, listen: '0.0.0.0:0' }).insecure).toBe(false);
 });
 
 test('config errors are INVALID_ARGUMENT and name the bad value', () => {

@@ -1,6 +1,6 @@
 import { TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
-import { HostPort, parseHostPort } from './address';
+import { formatHostPort, HostPort, isLoopbackHost, parseHostPort } from './address';
 
 export interface NodeConfig {
   /** Path to the library database (library.db). */
@@ -13,8 +13,15 @@ export interface NodeConfig {
   metrics?: string;
   /** Batch size requested from peers; 0 or absent means the peer's default. */
   batchSize?: number;
-  /** Plaintext gRPC. Required until TLS and pairing land. */
+  /**
+   * Plaintext gRPC with no authentication and no authorization, for loopback addresses only.
+   * When false (the default of the CLI), every connection is mutual TLS between paired members.
+   */
   insecure: boolean;
+  /** Directory holding device-key.pem and device-cert.pem; default: the library file's directory. */
+  credentialsDir?: string;
+  /** How often members are re-read, so a removal reaches live streams. Default 1 s. */
+  membershipCheckMs?: number;
   logger?: Logger;
   /** Remote HLC stamps further ahead than this are rejected (engine default 5 minutes). */
   maxDriftMs?: number;
@@ -36,6 +43,9 @@ export interface ResolvedConfig {
   readonly batchSize: number;
   readonly maxDriftMs: number | undefined;
   readonly reconnect: ReconnectPolicy;
+  readonly insecure: boolean;
+  readonly credentialsDir: string | undefined;
+  readonly membershipCheckMs: number;
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialMs: 200, maxMs: 10_000 };
@@ -46,13 +56,23 @@ function invalid(message: string): TidemarkError {
 
 /** Checks everything a config can get wrong before anything is opened or bound. */
 export function resolveConfig(config: NodeConfig): ResolvedConfig {
-  if (config.insecure !== true) {
-    throw invalid('TLS is not implemented yet: pass --insecure to serve and dial plaintext gRPC');
-  }
   if (!config.libraryFile) throw invalid('a library file is required');
   const listen = parseHostPort(config.listen, 'listen address');
   const peers = config.peers ?? [];
-  for (const peer of peers) parseHostPort(peer, 'peer address');
+  const parsedPeers = peers.map((peer) => parseHostPort(peer, 'peer address'));
+  if (config.insecure) {
+    const exposed = [listen, ...parsedPeers].find((address) => !isLoopbackHost(address.host));
+    if (exposed) {
+      throw invalid(
+        `--insecure (plaintext, unauthenticated) is allowed on loopback addresses only, not ${formatHostPort(exposed)}; ` +
+          'drop --insecure to use mutual TLS between paired devices',
+      );
+    }
+  }
+  const membershipCheckMs = config.membershipCheckMs ?? 1_000;
+  if (!(Number.isFinite(membershipCheckMs) && membershipCheckMs > 0)) {
+    throw invalid(`membership check interval ${membershipCheckMs} ms must be a positive number`);
+  }
   const duplicate = peers.find((peer, index) => peers.indexOf(peer) !== index);
   if (duplicate) throw invalid(`peer ${duplicate} is listed twice`);
   const metrics = config.metrics === undefined ? undefined : parseHostPort(config.metrics, 'metrics address');
@@ -76,5 +96,8 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     batchSize,
     maxDriftMs: config.maxDriftMs,
     reconnect: { initialMs, maxMs },
+    insecure: config.insecure,
+    credentialsDir: config.credentialsDir,
+    membershipCheckMs,
   };
 }

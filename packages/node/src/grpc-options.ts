@@ -16,8 +16,15 @@ export const MAX_BATCH_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Requests are a few cursors; anything near this is garbage or abuse. */
 export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * HTTP/2 streams one connection may have open at once. A client needs about 17 (see
+ * security/call-guard.ts); the cap keeps one connection from pinning unbounded server state.
+ */
+export const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 100;
+
 export const SERVER_OPTIONS: ChannelOptions = {
   ...KEEPALIVE,
+  'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
   'grpc.max_send_message_length': MAX_BATCH_MESSAGE_BYTES,
   'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
 };

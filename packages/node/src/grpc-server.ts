@@ -4,8 +4,23 @@ import type { Logger } from 'pino';
 import { formatHostPort, HostPort } from './address';
 import { SERVER_OPTIONS } from './grpc-options';
 import { addHealthService, addReflectionService, markNotServing } from './introspection';
+import { createPairingHandlers, LenientPairingService, PairingTls } from './pairing/pairing-server';
 import { LenientSyncService } from './request-decoding';
+import { CallGuard, insecureGuard } from './security/call-guard';
 import { createSyncServiceHandlers } from './sync-server';
+
+/** How the server authenticates: plaintext with no checks, or mutual TLS with member pinning. */
+export interface ServerSecurity {
+  readonly credentials: grpc.ServerCredentials;
+  readonly guard: CallGuard;
+  /** Set in TLS mode: pairing, and the membership changes that cut off removed members. */
+  readonly tls?: PairingTls;
+}
+
+export const INSECURE_SERVER: ServerSecurity = {
+  credentials: grpc.ServerCredentials.createInsecure(),
+  guard: insecureGuard(),
+};
 
 export interface NodeServer {
   /** Bound "HOST:PORT". */
@@ -17,9 +32,9 @@ export interface NodeServer {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
-function bind(server: grpc.Server, listen: HostPort): Promise<number> {
+function bind(server: grpc.Server, listen: HostPort, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(formatHostPort(listen), grpc.ServerCredentials.createInsecure(), (error, port) =>
+    server.bindAsync(formatHostPort(listen), credentials, (error, port) =>
       error
         ? reject(
             new TidemarkError('UNAVAILABLE', `cannot listen on ${formatHostPort(listen)}: ${error.message}`),
@@ -34,16 +49,21 @@ export async function startNodeServer(
   library: Library,
   listen: HostPort,
   logger: Logger,
+  security: ServerSecurity = INSECURE_SERVER,
 ): Promise<NodeServer> {
   const server = new grpc.Server(SERVER_OPTIONS);
-  const sync = createSyncServiceHandlers(
-    new LibrarySyncService(library),
-    logger.child({ component: 'server' }),
-  );
+  const serverLogger = logger.child({ component: 'server' });
+  const sync = createSyncServiceHandlers(new LibrarySyncService(library), serverLogger, security.guard);
   server.addService(LenientSyncService, sync.implementation);
+  server.addService(
+    LenientPairingService,
+    createPairingHandlers(library, security.tls, security.guard.limiter, serverLogger),
+  );
+  // A removed member's live streams end at the next membership check, not at its next call.
+  security.tls?.members.onChange(() => sync.cutOffRevoked());
   const health = addHealthService(server);
   addReflectionService(server);
-  const port = await bind(server, listen).catch((error: unknown) => {
+  const port = await bind(server, listen, security.credentials).catch((error: unknown) => {
     server.forceShutdown();
     throw error;
   });

@@ -5,6 +5,11 @@ const STATUS_BY_CODE: { readonly [C in TidemarkErrorCode]: grpc.status } = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   LIBRARY_MISMATCH: grpc.status.PERMISSION_DENIED,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  // The details say which: wrong, unknown, expired or already used.
+  INVITE_REJECTED: grpc.status.PERMISSION_DENIED,
+  FORBIDDEN_ROWS: grpc.status.PERMISSION_DENIED,
+  RATE_LIMITED: grpc.status.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   UNSUPPORTED_VERSION: grpc.status.FAILED_PRECONDITION,
   NOT_FOUND: grpc.status.NOT_FOUND,
   UNAVAILABLE: grpc.status.UNAVAILABLE,

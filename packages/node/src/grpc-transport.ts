@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { SyncTransport, TidemarkError } from '@tidemark/engine';
+import { SyncTransport } from '@tidemark/engine';
 import {
   DigestRequest,
   DigestResponse,
@@ -12,6 +12,7 @@ import {
 import { parseHostPort } from './address';
 import { CLIENT_OPTIONS } from './grpc-options';
 import { fromGrpcError } from './grpc-status';
+import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from './tls/client-security';
 
 /** A handshake reads eight heads; a peer that cannot answer in this time is as good as down. */
 const HANDSHAKE_DEADLINE_MS = 30_000;
@@ -29,29 +30,39 @@ function deadlineIn(ms: number): grpc.Deadline {
  */
 export class GrpcSyncTransport implements SyncTransport {
   private readonly client: SyncServiceClient;
+  private readonly channel: SecuredChannel;
 
+  /**
+   * `{ insecure: true }` dials plaintext (callers allow it on loopback only); `{ tls }` dials
+   * mutual TLS, presenting this device's certificate and accepting only a pinned member's.
+   */
   constructor(
     readonly address: string,
-    options: { insecure: boolean },
+    options: { readonly insecure: true } | { readonly insecure?: false; readonly tls: ClientTls },
   ) {
-    if (!options.insecure) {
-      throw new TidemarkError(
-        'INVALID_ARGUMENT',
-        'TLS is not implemented yet: pass --insecure to dial plaintext gRPC',
-      );
-    }
     parseHostPort(address, 'peer address');
-    this.client = new SyncServiceClient(address, grpc.credentials.createInsecure(), CLIENT_OPTIONS);
+    this.channel = securedChannel(options.insecure ? undefined : options.tls);
+    this.client = new SyncServiceClient(address, this.channel.credentials, {
+      ...CLIENT_OPTIONS,
+      ...this.channel.options,
+    });
   }
 
   handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
-    return new Promise((resolve, reject) => {
+    return new Promise<HandshakeResponse>((resolve, reject) => {
       this.client.handshake(
         request,
         new grpc.Metadata(),
         { deadline: deadlineIn(HANDSHAKE_DEADLINE_MS) },
-        (error, response) => (error ? reject(fromGrpcError(error, this.address)) : resolve(response)),
+        (error, response) =>
+          error
+            ? reject(explainTlsFailure(fromGrpcError(error, this.address), this.channel))
+            : resolve(response),
       );
+    }).then((response) => {
+      // The device id in the answer is only a claim; over TLS it must be the certificate's.
+      this.channel.checkServerDevice(response.deviceId, this.address);
+      return response;
     });
   }
 

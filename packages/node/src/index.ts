@@ -6,5 +6,25 @@ export { fromGrpcError, toGrpcStatus } from './grpc-status';
 export { GrpcSyncTransport } from './grpc-transport';
 export { createLogger, type Logger, type LoggerOptions } from './logger';
 export { startNode, type RunningNode } from './node';
-export { peerSession$, type ClosableTransport, type PeerSessionOptions } from './peer-session';
+export {
+  PEER_SESSION_BATCH_SIZE,
+  peerSession$,
+  type ClosableTransport,
+  type PeerSessionOptions,
+} from './peer-session';
 export { runNodeProcess } from './process';
+export { decodeInvite, encodeInvite, type Invite } from './pairing/invite-code';
+export { joinLibrary, type JoinResult } from './pairing/pairing-client';
+export { type TrustedCertificate } from './tls/client-credentials';
+export { type ClientTls } from './tls/client-security';
+export {
+  createDeviceCredentials,
+  DEVICE_CERT_FILE,
+  DEVICE_KEY_FILE,
+  hasDeviceCredentials,
+  loadDeviceCredentials,
+  type DeviceCredentials,
+} from './tls/device-credentials';
+export { deviceIdOf, fingerprintOf, identityOf, type CertificateIdentity } from './tls/device-id';
+export { trustedOf } from './security/node-security';
+export { isLoopbackHost } from './address';

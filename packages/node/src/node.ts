@@ -4,11 +4,11 @@ import { merge, Observable, Subject, Subscription } from 'rxjs';
 import { NodeConfig, ResolvedConfig, resolveConfig } from './config';
 import type { PeerSessionEvent } from './events';
 import { NodeServer, startNodeServer } from './grpc-server';
-import { GrpcSyncTransport } from './grpc-transport';
 import { createLogger } from './logger';
 import { MetricsServer, startMetricsServer } from './metrics-server';
 import { NodeMetrics } from './metrics';
 import { peerSession$ } from './peer-session';
+import { NodeSecurity, openNodeSecurity } from './security/node-security';
 import { logSessionEvent } from './session-log';
 
 /** How long unary calls in flight may take to finish at shutdown before they are cancelled. */
@@ -44,8 +44,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   );
   let server: NodeServer | undefined;
   let metricsServer: MetricsServer | undefined;
+  let security: NodeSecurity | undefined;
   try {
-    server = await startNodeServer(library, resolved.listen, logger);
+    security = await openNodeSecurity(library, resolved, logger);
+    server = await startNodeServer(library, resolved.listen, logger, security.server);
     const metrics = new NodeMetrics();
     if (resolved.metrics) {
       metricsServer = await startMetricsServer(resolved.metrics, metrics.registry, logger);
@@ -57,9 +59,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       metricsServer,
       metrics,
       logger,
-      insecure: config.insecure,
+      security,
     });
   } catch (error) {
+    security?.close();
     await server?.shutdown(0);
     await metricsServer?.close();
     await library.close();
@@ -74,9 +77,9 @@ function runNode(parts: {
   metricsServer: MetricsServer | undefined;
   metrics: NodeMetrics;
   logger: Logger;
-  insecure: boolean;
+  security: NodeSecurity;
 }): RunningNode {
-  const { config, library, server, metricsServer, metrics, logger, insecure } = parts;
+  const { config, library, server, metricsServer, metrics, logger, security } = parts;
   const events = new Subject<PeerSessionEvent>();
   const sessionLogger = logger.child({ component: 'session' });
   const observer = events.subscribe((event) => {
@@ -85,7 +88,7 @@ function runNode(parts: {
   });
   let sessions: Subscription | undefined;
   let closing: Promise<void> | undefined;
-  const starter = setImmediate(() => {
+  const startSessions = () => {
     // Only `next` is forwarded: with no peers the merge completes at once, but events$ must last
     // until close().
     sessions = merge(
@@ -95,16 +98,26 @@ function runNode(parts: {
           library,
           batchSize: config.batchSize,
           reconnect: config.reconnect,
-          connect: (address) => new GrpcSyncTransport(address, { insecure }),
+          connect: (address) => security.connect(address),
         }),
       ),
     ).subscribe({ next: (event) => events.next(event) });
+  };
+  const starter = setImmediate(startSessions);
+  // A removed member must not keep feeding this node over a connection made before the removal:
+  // sessions restart, resume from their watermarks, and the removed peer fails the TLS pinning.
+  security.onRemoved((removed) => {
+    if (closing || !sessions) return;
+    logger.info({ removed }, 'members removed; restarting peer sessions');
+    sessions.unsubscribe();
+    startSessions();
   });
 
   const close = async () => {
     logger.info({ address: server.address }, 'shutting down');
     clearImmediate(starter);
     sessions?.unsubscribe();
+    security.close();
     events.complete();
     observer.unsubscribe();
     await server.shutdown(SHUTDOWN_GRACE_MS);

@@ -32,6 +32,13 @@ export interface PeerSessionOptions {
 }
 
 /**
+ * Rows per batch a session asks for when the config leaves it at 0. Each batch is one apply
+ * transaction with fixed costs (watermark, sequence, commit), so a backfill runs faster with
+ * batches larger than the server's default of 1,000; a resend after a crash is at most one batch.
+ */
+export const PEER_SESSION_BATCH_SIZE = 5_000;
+
+/**
  * Failures that retrying soon cannot fix: the peer serves another library, does not know this
  * device, speaks another protocol, or is this very node. They wait the longest backoff so that
  * a misconfigured peer is retried (it may be fixed) without flooding the logs.
@@ -93,7 +100,10 @@ function startAttempt(
     onEnd(asTidemarkError(error, peer), peerDeviceId);
   };
 
-  const sync = syncFromPeer$(library, tapped, { follow: true, batchSize }).subscribe({
+  const sync = syncFromPeer$(library, tapped, {
+    follow: true,
+    batchSize: batchSize || PEER_SESSION_BATCH_SIZE,
+  }).subscribe({
     next: (event) => {
       if (event.kind === 'connected') {
         peerDeviceId = event.peerDeviceId;

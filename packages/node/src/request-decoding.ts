@@ -10,7 +10,7 @@ export type Decoded<T> =
  * this node. Bytes that are not a valid message are the caller's mistake, so decoding is moved
  * into the handlers, which answer INVALID_ARGUMENT naming the message type.
  */
-function lenient<Req, Res>(
+export function lenient<Req, Res>(
   method: MethodDefinition<Req, Res>,
   typeName: string,
 ): MethodDefinition<Decoded<Req>, Res> {

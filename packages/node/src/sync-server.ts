@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { Subscription } from 'rxjs';
 import { toGrpcStatus } from './grpc-status';
 import { Decoded } from './request-decoding';
+import { Caller, CallGuard, insecureGuard, MAX_STREAMS_PER_CALLER } from './security/call-guard';
 import { WriteBackpressure } from './write-backpressure';
 
 type StateCall = grpc.ServerWritableStream<Decoded<StateRequest>, StateBatch>;
@@ -33,6 +34,8 @@ export interface SyncServiceHandlers {
    * reached the client, so nothing is skipped).
    */
   endStreams(details: string): void;
+  /** Ends, with UNAUTHENTICATED, the streams of callers the guard no longer allows (removed members). */
+  cutOffRevoked(): void;
 }
 
 function fail(call: StateCall, status: { code: grpc.status; details: string }): void {
@@ -60,18 +63,27 @@ function logFailure(
  * gRPC handlers for tidemark.sync.v1.SyncService over the engine's LibrarySyncService. The
  * engine validates requests and throws TidemarkErrors; this edge turns them into statuses.
  */
-export function createSyncServiceHandlers(service: LibrarySyncService, logger: Logger): SyncServiceHandlers {
+export function createSyncServiceHandlers(
+  service: LibrarySyncService,
+  logger: Logger,
+  guard: CallGuard = insecureGuard(),
+): SyncServiceHandlers {
   const active = new Map<StateCall, Subscription>();
+  const callers = new Map<StateCall, Caller>();
 
   const unary =
-    <Req, Res>(
+    <Req extends { libraryId: string }, Res>(
       method: string,
       run: (request: Req) => Promise<Res>,
+      claimedDevice: (request: Req) => string = () => '',
     ): grpc.handleUnaryCall<Decoded<Req>, Res> =>
     (call, callback) => {
       const decoded = call.request;
       const response = decoded.ok
-        ? run(decoded.value)
+        ? Promise.resolve().then(() => {
+            guard.admit(call, decoded.value.libraryId, claimedDevice(decoded.value));
+            return run(decoded.value);
+          })
         : Promise.reject(new TidemarkError('INVALID_ARGUMENT', decoded.error));
       response.then(
         (response) => callback(null, response),
@@ -88,6 +100,7 @@ export function createSyncServiceHandlers(service: LibrarySyncService, logger: L
     const decoded = call.request;
     const end = (error?: unknown) => {
       active.delete(call);
+      callers.delete(call);
       if (error === undefined) {
         if (!call.cancelled && !call.writableEnded) call.end();
         return;
@@ -100,6 +113,15 @@ export function createSyncServiceHandlers(service: LibrarySyncService, logger: L
     const request = decoded.value;
     let subscription: Subscription;
     try {
+      const caller = guard.admit(call, request.libraryId, request.deviceId);
+      const open = [...callers.values()].filter((other) => other.key === caller.key).length;
+      if (open >= MAX_STREAMS_PER_CALLER) {
+        throw new TidemarkError(
+          'RATE_LIMITED',
+          `this caller already has ${open} open streams (at most ${MAX_STREAMS_PER_CALLER}); close some first`,
+        );
+      }
+      callers.set(call, caller);
       subscription = service
         .streamState(request, { backpressure: () => flow.ready() })
         .subscribe({ next: (batch) => flow.write(batch), error: end, complete: () => end() });
@@ -110,10 +132,14 @@ export function createSyncServiceHandlers(service: LibrarySyncService, logger: L
     }
     // The caller may have gone already, in which case 'cancelled' was emitted before we listened.
     if (call.cancelled) subscription.unsubscribe();
-    if (subscription.closed) return;
+    if (subscription.closed) {
+      callers.delete(call);
+      return;
+    }
     active.set(call, subscription);
     call.on('cancelled', () => {
       active.delete(call);
+      callers.delete(call);
       subscription.unsubscribe();
     });
     logger.debug(
@@ -124,7 +150,11 @@ export function createSyncServiceHandlers(service: LibrarySyncService, logger: L
 
   return {
     implementation: {
-      handshake: unary('Handshake', (request: HandshakeRequest) => service.handshake(request)),
+      handshake: unary(
+        'Handshake',
+        (request: HandshakeRequest) => service.handshake(request),
+        (request) => request.deviceId,
+      ),
       streamState,
       digest: unary('Digest', (request: DigestRequest) => service.digest(request)),
     },
@@ -137,6 +167,20 @@ export function createSyncServiceHandlers(service: LibrarySyncService, logger: L
         fail(call, { code: grpc.status.UNAVAILABLE, details });
       }
       active.clear();
+      callers.clear();
+    },
+    cutOffRevoked() {
+      for (const [call, caller] of callers) {
+        if (guard.stillAllowed(caller)) continue;
+        logger.warn({ caller: caller.deviceId, host: caller.host }, 'member removed; cutting off its stream');
+        active.get(call)?.unsubscribe();
+        active.delete(call);
+        callers.delete(call);
+        fail(call, {
+          code: grpc.status.UNAUTHENTICATED,
+          details: `device ${caller.deviceId ?? caller.host} was removed from this library`,
+        });
+      }
     },
   };
 }

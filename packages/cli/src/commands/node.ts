@@ -1,6 +1,6 @@
 import { runNodeProcess } from '@tidemark/node';
 import { Command } from 'commander';
-import { collect, hostPort, libraryFile, positiveInt, requireInsecure } from '../options';
+import { collect, hostPort, libraryFile, positiveInt } from '../options';
 
 export function registerNode(program: Command): void {
   program
@@ -16,12 +16,19 @@ export function registerNode(program: Command): void {
       positiveInt('--batch-size'),
       0,
     )
-    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option(
+      '--insecure',
+      'plaintext gRPC, no authentication or authorization (loopback addresses only; default: mutual TLS)',
+    )
     .addHelpText(
       'after',
       `
-Example:
+Examples:
+  $ tidemark node --library ~/tidemark/desktop --listen 0.0.0.0:7401 --peer 192.168.1.20:7400
   $ tidemark node --library ~/tidemark/desktop --listen 127.0.0.1:7401 --peer 127.0.0.1:7400 --insecure
+
+Without --insecure every connection is mutual TLS: this node serves only devices paired with
+\`tidemark invite\` / \`tidemark join\`, and dials only peers presenting a member's certificate.
 
 Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls back).`,
     )
@@ -34,14 +41,14 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         batchSize: number;
         insecure?: boolean;
       }) => {
-        requireInsecure(options.insecure);
         await runNodeProcess({
           libraryFile: libraryFile(options.library),
           listen: options.listen,
           peers: options.peer,
           metrics: options.metrics,
           batchSize: options.batchSize,
-          insecure: true,
+          // resolveConfig refuses --insecure on anything but loopback addresses.
+          insecure: options.insecure === true,
         });
       },
     );

@@ -1,13 +1,14 @@
 import { ResourceWatermarkStore, syncFromPeer$ } from '@tidemark/engine';
 import { ProtocolVersion } from '@tidemark/proto';
-import { GrpcSyncTransport } from '@tidemark/node';
+import type { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { compareWithPeer } from '../compare-digests';
 import { EXIT } from '../exit-codes';
-import { hostPort, positiveInt, requireInsecure } from '../options';
+import { checkInsecure, hostPort, positiveInt } from '../options';
 import { printJson } from '../output';
 import { createProgressReporter } from '../progress';
+import { peerTransport } from '../peer-transport';
 import { withLibrary } from '../with-library';
 
 export function registerRepair(program: Command): void {
@@ -17,7 +18,10 @@ export function registerRepair(program: Command): void {
     .requiredOption('--library <dir>', 'library directory')
     .requiredOption('--peer <host:port>', 'the peer to repair from', hostPort)
     .option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0)
-    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option(
+      '--insecure',
+      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -37,10 +41,16 @@ Example:
         insecure?: boolean;
         json?: boolean;
       }) => {
-        requireInsecure(options.insecure);
-        const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+        const insecure = checkInsecure(options.insecure, [options.peer]);
+        const opened: { transport?: GrpcSyncTransport } = {};
         try {
           process.exitCode = await withLibrary(options.library, async (library) => {
+            const transport = (opened.transport = await peerTransport(
+              options.library,
+              library,
+              options.peer,
+              insecure,
+            ));
             const before = await compareWithPeer(library, transport);
             const differing = before.filter((t) => !t.equal).map((t) => t.resourceType);
             if (differing.length) {
@@ -82,7 +92,7 @@ Example:
             return still.length ? EXIT.DIFFERENT : EXIT.OK;
           });
         } finally {
-          transport.close();
+          opened.transport?.close();
         }
       },
     );

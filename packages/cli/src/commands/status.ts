@@ -1,31 +1,14 @@
 import {
   decodeHlc,
   PeerHeadStore,
-  RESOURCE_NAMES,
   ResourceWatermarkStore,
   resourceHeads,
   resourceNameOf,
+  rowCountsByOwner,
 } from '@tidemark/engine';
 import { Command } from 'commander';
 import { formatCount, formatDuration, formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
-
-const OWNER_COLUMN: { readonly [type: string]: string } = {
-  device: 'uuid',
-  volume: 'device_uuid',
-  location: 'device_uuid',
-  entry: 'device_uuid',
-};
-const TABLES: { readonly [type: string]: string } = {
-  device: 'devices',
-  volume: 'volumes',
-  location: 'locations',
-  content_identity: 'content_identities',
-  entry: 'entries',
-  tag: 'tags',
-  collection: 'collections',
-  tag_assignment: 'tag_assignments',
-};
 
 export function registerStatus(program: Command): void {
   program
@@ -64,17 +47,7 @@ export function registerStatus(program: Command): void {
             updatedAtMs: mark.updatedAtMs,
           };
         });
-        const counts: { resourceType: string; owner: string; rows: number }[] = [];
-        for (const type of RESOURCE_NAMES) {
-          const owner = OWNER_COLUMN[type];
-          const rows = await read.query<{ owner: string | null; n: number }>(
-            owner
-              ? `SELECT ${owner} AS owner, count(*) AS n FROM ${TABLES[type]} GROUP BY ${owner} ORDER BY ${owner}`
-              : `SELECT NULL AS owner, count(*) AS n FROM ${TABLES[type]}`,
-          );
-          for (const row of rows)
-            counts.push({ resourceType: type, owner: row.owner ?? 'shared', rows: row.n });
-        }
+        const counts = await rowCountsByOwner(read);
         const heads = (await resourceHeads(read)).map((head) => ({
           resourceType: resourceNameOf(head.resourceType),
           seq: head.seq,

@@ -1,9 +1,10 @@
 import { ResourceName, SyncEvent, syncFromPeer$, TidemarkError } from '@tidemark/engine';
-import { GrpcSyncTransport } from '@tidemark/node';
+import type { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
-import { hostPort, positiveInt, requireInsecure } from '../options';
+import { checkInsecure, hostPort, positiveInt } from '../options';
 import { formatCount, printJson } from '../output';
+import { peerTransport } from '../peer-transport';
 import { createProgressReporter } from '../progress';
 import { withLibrary } from '../with-library';
 
@@ -23,7 +24,10 @@ export function registerSync(program: Command): void {
     .requiredOption('--library <dir>', 'library directory')
     .requiredOption('--peer <host:port>', 'the peer to pull from', hostPort)
     .option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0)
-    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option(
+      '--insecure',
+      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -37,16 +41,22 @@ export function registerSync(program: Command): void {
         insecure?: boolean;
         json?: boolean;
       }) => {
-        requireInsecure(options.insecure);
+        const insecure = checkInsecure(options.insecure, [options.peer]);
         const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
         const summary = new Map<ResourceName, TypeSummary>();
         const failures: { resourceType: ResourceName; error: string }[] = [];
         let peerDeviceId = '';
         const started = Date.now();
-        const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+        const opened: { transport?: GrpcSyncTransport } = {};
         try {
-          await withLibrary(options.library, (library) =>
-            lastValueFrom(
+          await withLibrary(options.library, async (library) => {
+            const transport = (opened.transport = await peerTransport(
+              options.library,
+              library,
+              options.peer,
+              insecure,
+            ));
+            return lastValueFrom(
               syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
                 tap((event: SyncEvent) => {
                   progress.onSync(event);
@@ -66,11 +76,11 @@ export function registerSync(program: Command): void {
                 }),
               ),
               { defaultValue: undefined },
-            ),
-          );
+            );
+          });
         } finally {
           progress.stop();
-          transport.close();
+          opened.transport?.close();
         }
         const seconds = (Date.now() - started) / 1000;
         const types = [...summary.values()];

@@ -1,9 +1,10 @@
-import { GrpcSyncTransport } from '@tidemark/node';
+import type { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
 import { compareWithPeer } from '../compare-digests';
 import { EXIT } from '../exit-codes';
-import { hostPort, requireInsecure } from '../options';
+import { checkInsecure, hostPort } from '../options';
 import { formatCount, formatTable, printJson } from '../output';
+import { peerTransport } from '../peer-transport';
 import { withLibrary } from '../with-library';
 
 export function registerVerify(program: Command): void {
@@ -12,7 +13,10 @@ export function registerVerify(program: Command): void {
     .description('compare per-type digests with a peer; exit 0 when equal, 1 when not')
     .requiredOption('--library <dir>', 'library directory')
     .requiredOption('--peer <host:port>', 'the peer to compare with', hostPort)
-    .option('--insecure', 'plaintext gRPC (required until TLS is available)')
+    .option(
+      '--insecure',
+      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -23,10 +27,16 @@ Example:
   $ tidemark verify --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure`,
     )
     .action(async (options: { library: string; peer: string; insecure?: boolean; json?: boolean }) => {
-      requireInsecure(options.insecure);
-      const transport = new GrpcSyncTransport(options.peer, { insecure: true });
+      const insecure = checkInsecure(options.insecure, [options.peer]);
+      const opened: { transport?: GrpcSyncTransport } = {};
       try {
         const code = await withLibrary(options.library, async (library) => {
+          const transport = (opened.transport = await peerTransport(
+            options.library,
+            library,
+            options.peer,
+            insecure,
+          ));
           const results = await compareWithPeer(library, transport);
           const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
           if (options.json)
@@ -55,7 +65,7 @@ Example:
         });
         process.exitCode = code;
       } finally {
-        transport.close();
+        opened.transport?.close();
       }
     });
 }

@@ -27,25 +27,34 @@ export interface VersionedTombstone {
 export class RowWriter {
   constructor(private readonly sql: SqlRunner) {}
 
-  /** Inserts or replaces rows (the newest version wins upstream); clears their tombstones. */
+  /**
+   * Inserts or replaces rows (the newest version wins upstream); clears their tombstones. The
+   * rows go in as ONE bound JSON array per statement, unpacked by SQLite's json_each: binding
+   * thousands of separate parameters costs the Node thread ~0.4 µs each, while the JSON text is
+   * built natively by V8 and parsed on SQLite's worker thread, off the event loop.
+   */
   async upsertRows(name: ResourceName, rows: readonly VersionedRow[]): Promise<void> {
     if (rows.length === 0) return;
     const table = RESOURCE_TABLES[name];
     const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
     const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
-    const rowsPerChunk = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-    const placeholder = `(${columns.map(() => '?').join(', ')})`;
-    for (let start = 0; start < rows.length; start += rowsPerChunk) {
-      const chunk = rows.slice(start, start + rowsPerChunk);
-      const params: unknown[] = [];
-      for (const row of chunk) params.push(...row.values, row.hlc, row.origin, row.seq);
-      await this.sql.query(
-        `INSERT INTO ${table.table} (${columns.join(', ')}) VALUES ${chunk.map(() => placeholder).join(', ')}
-         ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
-        params,
-      );
-      await this.deleteWhereUuidIn('tombstones', chunk.map((row) => String(row.values[0])), name);
-    }
+    const images = rows.map((row) => [...row.values, row.hlc, row.origin, row.seq]);
+    // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
+    await this.sql.query(
+      `INSERT INTO ${table.table} (${columns.join(', ')})
+       SELECT ${columns.map((_, index) => `value ->> ${index}`).join(', ')} FROM json_each(?) WHERE true
+       ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
+      [JSON.stringify(images)],
+    );
+    // A backfill brings rows that were never deleted here: one index probe skips the delete.
+    const [anyTombstone] = await this.sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [
+      name,
+    ]);
+    if (!anyTombstone) return;
+    await this.sql.query(
+      'DELETE FROM tombstones WHERE resource_type = ? AND uuid IN (SELECT value FROM json_each(?))',
+      [name, JSON.stringify(rows.map((row) => row.values[0]))],
+    );
   }
 
   /** Deletes rows and records (or replaces) their tombstones. */

@@ -1,6 +1,8 @@
 import { InitialSchema1732600000000 } from './0001-initial-schema';
 import { LegacyGlobalWatermark1732700000000 } from './0002-legacy-global-watermark';
 import { PeerHeads1732800000000 } from './0003-peer-heads';
+import { MembersInvites1732900000000 } from './0004-members-invites';
+import { FileIdentity1733000000000 } from './0005-file-identity';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -10,4 +12,6 @@ export const LIBRARY_MIGRATIONS = [
   InitialSchema1732600000000,
   LegacyGlobalWatermark1732700000000,
   PeerHeads1732800000000,
+  MembersInvites1732900000000,
+  FileIdentity1733000000000,
 ] as const;

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The synced tables the backfill moves rows of (devices, volumes, locations, entries). */
+export const COPIED_TABLES = ['devices', 'volumes', 'locations', 'entries'] as const;
+
+export interface FloorResult {
+  readonly available: boolean;
+  readonly message?: string;
+  readonly sqliteVersion?: string;
+  readonly rows: number;
+  readonly seconds: number;
+  readonly rowsPerSecond: number;
+}
+
+function sqlite3(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
+  const result = spawnSync('sqlite3', args, { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (result.error) return { ok: false, stdout: '', stderr: result.error.message };
+  return { ok: result.status === 0, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function sqliteCliVersion(): string | undefined {
+  const result = sqlite3(['--version']);
+  return result.ok ? result.stdout.split(' ')[0] : undefined;
+}
+
+/**
+ * The physical floor: the same rows copied between two SQLite files by the sqlite3 shell, into
+ * the same tables with the same indexes, in one transaction (ATTACH + INSERT INTO ... SELECT),
+ * WAL and synchronous=NORMAL like a library. Nothing is encoded, sent or compared.
+ */
+export function measureFloor(sourceFile: string, workDir: string): FloorResult {
+  const sqliteVersion = sqliteCliVersion();
+  if (!sqliteVersion) {
+    const message =
+      'the sqlite3 command-line tool is not installed, so the floor was not measured; install it (apt-get install -y sqlite3) and run again';
+    return { available: false, message, rows: 0, seconds: NaN, rowsPerSecond: NaN };
+  }
+  const names = COPIED_TABLES.map((t) => `'${t}'`).join(', ');
+  const schema = sqlite3([
+    '-readonly',
+    sourceFile,
+    `SELECT sql || ';' FROM sqlite_master WHERE tbl_name IN (${names}) AND sql IS NOT NULL ORDER BY type = 'index', name`,
+  ]);
+  if (!schema.ok) throw new Error(`sqlite3 could not read the schema of ${sourceFile}: ${schema.stderr}`);
+  const target = path.join(workDir, 'floor.db');
+  fs.rmSync(target, { force: true });
+  const script = [
+    'PRAGMA journal_mode = WAL;',
+    'PRAGMA synchronous = NORMAL;',
+    schema.stdout,
+    `ATTACH '${sourceFile.replace(/'/g, "''")}' AS src;`,
+    'BEGIN;',
+    ...COPIED_TABLES.map((t) => `INSERT INTO main.${t} SELECT * FROM src.${t};`),
+    'COMMIT;',
+  ].join('\n');
+  const started = performance.now();
+  const run = sqlite3([target], script);
+  const seconds = (performance.now() - started) / 1000;
+  if (!run.ok) throw new Error(`sqlite3 floor copy failed: ${run.stderr}`);
+  const counted = sqlite3([
+    target,
+    `SELECT ${COPIED_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')};`,
+  ]);
+  const rows = Number(counted.stdout.trim());
+  fs.rmSync(target, { force: true });
+  fs.rmSync(target + '-wal', { force: true });
+  fs.rmSync(target + '-shm', { force: true });
+  return { available: true, sqliteVersion, rows, seconds, rowsPerSecond: rows / seconds };
+}

@@ -1,0 +1,239 @@
+/**
+ * `npm run bench [-- --entries 1000000]`: real `tidemark node` processes over gRPC on 127.0.0.1.
+ * Floor (sqlite3 shell copy), full backfill, kill-and-resume, incremental catch-up, follow
+ * latency and memory growth (peak RSS at N/10 and N); a table on stdout and every figure in
+ * bench/results/latest.json. `--help` lists the options.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Library } from '@tidemark/engine';
+import { PEER_SESSION_BATCH_SIZE } from '@tidemark/node';
+import { formatTable } from '../output';
+import { BenchOptions, parseBenchArgs } from './args';
+import { FloorResult, measureFloor } from './floor';
+import { prepareSource } from './libraries';
+import { NodeProcess } from './node-process';
+import {
+  BackfillResult,
+  FollowResult,
+  followLatency,
+  fullBackfill,
+  incremental,
+  IncrementalResult,
+  resume,
+  ResumeResult,
+  startServer,
+  VISIBILITY_POLL_MS,
+} from './scenarios';
+
+interface GrowthResult {
+  readonly smallEntries: number;
+  readonly largeEntries: number;
+  readonly small: { readonly peakRssA: number; readonly peakRssB: number; readonly rowsPerSecond: number };
+  readonly large: { readonly peakRssA: number; readonly peakRssB: number };
+  readonly growthA: number;
+  readonly growthB: number;
+}
+
+const MB = 1024 * 1024;
+const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+const num = (n: number) => Math.round(n).toLocaleString('en-US');
+const secs = (s: number) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
+const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+
+async function engineSqliteVersion(file: string): Promise<string> {
+  const library = await Library.open(file);
+  try {
+    const [row] = await library.db.read.query<{ v: string }>('SELECT sqlite_version() AS v');
+    return row.v;
+  } finally {
+    await library.close();
+  }
+}
+
+async function run(options: BenchOptions): Promise<void> {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'));
+  if (options.cpuProfDir) fs.mkdirSync(options.cpuProfDir, { recursive: true });
+  const shape = { volumes: options.volumes, locations: options.locations, entries: options.entries };
+  const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+  try {
+    log(`work dir ${workDir}`);
+    const source = await prepareSource(workDir, 'a', shape, options.fresh);
+    log(
+      `A: ${num(source.rows)} rows (${source.cached ? 'cached' : `generated in ${secs(source.generateSeconds ?? 0)}`})`,
+    );
+
+    log('floor: sqlite3 ATTACH + INSERT ... SELECT');
+    const floor: FloorResult = measureFloor(source.file, workDir);
+    if (!floor.available) log(floor.message ?? 'no floor');
+
+    log('full backfill');
+    const server = await startServer(source, options);
+    const backfill = await fullBackfill(server, source, workDir, 'b', options);
+    const full: BackfillResult = backfill.result;
+    log(`full backfill: ${secs(full.seconds)}, ${num(full.rowsPerSecond)} rows/s`);
+
+    const aLibrary = await Library.open(source.file);
+    const bLibrary = await Library.open(backfill.bFile);
+    let incr: IncrementalResult;
+    let follow: FollowResult | undefined;
+    try {
+      log(`incremental: ${options.incrementalChanges} entries change on A`);
+      incr = await incremental(aLibrary, bLibrary, options.incrementalChanges, full.seconds);
+      if (options.followSeconds > 0) {
+        log(`follow: ${options.followRate} commits/s for ${options.followSeconds} s`);
+        follow = await followLatency(aLibrary, bLibrary, options.followSeconds, options.followRate);
+      }
+    } finally {
+      await aLibrary.close();
+      await bLibrary.close();
+    }
+    const peakAfterFollow = { a: server.node.peakRssBytes(), b: backfill.b.peakRssBytes() };
+    await backfill.b.stop();
+    await backfill.proxy.close();
+
+    let resumed: ResumeResult | undefined;
+    if (!options.skipResume) {
+      log('resume: SIGKILL at half way, then restart');
+      resumed = await resume(server, source, workDir, options, options.batchSize || PEER_SESSION_BATCH_SIZE);
+    }
+    await server.node.stop();
+
+    let growth: GrowthResult | undefined;
+    if (!options.skipGrowth) {
+      const smallEntries = Math.max(1, Math.round(options.entries / 10));
+      log(`growth: backfill at ${num(smallEntries)} entries`);
+      const small = await prepareSource(
+        workDir,
+        'a-small',
+        { ...shape, entries: smallEntries },
+        options.fresh,
+      );
+      const smallServer = await startServer(small, options, 'A-small');
+      const smallRun = await fullBackfill(smallServer, small, workDir, 'b-small', options);
+      await smallRun.b.stop();
+      await smallRun.proxy.close();
+      await smallServer.node.stop();
+      const s = smallRun.result;
+      growth = {
+        smallEntries,
+        largeEntries: options.entries,
+        small: { peakRssA: s.peakRssA, peakRssB: s.peakRssB, rowsPerSecond: s.rowsPerSecond },
+        large: { peakRssA: full.peakRssA, peakRssB: full.peakRssB },
+        growthA: full.peakRssA / s.peakRssA - 1,
+        growthB: full.peakRssB / s.peakRssB - 1,
+      };
+    }
+
+    const machine = {
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      memoryBytes: os.totalmem(),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      sqliteEngine: await engineSqliteVersion(source.file),
+      sqliteCli: floor.sqliteVersion ?? 'not installed',
+    };
+    const ratioToFloor = floor.available ? full.seconds / floor.seconds : NaN;
+    const targets = {
+      rowsPerSecondAtLeast150k: full.rowsPerSecond >= 150_000,
+      within4xOfFloor: floor.available ? ratioToFloor <= 4 : null,
+      peakRssBelow200MB: Math.max(full.peakRssA, full.peakRssB) < 200 * MB,
+      rssGrowthBelow20Percent: growth ? Math.max(growth.growthA, growth.growthB) < 0.2 : null,
+      incrementalBelow1PercentOfFull: incr.fractionOfFullBackfill < 0.01,
+      followP99Below100ms: follow ? follow.p99Ms < 100 : null,
+      resentAtMostOneBatchPerType: resumed
+        ? Object.values(resumed.rowsSentTwiceByType).every((n) => n <= resumed!.batchSize) &&
+          resumed.rowsSentTwice <= resumed.batchSize * Object.keys(resumed.rowsSentTwiceByType).length
+        : null,
+    };
+    const results = {
+      at: new Date().toISOString(),
+      options: { ...options, cpuProfDir: options.cpuProfDir ?? null },
+      machine,
+      floor,
+      fullBackfill: { ...full, ratioToFloor },
+      incremental: incr,
+      follow: follow ?? null,
+      followMethod: `A's commits are written by the bench process through Library.write (a second process on A's file); B's library_identity.last_seq is read every ${VISIBILITY_POLL_MS} ms on a read connection of the bench process`,
+      wireMethod:
+        'bytes from A to B through a TCP relay in the bench process: protobuf StateBatches plus gRPC/HTTP2 framing and the handshake',
+      peakRssAfterFollow: peakAfterFollow,
+      resume: resumed ?? null,
+      growth: growth ?? null,
+      targets,
+    };
+    fs.mkdirSync(path.dirname(path.resolve(options.out)), { recursive: true });
+    fs.writeFileSync(options.out, JSON.stringify(results, null, 2) + '\n');
+
+    const rows: string[][] = [
+      [
+        'machine',
+        `${machine.cores} cores, node ${machine.node}, sqlite ${machine.sqliteEngine} (cli ${machine.sqliteCli})`,
+      ],
+      ['library', `5 volumes, 100 locations, ${num(options.entries)} entries = ${num(source.rows)} rows`],
+      [
+        'batch size (B asks)',
+        options.batchSize ? String(options.batchSize) : `node default (${PEER_SESSION_BATCH_SIZE})`,
+      ],
+      [
+        'floor: sqlite3 copy',
+        floor.available
+          ? `${secs(floor.seconds)}  ${num(floor.rowsPerSecond)} rows/s`
+          : 'n/a: sqlite3 missing',
+      ],
+      [
+        'full backfill',
+        `${secs(full.seconds)}  ${num(full.rowsPerSecond)} rows/s  (${secs(full.secondsFromSpawn)} from spawn)`,
+      ],
+      ['  ratio to floor', Number.isFinite(ratioToFloor) ? `${ratioToFloor.toFixed(2)}x` : 'n/a'],
+      ['  bytes on the wire', `${mb(full.wireBytes)}  (${full.wireBytesPerRow.toFixed(0)} B/row)`],
+      ['  peak RSS A / B', `${mb(full.peakRssA)} / ${mb(full.peakRssB)}`],
+      [
+        'incremental',
+        `${incr.changes} changes in ${secs(incr.seconds)} = ${pct(incr.fractionOfFullBackfill)} of full`,
+      ],
+    ];
+    if (follow) {
+      rows.push([
+        'follow latency',
+        `${follow.commits} commits at ${follow.ratePerSecond.toFixed(0)}/s: p50 ${follow.p50Ms.toFixed(1)} ms, p99 ${follow.p99Ms.toFixed(1)} ms, max ${follow.maxMs.toFixed(1)} ms`,
+      ]);
+    }
+    rows.push(['peak RSS A / B (after follow)', `${mb(peakAfterFollow.a)} / ${mb(peakAfterFollow.b)}`]);
+    if (resumed) {
+      rows.push([
+        'resume after SIGKILL',
+        `killed at ${num(resumed.heldAfterKill)} rows held; ${num(resumed.rowsSentTwice)} rows sent twice; finished in ${secs(resumed.secondsToFinish)}`,
+      ]);
+    }
+    if (growth) {
+      rows.push([
+        `peak RSS at ${num(growth.smallEntries)} entries`,
+        `A ${mb(growth.small.peakRssA)} / B ${mb(growth.small.peakRssB)}; growth to ${num(growth.largeEntries)}: A ${pct(growth.growthA)}, B ${pct(growth.growthB)}`,
+      ]);
+    }
+    rows.push([
+      'targets',
+      Object.entries(targets)
+        .map(([name, ok]) => `${name}=${ok === null ? 'skipped' : ok ? 'met' : 'MISSED'}`)
+        .join(', '),
+    ]);
+    process.stdout.write(formatTable(['figure', 'value'], rows) + `\n\nresults: ${options.out}\n`);
+  } finally {
+    for (const node of NodeProcess.started) await node.stop('SIGKILL');
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+const options = parseBenchArgs(process.argv.slice(2));
+if (options) {
+  run(options).catch((error: unknown) => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    // A relay or timer left behind by the failed phase must not keep the process alive.
+    process.exit(1);
+  });
+}

@@ -1,0 +1,326 @@
+import * as path from 'node:path';
+import { Library } from '@tidemark/engine';
+import { EntryKind } from '@tidemark/proto';
+import { freePort } from '../free-port';
+import { BenchOptions } from './args';
+import { COPIED_TABLES } from './floor';
+import { createMember, SourceLibrary } from './libraries';
+import { LogLine, NodeProcess, scrapeMetric } from './node-process';
+import { CountingProxy } from './proxy';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const BACKFILL_TIMEOUT_MS = 30 * 60_000;
+/** How often the bench looks at B's file for the incremental and follow phases. */
+export const VISIBILITY_POLL_MS = 2;
+
+export interface ServingNode {
+  readonly node: NodeProcess;
+  readonly port: number;
+}
+
+export async function startServer(
+  source: SourceLibrary,
+  options: BenchOptions,
+  name = 'A',
+): Promise<ServingNode> {
+  const port = await freePort();
+  const node = await NodeProcess.start(name, { library: source.dir, port, batchSize: 0 }, options.cpuProfDir);
+  return { node, port };
+}
+
+export interface BackfillResult {
+  readonly rows: number;
+  readonly received: number;
+  readonly written: number;
+  /** From B's "listening" line (its peer session starts right after) to "backfill finished". */
+  readonly seconds: number;
+  /** From spawning B's process, so including node's start-up. */
+  readonly secondsFromSpawn: number;
+  readonly rowsPerSecond: number;
+  /** Bytes A sent to B through the counting proxy: protobuf + gRPC/HTTP2 framing. */
+  readonly wireBytes: number;
+  readonly wireBytesPerRow: number;
+  readonly peakRssA: number;
+  readonly peakRssB: number;
+}
+
+/** Sums the per-type "caught up" lines of one backfill. */
+function caughtUpTotals(lines: readonly LogLine[]): {
+  received: number;
+  written: number;
+  byType: { [type: string]: { rows: number; written: number } };
+} {
+  const byType: { [type: string]: { rows: number; written: number } } = {};
+  for (const line of lines) {
+    if (line.msg !== 'caught up') continue;
+    byType[String(line.fields.resource_type)] = {
+      rows: Number(line.fields.rows),
+      written: Number(line.fields.written),
+    };
+  }
+  const values = Object.values(byType);
+  return {
+    received: values.reduce((sum, t) => sum + t.rows, 0),
+    written: values.reduce((sum, t) => sum + t.written, 0),
+    byType,
+  };
+}
+
+export async function countHeldRows(file: string): Promise<number> {
+  const library = await Library.open(file);
+  try {
+    const [row] = await library.db.read.query<{ n: number }>(
+      `SELECT ${COPIED_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')} AS n`,
+    );
+    return row.n;
+  } finally {
+    await library.close();
+  }
+}
+
+/** B (a fresh member) runs `tidemark node --peer A` through a counting proxy until backfilled; B keeps following. */
+export async function fullBackfill(
+  server: ServingNode,
+  source: SourceLibrary,
+  workDir: string,
+  label: string,
+  options: BenchOptions,
+): Promise<{ result: BackfillResult; b: NodeProcess; bFile: string; proxy: CountingProxy }> {
+  const bDir = await createMember(path.join(workDir, label), source.libraryId, `bench-${label}`);
+  const proxy = await CountingProxy.start(server.port);
+  const b = await NodeProcess.start(
+    'B',
+    { library: bDir, port: await freePort(), peer: `127.0.0.1:${proxy.port}`, batchSize: options.batchSize },
+    options.cpuProfDir,
+  );
+  const listening = await b.waitFor((line) => line.msg === 'listening', 1000);
+  const done = await b.waitFor((line) => line.msg === 'backfill finished; following', BACKFILL_TIMEOUT_MS);
+  const seconds = (done.at - listening.at) / 1000;
+  const totals = caughtUpTotals(b.lines);
+  const bFile = Library.fileIn(bDir);
+  const held = await countHeldRows(bFile);
+  // B's file also holds its own device row.
+  if (held !== source.rows + 1)
+    throw new Error(`B holds ${held} rows after the backfill, A has ${source.rows} (+1 own device)`);
+  const wireBytes = proxy.downstreamBytes;
+  return {
+    b,
+    bFile,
+    proxy,
+    result: {
+      rows: source.rows,
+      received: totals.received,
+      written: totals.written,
+      seconds,
+      secondsFromSpawn: (done.at - b.spawnedAt) / 1000,
+      rowsPerSecond: source.rows / seconds,
+      wireBytes,
+      wireBytesPerRow: wireBytes / source.rows,
+      peakRssA: server.node.peakRssBytes(),
+      peakRssB: b.peakRssBytes(),
+    },
+  };
+}
+
+interface EntryRow {
+  uuid: string;
+  device_uuid: string;
+  location_uuid: string;
+  parent_uuid: string;
+  relative_path: string;
+  kind: number;
+  size_bytes: number;
+  modified_at_ms: number;
+  content_uuid: string;
+}
+
+async function sampleEntries(library: Library, count: number): Promise<EntryRow[]> {
+  return library.db.read.query<EntryRow>(
+    `SELECT uuid, device_uuid, location_uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid
+     FROM entries ORDER BY random() LIMIT ?`,
+    [count],
+  );
+}
+
+function changed(row: EntryRow, bump: number) {
+  return {
+    uuid: row.uuid,
+    deviceUuid: row.device_uuid,
+    locationUuid: row.location_uuid,
+    parentUuid: row.parent_uuid,
+    relativePath: row.relative_path,
+    kind: Number(row.kind) as EntryKind,
+    sizeBytes: Number(row.size_bytes) + bump,
+    modifiedAtMs: Number(row.modified_at_ms) + bump,
+    contentUuid: row.content_uuid,
+  };
+}
+
+/** Resolves with the time B's change counter reaches `target` (each applied row takes one seq). */
+async function whenHeadReaches(b: Library, target: number, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if ((await b.headSeq()) >= target) return performance.now();
+    if (performance.now() > deadline) throw new Error(`B did not reach seq ${target} in ${timeoutMs} ms`);
+    await sleep(VISIBILITY_POLL_MS);
+  }
+}
+
+export interface IncrementalResult {
+  readonly changes: number;
+  readonly seconds: number;
+  readonly fractionOfFullBackfill: number;
+}
+
+/**
+ * N entries change on A in one transaction, written by the bench process through the engine's
+ * write path (a second process on A's file, like an indexer); the clock runs from the commit to
+ * B's file holding all of them.
+ */
+export async function incremental(
+  aLibrary: Library,
+  bLibrary: Library,
+  changes: number,
+  fullSeconds: number,
+): Promise<IncrementalResult> {
+  const rows = await sampleEntries(aLibrary, changes);
+  const base = await bLibrary.headSeq();
+  await aLibrary.write(async (tx) => {
+    for (const row of rows) await tx.put('entry', changed(row, 1));
+  });
+  const committed = performance.now();
+  const visible = await whenHeadReaches(bLibrary, base + rows.length, 120_000);
+  const seconds = (visible - committed) / 1000;
+  return { changes: rows.length, seconds, fractionOfFullBackfill: seconds / fullSeconds };
+}
+
+export interface FollowResult {
+  readonly commits: number;
+  readonly ratePerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly meanMs: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/**
+ * Single-row commits on A at `rate` per second while B follows. Each commit's latency runs from
+ * A's commit returning to B's file holding it; B's change counter is read every
+ * VISIBILITY_POLL_MS on a read connection of the bench process (WAL: it never blocks B's writer).
+ */
+export async function followLatency(
+  aLibrary: Library,
+  bLibrary: Library,
+  seconds: number,
+  rate: number,
+): Promise<FollowResult> {
+  const count = Math.round(seconds * rate);
+  const rows = await sampleEntries(aLibrary, Math.min(count, 10_000));
+  const base = await bLibrary.headSeq();
+  const committedAt: number[] = [];
+  const visibleAt: number[] = [];
+  let writing = true;
+  const watcher = (async () => {
+    let seen = 0;
+    while (writing || seen < committedAt.length) {
+      const head = (await bLibrary.headSeq()) - base;
+      const now = performance.now();
+      for (; seen < Math.min(head, count); seen++) visibleAt[seen] = now;
+      await sleep(VISIBILITY_POLL_MS);
+    }
+  })();
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    await aLibrary.write((tx) => tx.put('entry', changed(rows[i % rows.length], 2 + i)));
+    committedAt[i] = performance.now();
+  }
+  writing = false;
+  await Promise.race([watcher, sleep(30_000)]);
+  const latencies = committedAt.map((at, i) => (visibleAt[i] ?? NaN) - at).filter(Number.isFinite);
+  if (latencies.length < count)
+    throw new Error(`only ${latencies.length} of ${count} follow commits reached B`);
+  const sorted = [...latencies].sort((x, y) => x - y);
+  return {
+    commits: count,
+    ratePerSecond: count / ((committedAt[count - 1] - start) / 1000 || 1),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1],
+    meanMs: sorted.reduce((s, x) => s + x, 0) / sorted.length,
+  };
+}
+
+export interface ResumeResult {
+  readonly killedAfterReceived: number;
+  readonly heldAfterKill: number;
+  readonly receivedAfterRestart: number;
+  readonly writtenAfterRestart: number;
+  /** Rows B received again after the restart although it already held them. */
+  readonly rowsSentTwice: number;
+  readonly rowsSentTwiceByType: { readonly [type: string]: number };
+  /** Restart (spawn) to "backfill finished". */
+  readonly secondsToFinish: number;
+  readonly heldAtEnd: number;
+  readonly batchSize: number;
+}
+
+/** B backfills, is SIGKILLed at about half way, restarts and finishes from its watermarks. */
+export async function resume(
+  server: ServingNode,
+  source: SourceLibrary,
+  workDir: string,
+  options: BenchOptions,
+  batchSize: number,
+): Promise<ResumeResult> {
+  const bDir = await createMember(path.join(workDir, 'resume-b'), source.libraryId, 'bench-resume');
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const args = {
+    library: bDir,
+    port,
+    peer: `127.0.0.1:${server.port}`,
+    metricsPort,
+    batchSize: options.batchSize,
+  };
+  const first = await NodeProcess.start('B-resume', args, options.cpuProfDir);
+  let received = 0;
+  while (received < source.entries / 2) {
+    await sleep(20);
+    received = await scrapeMetric(metricsPort, 'tidemark_rows_received_total', { resource_type: 'entry' });
+  }
+  await first.stop('SIGKILL');
+  const file = Library.fileIn(bDir);
+  const heldAfterKill = await countHeldRows(file);
+  const second = await NodeProcess.start('B-resume', args, options.cpuProfDir);
+  const done = await second.waitFor(
+    (line) => line.msg === 'backfill finished; following',
+    BACKFILL_TIMEOUT_MS,
+  );
+  const secondsToFinish = (done.at - second.spawnedAt) / 1000;
+  const totals = caughtUpTotals(second.lines);
+  await second.stop();
+  const heldAtEnd = await countHeldRows(file);
+  if (heldAtEnd !== source.rows + 1)
+    throw new Error(`resumed B holds ${heldAtEnd} rows, A has ${source.rows} (+1 own device)`);
+  const byType: { [type: string]: number } = {};
+  for (const [type, t] of Object.entries(totals.byType)) byType[type] = t.rows - t.written;
+  return {
+    killedAfterReceived: received,
+    heldAfterKill,
+    receivedAfterRestart: totals.received,
+    writtenAfterRestart: totals.written,
+    rowsSentTwice: heldAfterKill + totals.received - heldAtEnd,
+    rowsSentTwiceByType: byType,
+    secondsToFinish,
+    heldAtEnd,
+    batchSize,
+  };
+}

@@ -1,0 +1,84 @@
+import { Library } from '@tidemark/engine';
+import { decodeInvite, DeviceCredentials, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createDeviceLibrary } from '../device-library';
+import { libraryFile } from '../options';
+import { printJson } from '../output';
+
+/** The library in DIR, created for the invite's library when it does not exist yet. */
+async function openOrCreate(
+  dir: string,
+  libraryId: string,
+  deviceName: string,
+): Promise<{ library: Library; credentials: DeviceCredentials; created: boolean }> {
+  if (!fs.existsSync(libraryFile(dir))) {
+    return { ...(await createDeviceLibrary(dir, { libraryId, deviceName })), created: true };
+  }
+  const library = await Library.open(libraryFile(dir));
+  try {
+    return {
+      library,
+      credentials: loadDeviceCredentials(path.resolve(dir), library.identity.deviceId),
+      created: false,
+    };
+  } catch (error) {
+    await library.close();
+    throw error;
+  }
+}
+
+export function registerJoin(program: Command): void {
+  program
+    .command('join')
+    .description('join a library with an invite: exchange certificates with the inviting device')
+    .requiredOption('--library <dir>', 'library directory (created when it does not exist)')
+    .argument('<invite>', 'the string printed by `tidemark invite` on the other device')
+    .option('--name <name>', 'name of this device shown to the others (default: the host name)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+The inviting device must be running \`tidemark node\` (without --insecure) at the address in the
+invite. The connection is TLS pinned to the inviter's certificate fingerprint from the invite,
+so nobody in between can take its place.
+
+Example:
+  $ tidemark join --library ~/tidemark/desktop tidemark-invite1.eyJ...
+  $ tidemark node --library ~/tidemark/desktop --listen 0.0.0.0:7401 --peer 192.168.1.20:7400`,
+    )
+    .action(async (text: string, options: { library: string; name?: string; json?: boolean }) => {
+      const invite = decodeInvite(text);
+      const deviceName = options.name ?? os.hostname();
+      const { library, credentials, created } = await openOrCreate(
+        options.library,
+        invite.libraryId,
+        deviceName,
+      );
+      try {
+        const { inviter, members } = await joinLibrary(library, invite, credentials, deviceName);
+        const { libraryId, deviceId } = library.identity;
+        if (options.json) {
+          printJson({
+            libraryId,
+            deviceId,
+            created,
+            inviter: inviter.deviceId,
+            address: invite.address,
+            members: members.length,
+          });
+        } else {
+          process.stdout.write(
+            `${created ? 'created' : 'opened'} ${libraryFile(options.library)} as device ${deviceId}\n` +
+              `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
+              (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
+              `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
+          );
+        }
+      } finally {
+        await library.close();
+      }
+    });
+}

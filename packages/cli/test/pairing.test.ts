@@ -1,0 +1,75 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
+
+afterAll(removeTempDirs);
+
+interface Member {
+  deviceId: string;
+  removed: boolean;
+}
+
+test('init, invite, join over TLS, sync, peer list and remove', async () => {
+  const dirA = tempDir();
+  const dirB = tempDir();
+  const a = await runCliJson<{ libraryId: string; deviceId: string; fingerprint: string }>([
+    'init',
+    '--library',
+    dirA,
+  ]);
+  expect(fs.statSync(path.join(dirA, 'device-key.pem')).mode & 0o777).toBe(0o600);
+  expect(
+    (await runCli(['generate', '--library', dirA, '--volumes', '1', '--locations', '2', '--entries', '40']))
+      .code,
+  ).toBe(0);
+
+  // TLS node: no --insecure.
+  const nodeA = new NodeProcess(dirA, await freePort(), [], []);
+  await nodeA.start(false);
+  try {
+    const invite = await runCliJson<{ invite: string }>([
+      'invite',
+      '--library',
+      dirA,
+      '--address',
+      nodeA.address,
+      '--ttl',
+      '5m',
+    ]);
+    const joined = await runCliJson<{
+      libraryId: string;
+      deviceId: string;
+      inviter: string;
+      created: boolean;
+    }>(['join', '--library', dirB, invite.invite]);
+    expect(joined).toMatchObject({ libraryId: a.libraryId, inviter: a.deviceId, created: true });
+
+    const reused = await runCli(['join', '--library', tempDir(), invite.invite]);
+    expect(reused.code).toBe(5);
+    expect(reused.stderr).toMatch(/already used/);
+
+    // The joiner syncs over mutual TLS; verify agrees.
+    expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+    expect((await runCli(['verify', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+
+    const membersOfA = await runCliJson<Member[]>(['peer', 'list', '--library', dirA]);
+    expect(membersOfA.map((m) => m.deviceId)).toEqual([joined.deviceId]);
+    expect((await runCli(['peer', 'remove', '--library', dirA, joined.deviceId])).code).toBe(0);
+    await waitFor(
+      async () => (await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code === 5,
+      10_000,
+      'the removed device to be refused',
+    );
+    expect(await runCliJson<Member[]>(['peer', 'list', '--library', dirA])).toEqual([]);
+  } finally {
+    await nodeA.stop();
+  }
+});
+
+test('--insecure is refused for addresses other than loopback', async () => {
+  const dir = tempDir();
+  await runCli(['init', '--library', dir]);
+  const result = await runCli(['sync', '--library', dir, '--peer', '192.0.2.1:7400', '--insecure']);
+  expect(result.code).toBe(2);
+  expect(result.stderr).toMatch(/loopback/);
+});

@@ -1,0 +1,83 @@
+import { SqlRunner } from './store/library-database';
+
+/** A device this device trusts in the library, pinned by its certificate. */
+export interface Member {
+  /** UUID derived from the certificate (see docs/security.md). */
+  readonly deviceId: string;
+  /** Lowercase hex SHA-256 of the certificate's DER encoding. */
+  readonly fingerprint: string;
+  readonly certificatePem: string;
+  readonly name: string;
+  readonly addedAtMs: number;
+  /** Device id of whoever vouched for it: this device (pairing) or the inviter (join). */
+  readonly addedBy: string;
+  /** Set once removed: a removed member is refused everywhere but its row is kept. */
+  readonly removedAtMs: number | undefined;
+}
+
+export type NewMember = Pick<Member, 'deviceId' | 'fingerprint' | 'certificatePem' | 'name' | 'addedBy'>;
+
+interface MemberRow {
+  device_id: string;
+  fingerprint: string;
+  certificate_pem: string;
+  name: string;
+  added_at_ms: number;
+  added_by: string;
+  removed_at_ms: number | null;
+}
+
+function fromRow(row: MemberRow): Member {
+  return {
+    deviceId: row.device_id,
+    fingerprint: row.fingerprint,
+    certificatePem: row.certificate_pem,
+    name: row.name,
+    addedAtMs: row.added_at_ms,
+    addedBy: row.added_by,
+    removedAtMs: row.removed_at_ms ?? undefined,
+  };
+}
+
+/** The `members` table. Local to this device: membership is never taken from synced data. */
+export class MemberStore {
+  constructor(private readonly sql: SqlRunner) {}
+
+  /** Every member ever recorded, removed ones included, oldest first. */
+  async all(): Promise<Member[]> {
+    const rows = await this.sql.query<MemberRow>('SELECT * FROM members ORDER BY added_at_ms, device_id');
+    return rows.map(fromRow);
+  }
+
+  async active(): Promise<Member[]> {
+    return (await this.all()).filter((member) => member.removedAtMs === undefined);
+  }
+
+  async get(deviceId: string): Promise<Member | undefined> {
+    const [row] = await this.sql.query<MemberRow>('SELECT * FROM members WHERE device_id = ?', [deviceId]);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Records a member, or re-admits a removed one. Pairing again is an explicit act of the
+   * operator, so it is allowed to undo a removal.
+   */
+  async add(member: NewMember, nowMs: number): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO members (device_id, fingerprint, certificate_pem, name, added_at_ms, added_by, removed_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (device_id) DO UPDATE SET fingerprint = excluded.fingerprint,
+         certificate_pem = excluded.certificate_pem, name = excluded.name,
+         added_at_ms = excluded.added_at_ms, added_by = excluded.added_by, removed_at_ms = NULL`,
+      [member.deviceId, member.fingerprint, member.certificatePem, member.name, nowMs, member.addedBy],
+    );
+  }
+
+  /** Flags a member as removed; false when it is unknown or already removed. */
+  async remove(deviceId: string, nowMs: number): Promise<boolean> {
+    const member = await this.get(deviceId);
+    if (!member || member.removedAtMs !== undefined) return false;
+    await this.sql.query('UPDATE members SET removed_at_ms = ? WHERE device_id = ?', [nowMs, deviceId]);
+    return true;
+  }
+}

@@ -1,0 +1,166 @@
+import * as grpc from '@grpc/grpc-js';
+import * as tls from 'node:tls';
+import { Library, MemberStore, NewMember, TidemarkError } from '@tidemark/engine';
+import { Member as WireMember, PairingServiceClient, PairResponse } from '@tidemark/proto';
+import { parseHostPort } from '../address';
+import { CLIENT_OPTIONS } from '../grpc-options';
+import { fromGrpcError } from '../grpc-status';
+import { pinnedChannel, TLS_SERVER_NAME } from '../tls/client-credentials';
+import { explainTlsFailure, securedChannel } from '../tls/client-security';
+import { DeviceCredentials } from '../tls/device-credentials';
+import { fingerprintOf, identityOf } from '../tls/device-id';
+import { Invite } from './invite-code';
+import { pairingTranscript, signPairing } from './proof';
+
+const PAIR_DEADLINE_MS = 30_000;
+
+/**
+ * Fetches the certificate the node at `address` presents, and accepts it only if its
+ * fingerprint is the one in the invite. Nothing is sent on this connection: it only turns the
+ * pinned fingerprint into the certificate that the real, pinned connection needs as its anchor.
+ */
+function fetchPinnedCertificate(
+  address: string,
+  fingerprint: string,
+  device: DeviceCredentials,
+): Promise<string> {
+  const { host, port } = parseHostPort(address, 'inviter address');
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host,
+      port,
+      servername: TLS_SERVER_NAME,
+      ALPNProtocols: ['h2'],
+      key: device.keyPem,
+      cert: device.certificate.pem,
+      // Verified below by fingerprint instead of by a CA.
+      rejectUnauthorized: false,
+      timeout: PAIR_DEADLINE_MS,
+    });
+    const fail = (error: TidemarkError) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.once('secureConnect', () => {
+      const raw = socket.getPeerCertificate().raw;
+      socket.end();
+      if (!raw || fingerprintOf(raw) !== fingerprint) {
+        fail(
+          new TidemarkError(
+            'UNAUTHENTICATED',
+            `the node at ${address} is not the inviter: its certificate does not match the invite's fingerprint`,
+          ),
+        );
+        return;
+      }
+      resolve(identityOf(raw).pem);
+    });
+    socket.once('timeout', () =>
+      fail(new TidemarkError('UNAVAILABLE', `inviter ${address} did not answer in time`)),
+    );
+    socket.once('error', (error) =>
+      fail(
+        new TidemarkError(
+          'UNAVAILABLE',
+          `cannot reach the inviter at ${address}: ${error.message}; is \`tidemark node\` running there (without --insecure)?`,
+        ),
+      ),
+    );
+  });
+}
+
+function callPair(
+  client: PairingServiceClient,
+  request: Parameters<PairingServiceClient['pair']>[0],
+): Promise<PairResponse> {
+  return new Promise((resolve, reject) => {
+    client.pair(
+      request,
+      new grpc.Metadata(),
+      { deadline: new Date(Date.now() + PAIR_DEADLINE_MS) },
+      (error, response) => (error ? reject(error) : resolve(response)),
+    );
+  });
+}
+
+function memberOf(wire: WireMember | undefined, addedBy: string): NewMember {
+  if (!wire) throw new TidemarkError('UNAUTHENTICATED', 'the inviter did not send its certificate');
+  const identity = identityOf(Buffer.from(wire.certificate));
+  if (identity.deviceId !== wire.deviceId) {
+    throw new TidemarkError(
+      'UNAUTHENTICATED',
+      `member ${wire.deviceId} came with the certificate of ${identity.deviceId}`,
+    );
+  }
+  return {
+    deviceId: identity.deviceId,
+    fingerprint: identity.fingerprint,
+    certificatePem: identity.pem,
+    name: wire.name.slice(0, 256),
+    addedBy,
+  };
+}
+
+export interface JoinResult {
+  readonly inviter: NewMember;
+  readonly members: readonly NewMember[];
+}
+
+/**
+ * The joiner's side of pairing: dials the inviter with TLS pinned to the invite's fingerprint,
+ * redeems the invite with proof of this device's key, and records the inviter (and the members
+ * it vouches for) as members of `library`.
+ */
+export async function joinLibrary(
+  library: Library,
+  invite: Invite,
+  device: DeviceCredentials,
+  deviceName: string,
+): Promise<JoinResult> {
+  if (library.identity.libraryId !== invite.libraryId) {
+    throw new TidemarkError(
+      'LIBRARY_MISMATCH',
+      `this library is ${library.identity.libraryId} but the invite is for ${invite.libraryId}; join into a new directory`,
+    );
+  }
+  const inviterPem = await fetchPinnedCertificate(invite.address, invite.fingerprint, device);
+  const inviterIdentity = identityOf(inviterPem);
+  const trusted = [
+    { deviceId: inviterIdentity.deviceId, fingerprint: invite.fingerprint, certificatePem: inviterPem },
+  ];
+  const pinned = pinnedChannel(device, trusted);
+  const client = new PairingServiceClient(invite.address, pinned.credentials, {
+    ...CLIENT_OPTIONS,
+    ...pinned.options,
+  });
+  let response: PairResponse;
+  try {
+    response = await callPair(client, {
+      libraryId: invite.libraryId,
+      inviteId: invite.inviteId,
+      secret: invite.secret,
+      certificate: device.certificate.der,
+      deviceName,
+      proof: signPairing(device.keyPem, pairingTranscript(invite.libraryId, invite.inviteId, invite.secret)),
+    });
+  } catch (error) {
+    throw explainTlsFailure(fromGrpcError(error, invite.address), securedChannel({ device, trusted }));
+  } finally {
+    client.close();
+  }
+  const inviter = memberOf(response.inviter, inviterIdentity.deviceId);
+  if (inviter.fingerprint !== invite.fingerprint) {
+    throw new TidemarkError(
+      'UNAUTHENTICATED',
+      'the inviter answered with a certificate other than the pinned one',
+    );
+  }
+  const members = response.members
+    .map((wire) => memberOf(wire, inviter.deviceId))
+    .filter((member) => member.deviceId !== library.identity.deviceId);
+  await library.db.writeTransaction(async (sql) => {
+    const store = new MemberStore(sql);
+    for (const member of [inviter, ...members]) await store.add(member, Date.now());
+  });
+  return { inviter, members };
+}
