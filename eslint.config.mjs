@@ -2,7 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'packages/proto/src/gen/**', '**/*.js', '**/*.mjs', 'clients/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'packages/proto/src/gen/**',
+      '**/*.js',
+      '**/*.mjs',
+      'clients/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -113,7 +113,8 @@ async function currentVersions(
     );
     for (const row of rows) {
       const known = versions.get(row.uuid);
-      if (!known || compareVersion(row.hlc, row.origin, known.hlc, known.origin) > 0) versions.set(row.uuid, row);
+      if (!known || compareVersion(row.hlc, row.origin, known.hlc, known.origin) > 0)
+        versions.set(row.uuid, row);
     }
   }
   return versions;
@@ -125,7 +126,11 @@ async function currentVersions(
  * HLC receive rule runs, and the (peer, type) watermark moves to the batch checkpoint. If any
  * of it fails, all of it rolls back, watermark included.
  */
-export async function applyBatch(library: Library, peerDeviceId: string, batch: StateBatch): Promise<ApplyResult> {
+export async function applyBatch(
+  library: Library,
+  peerDeviceId: string,
+  batch: StateBatch,
+): Promise<ApplyResult> {
   const { name, items } = parseBatch(batch);
   // The drift guard runs before anything is written: a stamp from a clock far in the future is
   // never adopted, and the whole batch is rejected.
@@ -135,7 +140,13 @@ export async function applyBatch(library: Library, peerDeviceId: string, batch: 
   let written = 0;
   const watermarkSeq = await library.db.writeTransaction(async (sql) => {
     // Inside the transaction, so a member removed concurrently is seen before anything is written.
-    await authorizeBatch(sql, library.identity.deviceId, peerDeviceId, name, items.map((item) => item.origin));
+    await authorizeBatch(
+      sql,
+      library.identity.deviceId,
+      peerDeviceId,
+      name,
+      items.map((item) => item.origin),
+    );
     const watermarks = new ResourceWatermarkStore(sql);
     const current = await watermarks.get(peerDeviceId, name);
     if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !batch.reset) {
@@ -172,5 +183,11 @@ export async function applyBatch(library: Library, peerDeviceId: string, batch: 
     return nextSeq;
   });
   if (written > 0) library.notifyCommitted(head);
-  return { resourceType: name, received: items.length, written, skipped: items.length - written, watermarkSeq };
+  return {
+    resourceType: name,
+    received: items.length,
+    written,
+    skipped: items.length - written,
+    watermarkSeq,
+  };
 }

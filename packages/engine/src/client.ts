@@ -70,7 +70,11 @@ function isPerTypeFailure(error: unknown): error is TidemarkError {
  * reported and skipped; the others go on. Transport failures error the Observable: resubscribe
  * to resume from the watermarks.
  */
-export function syncFromPeer$(library: Library, transport: SyncTransport, options: SyncOptions = {}): Observable<SyncEvent> {
+export function syncFromPeer$(
+  library: Library,
+  transport: SyncTransport,
+  options: SyncOptions = {},
+): Observable<SyncEvent> {
   const wanted = new Set(options.types ?? RESOURCE_NAMES);
   const types = RESOURCE_NAMES.filter((name) => wanted.has(name));
   const watermarks = new ResourceWatermarkStore(library.db.read);
@@ -91,13 +95,21 @@ export function syncFromPeer$(library: Library, transport: SyncTransport, option
       heads: await resourceHeads(library.db.read),
     });
     if (handshake.libraryId !== libraryId) {
-      throw new TidemarkError('LIBRARY_MISMATCH', `peer serves library ${handshake.libraryId}, not ${libraryId}`);
+      throw new TidemarkError(
+        'LIBRARY_MISMATCH',
+        `peer serves library ${handshake.libraryId}, not ${libraryId}`,
+      );
     }
     if (handshake.deviceId === deviceId) {
-      throw new TidemarkError('INVALID_ARGUMENT', 'the peer is this device itself; point --peer at another node');
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        'the peer is this device itself; point --peer at another node',
+      );
     }
     const stored = await watermarks.forPeer(handshake.deviceId);
-    const previous = [...stored.values()].find((mark) => mark.peerEpoch && mark.peerEpoch !== handshake.epoch);
+    const previous = [...stored.values()].find(
+      (mark) => mark.peerEpoch && mark.peerEpoch !== handshake.epoch,
+    );
     await library.db.writeTransaction(async (sql) => {
       if (previous) {
         // Epoch changed: the peer's database was recreated or restored, so its seqs mean
@@ -124,13 +136,16 @@ export function syncFromPeer$(library: Library, transport: SyncTransport, option
   ) =>
     (async () => {
       const cursor = await cursorFor(peerDeviceId, name);
-      const stream = transport.streamState({
-        libraryId,
-        deviceId,
-        cursors: [{ resourceType: resourceTypeOf(name), ...cursor }],
-        batchSize: options.batchSize ?? 0,
-        follow: phase === 'follow',
-      }, signal);
+      const stream = transport.streamState(
+        {
+          libraryId,
+          deviceId,
+          cursors: [{ resourceType: resourceTypeOf(name), ...cursor }],
+          batchSize: options.batchSize ?? 0,
+          follow: phase === 'follow',
+        },
+        signal,
+      );
       const started = Date.now();
       let totalReceived = 0;
       let totalWritten = 0;
@@ -195,7 +210,10 @@ export function syncFromPeer$(library: Library, transport: SyncTransport, option
             }),
           ),
         ),
-      ).subscribe({ error: (error: unknown) => subscriber.error(error), complete: () => subscriber.complete() });
+      ).subscribe({
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
     };
     run().catch((error: unknown) => {
       if (!stopped) subscriber.error(error);

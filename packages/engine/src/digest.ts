@@ -74,5 +74,7 @@ export async function digestResource(
 }
 
 export function digestsEqual(a: ResourceDigest, b: ResourceDigest): boolean {
-  return a.rowCount === b.rowCount && a.tombstoneCount === b.tombstoneCount && Buffer.compare(a.hash, b.hash) === 0;
+  return (
+    a.rowCount === b.rowCount && a.tombstoneCount === b.tombstoneCount && Buffer.compare(a.hash, b.hash) === 0
+  );
 }

@@ -6,7 +6,13 @@ import { RESOURCE_TABLES } from './store/resource-tables';
 
 /** How far one resource type goes in this database: for handshakes, lag and status. */
 export async function resourceHead(sql: SqlRunner, name: ResourceName): Promise<ResourceHead> {
-  const [row] = await sql.query<{ seq: number | null; n: number; t_seq: number | null; t: number; hlc: string | null }>(
+  const [row] = await sql.query<{
+    seq: number | null;
+    n: number;
+    t_seq: number | null;
+    t: number;
+    hlc: string | null;
+  }>(
     `SELECT (SELECT max(seq) FROM ${RESOURCE_TABLES[name].table}) AS seq,
             (SELECT count(*) FROM ${RESOURCE_TABLES[name].table}) AS n,
             (SELECT max(seq) FROM tombstones WHERE resource_type = ?1) AS t_seq,
@@ -37,7 +43,9 @@ export async function rowCountsByOwner(
   const counts: { resourceType: ResourceName; owner: string; rows: number }[] = [];
   for (const name of RESOURCE_NAMES) {
     const table = RESOURCE_TABLES[name];
-    const owner = table.ownerField ? table.fields.find((f) => f.field === table.ownerField)?.column ?? 'uuid' : undefined;
+    const owner = table.ownerField
+      ? (table.fields.find((f) => f.field === table.ownerField)?.column ?? 'uuid')
+      : undefined;
     const rows = await sql.query<{ owner: string | null; n: number }>(
       owner
         ? `SELECT ${owner} AS owner, count(*) AS n FROM ${table.table} GROUP BY ${owner} ORDER BY ${owner}`

@@ -1,4 +1,11 @@
-import { DigestRequest, DigestResponse, HandshakeRequest, HandshakeResponse, StateBatch, StateRequest } from '@tidemark/proto';
+import {
+  DigestRequest,
+  DigestResponse,
+  HandshakeRequest,
+  HandshakeResponse,
+  StateBatch,
+  StateRequest,
+} from '@tidemark/proto';
 import { TidemarkError } from './errors';
 import { LibrarySyncService } from './sync-service';
 import { SyncTransport } from './transport';
@@ -43,7 +50,9 @@ export class InMemoryTransport implements SyncTransport {
 
   async handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
     this.assertConnected();
-    const response = await this.server.handshake(HandshakeRequest.decode(HandshakeRequest.encode(request).finish()));
+    const response = await this.server.handshake(
+      HandshakeRequest.decode(HandshakeRequest.encode(request).finish()),
+    );
     return HandshakeResponse.decode(HandshakeResponse.encode(response).finish());
   }
 
@@ -65,7 +74,9 @@ export class InMemoryTransport implements SyncTransport {
     const subscription = this.server
       .streamState(decoded, {
         backpressure: () =>
-          queue.length < readAhead ? Promise.resolve() : new Promise<void>((resolve) => (wakeProducer = resolve)),
+          queue.length < readAhead
+            ? Promise.resolve()
+            : new Promise<void>((resolve) => (wakeProducer = resolve)),
       })
       .subscribe({
         next: (batch) => {

@@ -3,7 +3,13 @@ export { applyBatch, type ApplyResult } from './apply';
 export { authorizeBatch } from './authorize-batch';
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestResource, digestsEqual } from './digest';
-export { HlcDriftError, isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
+export {
+  HlcDriftError,
+  isTidemarkError,
+  MalformedBatchError,
+  TidemarkError,
+  type TidemarkErrorCode,
+} from './errors';
 export { resourceHead, resourceHeads, rowCountsByOwner } from './heads';
 export {
   compareHlc,
@@ -16,7 +22,13 @@ export {
   type HlcStamp,
 } from './hlc';
 export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
-export { Library, LIBRARY_FILE, type CreateLibraryOptions, type LibraryIdentity, type OpenLibraryOptions } from './library';
+export {
+  Library,
+  LIBRARY_FILE,
+  type CreateLibraryOptions,
+  type LibraryIdentity,
+  type OpenLibraryOptions,
+} from './library';
 export { InviteStore, type NewInvite } from './invites';
 export { MemberStore, type Member, type NewMember } from './members';
 export { PeerHeadStore, type PeerHead } from './peer-heads';

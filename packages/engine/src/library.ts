@@ -2,7 +2,18 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { distinctUntilChanged, filter, from, interval, merge, Observable, share, Subject, switchMap, takeUntil } from 'rxjs';
+import {
+  distinctUntilChanged,
+  filter,
+  from,
+  interval,
+  merge,
+  Observable,
+  share,
+  Subject,
+  switchMap,
+  takeUntil,
+} from 'rxjs';
 import { TidemarkError } from './errors';
 import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
 import { ChangeSequence } from './sequence';
@@ -88,7 +99,10 @@ export class Library {
       ['device id', options.deviceId],
     ] as const) {
       if (value !== undefined && !isUuid(value)) {
-        throw new TidemarkError('INVALID_ARGUMENT', `${label} "${value}" must be a lowercase hyphenated UUID`);
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `${label} "${value}" must be a lowercase hyphenated UUID`,
+        );
       }
     }
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -103,12 +117,23 @@ export class Library {
       sql.query(
         `INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms, file_identity)
          VALUES (1, ?, ?, ?, ?, ?, ?)`,
-        [identity.libraryId, identity.deviceId, identity.epoch, identity.name, Date.now(), fileIdentityOf(file)],
+        [
+          identity.libraryId,
+          identity.deviceId,
+          identity.epoch,
+          identity.name,
+          Date.now(),
+          fileIdentityOf(file),
+        ],
       ),
     );
     const library = new Library(db, identity, new HybridLogicalClock(undefined, options.clock), options);
     await library.write((tx) =>
-      tx.put('device', { uuid: identity.deviceId, name: options.deviceName ?? os.hostname(), os: process.platform }),
+      tx.put('device', {
+        uuid: identity.deviceId,
+        name: options.deviceName ?? os.hostname(),
+        os: process.platform,
+      }),
     );
     return library;
   }
@@ -126,10 +151,15 @@ export class Library {
       name: string;
       hlc_floor: string;
       file_identity: string;
-    }>('SELECT library_id, device_id, epoch, name, hlc_floor, file_identity FROM library_identity WHERE id = 1');
+    }>(
+      'SELECT library_id, device_id, epoch, name, hlc_floor, file_identity FROM library_identity WHERE id = 1',
+    );
     if (!row) {
       await db.close();
-      throw new TidemarkError('NOT_FOUND', `${file} has no library identity; it was not made by \`tidemark init\``);
+      throw new TidemarkError(
+        'NOT_FOUND',
+        `${file} has no library identity; it was not made by \`tidemark init\``,
+      );
     }
     const epoch = await Library.checkFileIdentity(db, file, row.epoch, row.file_identity);
     const identity: LibraryIdentity = {

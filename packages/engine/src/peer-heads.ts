@@ -64,7 +64,9 @@ export class PeerHeadStore {
   }
 
   async all(): Promise<PeerHead[]> {
-    const rows = await this.sql.query<PeerHeadRow>('SELECT * FROM peer_heads ORDER BY peer_device_id, resource_type');
+    const rows = await this.sql.query<PeerHeadRow>(
+      'SELECT * FROM peer_heads ORDER BY peer_device_id, resource_type',
+    );
     return rows.map((row) => ({
       peerDeviceId: row.peer_device_id,
       resourceType: row.resource_type,

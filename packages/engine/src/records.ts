@@ -9,7 +9,8 @@ export function recordFromRow(name: ResourceName, row: StoredRow): AnyRecord {
   const record: { [field: string]: unknown } = { uuid: row.uuid };
   for (const field of table.fields) {
     const value = row[field.column];
-    record[field.field] = field.kind === 'count' || field.kind === 'entry_kind' ? Number(value) : String(value ?? '');
+    record[field.field] =
+      field.kind === 'count' || field.kind === 'entry_kind' ? Number(value) : String(value ?? '');
   }
   record.hlc = decodeHlc(String(row.hlc));
   record.origin = row.origin;

@@ -13,14 +13,7 @@ import { TidemarkError } from './errors';
 
 /** The stable lowercase name of each resource type (CLI, logs, metrics labels, database). */
 export type ResourceName =
-  | 'device'
-  | 'volume'
-  | 'location'
-  | 'content_identity'
-  | 'entry'
-  | 'tag'
-  | 'collection'
-  | 'tag_assignment';
+  'device' | 'volume' | 'location' | 'content_identity' | 'entry' | 'tag' | 'collection' | 'tag_assignment';
 
 /** The record message of each resource type. */
 export interface RecordOf {

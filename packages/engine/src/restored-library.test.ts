@@ -14,7 +14,8 @@ async function addTags(library: Library, prefix: string, count: number): Promise
 }
 
 test('a library restored from a backup takes a new epoch, so writes made after the restore are not skipped by peers', async () => {
-  let [a, b] = await createMembers(2);
+  const [first, b] = await createMembers(2);
+  let a = first;
   const file = a.db.file;
   await addTags(a, 'before-backup', 5);
   await a.close();
@@ -32,7 +33,9 @@ test('a library restored from a backup takes a new epoch, so writes made after t
   expect(a.identity.epoch).not.toBe(epochBefore);
   await addTags(a, 'after-restore', 5);
   await syncOnce(b, a);
-  const names = await b.db.read.query<{ name: string }>("SELECT name FROM tags WHERE name LIKE 'after-restore-%'");
+  const names = await b.db.read.query<{ name: string }>(
+    "SELECT name FROM tags WHERE name LIKE 'after-restore-%'",
+  );
   expect(names).toHaveLength(5);
 
   // Reopening the same file again keeps the epoch: only a different file rotates it.

@@ -64,7 +64,8 @@ export async function readPage(
      ORDER BY seq LIMIT ?2`,
     [afterSeq, limit + 1, name],
   );
-  if (probe.length === 0) return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
+  if (probe.length === 0)
+    return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
   let upper = probe[Math.min(limit, probe.length) - 1].seq;
   let caughtUp = probe.length <= limit;
   let rows = await sql.query<StoredRow>(

@@ -14,7 +14,13 @@ import { resourceHeads } from './heads';
 import { Library } from './library';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
 import { isUuid } from './validate';
-import { backfillResource$, clampBatchSize, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ResourceCursor } from './serve';
+import {
+  backfillResource$,
+  clampBatchSize,
+  DEFAULT_BATCH_SIZE,
+  MAX_BATCH_SIZE,
+  ResourceCursor,
+} from './serve';
 
 const MAX_EXCLUDED_ORIGINS = 64;
 
@@ -68,9 +74,9 @@ export class LibrarySyncService {
     const backfill = concat(
       ...cursors.map(([name, cursor]) =>
         defer(() =>
-          backfillResource$(this.library, name, cursor, batchSize, { backpressure: options.backpressure }).pipe(
-            tap((batch) => positions.set(name, { epoch, seq: batch.checkpoint?.seq ?? 0 })),
-          ),
+          backfillResource$(this.library, name, cursor, batchSize, {
+            backpressure: options.backpressure,
+          }).pipe(tap((batch) => positions.set(name, { epoch, seq: batch.checkpoint?.seq ?? 0 }))),
         ),
       ),
     );
@@ -102,17 +108,25 @@ export class LibrarySyncService {
     }
     const digests = [];
     for (const name of names) {
-      digests.push(await digestResource(this.library.db.read, name, { excludeOrigins: request.excludeOrigins }));
+      digests.push(
+        await digestResource(this.library.db.read, name, { excludeOrigins: request.excludeOrigins }),
+      );
     }
     return { epoch: this.library.identity.epoch, digests };
   }
 
   private checkLibrary(libraryId: string, deviceId = ''): void {
     if (!isUuid(libraryId)) {
-      throw new TidemarkError('INVALID_ARGUMENT', `library_id "${libraryId}" must be a lowercase hyphenated UUID`);
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `library_id "${libraryId}" must be a lowercase hyphenated UUID`,
+      );
     }
     if (deviceId !== '' && !isUuid(deviceId)) {
-      throw new TidemarkError('INVALID_ARGUMENT', `device_id "${deviceId}" must be empty or a lowercase hyphenated UUID`);
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `device_id "${deviceId}" must be empty or a lowercase hyphenated UUID`,
+      );
     }
     if (libraryId !== this.library.identity.libraryId) {
       throw new TidemarkError(
@@ -129,7 +143,8 @@ export class LibrarySyncService {
     const seen = new Set<ResourceName>();
     return request.cursors.map((cursor) => {
       const name = resourceNameOf(cursor.resourceType);
-      if (seen.has(name)) throw new TidemarkError('INVALID_ARGUMENT', `resource type ${name} is requested twice`);
+      if (seen.has(name))
+        throw new TidemarkError('INVALID_ARGUMENT', `resource type ${name} is requested twice`);
       seen.add(name);
       if (!Number.isSafeInteger(cursor.seq) || cursor.seq < 0) {
         throw new TidemarkError('INVALID_ARGUMENT', `cursor seq ${cursor.seq} for ${name} is out of range`);

@@ -40,7 +40,10 @@ function uuidFrom(random: () => number): string {
  * produces it: volumes, then locations, then entries over many bulk transactions. This is the
  * seed note's timeline: the volumes and locations are far older than the last entry batch.
  */
-export async function writeSyntheticLibrary(library: Library, options: SyntheticLibraryOptions): Promise<void> {
+export async function writeSyntheticLibrary(
+  library: Library,
+  options: SyntheticLibraryOptions,
+): Promise<void> {
   const random = prng(options.seed ?? 1);
   const deviceUuid = library.identity.deviceId;
   const volumeIds = Array.from({ length: options.volumes }, () => uuidFrom(random));

@@ -1,4 +1,11 @@
-import { DigestRequest, DigestResponse, HandshakeRequest, HandshakeResponse, StateBatch, StateRequest } from '@tidemark/proto';
+import {
+  DigestRequest,
+  DigestResponse,
+  HandshakeRequest,
+  HandshakeResponse,
+  StateBatch,
+  StateRequest,
+} from '@tidemark/proto';
 
 /**
  * What a client needs from a connection to a serving node. The gRPC client and the in-memory

@@ -31,7 +31,9 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
         ? undefined
         : `must be a string of at most ${MAX_HASH_CHARS} characters`;
     case 'count':
-      return Number.isSafeInteger(value) && (value as number) >= 0 ? undefined : 'must be a non-negative integer';
+      return Number.isSafeInteger(value) && (value as number) >= 0
+        ? undefined
+        : 'must be a non-negative integer';
     case 'entry_kind':
       return value === EntryKind.ENTRY_KIND_FILE ||
         value === EntryKind.ENTRY_KIND_DIRECTORY ||
@@ -46,7 +48,8 @@ export function validateFields(name: ResourceName, record: { [field: string]: un
   if (!isUuid(record.uuid)) return `uuid ${JSON.stringify(record.uuid)} must be a lowercase hyphenated UUID`;
   for (const field of RESOURCE_TABLES[name].fields) {
     const problem = checkField(field.kind, record[field.field]);
-    if (problem) return `${field.field} ${problem} (got ${JSON.stringify(record[field.field])?.slice(0, 80)})`;
+    if (problem)
+      return `${field.field} ${problem} (got ${JSON.stringify(record[field.field])?.slice(0, 80)})`;
   }
   return undefined;
 }

@@ -50,9 +50,10 @@ export class ResourceWatermarkStore {
   }
 
   async forPeer(peerDeviceId: string): Promise<Map<ResourceName, ResourceWatermark>> {
-    const rows = await this.sql.query<WatermarkRow>('SELECT * FROM resource_watermarks WHERE peer_device_id = ?', [
-      peerDeviceId,
-    ]);
+    const rows = await this.sql.query<WatermarkRow>(
+      'SELECT * FROM resource_watermarks WHERE peer_device_id = ?',
+      [peerDeviceId],
+    );
     return new Map(rows.map((row) => [row.resource_type, fromRow(row)]));
   }
 

@@ -91,10 +91,16 @@ export class WriteTransaction {
     this.pending = undefined;
     if (!pending) return;
     if (pending.op === 'put') {
-      await this.assertHeldRowsAreOwn(pending.name, pending.rows.map((row) => String(row.values[0])));
+      await this.assertHeldRowsAreOwn(
+        pending.name,
+        pending.rows.map((row) => String(row.values[0])),
+      );
       await this.rows.upsertRows(pending.name, pending.rows);
     } else {
-      await this.assertHeldRowsAreOwn(pending.name, pending.tombstones.map((tombstone) => tombstone.uuid));
+      await this.assertHeldRowsAreOwn(
+        pending.name,
+        pending.tombstones.map((tombstone) => tombstone.uuid),
+      );
       await this.rows.writeTombstones(pending.name, pending.tombstones);
     }
   }
@@ -139,7 +145,8 @@ export class WriteTransaction {
   }
 
   private async flushIfFull(): Promise<void> {
-    const size = this.pending?.op === 'put' ? this.pending.rows.length : (this.pending?.tombstones.length ?? 0);
+    const size =
+      this.pending?.op === 'put' ? this.pending.rows.length : (this.pending?.tombstones.length ?? 0);
     if (size >= FLUSH_EVERY) await this.flush();
   }
 }

@@ -18,7 +18,11 @@ export function transportTo(server: Library, options?: InMemoryTransportOptions)
 }
 
 /** Runs one sync to completion and returns its events. */
-export async function syncOnce(client: Library, server: Library, options: SyncOptions & InMemoryTransportOptions = {}) {
+export async function syncOnce(
+  client: Library,
+  server: Library,
+  options: SyncOptions & InMemoryTransportOptions = {},
+) {
   return lastValueFrom(syncFromPeer$(client, transportTo(server, options), options).pipe(toArray()));
 }
 
@@ -42,7 +46,8 @@ export async function digestsOf(library: Library): Promise<DigestMap> {
   const out: Partial<DigestMap> = {};
   for (const name of RESOURCE_NAMES) {
     const digest = await digestResource(library.db.read, name);
-    out[name] = `${digest.rowCount}/${digest.tombstoneCount}/${Buffer.from(digest.hash).toString('hex').slice(0, 16)}`;
+    out[name] =
+      `${digest.rowCount}/${digest.tombstoneCount}/${Buffer.from(digest.hash).toString('hex').slice(0, 16)}`;
   }
   return out as DigestMap;
 }

@@ -22,7 +22,12 @@ const origin = '6f1c2d3e-4b5a-4c6d-8e7f-901234567890';
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString().padStart(12, '0')}`;
 
 const records: Record[] = [
-  { kind: { $case: 'device', value: Device.fromPartial({ uuid: origin, name: 'laptop', os: 'linux', hlc, origin }) } },
+  {
+    kind: {
+      $case: 'device',
+      value: Device.fromPartial({ uuid: origin, name: 'laptop', os: 'linux', hlc, origin }),
+    },
+  },
   {
     kind: {
       $case: 'volume',
@@ -41,13 +46,28 @@ const records: Record[] = [
   {
     kind: {
       $case: 'location',
-      value: Location.fromPartial({ uuid: uuid(2), deviceUuid: origin, volumeUuid: uuid(1), path: '/home', name: 'home', hlc, origin }),
+      value: Location.fromPartial({
+        uuid: uuid(2),
+        deviceUuid: origin,
+        volumeUuid: uuid(1),
+        path: '/home',
+        name: 'home',
+        hlc,
+        origin,
+      }),
     },
   },
   {
     kind: {
       $case: 'contentIdentity',
-      value: ContentIdentity.fromPartial({ uuid: uuid(3), contentHash: 'ab'.repeat(16), sizeBytes: 12, mimeType: 'text/plain', hlc, origin }),
+      value: ContentIdentity.fromPartial({
+        uuid: uuid(3),
+        contentHash: 'ab'.repeat(16),
+        sizeBytes: 12,
+        mimeType: 'text/plain',
+        hlc,
+        origin,
+      }),
     },
   },
   {
@@ -68,7 +88,12 @@ const records: Record[] = [
       }),
     },
   },
-  { kind: { $case: 'tag', value: Tag.fromPartial({ uuid: uuid(5), name: 'holiday', color: '#ff8800', hlc, origin }) } },
+  {
+    kind: {
+      $case: 'tag',
+      value: Tag.fromPartial({ uuid: uuid(5), name: 'holiday', color: '#ff8800', hlc, origin }),
+    },
+  },
   {
     kind: {
       $case: 'collection',
@@ -78,7 +103,13 @@ const records: Record[] = [
   {
     kind: {
       $case: 'tagAssignment',
-      value: TagAssignment.fromPartial({ uuid: uuid(7), tagUuid: uuid(5), contentUuid: uuid(3), hlc, origin }),
+      value: TagAssignment.fromPartial({
+        uuid: uuid(7),
+        tagUuid: uuid(5),
+        contentUuid: uuid(3),
+        hlc,
+        origin,
+      }),
     },
   },
 ];
@@ -93,10 +124,20 @@ describe('wire round trip', () => {
 
   test('a StateBatch with records and tombstones encodes and decodes unchanged', () => {
     const tombstones: Tombstone[] = [
-      { resourceType: ResourceType.RESOURCE_TYPE_ENTRY, uuid: uuid(9), hlc: { physicalMs: 1, logical: 65535 }, origin },
+      {
+        resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
+        uuid: uuid(9),
+        hlc: { physicalMs: 1, logical: 65535 },
+        origin,
+      },
       { resourceType: ResourceType.RESOURCE_TYPE_ENTRY, uuid: uuid(10), hlc, origin },
     ];
-    const checkpoint: Checkpoint = { resourceType: ResourceType.RESOURCE_TYPE_ENTRY, epoch: uuid(11), seq: 2 ** 40, hlc };
+    const checkpoint: Checkpoint = {
+      resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
+      epoch: uuid(11),
+      seq: 2 ** 40,
+      hlc,
+    };
     const batch: StateBatch = {
       resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
       records: records.filter((record) => record.kind?.$case === 'entry'),
@@ -135,7 +176,8 @@ describe('generated public API', () => {
             .split('\n')
             .forEach((line, index) => {
               // Code, not comments: doc comments legitimately say "any device may write it".
-              if (!/^\s*(\*|\/\/|\/\*)/.test(line) && /\bany\b/.test(line)) offenders.push(`${name}:${index + 1}: ${line.trim()}`);
+              if (!/^\s*(\*|\/\/|\/\*)/.test(line) && /\bany\b/.test(line))
+                offenders.push(`${name}:${index + 1}: ${line.trim()}`);
             });
         }
       }

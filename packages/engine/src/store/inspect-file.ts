@@ -24,10 +24,13 @@ export function inspectLibraryFile(file: string): Promise<LibraryFileShape> {
         (error, rows: { tbl: string; col: string }[]) => {
           db.close();
           if (error) {
-            reject(new TidemarkError('STORAGE', `${file} is not a readable SQLite database: ${error.message}`));
+            reject(
+              new TidemarkError('STORAGE', `${file} is not a readable SQLite database: ${error.message}`),
+            );
             return;
           }
-          const has = (table: string, column: string) => rows.some((r) => r.tbl === table && r.col === column);
+          const has = (table: string, column: string) =>
+            rows.some((r) => r.tbl === table && r.col === column);
           resolve({
             legacyUnmigrated: has('devices', 'last_state_watermark'),
             tidemark: has('library_identity', 'epoch'),

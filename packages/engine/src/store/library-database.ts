@@ -56,9 +56,13 @@ export class LibraryDatabase {
     try {
       await writer.initialize();
     } catch (error) {
-      throw new TidemarkError('STORAGE', `cannot open library database ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new TidemarkError(
+        'STORAGE',
+        `cannot open library database ${file}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     // NORMAL is crash-safe in WAL mode: a killed process loses nothing that committed.
     try {

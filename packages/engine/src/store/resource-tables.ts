@@ -110,7 +110,9 @@ export function columnsOf(table: ResourceTable): string[] {
 }
 
 export function sqlTypeOf(kind: FieldKind): string {
-  return kind === 'count' || kind === 'entry_kind' ? 'INTEGER NOT NULL DEFAULT 0' : "TEXT NOT NULL DEFAULT ''";
+  return kind === 'count' || kind === 'entry_kind'
+    ? 'INTEGER NOT NULL DEFAULT 0'
+    : "TEXT NOT NULL DEFAULT ''";
 }
 
 /** Row values of a record, in `columnsOf` order without the trailing hlc/origin/seq. */

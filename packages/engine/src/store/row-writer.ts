@@ -63,7 +63,10 @@ export class RowWriter {
     const rowsPerChunk = Math.floor(MAX_PARAMS / 5);
     for (let start = 0; start < tombstones.length; start += rowsPerChunk) {
       const chunk = tombstones.slice(start, start + rowsPerChunk);
-      await this.deleteWhereUuidIn(RESOURCE_TABLES[name].table, chunk.map((t) => t.uuid));
+      await this.deleteWhereUuidIn(
+        RESOURCE_TABLES[name].table,
+        chunk.map((t) => t.uuid),
+      );
       const params: unknown[] = [];
       for (const t of chunk) params.push(name, t.uuid, t.hlc, t.origin, t.seq);
       await this.sql.query(
