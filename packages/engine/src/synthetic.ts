@@ -1,5 +1,6 @@
 import { EntryKind } from '@tidemark/proto';
 import { Library } from './library';
+import { ResourceName } from './resource-types';
 
 export interface SyntheticLibraryOptions {
   readonly volumes: number;
@@ -9,8 +10,13 @@ export interface SyntheticLibraryOptions {
   readonly seed?: number;
   /** Entries per write transaction (an indexer commits in batches). Default 10,000. */
   readonly entriesPerTransaction?: number;
+  /**
+   * Shared resources to write after the entries: content identities, tags (each assigned to some
+   * contents) and collections. Default none.
+   */
+  readonly shared?: { readonly contents: number; readonly tags: number; readonly collections: number };
   /** Called after each transaction with the resource type and rows written so far. */
-  readonly onProgress?: (type: 'volume' | 'location' | 'entry', written: number, total: number) => void;
+  readonly onProgress?: (type: ResourceName, written: number, total: number) => void;
   /** Called between transactions, e.g. to let test clocks move on like a real indexing run. */
   readonly betweenTransactions?: () => void | Promise<void>;
 }
@@ -100,4 +106,40 @@ export async function writeSyntheticLibrary(
     options.onProgress?.('entry', end, options.entries);
     await options.betweenTransactions?.();
   }
+  if (options.shared) await writeSharedResources(library, random, options.shared, options.onProgress);
+}
+
+async function writeSharedResources(
+  library: Library,
+  random: () => number,
+  counts: NonNullable<SyntheticLibraryOptions['shared']>,
+  onProgress: SyntheticLibraryOptions['onProgress'],
+): Promise<void> {
+  const contentIds = Array.from({ length: counts.contents }, () => uuidFrom(random));
+  const tagIds = Array.from({ length: counts.tags }, () => uuidFrom(random));
+  let assignments = 0;
+  await library.write(async (tx) => {
+    for (const [index, uuid] of contentIds.entries()) {
+      const hash = Array.from({ length: 64 }, () => Math.floor(random() * 16).toString(16)).join('');
+      await tx.put('content_identity', { uuid, contentHash: hash, sizeBytes: index * 1024, mimeType: 'text/plain' });
+    }
+    for (const [index, uuid] of tagIds.entries()) {
+      await tx.put('tag', { uuid, name: `tag ${index + 1}`, color: index % 2 ? '#3366ff' : '' });
+    }
+    for (let index = 0; index < counts.collections; index++) {
+      await tx.put('collection', { uuid: uuidFrom(random), name: `collection ${index + 1}`, description: '' });
+    }
+    // Each tag goes on a few contents, as a person tagging files would.
+    for (const tagUuid of tagIds) {
+      for (let n = 0; n < 3 && contentIds.length; n++) {
+        const contentUuid = contentIds[Math.floor(random() * contentIds.length)];
+        await tx.put('tag_assignment', { uuid: uuidFrom(random), tagUuid, contentUuid });
+        assignments++;
+      }
+    }
+  });
+  onProgress?.('content_identity', counts.contents, counts.contents);
+  onProgress?.('tag', counts.tags, counts.tags);
+  onProgress?.('collection', counts.collections, counts.collections);
+  onProgress?.('tag_assignment', assignments, assignments);
 }

@@ -59,9 +59,15 @@ export class ResourceWatermarkStore {
 
   async all(): Promise<ResourceWatermark[]> {
     const rows = await this.sql.query<WatermarkRow>(
-      'SELECT * FROM resource_watermarks ORDER BY peer_device_id, resource_type',
+      'SELECT * FROM resource_watermarks ORDER BY peer_device_id',
     );
-    return rows.map(fromRow);
+    // Per peer in dependency order, the order types are synced in.
+    const rank = (name: ResourceName) => RESOURCE_NAMES.indexOf(name);
+    return rows
+      .map(fromRow)
+      .sort(
+        (a, b) => a.peerDeviceId.localeCompare(b.peerDeviceId) || rank(a.resourceType) - rank(b.resourceType),
+      );
   }
 
   /** Moves a watermark; call inside the transaction that applied the batch. */

@@ -86,7 +86,10 @@ async function runDemo(options: DemoOptions): Promise<number> {
     `Tidemark demo: library ${libraryId}\n  A ${libraryA.identity.deviceId}  ${dirA}\n  B ${libraryB.identity.deviceId}  ${dirB}\n`,
   );
 
-  say(`1. indexing on A: 5 volumes, 100 locations, ${formatCount(options.entries)} entries`);
+  say(
+    `1. indexing on A: 5 volumes, 100 locations, ${formatCount(options.entries)} entries, ` +
+      '2,000 content identities, 50 tags on 150 contents, 10 collections',
+  );
   const indexing = progress();
   const indexStart = Date.now();
   await writeSyntheticLibrary(libraryA, {
@@ -94,6 +97,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
     locations: 100,
     entries: options.entries,
     entriesPerTransaction: 5_000,
+    shared: { contents: 2_000, tags: 50, collections: 10 },
     onProgress: (type, done, total) => indexing.onRows(type, done, total),
   });
   indexing.stop();
