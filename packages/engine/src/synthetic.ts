@@ -121,13 +121,22 @@ async function writeSharedResources(
   await library.write(async (tx) => {
     for (const [index, uuid] of contentIds.entries()) {
       const hash = Array.from({ length: 64 }, () => Math.floor(random() * 16).toString(16)).join('');
-      await tx.put('content_identity', { uuid, contentHash: hash, sizeBytes: index * 1024, mimeType: 'text/plain' });
+      await tx.put('content_identity', {
+        uuid,
+        contentHash: hash,
+        sizeBytes: index * 1024,
+        mimeType: 'text/plain',
+      });
     }
     for (const [index, uuid] of tagIds.entries()) {
       await tx.put('tag', { uuid, name: `tag ${index + 1}`, color: index % 2 ? '#3366ff' : '' });
     }
     for (let index = 0; index < counts.collections; index++) {
-      await tx.put('collection', { uuid: uuidFrom(random), name: `collection ${index + 1}`, description: '' });
+      await tx.put('collection', {
+        uuid: uuidFrom(random),
+        name: `collection ${index + 1}`,
+        description: '',
+      });
     }
     // Each tag goes on a few contents, as a person tagging files would.
     for (const tagUuid of tagIds) {
