@@ -1,6 +1,9 @@
 import { Library, MemberStore, TidemarkError } from '@tidemark/engine';
 import { GrpcSyncTransport, loadDeviceCredentials, trustedOf } from '@tidemark/node';
+import { Command } from 'commander';
 import * as path from 'node:path';
+import { checkInsecure, hostPort, positiveInt } from './options';
+import { withLibrary } from './with-library';
 
 /**
  * The transport of a one-shot network command (sync, verify, repair): plaintext when --insecure
@@ -24,4 +27,47 @@ export async function peerTransport(
     );
   }
   return new GrpcSyncTransport(peer, { tls: { device, trusted: members.map(trustedOf) } });
+}
+
+/** What every one-shot network command (sync, verify, repair) takes. */
+export interface PeerCommandOptions {
+  library: string;
+  peer: string;
+  insecure?: boolean;
+  json?: boolean;
+}
+
+/**
+ * Opens the library and a transport to the peer for the duration of `fn`, and closes both however
+ * `fn` ends. --insecure is checked here once: plaintext only for loopback peers.
+ */
+export async function withPeer<T>(
+  options: PeerCommandOptions,
+  fn: (library: Library, transport: GrpcSyncTransport) => Promise<T>,
+): Promise<T> {
+  const insecure = checkInsecure(options.insecure, [options.peer]);
+  return withLibrary(options.library, async (library) => {
+    const transport = await peerTransport(options.library, library, options.peer, insecure);
+    try {
+      return await fn(library, transport);
+    } finally {
+      transport.close();
+    }
+  });
+}
+
+/** The options every one-shot network command declares, in one place so their help agrees. */
+export function peerCommand(command: Command, peerHelp: string, withBatchSize: boolean): Command {
+  command
+    .requiredOption('--library <dir>', 'library directory')
+    .requiredOption('--peer <host:port>', peerHelp, hostPort);
+  if (withBatchSize) {
+    command.option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0);
+  }
+  return command
+    .option(
+      '--insecure',
+      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
+    )
+    .option('--json', 'print the result as JSON');
 }

@@ -1,12 +1,9 @@
 import { ResourceName, SyncEvent, syncFromPeer$, TidemarkError } from '@tidemark/engine';
-import type { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
-import { checkInsecure, hostPort, positiveInt } from '../options';
 import { formatCount, printJson } from '../output';
-import { peerTransport } from '../peer-transport';
+import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
 import { createProgressReporter } from '../progress';
-import { withLibrary } from '../with-library';
 
 interface TypeSummary {
   resourceType: ResourceName;
@@ -18,86 +15,65 @@ interface TypeSummary {
 }
 
 export function registerSync(program: Command): void {
-  program
-    .command('sync')
-    .description('pull from one peer until every resource type is caught up, then exit')
-    .requiredOption('--library <dir>', 'library directory')
-    .requiredOption('--peer <host:port>', 'the peer to pull from', hostPort)
-    .option('--batch-size <n>', 'rows per batch (0 = server default)', positiveInt('--batch-size'), 0)
-    .option(
-      '--insecure',
-      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
-    )
-    .option('--json', 'print the result as JSON')
+  peerCommand(
+    program
+      .command('sync')
+      .description('pull from one peer until every resource type is caught up, then exit'),
+    'the peer to pull from',
+    true,
+  )
     .addHelpText(
       'after',
       '\nExample:\n  $ tidemark sync --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure',
     )
-    .action(
-      async (options: {
-        library: string;
-        peer: string;
-        batchSize: number;
-        insecure?: boolean;
-        json?: boolean;
-      }) => {
-        const insecure = checkInsecure(options.insecure, [options.peer]);
-        const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
-        const summary = new Map<ResourceName, TypeSummary>();
-        const failures: { resourceType: ResourceName; error: string }[] = [];
-        let peerDeviceId = '';
-        const started = Date.now();
-        const opened: { transport?: GrpcSyncTransport } = {};
-        try {
-          await withLibrary(options.library, async (library) => {
-            const transport = (opened.transport = await peerTransport(
-              options.library,
-              library,
-              options.peer,
-              insecure,
-            ));
-            return lastValueFrom(
-              syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
-                tap((event: SyncEvent) => {
-                  progress.onSync(event);
-                  if (event.kind === 'connected') peerDeviceId = event.peerDeviceId;
-                  if (event.kind === 'type_failed')
-                    failures.push({ resourceType: event.resourceType, error: event.error.message });
-                  if (event.kind === 'batch') {
-                    summary.set(event.resourceType, {
-                      resourceType: event.resourceType,
-                      received: event.totalReceived,
-                      written: event.totalWritten,
-                      batches: event.batches,
-                      watermarkSeq: event.watermarkSeq,
-                      rowsPerSecond: Math.round(event.rowsPerSecond),
-                    });
-                  }
-                }),
-              ),
-              { defaultValue: undefined },
-            );
-          });
-        } finally {
-          progress.stop();
-          opened.transport?.close();
-        }
-        const seconds = (Date.now() - started) / 1000;
-        const types = [...summary.values()];
-        const received = types.reduce((sum, t) => sum + t.received, 0);
-        if (options.json) printJson({ peer: options.peer, peerDeviceId, seconds, received, types, failures });
-        else {
-          process.stdout.write(
-            `synced from ${options.peer} (device ${peerDeviceId}): ${formatCount(received)} rows and tombstones in ` +
-              `${seconds.toFixed(1)} s (${formatCount(Math.round(received / Math.max(seconds, 0.001)))} rows/s)\n`,
-          );
-        }
-        if (failures.length) {
-          throw new TidemarkError(
-            'MALFORMED_BATCH',
-            `rejected data for ${failures.map((f) => f.resourceType).join(', ')}: ${failures[0].error}`,
-          );
-        }
-      },
-    );
+    .action(async (options: PeerCommandOptions & { batchSize: number }) => {
+      const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
+      const summary = new Map<ResourceName, TypeSummary>();
+      const failures: { resourceType: ResourceName; error: string }[] = [];
+      let peerDeviceId = '';
+      const started = Date.now();
+      try {
+        await withPeer(options, (library, transport) =>
+          lastValueFrom(
+            syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
+              tap((event: SyncEvent) => {
+                progress.onSync(event);
+                if (event.kind === 'connected') peerDeviceId = event.peerDeviceId;
+                if (event.kind === 'type_failed')
+                  failures.push({ resourceType: event.resourceType, error: event.error.message });
+                if (event.kind === 'batch') {
+                  summary.set(event.resourceType, {
+                    resourceType: event.resourceType,
+                    received: event.totalReceived,
+                    written: event.totalWritten,
+                    batches: event.batches,
+                    watermarkSeq: event.watermarkSeq,
+                    rowsPerSecond: Math.round(event.rowsPerSecond),
+                  });
+                }
+              }),
+            ),
+            { defaultValue: undefined },
+          ),
+        );
+      } finally {
+        progress.stop();
+      }
+      const seconds = (Date.now() - started) / 1000;
+      const types = [...summary.values()];
+      const received = types.reduce((sum, t) => sum + t.received, 0);
+      if (options.json) printJson({ peer: options.peer, peerDeviceId, seconds, received, types, failures });
+      else {
+        process.stdout.write(
+          `synced from ${options.peer} (device ${peerDeviceId}): ${formatCount(received)} rows and tombstones in ` +
+            `${seconds.toFixed(1)} s (${formatCount(Math.round(received / Math.max(seconds, 0.001)))} rows/s)\n`,
+        );
+      }
+      if (failures.length) {
+        throw new TidemarkError(
+          'MALFORMED_BATCH',
+          `rejected data for ${failures.map((f) => f.resourceType).join(', ')}: ${failures[0].error}`,
+        );
+      }
+    });
 }

@@ -1,23 +1,17 @@
-import type { GrpcSyncTransport } from '@tidemark/node';
 import { Command } from 'commander';
 import { compareWithPeer } from '../compare-digests';
 import { EXIT } from '../exit-codes';
-import { checkInsecure, hostPort } from '../options';
 import { formatCount, formatTable, printJson } from '../output';
-import { peerTransport } from '../peer-transport';
-import { withLibrary } from '../with-library';
+import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
 
 export function registerVerify(program: Command): void {
-  program
-    .command('verify')
-    .description('compare per-type digests with a peer; exit 0 when equal, 1 when not')
-    .requiredOption('--library <dir>', 'library directory')
-    .requiredOption('--peer <host:port>', 'the peer to compare with', hostPort)
-    .option(
-      '--insecure',
-      'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
-    )
-    .option('--json', 'print the result as JSON')
+  peerCommand(
+    program
+      .command('verify')
+      .description('compare per-type digests with a peer; exit 0 when equal, 1 when not'),
+    'the peer to compare with',
+    false,
+  )
     .addHelpText(
       'after',
       `
@@ -26,46 +20,33 @@ Rows last written by this device are left out on both sides: the peer may not ha
 Example:
   $ tidemark verify --library ~/tidemark/desktop --peer 127.0.0.1:7400 --insecure`,
     )
-    .action(async (options: { library: string; peer: string; insecure?: boolean; json?: boolean }) => {
-      const insecure = checkInsecure(options.insecure, [options.peer]);
-      const opened: { transport?: GrpcSyncTransport } = {};
-      try {
-        const code = await withLibrary(options.library, async (library) => {
-          const transport = (opened.transport = await peerTransport(
-            options.library,
-            library,
-            options.peer,
-            insecure,
-          ));
-          const results = await compareWithPeer(library, transport);
-          const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
-          if (options.json)
-            printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
-          else {
-            process.stdout.write(
-              formatTable(
-                ['resource', 'local rows', 'peer rows', 'local tombstones', 'peer tombstones', 'digest'],
-                results.map((r) => [
-                  r.resourceType,
-                  formatCount(r.local.rows),
-                  formatCount(r.peer.rows),
-                  formatCount(r.local.tombstones),
-                  formatCount(r.peer.tombstones),
-                  r.equal ? 'equal' : 'DIFFERENT',
-                ]),
-              ) + '\n',
-            );
-            process.stdout.write(
-              differing.length
-                ? `different: ${differing.join(', ')}\n`
-                : 'verified: every resource type is equal\n',
-            );
-          }
-          return differing.length ? EXIT.DIFFERENT : EXIT.OK;
-        });
-        process.exitCode = code;
-      } finally {
-        opened.transport?.close();
-      }
+    .action(async (options: PeerCommandOptions) => {
+      process.exitCode = await withPeer(options, async (library, transport) => {
+        const results = await compareWithPeer(library, transport);
+        const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
+        if (options.json)
+          printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });
+        else {
+          process.stdout.write(
+            formatTable(
+              ['resource', 'local rows', 'peer rows', 'local tombstones', 'peer tombstones', 'digest'],
+              results.map((r) => [
+                r.resourceType,
+                formatCount(r.local.rows),
+                formatCount(r.peer.rows),
+                formatCount(r.local.tombstones),
+                formatCount(r.peer.tombstones),
+                r.equal ? 'equal' : 'DIFFERENT',
+              ]),
+            ) + '\n',
+          );
+          process.stdout.write(
+            differing.length
+              ? `different: ${differing.join(', ')}\n`
+              : 'verified: every resource type is equal\n',
+          );
+        }
+        return differing.length ? EXIT.DIFFERENT : EXIT.OK;
+      });
     });
 }
