@@ -1,6 +1,6 @@
 import { HandshakeResponse, ProtocolVersion, StateBatch } from '@tidemark/proto';
 import { merge, Observable, defer } from 'rxjs';
-import { applyBatch } from './apply';
+import { applyBatches } from './apply';
 import { isTidemarkError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { Library } from './library';
@@ -61,6 +61,54 @@ function isPerTypeFailure(error: unknown): error is TidemarkError {
     isTidemarkError(error) &&
     (error.code === 'MALFORMED_BATCH' || error.code === 'HLC_DRIFT' || error.code === 'FORBIDDEN_ROWS')
   );
+}
+
+/** At most this many rows of already-received batches go into one apply transaction. */
+const MAX_GROUP_ROWS = 20_000;
+/** And at most this many batches, so many tiny follow batches stay a bounded group too. */
+const MAX_GROUP_BATCHES = 8;
+
+function rowsOf(batch: StateBatch): number {
+  return batch.records.length + batch.tombstones.length;
+}
+
+/**
+ * Groups the batches of a stream for `applyBatches`: a group is the next batch plus those that
+ * have ALREADY arrived behind it, never waiting for more, so a live follow stream is applied
+ * as soon as it arrives. Reading one batch ahead while a group is applied keeps the transport
+ * busy; the groups' size limits and that single read ahead bound the memory held here.
+ */
+async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator<StateBatch[]> {
+  const read = () => {
+    const next = { state: 'pending' as 'pending' | 'fulfilled' | 'rejected', result: iterator.next() };
+    // Tracks the read without awaiting it; also keeps a read still pending when the consumer
+    // leaves from becoming an unhandled rejection.
+    next.result.then(
+      () => (next.state = 'fulfilled'),
+      () => (next.state = 'rejected'),
+    );
+    return next;
+  };
+  let pending = read();
+  for (;;) {
+    const first = await pending.result;
+    if (first.done) return;
+    const group = [first.value];
+    let rows = rowsOf(first.value);
+    pending = read();
+    while (group.length < MAX_GROUP_BATCHES && rows < MAX_GROUP_ROWS) {
+      // One turn of the event loop lets a batch that already arrived reach the iterator.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // A failed read is thrown by the next group's first await, after this group is applied.
+      if (pending.state !== 'fulfilled') break;
+      const next = await pending.result;
+      if (next.done) break;
+      group.push(next.value);
+      rows += rowsOf(next.value);
+      pending = read();
+    }
+    yield group;
+  }
 }
 
 /**
@@ -136,6 +184,11 @@ export function syncFromPeer$(
   ) =>
     (async () => {
       const cursor = await cursorFor(peerDeviceId, name);
+      // Cancels the stream when this pull ends for any reason, including a read still pending
+      // (which an iterator's return() would wait for) after a batch was rejected.
+      const local = new AbortController();
+      const stop = () => local.abort();
+      signal.addEventListener('abort', stop, { once: true });
       const stream = transport.streamState(
         {
           libraryId,
@@ -144,34 +197,44 @@ export function syncFromPeer$(
           batchSize: options.batchSize ?? 0,
           follow: phase === 'follow',
         },
-        signal,
+        local.signal,
       );
+      const batches$ = readyGroups(stream[Symbol.asyncIterator]());
       const started = Date.now();
       let totalReceived = 0;
       let totalWritten = 0;
       let batches = 0;
-      for await (const batch of stream as AsyncIterable<StateBatch>) {
-        const result = await applyBatch(library, peerDeviceId, batch);
-        totalReceived += result.received;
-        totalWritten += result.written;
-        batches += 1;
-        const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-        emit({
-          kind: 'batch',
-          resourceType: name,
-          phase,
-          received: result.received,
-          written: result.written,
-          totalReceived,
-          totalWritten,
-          batches,
-          remaining: batch.remaining,
-          rowsPerSecond: totalReceived / seconds,
-          watermarkSeq: result.watermarkSeq,
-          caughtUp: batch.caughtUp,
-          reset: batch.reset,
-        });
-        if (signal.aborted) break;
+      try {
+        for await (const group of batches$) {
+          const { results, failure } = await applyBatches(library, peerDeviceId, group);
+          results.forEach((result, index) => {
+            const batch = group[index];
+            totalReceived += result.received;
+            totalWritten += result.written;
+            batches += 1;
+            const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+            emit({
+              kind: 'batch',
+              resourceType: name,
+              phase,
+              received: result.received,
+              written: result.written,
+              totalReceived,
+              totalWritten,
+              batches,
+              remaining: batch.remaining,
+              rowsPerSecond: totalReceived / seconds,
+              watermarkSeq: result.watermarkSeq,
+              caughtUp: batch.caughtUp,
+              reset: batch.reset,
+            });
+          });
+          if (results.length < group.length) throw failure;
+          if (signal.aborted) break;
+        }
+      } finally {
+        signal.removeEventListener('abort', stop);
+        local.abort();
       }
     })();
 

@@ -1,5 +1,5 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
-export { applyBatch, type ApplyResult } from './apply';
+export { applyBatch, applyBatches, type AppliedBatches, type ApplyResult } from './apply';
 export { authorizeBatch } from './authorize-batch';
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestResource, digestsEqual } from './digest';
