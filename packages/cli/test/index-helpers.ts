@@ -3,6 +3,7 @@ import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lastValueFrom } from 'rxjs';
+import type { IndexSummary } from '../src/indexer/index-location';
 
 /** An independent walk (sync fs calls, no indexer code): relative path -> kind of what can be indexed. */
 export function independentWalk(root: string): Map<string, EntryKind> {
@@ -82,20 +83,5 @@ export async function headSeq(dir: string): Promise<number> {
   return withLibraryAt(dir, (library) => library.headSeq());
 }
 
-export interface IndexJson {
-  path: string;
-  locationUuid: string;
-  volumeUuid: string;
-  mountPoint: string;
-  filesystem: string;
-  scanned: number;
-  added: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  unreadable: number;
-  skipped: number;
-  contentAdded: number;
-  transactions: number;
-  seconds: number;
-}
+/** What `tidemark index --json` prints: the indexer's own summary type. */
+export type IndexJson = IndexSummary;
