@@ -3,6 +3,7 @@ import { merge, Observable, defer } from 'rxjs';
 import { applyBatches } from './apply';
 import { isTidemarkError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
+import { HlcStamp } from './hlc';
 import { Library } from './library';
 import { PeerHeadStore } from './peer-heads';
 import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
@@ -49,6 +50,8 @@ export type SyncEvent =
       readonly remaining: number;
       readonly rowsPerSecond: number;
       readonly watermarkSeq: number;
+      /** HLC of the batch's checkpoint: the newest applied stamp, for lag in seconds. */
+      readonly checkpointHlc: HlcStamp | undefined;
       readonly caughtUp: boolean;
       readonly reset: boolean;
     }
@@ -225,6 +228,7 @@ export function syncFromPeer$(
               remaining: batch.remaining,
               rowsPerSecond: totalReceived / seconds,
               watermarkSeq: result.watermarkSeq,
+              checkpointHlc: batch.checkpoint?.hlc,
               caughtUp: batch.caughtUp,
               reset: batch.reset,
             });

@@ -1,4 +1,4 @@
-import type { HlcStamp, SyncEvent, TidemarkError } from '@tidemark/engine';
+import type { SyncEvent, TidemarkError } from '@tidemark/engine';
 
 type EngineEvent<K extends SyncEvent['kind']> = Extract<SyncEvent, { kind: K }>;
 
@@ -26,8 +26,6 @@ export type PeerSessionEvent =
       readonly peer: string;
       readonly peerDeviceId: string;
       readonly event: EngineEvent<'batch' | 'type_failed' | 'backfilled'>;
-      /** For `batch`: HLC of the newest row of the applied batch (unset when it was empty). */
-      readonly checkpointHlc?: HlcStamp;
     }
   /** The session ended with `error`; a reconnect follows unless the node is closing. */
   | {

@@ -117,7 +117,7 @@ export class NodeMetrics {
     this.watermarkSeq.set(labels, sync.watermarkSeq);
     this.lagRows.set(labels, sync.remaining);
     const key = `${peer}|${sync.resourceType}`;
-    const applied = event.checkpointHlc;
+    const applied = sync.checkpointHlc;
     const newest = this.peerNewest.get(key);
     if (applied && (!newest || applied.physicalMs > newest.physicalMs)) this.peerNewest.set(key, applied);
     if (sync.caughtUp) this.lagSeconds.set(labels, 0);

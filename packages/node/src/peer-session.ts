@@ -1,17 +1,13 @@
 import {
-  HlcStamp,
   isTidemarkError,
   Library,
-  resourceTypeOf,
   syncFromPeer$,
   SyncTransport,
   TidemarkError,
   TidemarkErrorCode,
 } from '@tidemark/engine';
-import type { ResourceType } from '@tidemark/proto';
 import { Observable, Subscription } from 'rxjs';
 import { backoffDelay, maxBackoffDelay } from './backoff';
-import { tapCheckpoints } from './checkpoint-tap';
 import type { ReconnectPolicy } from './config';
 import type { PeerSessionEvent } from './events';
 import { TypeRetries } from './type-retries';
@@ -72,8 +68,6 @@ function startAttempt(
 ): Attempt {
   const { peer, library, batchSize } = options;
   const transport = options.connect(peer);
-  const checkpoints = new Map<ResourceType, HlcStamp | undefined>();
-  const tapped = tapCheckpoints(transport, checkpoints);
   let peerDeviceId: string | undefined;
   let ended = false;
   // A container, so stop() is safe even before the sync below is subscribed (and then ends it).
@@ -81,12 +75,10 @@ function startAttempt(
 
   const forward = (event: Extract<PeerSessionEvent, { kind: 'sync' }>['event']) => {
     if (peerDeviceId === undefined) return;
-    const checkpointHlc =
-      event.kind === 'batch' ? checkpoints.get(resourceTypeOf(event.resourceType)) : undefined;
-    emit({ kind: 'sync', peer, peerDeviceId, event, ...(checkpointHlc ? { checkpointHlc } : {}) });
+    emit({ kind: 'sync', peer, peerDeviceId, event });
     if (event.kind === 'type_failed') retries.failed(event.resourceType);
   };
-  const retries = new TypeRetries({ ...options, transport: tapped, emit: forward });
+  const retries = new TypeRetries({ ...options, transport, emit: forward });
 
   const stop = () => {
     ended = true;
@@ -100,7 +92,7 @@ function startAttempt(
     onEnd(asTidemarkError(error, peer), peerDeviceId);
   };
 
-  const sync = syncFromPeer$(library, tapped, {
+  const sync = syncFromPeer$(library, transport, {
     follow: true,
     batchSize: batchSize || PEER_SESSION_BATCH_SIZE,
   }).subscribe({
