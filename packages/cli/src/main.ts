@@ -60,8 +60,21 @@ Exit codes: 0 ok, 1 different/problem found, 2 usage, 3 library missing or exist
   return program;
 }
 
+/**
+ * `tidemark status | head` closes the pipe before the output ends: like other Unix tools, stop
+ * quietly instead of crashing with an unhandled EPIPE stack trace.
+ */
+function exitQuietlyWhenStdoutCloses(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT.OK);
+    throw error;
+  });
+}
+
 /** Runs the CLI and resolves with the exit code; errors become one line on stderr. */
 export async function main(argv: readonly string[]): Promise<number> {
+  exitQuietlyWhenStdoutCloses();
   const program = buildProgram();
   try {
     await program.parseAsync(argv as string[]);

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { removeTempDirs, runCli, tempDir } from './harness';
+import { BIN, removeTempDirs, runCli, tempDir } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -68,6 +68,17 @@ describe('errors are one line with a documented exit code', () => {
 });
 
 describe('help and completion', () => {
+  test('output into a pipe that closes early (`tidemark --help | head -0`) ends quietly with 0', async () => {
+    const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the CLI has even started, so its first write meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
   test('every command documents itself with an example', async () => {
     const help = await runCli(['--help']);
     const commands = [...help.stdout.matchAll(/^ {2}([a-z]+)[ []/gm)]
