@@ -1,5 +1,5 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
-import { SyncServiceService } from '@tidemark/proto';
+import { StateBatch, SyncServiceService } from '@tidemark/proto';
 
 /** A request as received: decoded, or the reason it could not be. */
 export type Decoded<T> =
@@ -31,9 +31,21 @@ export function lenient<Req, Res>(
   };
 }
 
+/**
+ * The generated serializer copies each encoded batch (`Buffer.from(Uint8Array)`), a megabyte
+ * per 5,000 entries; the encoder's result is already a fresh array, so a Buffer view suffices.
+ */
+function serializeBatch(batch: StateBatch): Buffer {
+  const bytes = StateBatch.encode(batch).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** SyncServiceService with requests decoded leniently (see `lenient`). Same paths, same wire format. */
 export const LenientSyncService = {
   handshake: lenient(SyncServiceService.handshake, 'HandshakeRequest'),
-  streamState: lenient(SyncServiceService.streamState, 'StateRequest'),
+  streamState: {
+    ...lenient(SyncServiceService.streamState, 'StateRequest'),
+    responseSerialize: serializeBatch,
+  },
   digest: lenient(SyncServiceService.digest, 'DigestRequest'),
 } as const;

@@ -191,6 +191,14 @@ async function run(options: BenchOptions): Promise<void> {
       ['  bytes on the wire', `${mb(full.wireBytes)}  (${full.wireBytesPerRow.toFixed(0)} B/row)`],
       ['  peak RSS A / B', `${mb(full.peakRssA)} / ${mb(full.peakRssB)}`],
       [
+        '  peak V8 heap A / B',
+        `${mb(full.memoryA.heapTotal)} / ${mb(full.memoryB.heapTotal)}  (reserved; used at most ${mb(full.memoryA.heapUsed)} / ${mb(full.memoryB.heapUsed)})`,
+      ],
+      [
+        '  peak Buffers A / B',
+        `${mb(full.memoryA.external)} / ${mb(full.memoryB.external)}  (V8 external memory)`,
+      ],
+      [
         'incremental',
         `${incr.changes} changes in ${secs(incr.seconds)} = ${pct(incr.fractionOfFullBackfill)} of full`,
       ],

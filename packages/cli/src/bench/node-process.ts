@@ -125,8 +125,17 @@ export async function scrapeMetric(
   name: string,
   labels: { [key: string]: string } = {},
 ): Promise<number> {
+  return metricOf(await scrapeMetrics(port), name, labels);
+}
+
+/** A node's whole Prometheus text page. */
+export async function scrapeMetrics(port: number): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-  const body = await response.text();
+  return response.text();
+}
+
+/** One counter or gauge of a Prometheus text page, summed over the series matching `labels`. */
+export function metricOf(body: string, name: string, labels: { [key: string]: string } = {}): number {
   let sum = 0;
   for (const line of body.split('\n')) {
     if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;

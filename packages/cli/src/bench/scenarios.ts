@@ -5,6 +5,7 @@ import { freePort } from '../free-port';
 import { BenchOptions } from './args';
 import { COPIED_TABLES } from './floor';
 import { createMember, SourceLibrary } from './libraries';
+import { MemoryPeaks, MemorySampler } from './memory-sampler';
 import { LogLine, NodeProcess, scrapeMetric } from './node-process';
 import { CountingProxy } from './proxy';
 
@@ -16,6 +17,7 @@ export const VISIBILITY_POLL_MS = 2;
 export interface ServingNode {
   readonly node: NodeProcess;
   readonly port: number;
+  readonly metricsPort: number;
 }
 
 export async function startServer(
@@ -24,8 +26,13 @@ export async function startServer(
   name = 'A',
 ): Promise<ServingNode> {
   const port = await freePort();
-  const node = await NodeProcess.start(name, { library: source.dir, port, batchSize: 0 }, options.cpuProfDir);
-  return { node, port };
+  const metricsPort = await freePort();
+  const node = await NodeProcess.start(
+    name,
+    { library: source.dir, port, metricsPort, batchSize: 0 },
+    options.cpuProfDir,
+  );
+  return { node, port, metricsPort };
 }
 
 export interface BackfillResult {
@@ -42,6 +49,9 @@ export interface BackfillResult {
   readonly wireBytesPerRow: number;
   readonly peakRssA: number;
   readonly peakRssB: number;
+  /** Where the memory was during the backfill, from each node's own metrics. */
+  readonly memoryA: MemoryPeaks;
+  readonly memoryB: MemoryPeaks;
 }
 
 /** Sums the per-type "caught up" lines of one backfill. */
@@ -88,13 +98,23 @@ export async function fullBackfill(
 ): Promise<{ result: BackfillResult; b: NodeProcess; bFile: string; proxy: CountingProxy }> {
   const bDir = await createMember(path.join(workDir, label), source.libraryId, `bench-${label}`);
   const proxy = await CountingProxy.start(server.port);
+  const bMetricsPort = await freePort();
+  const samplerA = new MemorySampler(server.metricsPort).start();
   const b = await NodeProcess.start(
     'B',
-    { library: bDir, port: await freePort(), peer: `127.0.0.1:${proxy.port}`, batchSize: options.batchSize },
+    {
+      library: bDir,
+      port: await freePort(),
+      metricsPort: bMetricsPort,
+      peer: `127.0.0.1:${proxy.port}`,
+      batchSize: options.batchSize,
+    },
     options.cpuProfDir,
   );
+  const samplerB = new MemorySampler(bMetricsPort).start();
   const listening = await b.waitFor((line) => line.msg === 'listening', 1000);
   const done = await b.waitFor((line) => line.msg === 'backfill finished; following', BACKFILL_TIMEOUT_MS);
+  const [memoryA, memoryB] = await Promise.all([samplerA.stop(), samplerB.stop()]);
   const seconds = (done.at - listening.at) / 1000;
   const totals = caughtUpTotals(b.lines);
   const bFile = Library.fileIn(bDir);
@@ -118,6 +138,8 @@ export async function fullBackfill(
       wireBytesPerRow: wireBytes / source.rows,
       peakRssA: server.node.peakRssBytes(),
       peakRssB: b.peakRssBytes(),
+      memoryA,
+      memoryB,
     },
   };
 }
