@@ -35,6 +35,12 @@ export interface OpenLibraryOptions {
   readonly clock?: HlcOptions;
   /** How often followers look for commits made by other processes. Default 50 ms. */
   readonly pollIntervalMs?: number;
+  /**
+   * SQLite page cache of the writer connection, in KiB (default 16 MiB). A bigger cache keeps
+   * more of the random-keyed index pages an apply touches; a daemon that must stay small passes
+   * less (see @tidemark/node).
+   */
+  readonly writerCacheKib?: number;
 }
 
 export interface CreateLibraryOptions extends OpenLibraryOptions {
@@ -106,7 +112,7 @@ export class Library {
       }
     }
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const db = await LibraryDatabase.open(file);
+    const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
     const identity: LibraryIdentity = {
       libraryId: options.libraryId ?? randomUUID(),
       deviceId: options.deviceId ?? randomUUID(),
@@ -143,7 +149,7 @@ export class Library {
     if (!fs.existsSync(file)) {
       throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
     }
-    const db = await LibraryDatabase.open(file);
+    const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
     const [row] = await db.read.query<{
       library_id: string;
       device_id: string;

@@ -2,6 +2,7 @@ import { Library } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { merge, Observable, Subject, Subscription } from 'rxjs';
 import { NodeConfig, ResolvedConfig, resolveConfig } from './config';
+import { DAEMON_WRITER_CACHE_KIB } from './daemon-memory';
 import type { PeerSessionEvent } from './events';
 import { NodeServer, startNodeServer } from './grpc-server';
 import { createLogger } from './logger';
@@ -38,10 +39,10 @@ export interface RunningNode {
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const resolved = resolveConfig(config);
   const logger: Logger = config.logger ?? createLogger();
-  const library = await Library.open(
-    resolved.libraryFile,
-    resolved.maxDriftMs === undefined ? {} : { clock: { maxDriftMs: resolved.maxDriftMs } },
-  );
+  const library = await Library.open(resolved.libraryFile, {
+    writerCacheKib: DAEMON_WRITER_CACHE_KIB,
+    ...(resolved.maxDriftMs === undefined ? {} : { clock: { maxDriftMs: resolved.maxDriftMs } }),
+  });
   let server: NodeServer | undefined;
   let metricsServer: MetricsServer | undefined;
   let security: NodeSecurity | undefined;

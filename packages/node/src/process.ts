@@ -1,6 +1,7 @@
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeConfig } from './config';
+import { tuneProcessForDaemon } from './daemon-memory';
 import { createLogger } from './logger';
 import { startNode } from './node';
 
@@ -11,6 +12,8 @@ import { startNode } from './node';
  * at once, for when a shutdown hangs.
  */
 export async function runNodeProcess(config: NodeConfig): Promise<void> {
+  // Before any stream exists: the stream default applies to streams created afterwards.
+  tuneProcessForDaemon();
   const logger = config.logger ?? createLogger();
   // grpc-js writes its own diagnostics to stderr as plain text; in a daemon they belong in the
   // structured log. Global, so only here, where the node owns the process.

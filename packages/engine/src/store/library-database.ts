@@ -10,8 +10,13 @@ export interface SqlRunner {
 }
 
 const BUSY_TIMEOUT_MS = 15_000;
-/** Page cache of the writer connection, in KiB. */
-const WRITER_CACHE_KIB = 16 * 1024;
+/** Page cache of the writer connection, in KiB, unless the opener asks for another size. */
+export const DEFAULT_WRITER_CACHE_KIB = 16 * 1024;
+
+export interface LibraryDatabaseOptions {
+  /** Page cache of the writer connection in KiB (default DEFAULT_WRITER_CACHE_KIB). */
+  readonly writerCacheKib?: number;
+}
 
 /**
  * TypeORM calls `sqlite3.verbose()`, which patches every Database and Statement method to build
@@ -41,7 +46,14 @@ export class LibraryDatabase {
     private readonly reader: DataSource,
   ) {}
 
-  static async open(file: string): Promise<LibraryDatabase> {
+  static async open(file: string, options: LibraryDatabaseOptions = {}): Promise<LibraryDatabase> {
+    const writerCacheKib = options.writerCacheKib ?? DEFAULT_WRITER_CACHE_KIB;
+    if (!Number.isSafeInteger(writerCacheKib) || writerCacheKib < 64) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `writer cache must be an integer of at least 64 KiB, got ${writerCacheKib}`,
+      );
+    }
     const writer = new DataSource({
       type: 'sqlite',
       database: file,
@@ -69,7 +81,7 @@ export class LibraryDatabase {
       await writer.query('PRAGMA synchronous = NORMAL');
       // Applying a batch updates indexes keyed by random uuids; with SQLite's 2 MB default cache
       // every batch re-reads and re-spills the same pages. 16 MB keeps the hot index pages.
-      await writer.query(`PRAGMA cache_size = -${WRITER_CACHE_KIB}`);
+      await writer.query(`PRAGMA cache_size = -${writerCacheKib}`);
       await writer.runMigrations({ transaction: 'each' });
     } catch (error) {
       // A failed migration must not leave the file held open by this process.
