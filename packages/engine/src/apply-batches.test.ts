@@ -1,0 +1,115 @@
+/**
+ * `applyBatches`: batches that have already arrived share one transaction, with the outcome of
+ * applying them one by one. A batch rejected before or inside the transaction fails alone; the
+ * batches before it commit with their watermarks, the ones after it are not tried.
+ */
+import { StateBatch } from '@tidemark/proto';
+import { lastValueFrom, toArray } from 'rxjs';
+import { createLibrary, removeTempDirs } from '../test/fixtures';
+import { fixedUuid } from '../test/scenario-helpers';
+import { applyBatches } from './apply';
+import { MalformedBatchError } from './errors';
+import { Library } from './library';
+import { resourceTypeOf } from './resource-types';
+import { LibrarySyncService } from './sync-service';
+import { writeSyntheticLibrary } from './synthetic';
+import { ResourceWatermarkStore } from './watermarks';
+
+let a: Library;
+let b: Library;
+let served: StateBatch[];
+
+const BATCH = 40;
+
+beforeEach(async () => {
+  a = await createLibrary();
+  b = await createLibrary({ libraryId: a.identity.libraryId });
+  await writeSyntheticLibrary(a, { volumes: 1, locations: 2, entries: 5 * BATCH });
+  const batches = await lastValueFrom(
+    new LibrarySyncService(a)
+      .streamState({
+        libraryId: a.identity.libraryId,
+        deviceId: b.identity.deviceId,
+        cursors: [{ resourceType: resourceTypeOf('entry'), epoch: '', seq: 0 }],
+        batchSize: BATCH,
+        follow: false,
+      })
+      .pipe(toArray()),
+  );
+  // Through the wire format, like every real batch.
+  served = batches.map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
+  expect(served.length).toBeGreaterThanOrEqual(5);
+});
+
+afterEach(async () => {
+  await b.close();
+  await a.close();
+});
+
+afterAll(removeTempDirs);
+
+const uuidsOf = (batch: StateBatch) => batch.records.map((record) => record.kind!.value.uuid);
+
+async function storedEntries(): Promise<Set<string>> {
+  const rows = await b.db.read.query<{ uuid: string }>('SELECT uuid FROM entries');
+  return new Set(rows.map((row) => row.uuid));
+}
+
+async function entryMark(): Promise<number | undefined> {
+  return (await new ResourceWatermarkStore(b.db.read).get(a.identity.deviceId, 'entry'))?.lastSeq;
+}
+
+const peer = () => a.identity.deviceId;
+
+test('batches applied together: every row stored, each watermark advanced, the last one kept', async () => {
+  const { results, failure } = await applyBatches(b, peer(), served);
+  expect(failure).toBeUndefined();
+  expect(results.map((result) => result.watermarkSeq)).toEqual(served.map((s) => s.checkpoint!.seq));
+  expect(await entryMark()).toBe(served[served.length - 1].checkpoint!.seq);
+  expect((await storedEntries()).size).toBe(5 * BATCH);
+});
+
+test('a malformed batch in the middle: the batches before it commit, it and the rest do not', async () => {
+  const [first, second, third, ...rest] = served;
+  const bad = StateBatch.decode(StateBatch.encode(third).finish());
+  bad.records[7].kind!.value.uuid = 'not-a-uuid';
+  const { results, failure } = await applyBatches(b, peer(), [first, second, bad, ...rest]);
+  expect(failure).toBeInstanceOf(MalformedBatchError);
+  expect(results).toHaveLength(2);
+  expect(await entryMark()).toBe(second.checkpoint!.seq);
+  const stored = await storedEntries();
+  expect(stored.size).toBe(2 * BATCH);
+  for (const uuid of uuidsOf(third)) expect(stored.has(uuid)).toBe(false);
+});
+
+test('a batch rejected inside the transaction fails alone; the batches before it commit', async () => {
+  const [first, second, third, fourth] = served;
+  // Valid on its own, but from another epoch without reset: refused inside the transaction,
+  // after the earlier batches of the group were already written in it.
+  const otherEpoch = StateBatch.decode(StateBatch.encode(third).finish());
+  otherEpoch.checkpoint = { ...otherEpoch.checkpoint!, epoch: fixedUuid(7, 7) };
+  const { results, failure } = await applyBatches(b, peer(), [first, second, otherEpoch, fourth]);
+  expect(failure).toBeInstanceOf(MalformedBatchError);
+  expect(results).toHaveLength(2);
+  expect(await entryMark()).toBe(second.checkpoint!.seq);
+  const stored = await storedEntries();
+  expect(stored.size).toBe(2 * BATCH);
+  for (const uuid of [...uuidsOf(third), ...uuidsOf(fourth)]) expect(stored.has(uuid)).toBe(false);
+});
+
+test('a storage failure after a batch wrote its rows fails that batch only', async () => {
+  const [first, second, third] = served;
+  // Fails the third batch at its last step (the change counter), after its rows are written.
+  await b.db.writeTransaction((sql) =>
+    sql.query(`CREATE TRIGGER storage_fails BEFORE UPDATE OF last_seq ON library_identity
+      WHEN (SELECT count(*) FROM entries) > ${2 * BATCH}
+      BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END`),
+  );
+  const { results, failure } = await applyBatches(b, peer(), [first, second, third]);
+  expect(String(failure)).toContain('simulated storage failure');
+  expect(results).toHaveLength(2);
+  expect(await entryMark()).toBe(second.checkpoint!.seq);
+  const stored = await storedEntries();
+  expect(stored.size).toBe(2 * BATCH);
+  for (const uuid of uuidsOf(third)) expect(stored.has(uuid)).toBe(false);
+});
