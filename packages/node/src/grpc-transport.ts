@@ -90,8 +90,9 @@ export class GrpcSyncTransport implements SyncTransport {
    * Batches are pulled through the call's Readable, so a slow apply stops reading, HTTP/2 flow
    * control fills up, and the server's write() starts returning false: backpressure end to end.
    *
-   * grpc-js reads up to 16 messages ahead into the Readable (its object-mode high-water mark,
-   * not configurable). The call therefore yields raw bytes, and only DECODED_AHEAD of them are
+   * grpc-js reads messages ahead into the Readable up to the process's object-mode high-water
+   * mark (16 by default, 4 in `tidemark node`: daemon-memory.ts; there is no per-call setting).
+   * The call therefore yields raw bytes, and only DECODED_AHEAD of them are
    * decoded ahead of the engine: as bytes the read-ahead is ~16 MB at 5,000 entries per batch,
    * decoded it would be 5-10x that (measured: B's peak RSS on a 1M-entry backfill fell from
    * 499 MB to ~345 MB).

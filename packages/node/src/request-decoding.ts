@@ -40,7 +40,10 @@ function serializeBatch(batch: StateBatch): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** SyncServiceService with requests decoded leniently (see `lenient`). Same paths, same wire format. */
+/**
+ * SyncServiceService with requests decoded leniently (see `lenient`) and batches serialized
+ * without a copy (see `serializeBatch`). Same paths, same wire format.
+ */
 export const LenientSyncService = {
   handshake: lenient(SyncServiceService.handshake, 'HandshakeRequest'),
   streamState: {

@@ -119,7 +119,7 @@ export class NodeProcess {
   }
 }
 
-/** One counter or gauge of a Prometheus text page, summed over the series matching `labels`. */
+/** `metricOf` on a node's current /metrics page. */
 export async function scrapeMetric(
   port: number,
   name: string,
