@@ -3,9 +3,17 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contentUuidOf } from '../src/indexer/stable-uuid';
+import { contentUuidOf, entryUuidOf, stableUuid } from '@tidemark/engine';
 import { removeTempDirs, runCli, runCliJson, tempDir } from './harness';
-import { copyDocSubset, headSeq, independentWalk, IndexJson, query, syncInProcess } from './index-helpers';
+import {
+  copyDocSubset,
+  headSeq,
+  independentWalk,
+  IndexJson,
+  query,
+  syncInProcess,
+  withLibraryAt,
+} from './index-helpers';
 
 afterAll(removeTempDirs);
 
@@ -254,4 +262,51 @@ test('index errors: missing path, not a directory, missing library; --help has e
   const help = await runCli(['index', '--help']);
   expect(help.code).toBe(0);
   expect(help.stdout).toMatch(/Examples:\n\s+\$ tidemark index --library/);
+});
+
+test('entries indexed with an earlier id layout keep their ids; new children name them as parent', async () => {
+  const [lib, base] = [tempDir(), tempDir()];
+  const tree = path.join(base, 'tree');
+  fs.mkdirSync(path.join(tree, 'albums', 'old'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'albums', 'old', 'a.txt'), 'a');
+  await runCliJson(['init', '--library', lib]);
+  const first = await runCliJson<IndexJson>(['index', '--library', lib, tree]);
+  // Before entry ids clustered by directory they were stableUuid(entry:location:path): give the
+  // stored rows those ids, as a library indexed by that version has.
+  const earlier = (relativePath: string) => stableUuid(`entry:${first.locationUuid}:${relativePath}`);
+  await withLibraryAt(lib, (library) =>
+    library.db.writeTransaction(async (sql) => {
+      for (const relativePath of ['albums', 'albums/old', 'albums/old/a.txt']) {
+        await sql.query('UPDATE entries SET uuid = ? WHERE relative_path = ?', [
+          earlier(relativePath),
+          relativePath,
+        ]);
+      }
+      await sql.query("UPDATE entries SET parent_uuid = ? WHERE relative_path = 'albums/old'", [
+        earlier('albums'),
+      ]);
+      await sql.query("UPDATE entries SET parent_uuid = ? WHERE relative_path = 'albums/old/a.txt'", [
+        earlier('albums/old'),
+      ]);
+    }),
+  );
+  fs.writeFileSync(path.join(tree, 'albums', 'old', 'b.txt'), 'b');
+  fs.mkdirSync(path.join(tree, 'albums', 'old', 'new'));
+  fs.writeFileSync(path.join(tree, 'albums', 'old', 'new', 'c.txt'), 'c');
+  const second = await runCliJson<IndexJson>(['index', '--library', lib, tree]);
+  expect(second).toMatchObject({ added: 3, deleted: 0 });
+
+  const rows = new Map((await entriesOf(lib, first.locationUuid)).map((row) => [row.relative_path, row]));
+  for (const relativePath of ['albums', 'albums/old', 'albums/old/a.txt']) {
+    expect(rows.get(relativePath)!.uuid).toBe(earlier(relativePath));
+  }
+  expect(rows.get('albums/old/b.txt')).toMatchObject({
+    uuid: entryUuidOf(first.locationUuid, 'albums/old/b.txt'),
+    parent_uuid: earlier('albums/old'),
+  });
+  expect(rows.get('albums/old/new')!.parent_uuid).toBe(earlier('albums/old'));
+  expect(rows.get('albums/old/new/c.txt')!.parent_uuid).toBe(
+    entryUuidOf(first.locationUuid, 'albums/old/new'),
+  );
+  expect(await query(lib, 'SELECT uuid FROM tombstones')).toEqual([]);
 });

@@ -62,5 +62,6 @@ export { type SyncTransport } from './transport';
 export { isUuid } from './validate';
 export { ResourceWatermarkStore, type ResourceWatermark } from './watermarks';
 export { WriteTransaction } from './write-path';
+export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';
 export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
 export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';

@@ -1,6 +1,7 @@
 import { EntryKind } from '@tidemark/proto';
 import { Library } from './library';
 import { ResourceName } from './resource-types';
+import { entryUuidOf } from './stable-ids';
 
 export interface SyntheticLibraryOptions {
   readonly volumes: number;
@@ -39,6 +40,33 @@ function uuidFrom(random: () => number): string {
   hex[16] = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
   const s = hex.join('');
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+/** Entries per synthetic directory: the directory itself, then its files. */
+const DIRECTORY_SIZE = 20;
+
+/**
+ * The index-th entry of an indexing run that walks one location after the other, directory by
+ * directory, with the ids the indexer derives (`entryUuidOf`): the order and the ids a real
+ * library has, which decide how a peer's uuid index is written.
+ */
+function walkOrder(total: number, locationIds: readonly string[], random: () => number) {
+  const perLocation = Math.ceil(total / Math.max(locationIds.length, 1));
+  const strayLocation = uuidFrom(random);
+  return (index: number) => {
+    const locationUuid = locationIds[Math.floor(index / perLocation)] ?? strayLocation;
+    const inLocation = index % perLocation;
+    const directory = `dir-${Math.floor(inLocation / DIRECTORY_SIZE)}`;
+    const isDirectory = inLocation % DIRECTORY_SIZE === 0;
+    const relativePath = isDirectory ? directory : `${directory}/file-${inLocation}.dat`;
+    return {
+      uuid: entryUuidOf(locationUuid, relativePath),
+      locationUuid,
+      parentUuid: isDirectory ? '' : entryUuidOf(locationUuid, directory),
+      relativePath,
+      isDirectory,
+    };
+  };
 }
 
 /**
@@ -85,19 +113,20 @@ export async function writeSyntheticLibrary(
   options.onProgress?.('location', locationIds.length, locationIds.length);
   await options.betweenTransactions?.();
 
+  const entries = walkOrder(options.entries, locationIds, random);
   for (let start = 0; start < options.entries; start += step) {
     const end = Math.min(options.entries, start + step);
     await library.write(async (tx) => {
       for (let index = start; index < end; index++) {
-        const isDirectory = index % 20 === 0;
+        const entry = entries(index);
         await tx.put('entry', {
-          uuid: uuidFrom(random),
+          uuid: entry.uuid,
           deviceUuid,
-          locationUuid: locationIds.length ? locationIds[index % locationIds.length] : uuidFrom(random),
-          parentUuid: '',
-          relativePath: `dir-${Math.floor(index / 100)}/file-${index}${isDirectory ? '' : '.dat'}`,
-          kind: isDirectory ? EntryKind.ENTRY_KIND_DIRECTORY : EntryKind.ENTRY_KIND_FILE,
-          sizeBytes: isDirectory ? 0 : Math.floor(random() * 10_000_000),
+          locationUuid: entry.locationUuid,
+          parentUuid: entry.parentUuid,
+          relativePath: entry.relativePath,
+          kind: entry.isDirectory ? EntryKind.ENTRY_KIND_DIRECTORY : EntryKind.ENTRY_KIND_FILE,
+          sizeBytes: entry.isDirectory ? 0 : Math.floor(random() * 10_000_000),
           modifiedAtMs: 1_700_000_000_000 + index * 1000,
           contentUuid: '',
         });

@@ -16,6 +16,8 @@ export interface SourceLibrary {
 }
 
 const CACHE = path.join(os.tmpdir(), 'tidemark-bench-cache');
+/** Raised whenever the generated library changes, so an older cached one is never measured. */
+const LAYOUT_VERSION = 2;
 
 function copyDir(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
@@ -33,7 +35,10 @@ export async function prepareSource(
   shape: { volumes: number; locations: number; entries: number },
   fresh: boolean,
 ): Promise<SourceLibrary> {
-  const cached = path.join(CACHE, `a-${shape.volumes}-${shape.locations}-${shape.entries}`);
+  const cached = path.join(
+    CACHE,
+    `a-v${LAYOUT_VERSION}-${shape.volumes}-${shape.locations}-${shape.entries}`,
+  );
   const dir = path.join(workDir, label);
   let generateSeconds: number | undefined;
   const fromCache = !fresh && fs.existsSync(Library.fileIn(cached));

@@ -1,8 +1,7 @@
-import { isUuid, SqlRunner, TidemarkError } from '@tidemark/engine';
+import { isUuid, SqlRunner, tagAssignmentUuidOf, TidemarkError } from '@tidemark/engine';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { findIndexedFile } from '../indexer/find-entry';
-import { tagAssignmentUuidOf } from '../indexer/stable-uuid';
 import { formatCount, formatTable, printJson } from '../output';
 import { withLibrary } from '../with-library';
 

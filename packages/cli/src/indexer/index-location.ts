@@ -1,4 +1,4 @@
-import { FieldsOf, Library, SqlRunner, TidemarkError } from '@tidemark/engine';
+import { contentUuidOf, entryUuidOf, FieldsOf, Library, SqlRunner, TidemarkError } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -7,7 +7,6 @@ import { ExistingEntry, loadExistingEntries, markSubtreeSeen } from './existing-
 import { ensureLocation } from './location';
 import { mapLimit } from './map-limit';
 import { putIfChanged } from './put-if-changed';
-import { contentUuidOf, entryUuidOf } from './stable-uuid';
 import { probeVolume, volumeUuidOf } from './volume';
 import { countTree, describeError, walkTree, WalkedEntry, WalkProblem } from './walk';
 

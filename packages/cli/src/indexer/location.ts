@@ -1,7 +1,6 @@
-import { WriteTransaction } from '@tidemark/engine';
+import { stableUuid, WriteTransaction } from '@tidemark/engine';
 import * as path from 'node:path';
 import { putIfChanged } from './put-if-changed';
-import { stableUuid } from './stable-uuid';
 
 /**
  * The location row for `realPath` on this device, created or updated as needed. An existing row

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findMount, MountEntry, parseMountInfo } from './mountinfo';
-import { stableUuid } from './stable-uuid';
+import { stableUuid } from '@tidemark/engine';
 
 export interface VolumeProbe {
   readonly mountPoint: string;

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+
+const sha256 = (name: string): Buffer => createHash('sha256').update(name).digest();
+
+/** Sets RFC 9562 version 8 (custom, here SHA-256 name-based) and the variant bits. */
+function formatV8(bytes: Buffer): string {
+  bytes[6] = (bytes[6] & 0x0f) | 0x80;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * A name-based UUID: the same name gives the same id on every device, so devices agree on an id
+ * without talking (two devices indexing identical content make one content identity). It is
+ * SHA-256 based, so it carries version 8 (RFC 9562's custom layout, whose own example is a
+ * SHA-256 name-based id); version 5 would promise SHA-1.
+ */
+export function stableUuid(name: string): string {
+  return formatV8(sha256(name).subarray(0, 16));
+}
+
+/** Independent of device and library: identical bytes anywhere are one content identity. */
+export function contentUuidOf(contentHash: string): string {
+  return stableUuid(`content:${contentHash}`);
+}
+
+/**
+ * Derived rather than random so a child can name its parent without a path-to-uuid map of every
+ * directory, and so a run that crashed half-way and is repeated writes the same ids.
+ *
+ * Laid out so that siblings sort together: bytes 0-3 hash the location, bytes 4-7 the parent
+ * directory, bytes 8-15 the whole path. An indexer writes a directory's entries together, and a
+ * peer applies them in that order, so each transaction touches a few neighbouring pages of the
+ * uuid index instead of one random page per entry: at a million entries that random write
+ * pattern, not the sync protocol, was most of a first backfill's time (docs/architecture.md,
+ * "Performance"). Uniqueness rests on the path hash alone within a directory: 62 bits.
+ */
+export function entryUuidOf(locationUuid: string, relativePath: string): string {
+  const slash = relativePath.lastIndexOf('/');
+  const parent = slash < 0 ? '' : relativePath.slice(0, slash);
+  const bytes = Buffer.allocUnsafe(16);
+  sha256(`location:${locationUuid}`).copy(bytes, 0, 0, 4);
+  sha256(`directory:${locationUuid}:${parent}`).copy(bytes, 4, 0, 4);
+  sha256(`entry:${locationUuid}:${relativePath}`).copy(bytes, 8, 0, 8);
+  return formatV8(bytes);
+}
+
+/** Assigning a tag twice, on one device or two, is one assignment. */
+export function tagAssignmentUuidOf(tagUuid: string, contentUuid: string): string {
+  return stableUuid(`tag_assignment:${tagUuid}:${contentUuid}`);
+}
