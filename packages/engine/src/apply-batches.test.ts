@@ -113,3 +113,16 @@ test('a storage failure after a batch wrote its rows fails that batch only', asy
   expect(stored.size).toBe(2 * BATCH);
   for (const uuid of uuidsOf(third)) expect(stored.has(uuid)).toBe(false);
 });
+
+test('an older batch resent behind a newer one in the same transaction leaves the cursor at the newer', async () => {
+  const [first, second, third] = served;
+  const { results, failure } = await applyBatches(b, peer(), [first, third, second]);
+  expect(failure).toBeUndefined();
+  expect(results.map((result) => result.watermarkSeq)).toEqual([
+    first.checkpoint!.seq,
+    third.checkpoint!.seq,
+    third.checkpoint!.seq,
+  ]);
+  expect(await entryMark()).toBe(third.checkpoint!.seq);
+  expect((await storedEntries()).size).toBe(3 * BATCH);
+});

@@ -1,5 +1,5 @@
 import { StateBatch } from '@tidemark/proto';
-import { authorizeBatch } from './authorize-batch';
+import { activeMemberIds, authorizeOrigins } from './authorize-batch';
 import { MalformedBatchError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
@@ -120,9 +120,14 @@ async function currentVersions(
   return versions;
 }
 
-/** A batch that passed every check that needs no database: ready for its transaction. */
+/**
+ * A batch that passed every check that needs no database: ready for its transaction. It keeps
+ * the checkpoint and the parsed items, not the decoded records, so those can be collected
+ * before the transaction runs: at 5,000 entries a batch's records are several MB of objects.
+ */
 interface PreparedBatch {
-  readonly batch: StateBatch;
+  readonly checkpoint: NonNullable<StateBatch['checkpoint']>;
+  readonly reset: boolean;
   readonly name: ResourceName;
   readonly items: Incoming[];
 }
@@ -132,7 +137,48 @@ function prepareBatch(library: Library, batch: StateBatch): PreparedBatch {
   // The drift guard runs before anything is written: a stamp from a clock far in the future is
   // never adopted, and the whole batch is rejected.
   for (const item of items) library.clock.checkDrift(item.stamp);
-  return { batch, name, items };
+  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items };
+}
+
+/**
+ * What the batches of one apply transaction share, read once after BEGIN: the change counter,
+ * the active members and each type's watermark (kept current here as batches advance it).
+ * Re-reading them per batch cost a few ms of round trips each, for values no other writer can
+ * change while the transaction holds SQLite's write lock.
+ */
+interface ApplyContext {
+  readonly sql: SqlRunner;
+  readonly library: Library;
+  readonly peerDeviceId: string;
+  readonly sequence: ChangeSequence;
+  readonly members: ReadonlySet<string>;
+  readonly watermarks: ResourceWatermarkStore;
+  readonly cursors: Map<ResourceName, { peerEpoch: string; lastSeq: number } | undefined>;
+}
+
+async function openApplyContext(
+  sql: SqlRunner,
+  library: Library,
+  peerDeviceId: string,
+): Promise<ApplyContext> {
+  return {
+    sql,
+    library,
+    peerDeviceId,
+    sequence: await ChangeSequence.begin(sql, library.clock),
+    // Inside the transaction, so a member removed concurrently is seen before anything is written.
+    members: await activeMemberIds(sql),
+    watermarks: new ResourceWatermarkStore(sql),
+    cursors: new Map(),
+  };
+}
+
+async function cursorOf(context: ApplyContext, name: ResourceName) {
+  if (!context.cursors.has(name)) {
+    const stored = await context.watermarks.get(context.peerDeviceId, name);
+    context.cursors.set(name, stored && { peerEpoch: stored.peerEpoch, lastSeq: stored.lastSeq });
+  }
+  return context.cursors.get(name);
 }
 
 /**
@@ -140,28 +186,23 @@ function prepareBatch(library: Library, batch: StateBatch): PreparedBatch {
  * step of it (seqs, rows, tombstones, watermark, peer head) commits or rolls back with it.
  */
 async function applyInTransaction(
-  sql: SqlRunner,
-  library: Library,
-  peerDeviceId: string,
-  { batch, name, items }: PreparedBatch,
-): Promise<{ result: ApplyResult; head: number }> {
-  const checkpoint = batch.checkpoint!;
-  // Inside the transaction, so a member removed concurrently is seen before anything is written.
-  await authorizeBatch(
-    sql,
+  context: ApplyContext,
+  { checkpoint, reset, name, items }: PreparedBatch,
+): Promise<ApplyResult> {
+  const { sql, library, peerDeviceId, sequence } = context;
+  authorizeOrigins(
+    context.members,
     library.identity.deviceId,
     peerDeviceId,
     name,
     items.map((item) => item.origin),
   );
-  const watermarks = new ResourceWatermarkStore(sql);
-  const current = await watermarks.get(peerDeviceId, name);
-  if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !batch.reset) {
+  const current = await cursorOf(context, name);
+  if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !reset) {
     throw new MalformedBatchError(
       `${name} batch is from epoch ${checkpoint.epoch} but the cursor is from ${current.peerEpoch} and the batch is not marked reset`,
     );
   }
-  const sequence = await ChangeSequence.begin(sql, library.clock);
   const versions = await currentVersions(sql, name, [...new Set(items.map((item) => item.uuid))]);
   const rows: VersionedRow[] = [];
   const tombstones: VersionedTombstone[] = [];
@@ -180,21 +221,18 @@ async function applyInTransaction(
   await writer.writeTombstones(name, tombstones);
   // A resent or reordered batch must never move the cursor backwards within one epoch.
   const sameEpoch = current?.peerEpoch === checkpoint.epoch;
-  const nextSeq = sameEpoch && !batch.reset ? Math.max(current!.lastSeq, checkpoint.seq) : checkpoint.seq;
+  const nextSeq = sameEpoch && !reset ? Math.max(current!.lastSeq, checkpoint.seq) : checkpoint.seq;
   const lastHlc = checkpoint.hlc && !validateHlc(checkpoint.hlc) ? encodeHlc(checkpoint.hlc) : undefined;
-  await watermarks.advance(peerDeviceId, name, checkpoint.epoch, nextSeq, lastHlc, Date.now());
+  await context.watermarks.advance(peerDeviceId, name, checkpoint.epoch, nextSeq, lastHlc, Date.now());
+  context.cursors.set(name, { peerEpoch: checkpoint.epoch, lastSeq: nextSeq });
   await new PeerHeadStore(sql).raise(peerDeviceId, name, checkpoint.seq);
-  await sequence.commit();
   const written = rows.length + tombstones.length;
   return {
-    result: {
-      resourceType: name,
-      received: items.length,
-      written,
-      skipped: items.length - written,
-      watermarkSeq: nextSeq,
-    },
-    head: written > 0 ? sequence.head : 0,
+    resourceType: name,
+    received: items.length,
+    written,
+    skipped: items.length - written,
+    watermarkSeq: nextSeq,
   };
 }
 
@@ -206,12 +244,12 @@ async function applyTogether(
 ): Promise<ApplyResult[]> {
   let head = 0;
   const results = await library.db.writeTransaction(async (sql) => {
+    const context = await openApplyContext(sql, library, peerDeviceId);
     const applied: ApplyResult[] = [];
-    for (const batch of prepared) {
-      const outcome = await applyInTransaction(sql, library, peerDeviceId, batch);
-      applied.push(outcome.result);
-      head = Math.max(head, outcome.head);
-    }
+    for (const batch of prepared) applied.push(await applyInTransaction(context, batch));
+    // Persists the counter and the HLC floor the receive rule raised, once for all batches.
+    await context.sequence.commit();
+    if (context.sequence.changed) head = context.sequence.head;
     return applied;
   });
   if (head > 0) library.notifyCommitted(head);
@@ -249,11 +287,14 @@ export interface AppliedBatches {
  * ends at the last applied batch's checkpoint. If that transaction fails, they are applied
  * again one by one, so a batch rejected inside the transaction (epoch, membership) still fails
  * alone, after the batches before it committed.
+ *
+ * `batches` is read once, in order: pass an iterable that lets go of each batch as it is taken
+ * (see the client's `drain`) and its decoded records can be collected before the transaction.
  */
 export async function applyBatches(
   library: Library,
   peerDeviceId: string,
-  batches: readonly StateBatch[],
+  batches: Iterable<StateBatch>,
 ): Promise<AppliedBatches> {
   const prepared: PreparedBatch[] = [];
   let failure: unknown;

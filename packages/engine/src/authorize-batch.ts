@@ -16,9 +16,24 @@ export async function authorizeBatch(
   name: ResourceName,
   origins: readonly string[],
 ): Promise<void> {
-  const members = new Set((await new MemberStore(sql).active()).map((member) => member.deviceId));
-  if (members.size === 0) return;
-  members.add(selfDeviceId);
+  authorizeOrigins(await activeMemberIds(sql), selfDeviceId, peerDeviceId, name, origins);
+}
+
+/** The device ids of the library's active members, read once per transaction by apply. */
+export async function activeMemberIds(sql: SqlRunner): Promise<ReadonlySet<string>> {
+  return new Set((await new MemberStore(sql).active()).map((member) => member.deviceId));
+}
+
+/** `authorizeBatch` against members already read inside the same transaction. */
+export function authorizeOrigins(
+  activeMembers: ReadonlySet<string>,
+  selfDeviceId: string,
+  peerDeviceId: string,
+  name: ResourceName,
+  origins: readonly string[],
+): void {
+  if (activeMembers.size === 0) return;
+  const members = new Set(activeMembers).add(selfDeviceId);
   if (!members.has(peerDeviceId)) {
     throw new TidemarkError(
       'UNAUTHENTICATED',

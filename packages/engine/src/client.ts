@@ -67,7 +67,7 @@ function isPerTypeFailure(error: unknown): error is TidemarkError {
 }
 
 /** At most this many rows of already-received batches go into one apply transaction. */
-const MAX_GROUP_ROWS = 20_000;
+const MAX_GROUP_ROWS = 10_000;
 /** And at most this many batches, so many tiny follow batches stay a bounded group too. */
 const MAX_GROUP_BATCHES = 8;
 
@@ -112,6 +112,17 @@ async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator
     }
     yield group;
   }
+}
+
+/** What a batch's progress event needs once its records are applied and let go. */
+function summaryOf(batch: StateBatch) {
+  const { remaining, checkpoint, caughtUp, reset } = batch;
+  return { remaining, checkpoint, caughtUp, reset };
+}
+
+/** Hands out a group's batches, removing each from the group as it goes. */
+function* drain<T>(group: T[]): Generator<T> {
+  for (let next = group.shift(); next !== undefined; next = group.shift()) yield next;
 }
 
 /**
@@ -209,9 +220,10 @@ export function syncFromPeer$(
       let batches = 0;
       try {
         for await (const group of batches$) {
-          const { results, failure } = await applyBatches(library, peerDeviceId, group);
+          const summaries = group.map(summaryOf);
+          const { results, failure } = await applyBatches(library, peerDeviceId, drain(group));
           results.forEach((result, index) => {
-            const batch = group[index];
+            const batch = summaries[index];
             totalReceived += result.received;
             totalWritten += result.written;
             batches += 1;
@@ -233,7 +245,7 @@ export function syncFromPeer$(
               reset: batch.reset,
             });
           });
-          if (results.length < group.length) throw failure;
+          if (results.length < summaries.length) throw failure;
           if (signal.aborted) break;
         }
       } finally {
