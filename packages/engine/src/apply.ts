@@ -96,20 +96,28 @@ function checkOrigin(name: ResourceName, record: { [field: string]: unknown }): 
   return undefined;
 }
 
-/** Current local versions (row or tombstone) of the given uuids. */
+/**
+ * Current local versions (row or tombstone) of the given uuids. The uuids go in as one JSON
+ * array (one bound parameter instead of thousands), and tombstones are looked up only when the
+ * type has any: a first backfill has none.
+ */
 async function currentVersions(
   sql: SqlRunner,
   name: ResourceName,
   uuids: readonly string[],
 ): Promise<Map<string, { hlc: string; origin: string }>> {
   const versions = new Map<string, { hlc: string; origin: string }>();
+  const table = RESOURCE_TABLES[name].table;
+  const [anyTombstone] = await sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [name]);
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
-    const chunk = uuids.slice(start, start + MAX_LOOKUP);
-    const marks = chunk.map(() => '?').join(', ');
+    const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
     const rows = await sql.query<{ uuid: string; hlc: string; origin: string }>(
-      `SELECT uuid, hlc, origin FROM ${RESOURCE_TABLES[name].table} WHERE uuid IN (${marks})
-       UNION ALL SELECT uuid, hlc, origin FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})`,
-      [...chunk, name, ...chunk],
+      anyTombstone
+        ? `SELECT uuid, hlc, origin FROM ${table} WHERE uuid IN (SELECT value FROM json_each(?1))
+           UNION ALL SELECT uuid, hlc, origin FROM tombstones
+           WHERE resource_type = ?2 AND uuid IN (SELECT value FROM json_each(?1))`
+        : `SELECT uuid, hlc, origin FROM ${table} WHERE uuid IN (SELECT value FROM json_each(?1))`,
+      anyTombstone ? [chunk, name] : [chunk],
     );
     for (const row of rows) {
       const known = versions.get(row.uuid);
