@@ -12,7 +12,15 @@ export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
 }
 
+/**
+ * SQLite keeps a NUL inside TEXT, but node-sqlite3 returns strings cut at the first NUL: a stored
+ * value would be served truncated and peers would diverge silently (digests cover versions, not
+ * contents). No file name can hold one, so no string field may.
+ */
+const NUL = '\u0000';
+
 function checkField(kind: FieldKind, value: unknown): string | undefined {
+  if (typeof value === 'string' && value.includes(NUL)) return 'must not contain NUL (U+0000)';
   switch (kind) {
     case 'uuid':
       return isUuid(value) ? undefined : 'must be a lowercase hyphenated UUID';
