@@ -13,6 +13,7 @@ import { formatTable } from '../output';
 import { BenchOptions, parseBenchArgs } from './args';
 import { FloorResult, measureFloor } from './floor';
 import { prepareSource } from './libraries';
+import { ThreadCpu } from './thread-cpu';
 import { NodeProcess } from './node-process';
 import {
   BackfillResult,
@@ -40,6 +41,7 @@ const MB = 1024 * 1024;
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (s: number) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
+const cpu = (used: ThreadCpu) => `${used.main.toFixed(1)} + ${used.other.toFixed(1)} s`;
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 
 async function engineSqliteVersion(file: string): Promise<string> {
@@ -198,6 +200,14 @@ async function run(options: BenchOptions): Promise<void> {
         '  peak Buffers A / B',
         `${mb(full.memoryA.external)} / ${mb(full.memoryB.external)}  (V8 external memory)`,
       ],
+      ...(full.cpuA && full.cpuB
+        ? [
+            [
+              '  CPU A / B',
+              `${cpu(full.cpuA)} / ${cpu(full.cpuB)}  (main thread + other threads; ${os.cpus().length} cores x ${secs(full.seconds)} available)`,
+            ],
+          ]
+        : []),
       [
         'incremental',
         `${incr.changes} changes in ${secs(incr.seconds)} = ${pct(incr.fractionOfFullBackfill)} of full`,

@@ -6,6 +6,7 @@ import { BenchOptions } from './args';
 import { COPIED_TABLES } from './floor';
 import { createMember, SourceLibrary } from './libraries';
 import { MemoryPeaks, MemorySampler } from './memory-sampler';
+import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
 import { LogLine, NodeProcess, scrapeMetric } from './node-process';
 import { CountingProxy } from './proxy';
 
@@ -52,6 +53,9 @@ export interface BackfillResult {
   /** Where the memory was during the backfill, from each node's own metrics. */
   readonly memoryA: MemoryPeaks;
   readonly memoryB: MemoryPeaks;
+  /** CPU each node used during the backfill (Linux only). */
+  readonly cpuA: ThreadCpu | undefined;
+  readonly cpuB: ThreadCpu | undefined;
 }
 
 /** Sums the per-type "caught up" lines of one backfill. */
@@ -113,7 +117,10 @@ export async function fullBackfill(
   );
   const samplerB = new MemorySampler(bMetricsPort).start();
   const listening = await b.waitFor((line) => line.msg === 'listening', 1000);
+  const cpuBefore = { a: readThreadCpu(server.node.pid), b: readThreadCpu(b.pid) };
   const done = await b.waitFor((line) => line.msg === 'backfill finished; following', BACKFILL_TIMEOUT_MS);
+  const cpuA = cpuBetween(cpuBefore.a, readThreadCpu(server.node.pid));
+  const cpuB = cpuBetween(cpuBefore.b, readThreadCpu(b.pid));
   const [memoryA, memoryB] = await Promise.all([samplerA.stop(), samplerB.stop()]);
   const seconds = (done.at - listening.at) / 1000;
   const totals = caughtUpTotals(b.lines);
@@ -140,6 +147,8 @@ export async function fullBackfill(
       peakRssB: b.peakRssBytes(),
       memoryA,
       memoryB,
+      cpuA,
+      cpuB,
     },
   };
 }
