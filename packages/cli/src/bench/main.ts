@@ -66,7 +66,7 @@ async function run(options: BenchOptions): Promise<void> {
       `A: ${num(source.rows)} rows (${source.cached ? 'cached' : `generated in ${secs(source.generateSeconds ?? 0)}`})`,
     );
 
-    log('floor: sqlite3 ATTACH + INSERT ... SELECT');
+    log('floor: sqlite3 ATTACH + INSERT ... SELECT, 3 runs');
     const floor: FloorResult = measureFloor(source.file, workDir);
     if (!floor.available) log(floor.message ?? 'no floor');
 
@@ -182,7 +182,7 @@ async function run(options: BenchOptions): Promise<void> {
       [
         'floor: sqlite3 copy',
         floor.available
-          ? `${secs(floor.seconds)}  ${num(floor.rowsPerSecond)} rows/s`
+          ? `${secs(floor.seconds)}  ${num(floor.rowsPerSecond)} rows/s  (fastest of ${floor.runsSeconds.map(secs).join(', ')})`
           : 'n/a: sqlite3 missing',
       ],
       [
