@@ -18,8 +18,8 @@ const linux = fs.existsSync('/proc/self/task');
     const used = cpuBetween(before, after)!;
     expect(used.main).toBeGreaterThan(0);
     expect(used.other).toBeGreaterThanOrEqual(0);
-  // Only the main thread was computing: the split must put the time there.
-  expect(used.main).toBeGreaterThanOrEqual(used.other);
+    // Only the main thread was computing: the split must put the time there.
+    expect(used.main).toBeGreaterThanOrEqual(used.other);
   },
 );
 
