@@ -10,6 +10,7 @@ import { fixedUuid } from '../test/scenario-helpers';
 import { applyBatches } from './apply';
 import { MalformedBatchError } from './errors';
 import { Library } from './library';
+import { PeerHeadStore } from './peer-heads';
 import { resourceTypeOf } from './resource-types';
 import { LibrarySyncService } from './sync-service';
 import { writeSyntheticLibrary } from './synthetic';
@@ -62,11 +63,23 @@ async function entryMark(): Promise<number | undefined> {
 const peer = () => a.identity.deviceId;
 
 test('batches applied together: every row stored, each watermark advanced, the last one kept', async () => {
+  // The peer's head as its handshake said, before the stream showed it further on.
+  await b.db.writeTransaction((sql) =>
+    new PeerHeadStore(sql).record(
+      peer(),
+      [{ resourceType: resourceTypeOf('entry'), seq: 1, rowCount: 0, tombstoneCount: 0, maxHlc: undefined }],
+      Date.now(),
+    ),
+  );
   const { results, failure } = await applyBatches(b, peer(), served);
   expect(failure).toBeUndefined();
   expect(results.map((result) => result.watermarkSeq)).toEqual(served.map((s) => s.checkpoint!.seq));
   expect(await entryMark()).toBe(served[served.length - 1].checkpoint!.seq);
   expect((await storedEntries()).size).toBe(5 * BATCH);
+  const heads = await new PeerHeadStore(b.db.read).all();
+  expect(heads.find((head) => head.resourceType === 'entry')?.headSeq).toBe(
+    served[served.length - 1].checkpoint!.seq,
+  );
 });
 
 test('a malformed batch in the middle: the batches before it commit, it and the rest do not', async () => {
@@ -125,4 +138,39 @@ test('an older batch resent behind a newer one in the same transaction leaves th
   ]);
   expect(await entryMark()).toBe(third.checkpoint!.seq);
   expect((await storedEntries()).size).toBe(3 * BATCH);
+});
+
+test('a tombstone applied earlier in the same transaction keeps an older version of its row out', async () => {
+  const serve = async (afterSeq: number) =>
+    (
+      await lastValueFrom(
+        new LibrarySyncService(a)
+          .streamState({
+            libraryId: a.identity.libraryId,
+            deviceId: b.identity.deviceId,
+            cursors: [{ resourceType: resourceTypeOf('entry'), epoch: a.identity.epoch, seq: afterSeq }],
+            batchSize: BATCH,
+            follow: false,
+          })
+          .pipe(toArray()),
+      )
+    ).map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
+  const last = served[served.length - 1];
+  // The first batch, served while its rows lived; then every one of them is deleted on A.
+  const [first] = served;
+  await a.write(async (tx) => {
+    for (const uuid of uuidsOf(first)) await tx.delete('entry', uuid);
+  });
+  const deletes = await serve(last.checkpoint!.seq);
+  expect(deletes.flatMap((batch) => batch.tombstones)).toHaveLength(BATCH);
+  // The tombstones first, then the rows' older versions, in one transaction.
+  const { results, failure } = await applyBatches(b, peer(), [...deletes, first]);
+  expect(failure).toBeUndefined();
+  expect(results[results.length - 1].written).toBe(0);
+  const stored = await storedEntries();
+  for (const uuid of uuidsOf(first)) expect(stored.has(uuid)).toBe(false);
+  const [{ n }] = await b.db.read.query<{ n: number }>(
+    "SELECT count(*) AS n FROM tombstones WHERE resource_type = 'entry'",
+  );
+  expect(n).toBe(BATCH);
 });
