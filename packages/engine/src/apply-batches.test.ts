@@ -26,21 +26,25 @@ beforeEach(async () => {
   a = await createLibrary();
   b = await createLibrary({ libraryId: a.identity.libraryId });
   await writeSyntheticLibrary(a, { volumes: 1, locations: 2, entries: 5 * BATCH });
+  served = await serveEntries({ epoch: '', seq: 0 });
+  expect(served.length).toBeGreaterThanOrEqual(5);
+});
+
+/** A's entry batches after `cursor`, through the wire format like every real batch. */
+async function serveEntries(cursor: { epoch: string; seq: number }): Promise<StateBatch[]> {
   const batches = await lastValueFrom(
     new LibrarySyncService(a)
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('entry'), epoch: '', seq: 0 }],
+        cursors: [{ resourceType: resourceTypeOf('entry'), ...cursor }],
         batchSize: BATCH,
         follow: false,
       })
       .pipe(toArray()),
   );
-  // Through the wire format, like every real batch.
-  served = batches.map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
-  expect(served.length).toBeGreaterThanOrEqual(5);
-});
+  return batches.map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
+}
 
 afterEach(async () => {
   await b.close();
@@ -61,6 +65,18 @@ async function entryMark(): Promise<number | undefined> {
 }
 
 const peer = () => a.identity.deviceId;
+
+/** The first two batches committed with their cursor; none of the `refused` rows is stored. */
+async function expectFirstTwoOnly(
+  results: readonly unknown[],
+  refused: readonly StateBatch[],
+): Promise<void> {
+  expect(results).toHaveLength(2);
+  expect(await entryMark()).toBe(served[1].checkpoint!.seq);
+  const stored = await storedEntries();
+  expect(stored.size).toBe(2 * BATCH);
+  for (const uuid of refused.flatMap(uuidsOf)) expect(stored.has(uuid)).toBe(false);
+}
 
 test('batches applied together: every row stored, each watermark advanced, the last one kept', async () => {
   // The peer's head as its handshake said, before the stream showed it further on.
@@ -88,11 +104,7 @@ test('a malformed batch in the middle: the batches before it commit, it and the 
   bad.records[7].kind!.value.uuid = 'not-a-uuid';
   const { results, failure } = await applyBatches(b, peer(), [first, second, bad, ...rest]);
   expect(failure).toBeInstanceOf(MalformedBatchError);
-  expect(results).toHaveLength(2);
-  expect(await entryMark()).toBe(second.checkpoint!.seq);
-  const stored = await storedEntries();
-  expect(stored.size).toBe(2 * BATCH);
-  for (const uuid of uuidsOf(third)) expect(stored.has(uuid)).toBe(false);
+  await expectFirstTwoOnly(results, [third]);
 });
 
 test('a batch rejected inside the transaction fails alone; the batches before it commit', async () => {
@@ -103,11 +115,7 @@ test('a batch rejected inside the transaction fails alone; the batches before it
   otherEpoch.checkpoint = { ...otherEpoch.checkpoint!, epoch: fixedUuid(7, 7) };
   const { results, failure } = await applyBatches(b, peer(), [first, second, otherEpoch, fourth]);
   expect(failure).toBeInstanceOf(MalformedBatchError);
-  expect(results).toHaveLength(2);
-  expect(await entryMark()).toBe(second.checkpoint!.seq);
-  const stored = await storedEntries();
-  expect(stored.size).toBe(2 * BATCH);
-  for (const uuid of [...uuidsOf(third), ...uuidsOf(fourth)]) expect(stored.has(uuid)).toBe(false);
+  await expectFirstTwoOnly(results, [third, fourth]);
 });
 
 test('a storage failure after a batch wrote its rows fails that batch only', async () => {
@@ -120,11 +128,7 @@ test('a storage failure after a batch wrote its rows fails that batch only', asy
   );
   const { results, failure } = await applyBatches(b, peer(), [first, second, third]);
   expect(String(failure)).toContain('simulated storage failure');
-  expect(results).toHaveLength(2);
-  expect(await entryMark()).toBe(second.checkpoint!.seq);
-  const stored = await storedEntries();
-  expect(stored.size).toBe(2 * BATCH);
-  for (const uuid of uuidsOf(third)) expect(stored.has(uuid)).toBe(false);
+  await expectFirstTwoOnly(results, [third]);
 });
 
 test('an older batch resent behind a newer one in the same transaction leaves the cursor at the newer', async () => {
@@ -141,27 +145,13 @@ test('an older batch resent behind a newer one in the same transaction leaves th
 });
 
 test('a tombstone applied earlier in the same transaction keeps an older version of its row out', async () => {
-  const serve = async (afterSeq: number) =>
-    (
-      await lastValueFrom(
-        new LibrarySyncService(a)
-          .streamState({
-            libraryId: a.identity.libraryId,
-            deviceId: b.identity.deviceId,
-            cursors: [{ resourceType: resourceTypeOf('entry'), epoch: a.identity.epoch, seq: afterSeq }],
-            batchSize: BATCH,
-            follow: false,
-          })
-          .pipe(toArray()),
-      )
-    ).map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
   const last = served[served.length - 1];
   // The first batch, served while its rows lived; then every one of them is deleted on A.
   const [first] = served;
   await a.write(async (tx) => {
     for (const uuid of uuidsOf(first)) await tx.delete('entry', uuid);
   });
-  const deletes = await serve(last.checkpoint!.seq);
+  const deletes = await serveEntries({ epoch: a.identity.epoch, seq: last.checkpoint!.seq });
   expect(deletes.flatMap((batch) => batch.tombstones)).toHaveLength(BATCH);
   // The tombstones first, then the rows' older versions, in one transaction.
   const { results, failure } = await applyBatches(b, peer(), [...deletes, first]);

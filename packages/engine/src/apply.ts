@@ -99,16 +99,16 @@ function checkOrigin(name: ResourceName, record: { [field: string]: unknown }): 
 /**
  * Current local versions (row or tombstone) of the given uuids. The uuids go in as one JSON
  * array (one bound parameter instead of thousands), and tombstones are looked up only when the
- * type has any: a first backfill has none.
+ * type has any (`anyTombstone`): a first backfill has none.
  */
 async function currentVersions(
   sql: SqlRunner,
   name: ResourceName,
   uuids: readonly string[],
+  anyTombstone: boolean,
 ): Promise<Map<string, { hlc: string; origin: string }>> {
   const versions = new Map<string, { hlc: string; origin: string }>();
   const table = RESOURCE_TABLES[name].table;
-  const [anyTombstone] = await sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [name]);
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
     const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
     const rows = await sql.query<{ uuid: string; hlc: string; origin: string }>(
@@ -211,7 +211,16 @@ async function applyInTransaction(
       `${name} batch is from epoch ${checkpoint.epoch} but the cursor is from ${current.peerEpoch} and the batch is not marked reset`,
     );
   }
-  const versions = await currentVersions(sql, name, [...new Set(items.map((item) => item.uuid))]);
+  const writer = new RowWriter(sql);
+  // Probed once per batch, for the lookup and the upsert; this batch's own tombstones are
+  // written after both.
+  const anyTombstone = await writer.hasTombstones(name);
+  const versions = await currentVersions(
+    sql,
+    name,
+    [...new Set(items.map((item) => item.uuid))],
+    anyTombstone,
+  );
   const rows: VersionedRow[] = [];
   const tombstones: VersionedTombstone[] = [];
   for (const item of items) {
@@ -224,8 +233,7 @@ async function applyInTransaction(
     if (item.values) rows.push({ values: item.values, ...versioned });
     else tombstones.push({ uuid: item.uuid, ...versioned });
   }
-  const writer = new RowWriter(sql);
-  await writer.upsertRows(name, rows);
+  await writer.upsertRows(name, rows, { anyTombstone });
   await writer.writeTombstones(name, tombstones);
   // A resent or reordered batch must never move the cursor backwards within one epoch.
   const sameEpoch = current?.peerEpoch === checkpoint.epoch;

@@ -33,7 +33,11 @@ export class RowWriter {
    * thousands of separate parameters costs the Node thread ~0.4 µs each, while the JSON text is
    * built natively by V8 and parsed on SQLite's worker thread, off the event loop.
    */
-  async upsertRows(name: ResourceName, rows: readonly VersionedRow[]): Promise<void> {
+  async upsertRows(
+    name: ResourceName,
+    rows: readonly VersionedRow[],
+    known: { readonly anyTombstone?: boolean } = {},
+  ): Promise<void> {
     if (rows.length === 0) return;
     const table = RESOURCE_TABLES[name];
     const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
@@ -46,15 +50,19 @@ export class RowWriter {
        ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
       [JSON.stringify(images)],
     );
-    // A backfill brings rows that were never deleted here: one index probe skips the delete.
-    const [anyTombstone] = await this.sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [
-      name,
-    ]);
-    if (!anyTombstone) return;
+    // A backfill brings rows that were never deleted here: one index probe (or the caller's,
+    // made earlier in the same transaction) skips the delete.
+    if (!(known.anyTombstone ?? (await this.hasTombstones(name)))) return;
     await this.sql.query(
       'DELETE FROM tombstones WHERE resource_type = ? AND uuid IN (SELECT value FROM json_each(?))',
       [name, JSON.stringify(rows.map((row) => row.values[0]))],
     );
+  }
+
+  /** Whether the type has any tombstone: one probe of the (type, uuid) primary key. */
+  async hasTombstones(name: ResourceName): Promise<boolean> {
+    const [any] = await this.sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [name]);
+    return any !== undefined;
   }
 
   /** Deletes rows and records (or replaces) their tombstones. */
