@@ -1,5 +1,6 @@
 import { ResourceName } from '../resource-types';
 import { SqlRunner } from './library-database';
+import { rowPackingOf } from './packed-rows';
 import { RESOURCE_TABLES } from './resource-tables';
 
 /** SQLite 3.32+ allows 32766 bound parameters per statement; stay well below it. */
@@ -29,9 +30,10 @@ export class RowWriter {
 
   /**
    * Inserts or replaces rows (the newest version wins upstream); clears their tombstones. The
-   * rows go in as ONE bound JSON array per statement, unpacked by SQLite's json_each: binding
-   * thousands of separate parameters costs the Node thread ~0.4 µs each, while the JSON text is
-   * built natively by V8 and parsed on SQLite's worker thread, off the event loop.
+   * rows go in as ONE bound JSON array of packed rows per statement (see packed-rows.ts),
+   * unpacked by SQLite's json_each and `substr`: binding thousands of separate parameters costs
+   * the Node thread ~0.4 µs each, while the JSON text is built natively by V8 and unpacked on
+   * SQLite's worker thread, off the event loop.
    */
   async upsertRows(
     name: ResourceName,
@@ -40,15 +42,16 @@ export class RowWriter {
   ): Promise<void> {
     if (rows.length === 0) return;
     const table = RESOURCE_TABLES[name];
-    const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+    const packing = rowPackingOf(table);
+    const { columns } = packing;
     const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
-    const images = rows.map((row) => [...row.values, row.hlc, row.origin, row.seq]);
+    const packed = rows.map((row) => packing.pack(row.values, row.hlc, row.origin, row.seq));
     // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
     await this.sql.query(
       `INSERT INTO ${table.table} (${columns.join(', ')})
-       SELECT ${columns.map((_, index) => `value ->> ${index}`).join(', ')} FROM json_each(?) WHERE true
+       SELECT ${packing.select('value').join(', ')} FROM json_each(?) WHERE true
        ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
-      [JSON.stringify(images)],
+      [JSON.stringify(packed)],
     );
     // A backfill brings rows that were never deleted here: one index probe (or the caller's,
     // made earlier in the same transaction) skips the delete.
