@@ -1,19 +1,31 @@
 import { Record as WireRecord, Tombstone } from '@tidemark/proto';
 import { decodeHlc } from './hlc';
 import { AnyRecord, ResourceName, resourceTypeOf } from './resource-types';
-import { RESOURCE_TABLES, StoredRow } from './store/resource-tables';
+import { columnsOf, RESOURCE_TABLES, StoredRow, StoredValues } from './store/resource-tables';
 
 /** Turns a stored row into its typed record message. */
 export function recordFromRow(name: ResourceName, row: StoredRow): AnyRecord {
-  const table = RESOURCE_TABLES[name];
-  const record: { [field: string]: unknown } = { uuid: row.uuid };
-  for (const field of table.fields) {
-    const value = row[field.column];
+  return recordFromValues(
+    name,
+    columnsOf(RESOURCE_TABLES[name]).map((column) => row[column]),
+  );
+}
+
+/**
+ * Turns a row's values, in `columnsOf` order, into its typed record message: serving reads pages
+ * as value arrays and builds records straight from them, with no keyed object per row.
+ */
+export function recordFromValues(name: ResourceName, values: StoredValues): AnyRecord {
+  const { fields } = RESOURCE_TABLES[name];
+  const record: { [field: string]: unknown } = { uuid: values[0] };
+  for (let index = 0; index < fields.length; index++) {
+    const field = fields[index];
+    const value = values[index + 1];
     record[field.field] =
       field.kind === 'count' || field.kind === 'entry_kind' ? Number(value) : String(value ?? '');
   }
-  record.hlc = decodeHlc(String(row.hlc));
-  record.origin = row.origin;
+  record.hlc = decodeHlc(String(values[fields.length + 1]));
+  record.origin = values[fields.length + 2];
   return record as unknown as AnyRecord;
 }
 

@@ -123,4 +123,7 @@ export function dataValuesOf(table: ResourceTable, record: AnyRecord): unknown[]
 
 export type StoredRow = { [column: string]: string | number | null };
 
+/** A stored row's values in `columnsOf` order. */
+export type StoredValues = readonly (string | number | null)[];
+
 export { EntryKind };
