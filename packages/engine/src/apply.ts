@@ -109,14 +109,18 @@ async function currentVersions(
 ): Promise<Map<string, { hlc: string; origin: string }>> {
   const versions = new Map<string, { hlc: string; origin: string }>();
   const table = RESOURCE_TABLES[name].table;
+  // The uuids drive the loop (CROSS JOIN fixes that order) and each probes the primary key:
+  // half the cost of `uuid IN (SELECT ...)`, which first builds a sorted copy of the list
+  // (0.45 against 0.99 µs per uuid not found, 2.3 against 3.2 per uuid found). The uuids are
+  // distinct, so the join yields each row at most once.
+  const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM json_each(?1) AS j CROSS JOIN ${table} AS r ON r.uuid = j.value`;
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
     const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
     const rows = await sql.query<{ uuid: string; hlc: string; origin: string }>(
       anyTombstone
-        ? `SELECT uuid, hlc, origin FROM ${table} WHERE uuid IN (SELECT value FROM json_each(?1))
-           UNION ALL SELECT uuid, hlc, origin FROM tombstones
-           WHERE resource_type = ?2 AND uuid IN (SELECT value FROM json_each(?1))`
-        : `SELECT uuid, hlc, origin FROM ${table} WHERE uuid IN (SELECT value FROM json_each(?1))`,
+        ? `${rowQuery} UNION ALL SELECT t.uuid, t.hlc, t.origin
+           FROM json_each(?1) AS j CROSS JOIN tombstones AS t ON t.resource_type = ?2 AND t.uuid = j.value`
+        : rowQuery,
       anyTombstone ? [chunk, name] : [chunk],
     );
     for (const row of rows) {
