@@ -109,10 +109,10 @@ async function currentVersions(
 ): Promise<Map<string, { hlc: string; origin: string }>> {
   const versions = new Map<string, { hlc: string; origin: string }>();
   const table = RESOURCE_TABLES[name].table;
-  // The uuids drive the loop (CROSS JOIN fixes that order) and each probes the primary key:
-  // half the cost of `uuid IN (SELECT ...)`, which first builds a sorted copy of the list
-  // (0.45 against 0.99 µs per uuid not found, 2.3 against 3.2 per uuid found). The uuids are
-  // distinct, so the join yields each row at most once.
+  // The uuids drive the loop (CROSS JOIN fixes that order) and each probes the primary key.
+  // `uuid IN (SELECT ...)` first builds a sorted copy of the list: 0.99 against 0.45 µs per
+  // uuid not found, 3.2 against 2.3 per uuid found. The uuids are distinct, so the join
+  // yields each row at most once.
   const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM json_each(?1) AS j CROSS JOIN ${table} AS r ON r.uuid = j.value`;
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
     const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
