@@ -55,19 +55,24 @@ export async function readPage(
 ): Promise<ResourcePage> {
   const table = RESOURCE_TABLES[name];
   // One more than the limit tells "more to come" from "this page ends the type" without a count,
-  // so an exactly full last page is already marked caught up.
-  const probe = await sql.query<{ seq: number }>(
-    `SELECT seq FROM (
-       SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)
-       UNION ALL
-       SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2))
-     ORDER BY seq LIMIT ?2`,
-    [afterSeq, limit + 1, name],
+  // so an exactly full last page is already marked caught up. The probe answers in one row (how
+  // many, the last, the limit-th) rather than returning its up to limit + 1 seqs: node-sqlite3
+  // builds an object per returned row, which was 0.75 s per 1M entries served.
+  const [probe] = await sql.query<{ n: number; last: number | null; atLimit: number | null }>(
+    `WITH firsts AS MATERIALIZED (
+       SELECT seq FROM (
+         SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+         UNION ALL
+         SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2))
+       ORDER BY seq LIMIT ?2)
+     SELECT (SELECT count(*) FROM firsts) AS n, (SELECT max(seq) FROM firsts) AS last,
+            (SELECT seq FROM firsts ORDER BY seq LIMIT 1 OFFSET ?4) AS atLimit`,
+    [afterSeq, limit + 1, name, limit - 1],
   );
-  if (probe.length === 0)
+  if (probe.n === 0)
     return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
-  let upper = probe[Math.min(limit, probe.length) - 1].seq;
-  let caughtUp = probe.length <= limit;
+  let caughtUp = probe.n <= limit;
+  let upper = Number(caughtUp ? probe.last : probe.atLimit);
   let rows = await readRows(sql, name, afterSeq, upper);
   let tombstones = await sql.query<StoredRow>(
     'SELECT uuid, hlc, origin, seq FROM tombstones WHERE resource_type = ? AND seq > ? AND seq <= ? ORDER BY seq',
