@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { HlcDriftError, isTidemarkError } from './errors';
+import { HlcDriftError, isTidemarkError, TidemarkError } from './errors';
 import {
   compareHlc,
   compareVersion,
@@ -185,6 +185,34 @@ describe('HLC encoding', () => {
     ].map(encodeHlc);
     expect([...ordered].sort()).toEqual(ordered);
     expect(new Set(ordered.map((e) => e.length))).toEqual(new Set([16]));
+  });
+
+  test('the encoding is byte for byte the one already stored: 12 + 4 zero-padded hex digits', () => {
+    // Stored stamps are compared as TEXT with new ones, so the format can never drift.
+    const reference = (s: { physicalMs: number; logical: number }) =>
+      s.physicalMs.toString(16).padStart(12, '0') + s.logical.toString(16).padStart(4, '0');
+    fc.assert(fc.property(stamp, (s) => expect(encodeHlc(s)).toBe(reference(s))));
+    for (const edge of [
+      { physicalMs: 0, logical: 0 },
+      { physicalMs: 2 ** 24 - 1, logical: 0xff },
+      { physicalMs: 2 ** 24, logical: 0x100 },
+      { physicalMs: 2 ** 48 - 1, logical: MAX_LOGICAL },
+    ]) {
+      expect(encodeHlc(edge)).toBe(reference(edge));
+    }
+  });
+
+  test('encode refuses a stamp that does not fit 48 + 16 bits', () => {
+    for (const bad of [
+      { physicalMs: 2 ** 48, logical: 0 },
+      { physicalMs: -1, logical: 0 },
+      { physicalMs: 1.5, logical: 0 },
+      { physicalMs: Number.NaN, logical: 0 },
+      { physicalMs: 1, logical: MAX_LOGICAL + 1 },
+      { physicalMs: 1, logical: -1 },
+    ]) {
+      expect(() => encodeHlc(bad)).toThrow(TidemarkError);
+    }
   });
 
   test('decode rejects anything that is not 16 lowercase hex digits', () => {
