@@ -23,6 +23,7 @@ const INTEGER_WIDTH = 16;
 const HLC_WIDTH = 16;
 const OFFSET_WIDTH = 5;
 const EMPTY_UUID = ' '.repeat(UUID_WIDTH);
+const ZEROS = '0'.repeat(INTEGER_WIDTH);
 const MAX_INTEGER_TEXT = 10 ** INTEGER_WIDTH;
 const MAX_VARIABLE_BYTES = 10 ** OFFSET_WIDTH;
 
@@ -124,10 +125,14 @@ function buildPacking(table: ResourceTable): RowPacking {
   };
   const fixedText = (column: string, value: unknown, width: number): string =>
     typeof value === 'string' && value.length === width ? value : fail(column, value);
-  const integer = (column: string, value: unknown): string =>
-    Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < MAX_INTEGER_TEXT
-      ? String(value).padStart(INTEGER_WIDTH, '0')
-      : fail(column, value);
+  // Slicing a string of zeros measured twice as fast as padStart, and there are 4 per entry.
+  const integer = (column: string, value: unknown): string => {
+    if (!(Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < MAX_INTEGER_TEXT)) {
+      return fail(column, value);
+    }
+    const digits = String(value);
+    return ZEROS.slice(digits.length) + digits;
+  };
   const lastVariable = variable[variable.length - 1];
   const dataSlots = slots.length - 3;
 
