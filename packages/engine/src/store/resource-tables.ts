@@ -118,7 +118,13 @@ export function sqlTypeOf(kind: FieldKind): string {
 /** Row values of a record, in `columnsOf` order without the trailing hlc/origin/seq. */
 export function dataValuesOf(table: ResourceTable, record: AnyRecord): unknown[] {
   const source = record as unknown as { [field: string]: unknown };
-  return [source.uuid, ...table.fields.map((field) => source[field.field])];
+  // One array per row, filled in place: this runs for every row a peer sends.
+  const values = new Array<unknown>(table.fields.length + 1);
+  values[0] = source.uuid;
+  for (let index = 0; index < table.fields.length; index++) {
+    values[index + 1] = source[table.fields[index].field];
+  }
+  return values;
 }
 
 export type StoredRow = { [column: string]: string | number | null };
