@@ -1,5 +1,5 @@
 import { TidemarkError } from '../errors';
-import { FieldKind, ResourceTable } from './resource-tables';
+import { columnsOf, FieldKind, ResourceTable } from './resource-tables';
 
 /**
  * Row images packed as one string per row, for the bulk upsert. A multi-row upsert has to get
@@ -77,7 +77,7 @@ export function rowPackingOf(table: ResourceTable): RowPacking {
 }
 
 function buildPacking(table: ResourceTable): RowPacking {
-  const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+  const columns = columnsOf(table);
   const slots: Slot[] = [
     'uuid',
     ...table.fields.map((field) => slotOf(field.kind)),
