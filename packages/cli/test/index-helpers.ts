@@ -1,4 +1,5 @@
-import { InMemoryTransport, Library, LibrarySyncService, syncFromPeer$ } from '@tidemark/engine';
+import { Library, LibrarySyncService, syncFromPeer$ } from '@tidemark/engine';
+import { InMemoryTransport } from '@tidemark/engine/testing';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

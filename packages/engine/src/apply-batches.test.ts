@@ -13,7 +13,7 @@ import { Library } from './library';
 import { PeerHeadStore } from './peer-heads';
 import { resourceTypeOf } from './resource-types';
 import { LibrarySyncService } from './sync-service';
-import { writeSyntheticLibrary } from './synthetic';
+import { writeSyntheticLibrary } from './testing/synthetic';
 import { ResourceWatermarkStore } from './watermarks';
 
 let a: Library;

@@ -1,5 +1,5 @@
 import { StateBatch } from '@tidemark/proto';
-import { activeMemberIds, authorizeOrigins } from './authorize-batch';
+import { activeMemberIds, authorizeOrigins } from './membership/authorize-batch';
 import { MalformedBatchError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';

@@ -1,6 +1,5 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { applyBatch, applyBatches, type AppliedBatches, type ApplyResult } from './apply';
-export { authorizeBatch } from './authorize-batch';
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestResource, digestsEqual } from './digest';
 export {
@@ -21,7 +20,6 @@ export {
   type HlcOptions,
   type HlcStamp,
 } from './hlc';
-export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
 export {
   Library,
   LIBRARY_FILE,
@@ -29,8 +27,8 @@ export {
   type LibraryIdentity,
   type OpenLibraryOptions,
 } from './library';
-export { InviteStore, type NewInvite } from './invites';
-export { MemberStore, type Member, type NewMember } from './members';
+export { InviteStore, type NewInvite } from './membership/invites';
+export { MemberStore, type Member, type NewMember } from './membership/members';
 export { PeerHeadStore, type PeerHead } from './peer-heads';
 export { recordFromRow, unwrapRecord, wrapRecord } from './records';
 export {
@@ -63,5 +61,4 @@ export { isUuid } from './validate';
 export { ResourceWatermarkStore, type ResourceWatermark } from './watermarks';
 export { WriteTransaction } from './write-path';
 export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';
-export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
 export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_DRIFT_MS, encodeHlc } from './hlc';
 import { Library } from './library';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { LibrarySyncService } from './sync-service';
-import { writeSyntheticLibrary } from './synthetic';
+import { writeSyntheticLibrary } from './testing/synthetic';
 import { ResourceWatermarkStore } from './watermarks';
 
 let a: Library;

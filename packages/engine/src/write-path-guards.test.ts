@@ -13,7 +13,7 @@ import { fixedUuid, hasRow, hasTombstone, tombstoneCountOf } from '../test/scena
 import { syncUntilCut, transportTo } from '../test/sync-helpers';
 import { Library } from './library';
 import { RESOURCE_TABLES } from './store/resource-tables';
-import { writeSyntheticLibrary } from './synthetic';
+import { writeSyntheticLibrary } from './testing/synthetic';
 
 let a: Library;
 let b: Library;

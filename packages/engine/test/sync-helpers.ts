@@ -1,8 +1,6 @@
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import {
   digestResource,
-  InMemoryTransport,
-  InMemoryTransportOptions,
   Library,
   LibrarySyncService,
   RESOURCE_NAMES,
@@ -12,6 +10,7 @@ import {
   SyncOptions,
   SyncTransport,
 } from '../src';
+import { InMemoryTransport, InMemoryTransportOptions } from '../src/testing';
 
 export function transportTo(server: Library, options?: InMemoryTransportOptions): InMemoryTransport {
   return new InMemoryTransport(new LibrarySyncService(server), options);

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, resourceTypeOf, writeSyntheticLibrary } from '@tidemark/engine';
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, resourceTypeOf } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import {
   DigestRequest,
   DigestResponse,

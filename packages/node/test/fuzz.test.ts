@@ -5,7 +5,8 @@
  * the library changes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Library, MemberStore, writeSyntheticLibrary } from '@tidemark/engine';
+import { Library, MemberStore } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import {
   DigestRequest,
   HandshakeRequest,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Library, writeSyntheticLibrary } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { PeerSessionEvent, RunningNode } from '../src';
 import { createMemberFiles, nextEvent, removeTempDirs, startTestNode } from './helpers';
 

@@ -1,4 +1,5 @@
-import { Library, writeSyntheticLibrary } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { PeerSessionEvent, RunningNode } from '../src';
 import { createMemberFiles, digestsOf, nextEvent, removeTempDirs, startTestNode, tempDir } from './helpers';
 

@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  digestResource,
-  digestsEqual,
-  RESOURCE_NAMES,
-  resourceTypeOf,
-  writeSyntheticLibrary,
-} from '@tidemark/engine';
+import { digestResource, digestsEqual, RESOURCE_NAMES, resourceTypeOf } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { DigestRequest } from '@tidemark/proto';
 import { filter, firstValueFrom } from 'rxjs';
 import { GrpcSyncTransport, PeerSessionEvent, RunningNode } from '../src';

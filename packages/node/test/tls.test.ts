@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Library, MemberStore, TidemarkError, writeSyntheticLibrary } from '@tidemark/engine';
+import { Library, MemberStore, TidemarkError } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { ResourceType, StateBatch } from '@tidemark/proto';
 import { DEVICE_KEY_FILE, GrpcSyncTransport, joinLibrary, trustedOf } from '../src';
 import { digestsOf, nextEvent, removeTempDirs, startTestNode, statusOf, waitUntil } from './helpers';

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Library, writeSyntheticLibrary } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 
 export interface SourceLibrary {
   readonly dir: string;

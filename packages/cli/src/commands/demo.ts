@@ -8,8 +8,8 @@ import {
   SyncEvent,
   syncFromPeer$,
   TidemarkError,
-  writeSyntheticLibrary,
 } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { createLogger, GrpcSyncTransport, startNode } from '@tidemark/node';
 import { Command } from 'commander';
 import * as fs from 'node:fs';

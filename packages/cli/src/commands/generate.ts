@@ -1,4 +1,4 @@
-import { writeSyntheticLibrary } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { Command } from 'commander';
 import { positiveInt } from '../options';
 import { formatCount, printJson } from '../output';

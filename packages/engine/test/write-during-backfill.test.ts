@@ -4,12 +4,12 @@
  */
 import { ResourceType } from '@tidemark/proto';
 import { concatMap, filter, firstValueFrom, merge, of, Subscription, timeout } from 'rxjs';
-import { createLibrary, removeTempDirs, TestClock } from '../test/fixtures';
-import { fixedUuid, hasRow, HookedTransport, lostRows } from '../test/scenario-helpers';
-import { syncUntilCut, transportTo } from '../test/sync-helpers';
-import { SyncEvent, syncFromPeer$ } from './client';
-import { Library } from './library';
-import { writeSyntheticLibrary } from './synthetic';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { fixedUuid, hasRow, HookedTransport, lostRows } from './scenario-helpers';
+import { syncUntilCut, transportTo } from './sync-helpers';
+import { SyncEvent, syncFromPeer$ } from '../src/client';
+import { Library } from '../src/library';
+import { writeSyntheticLibrary } from '../src/testing/synthetic';
 
 const BATCH = 500;
 const NEW_VOLUME = fixedUuid(1, 99);

@@ -7,14 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import * as fc from 'fast-check';
 import { Record as WireRecord, ResourceType, StateBatch } from '@tidemark/proto';
-import { createLibrary, removeTempDirs } from '../test/fixtures';
-import { digestsOf } from '../test/sync-helpers';
-import { applyBatch } from './apply';
-import { isTidemarkError } from './errors';
-import { Library } from './library';
+import { createLibrary, removeTempDirs } from '../../test/fixtures';
+import { digestsOf } from '../../test/sync-helpers';
+import { applyBatch } from '../apply';
+import { isTidemarkError } from '../errors';
+import { Library } from '../library';
 import { MemberStore } from './members';
-import { wrapRecord } from './records';
-import { ResourceWatermarkStore } from './watermarks';
+import { wrapRecord } from '../records';
+import { ResourceWatermarkStore } from '../watermarks';
 
 let a: Library;
 let b: Library;

@@ -9,12 +9,12 @@
  */
 import { EntryKind } from '@tidemark/proto';
 import fc from 'fast-check';
-import { createMembers, removeTempDirs } from '../test/fixtures';
-import { fixedUuid, HookedTransport } from '../test/scenario-helpers';
-import { DigestMap, digestsOf, syncUntilCut, transportTo } from '../test/sync-helpers';
-import { Library } from './library';
-import { ResourceName } from './resource-types';
-import { WriteTransaction } from './write-path';
+import { createMembers, removeTempDirs } from './fixtures';
+import { fixedUuid, HookedTransport } from './scenario-helpers';
+import { DigestMap, digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { Library } from '../src/library';
+import { ResourceName } from '../src/resource-types';
+import { WriteTransaction } from '../src/write-path';
 
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 30);
 const SEED = process.env.FC_SEED

@@ -1,7 +1,7 @@
 import { EntryKind } from '@tidemark/proto';
-import { Library } from './library';
-import { ResourceName } from './resource-types';
-import { entryUuidOf } from './stable-ids';
+import { Library } from '../library';
+import { ResourceName } from '../resource-types';
+import { entryUuidOf } from '../stable-ids';
 
 export interface SyntheticLibraryOptions {
   readonly volumes: number;

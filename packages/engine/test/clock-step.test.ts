@@ -5,14 +5,14 @@
  * clock.
  */
 import { ResourceType } from '@tidemark/proto';
-import { createLibrary, removeTempDirs, tempDir, TestClock } from '../test/fixtures';
-import { countOf, fixedUuid, lostRows } from '../test/scenario-helpers';
-import { syncUntilCut, transportTo } from '../test/sync-helpers';
-import { compareHlc, decodeHlc, encodeHlc } from './hlc';
-import { Library } from './library';
-import { RESOURCE_NAMES } from './resource-types';
-import { RESOURCE_TABLES } from './store/resource-tables';
-import { writeSyntheticLibrary } from './synthetic';
+import { createLibrary, removeTempDirs, tempDir, TestClock } from './fixtures';
+import { countOf, fixedUuid, lostRows } from './scenario-helpers';
+import { syncUntilCut, transportTo } from './sync-helpers';
+import { compareHlc, decodeHlc, encodeHlc } from '../src/hlc';
+import { Library } from '../src/library';
+import { RESOURCE_NAMES } from '../src/resource-types';
+import { RESOURCE_TABLES } from '../src/store/resource-tables';
+import { writeSyntheticLibrary } from '../src/testing/synthetic';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -5,7 +5,7 @@
  * anything at any boundary shows up as a digest difference at that k.
  */
 import { EntryKind } from '@tidemark/proto';
-import { createLibrary, removeTempDirs, TestClock } from '../test/fixtures';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import {
   CursorPolicy,
   DigestStrings,
@@ -13,10 +13,10 @@ import {
   globalWatermarkPolicy,
   lostRows,
   peerDigests,
-} from '../test/scenario-helpers';
-import { syncUntilCut, transportTo } from '../test/sync-helpers';
-import { Library } from './library';
-import { WriteTransaction } from './write-path';
+} from './scenario-helpers';
+import { syncUntilCut, transportTo } from './sync-helpers';
+import { Library } from '../src/library';
+import { WriteTransaction } from '../src/write-path';
 
 const BATCH = 4;
 const MINUTE = 60_000;

@@ -1,7 +1,12 @@
-import { TidemarkError } from './errors';
+import { TidemarkError } from '../errors';
 import { MemberStore } from './members';
-import { DEVICE_OWNED, ResourceName } from './resource-types';
-import { SqlRunner } from './store/library-database';
+import { DEVICE_OWNED, ResourceName } from '../resource-types';
+import { SqlRunner } from '../store/library-database';
+
+/** The device ids of the library's active members, read once per transaction by apply. */
+export async function activeMemberIds(sql: SqlRunner): Promise<ReadonlySet<string>> {
+  return new Set((await new MemberStore(sql).active()).map((member) => member.deviceId));
+}
 
 /**
  * Authorization of a batch from a peer, run inside the apply transaction. Once a library has
@@ -9,22 +14,6 @@ import { SqlRunner } from './store/library-database';
  * belong to a member (for those types `origin` is the owner, which apply.ts already enforces).
  * A library without members is an open, unpaired library (insecure mode): nothing to check.
  */
-export async function authorizeBatch(
-  sql: SqlRunner,
-  selfDeviceId: string,
-  peerDeviceId: string,
-  name: ResourceName,
-  origins: readonly string[],
-): Promise<void> {
-  authorizeOrigins(await activeMemberIds(sql), selfDeviceId, peerDeviceId, name, origins);
-}
-
-/** The device ids of the library's active members, read once per transaction by apply. */
-export async function activeMemberIds(sql: SqlRunner): Promise<ReadonlySet<string>> {
-  return new Set((await new MemberStore(sql).active()).map((member) => member.deviceId));
-}
-
-/** `authorizeBatch` against members already read inside the same transaction. */
 export function authorizeOrigins(
   activeMembers: ReadonlySet<string>,
   selfDeviceId: string,

@@ -6,9 +6,9 @@ import {
   StateBatch,
   StateRequest,
 } from '@tidemark/proto';
-import { TidemarkError } from './errors';
-import { LibrarySyncService } from './sync-service';
-import { SyncTransport } from './transport';
+import { TidemarkError } from '../errors';
+import { LibrarySyncService } from '../sync-service';
+import { SyncTransport } from '../transport';
 
 export interface InMemoryTransportOptions {
   /** Batches the server may produce ahead of the client. Default 2. */

@@ -1,6 +1,6 @@
-import { createMembers, removeTempDirs } from '../test/fixtures';
-import { digestsOf, syncOnce } from '../test/sync-helpers';
-import { writeSyntheticLibrary } from './synthetic';
+import { createMembers, removeTempDirs } from './fixtures';
+import { digestsOf, syncOnce } from './sync-helpers';
+import { writeSyntheticLibrary } from '../src/testing/synthetic';
 
 afterAll(removeTempDirs);
 

@@ -17,7 +17,7 @@
  *     types, and entries committed after them land in B's first entry batch.
  */
 import { ResourceType } from '@tidemark/proto';
-import { createLibrary, removeTempDirs, TestClock } from '../test/fixtures';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import {
   CursorPolicy,
   globalWatermarkPolicy,
@@ -25,12 +25,12 @@ import {
   lostRows,
   PerType,
   TickingClock,
-} from '../test/scenario-helpers';
-import { digestsOf, syncUntilCut, transportTo } from '../test/sync-helpers';
-import { Library } from './library';
-import { RESOURCE_NAMES } from './resource-types';
-import { writeSyntheticLibrary } from './synthetic';
-import { ResourceWatermarkStore } from './watermarks';
+} from './scenario-helpers';
+import { digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { Library } from '../src/library';
+import { RESOURCE_NAMES } from '../src/resource-types';
+import { writeSyntheticLibrary } from '../src/testing/synthetic';
+import { ResourceWatermarkStore } from '../src/watermarks';
 
 const TEN_MINUTES = 10 * 60 * 1000;
 const BATCH = 10_000;

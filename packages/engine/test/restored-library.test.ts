@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
-import { Library } from './library';
-import { createMembers, removeTempDirs } from '../test/fixtures';
-import { countRows, syncOnce } from '../test/sync-helpers';
+import { Library } from '../src/library';
+import { createMembers, removeTempDirs } from './fixtures';
+import { countRows, syncOnce } from './sync-helpers';
 
 afterAll(removeTempDirs);
 

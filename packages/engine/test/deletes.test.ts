@@ -3,13 +3,13 @@
  * (hlc, origin) decides between a tombstone and a row.
  */
 import { EntryKind, StateBatch } from '@tidemark/proto';
-import { createMembers, removeTempDirs, TestClock } from '../test/fixtures';
-import { fixedUuid, hasRow, hasTombstone, HookedTransport, lostRows } from '../test/scenario-helpers';
-import { digestsOf, syncUntilCut, transportTo } from '../test/sync-helpers';
-import { Library } from './library';
-import { unwrapRecord } from './records';
-import { ResourceName, resourceNameOf } from './resource-types';
-import { WriteTransaction } from './write-path';
+import { createMembers, removeTempDirs, TestClock } from './fixtures';
+import { fixedUuid, hasRow, hasTombstone, HookedTransport, lostRows } from './scenario-helpers';
+import { digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { Library } from '../src/library';
+import { unwrapRecord } from '../src/records';
+import { ResourceName, resourceNameOf } from '../src/resource-types';
+import { WriteTransaction } from '../src/write-path';
 
 const SECOND = 1_000;
 let members: Library[] = [];

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { TidemarkError } from './errors';
-import { SqlRunner } from './store/library-database';
+import { TidemarkError } from '../errors';
+import { SqlRunner } from '../store/library-database';
 
 export interface NewInvite {
   readonly inviteId: string;

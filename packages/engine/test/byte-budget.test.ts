@@ -5,13 +5,13 @@
  */
 import { EntryKind, StateBatch } from '@tidemark/proto';
 import { lastValueFrom, toArray } from 'rxjs';
-import { createLibrary, removeTempDirs } from '../test/fixtures';
-import { fixedUuid } from '../test/scenario-helpers';
-import { Library } from './library';
-import { resourceTypeOf } from './resource-types';
-import { MAX_BATCH_BYTES, MAX_BATCH_SIZE } from './serve';
-import { LibrarySyncService } from './sync-service';
-import { MAX_TEXT_BYTES } from './validate';
+import { createLibrary, removeTempDirs } from './fixtures';
+import { fixedUuid } from './scenario-helpers';
+import { Library } from '../src/library';
+import { resourceTypeOf } from '../src/resource-types';
+import { MAX_BATCH_BYTES, MAX_BATCH_SIZE } from '../src/serve';
+import { LibrarySyncService } from '../src/sync-service';
+import { MAX_TEXT_BYTES } from '../src/validate';
 
 const ENTRIES = 3_000;
 

@@ -4,13 +4,13 @@
  * A timestamp cursor would skip or repeat rows at every boundary; the seq cursor must not.
  */
 import { ResourceType } from '@tidemark/proto';
-import { createMembers, removeTempDirs, TestClock } from '../test/fixtures';
-import { countOf, lostRows, peerDigests } from '../test/scenario-helpers';
-import { syncUntilCut, transportTo } from '../test/sync-helpers';
-import { Library } from './library';
-import { RESOURCE_NAMES } from './resource-types';
-import { RESOURCE_TABLES } from './store/resource-tables';
-import { writeSyntheticLibrary } from './synthetic';
+import { createMembers, removeTempDirs, TestClock } from './fixtures';
+import { countOf, lostRows, peerDigests } from './scenario-helpers';
+import { syncUntilCut, transportTo } from './sync-helpers';
+import { Library } from '../src/library';
+import { RESOURCE_NAMES } from '../src/resource-types';
+import { RESOURCE_TABLES } from '../src/store/resource-tables';
+import { writeSyntheticLibrary } from '../src/testing/synthetic';
 
 const ENTRIES = 20_000;
 const BATCH = 3_000;

@@ -1,4 +1,4 @@
-import { SqlRunner } from './store/library-database';
+import { SqlRunner } from '../store/library-database';
 
 /** A device this device trusts in the library, pinned by its certificate. */
 export interface Member {

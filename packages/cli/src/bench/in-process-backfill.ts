@@ -1,21 +1,23 @@
 /**
- * Measures a backfill: A indexes N synthetic entries, B backfills them over the in-memory
+ * Measures the engine alone, in one process: A indexes N synthetic entries, B backfills them over the in-memory
  * transport (every batch encoded to protobuf and decoded again), and the script prints rows/s
  * and peak RSS. Not a test; run after a build:
  *
- *   node packages/engine/dist/bench/measure-backfill.js --entries 100000 --batch 5000
+ *   node packages/cli/dist/bench/in-process-backfill.js --entries 100000 --batch 5000
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
-import { syncFromPeer$ } from '../client';
-import { digestResource, digestsEqual } from '../digest';
-import { InMemoryTransport } from '../in-memory-transport';
-import { Library } from '../library';
-import { RESOURCE_NAMES } from '../resource-types';
-import { LibrarySyncService } from '../sync-service';
-import { writeSyntheticLibrary } from '../synthetic';
+import {
+  digestResource,
+  digestsEqual,
+  Library,
+  LibrarySyncService,
+  RESOURCE_NAMES,
+  syncFromPeer$,
+} from '@tidemark/engine';
+import { InMemoryTransport, writeSyntheticLibrary } from '@tidemark/engine/testing';
 
 interface Options {
   readonly entries: number;

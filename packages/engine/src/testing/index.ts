@@ -1,0 +1,7 @@
+/**
+ * @tidemark/engine/testing: what tests, benchmarks and the demo need beside the public API.
+ * Kept out of the main entry point so that a library user never mistakes synthetic data or an
+ * in-process transport for part of the sync engine.
+ */
+export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
+export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
