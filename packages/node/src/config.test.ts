@@ -1,6 +1,6 @@
 import { TidemarkError } from '@tidemark/engine';
 import { formatHostPort, parseHostPort } from './address';
-import { backoffDelay, maxBackoffDelay } from './backoff';
+import { backoffDelay, maxBackoffDelay } from './peers/backoff';
 import { resolveConfig } from './config';
 import { startNode } from './node';
 

@@ -1,9 +1,9 @@
 /** @tidemark/node: the gRPC daemon: sync service, health, reflection, peer sessions, metrics. */
 export { formatHostPort, parseHostPort, type HostPort } from './address';
 export { DEFAULT_RECONNECT, type NodeConfig, type ReconnectPolicy } from './config';
-export { type PeerSessionEvent } from './events';
-export { fromGrpcError, toGrpcStatus } from './grpc-status';
-export { GrpcSyncTransport } from './grpc-transport';
+export { type PeerSessionEvent } from './peers/events';
+export { fromGrpcError, toGrpcStatus } from './grpc/grpc-status';
+export { GrpcSyncTransport } from './peers/grpc-transport';
 export { createLogger, type Logger, type LoggerOptions } from './logger';
 export { startNode, type RunningNode } from './node';
 export {
@@ -11,7 +11,7 @@ export {
   peerSession$,
   type ClosableTransport,
   type PeerSessionOptions,
-} from './peer-session';
+} from './peers/peer-session';
 export { runNodeProcess } from './process';
 export { decodeInvite, encodeInvite, type Invite } from './pairing/invite-code';
 export { joinLibrary, type JoinResult } from './pairing/pairing-client';

@@ -1,6 +1,6 @@
 import { HlcStamp, resourceNameOf } from '@tidemark/engine';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { PeerSessionEvent } from './events';
+import type { PeerSessionEvent } from './peers/events';
 
 const PEER_TYPE = ['peer', 'resource_type'] as const;
 

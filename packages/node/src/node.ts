@@ -3,14 +3,14 @@ import type { Logger } from 'pino';
 import { merge, Observable, Subject, Subscription } from 'rxjs';
 import { NodeConfig, ResolvedConfig, resolveConfig } from './config';
 import { DAEMON_WRITER_CACHE_KIB } from './daemon-memory';
-import type { PeerSessionEvent } from './events';
-import { NodeServer, startNodeServer } from './grpc-server';
+import type { PeerSessionEvent } from './peers/events';
+import { NodeServer, startNodeServer } from './server/grpc-server';
 import { createLogger } from './logger';
 import { MetricsServer, startMetricsServer } from './metrics-server';
 import { NodeMetrics } from './metrics';
-import { peerSession$ } from './peer-session';
+import { peerSession$ } from './peers/peer-session';
 import { NodeSecurity, openNodeSecurity } from './security/node-security';
-import { logSessionEvent } from './session-log';
+import { logSessionEvent } from './peers/session-log';
 
 /** How long unary calls in flight may take to finish at shutdown before they are cancelled. */
 const SHUTDOWN_GRACE_MS = 5_000;

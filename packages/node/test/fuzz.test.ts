@@ -17,7 +17,7 @@ import {
 } from '@tidemark/proto';
 import * as fc from 'fast-check';
 import { RunningNode } from '../src';
-import { CLIENT_OPTIONS } from '../src/grpc-options';
+import { CLIENT_OPTIONS } from '../src/grpc/grpc-options';
 import { pinnedChannel } from '../src/tls/client-credentials';
 import { digestsOf, removeTempDirs, startTestNode } from './helpers';
 import { addMemberToFile, createSecureDevice, handshakeWith, SecureDevice, tlsClient } from './tls-helpers';

@@ -4,7 +4,7 @@ import { InviteStore, Library, MemberStore } from '@tidemark/engine';
 import { SyncServiceClient } from '@tidemark/proto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDeviceCredentials, DeviceCredentials, encodeInvite, Invite } from '../src';
-import { CLIENT_OPTIONS } from '../src/grpc-options';
+import { CLIENT_OPTIONS } from '../src/grpc/grpc-options';
 import { pinnedChannel } from '../src/tls/client-credentials';
 import { tempDir } from './helpers';
 

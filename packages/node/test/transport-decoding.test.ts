@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { isTidemarkError, MalformedBatchError } from '@tidemark/engine';
 import { ResourceType, StateBatch, StateRequest, SyncServiceService } from '@tidemark/proto';
-import { GrpcSyncTransport } from '../src/grpc-transport';
+import { GrpcSyncTransport } from '../src/peers/grpc-transport';
 
 const GOOD: StateBatch = {
   resourceType: ResourceType.RESOURCE_TYPE_TAG,

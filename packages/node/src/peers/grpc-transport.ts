@@ -10,11 +10,11 @@ import {
   SyncServiceClient,
   SyncServiceService,
 } from '@tidemark/proto';
-import { parseHostPort } from './address';
+import { parseHostPort } from '../address';
 import { DecodeAhead } from './decode-ahead';
-import { CLIENT_OPTIONS } from './grpc-options';
-import { fromGrpcError } from './grpc-status';
-import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from './tls/client-security';
+import { CLIENT_OPTIONS } from '../grpc/grpc-options';
+import { fromGrpcError } from '../grpc/grpc-status';
+import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from '../tls/client-security';
 
 /**
  * Batches decoded ahead of the engine. One is enough to take decoding off the engine's path (it

@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { Library, LibrarySyncService, TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
-import { formatHostPort, HostPort } from './address';
-import { SERVER_OPTIONS } from './grpc-options';
+import { formatHostPort, HostPort } from '../address';
+import { SERVER_OPTIONS } from '../grpc/grpc-options';
 import { addHealthService, addReflectionService, markNotServing } from './introspection';
-import { createPairingHandlers, LenientPairingService, PairingTls } from './pairing/pairing-server';
+import { createPairingHandlers, LenientPairingService, PairingTls } from '../pairing/pairing-server';
 import { LenientSyncService } from './request-decoding';
-import { CallGuard, insecureGuard } from './security/call-guard';
+import { CallGuard, insecureGuard } from '../security/call-guard';
 import { createSyncServiceHandlers } from './sync-server';
 
 /** How the server authenticates: plaintext with no checks, or mutual TLS with member pinning. */

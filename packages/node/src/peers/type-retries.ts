@@ -1,7 +1,7 @@
 import { Library, ResourceName, SyncEvent, syncFromPeer$, SyncTransport } from '@tidemark/engine';
 import { Subscription } from 'rxjs';
 import { backoffDelay } from './backoff';
-import type { ReconnectPolicy } from './config';
+import type { ReconnectPolicy } from '../config';
 
 export interface TypeRetriesOptions {
   readonly library: Library;

@@ -1,4 +1,4 @@
-import type { ReconnectPolicy } from './config';
+import type { ReconnectPolicy } from '../config';
 
 /**
  * Delay before retry number `failures` (1-based): exponential from `initialMs`, capped at

@@ -10,9 +10,9 @@ import {
 } from '@tidemark/proto';
 import type { Logger } from 'pino';
 import { Subscription } from 'rxjs';
-import { toGrpcStatus } from './grpc-status';
+import { toGrpcStatus } from '../grpc/grpc-status';
 import { Decoded } from './request-decoding';
-import { Caller, CallGuard, insecureGuard, MAX_STREAMS_PER_CALLER } from './security/call-guard';
+import { Caller, CallGuard, insecureGuard, MAX_STREAMS_PER_CALLER } from '../security/call-guard';
 import { WriteBackpressure } from './write-backpressure';
 
 type StateCall = grpc.ServerWritableStream<Decoded<StateRequest>, StateBatch>;

@@ -8,7 +8,7 @@ import {
 } from '@tidemark/engine';
 import { Observable, Subscription } from 'rxjs';
 import { backoffDelay, maxBackoffDelay } from './backoff';
-import type { ReconnectPolicy } from './config';
+import type { ReconnectPolicy } from '../config';
 import type { PeerSessionEvent } from './events';
 import { TypeRetries } from './type-retries';
 
