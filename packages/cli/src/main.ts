@@ -7,7 +7,7 @@ import { registerCompletion } from './commands/completion';
 import { registerDemo } from './commands/demo';
 import { registerDoctor } from './commands/doctor';
 import { registerGenerate } from './commands/generate';
-import { registerIndex } from './commands/index';
+import { registerIndex } from './commands/index-command';
 import { registerInit } from './commands/init';
 import { registerInvite } from './commands/invite';
 import { registerJoin } from './commands/join';
