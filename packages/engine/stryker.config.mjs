@@ -1,0 +1,40 @@
+// Mutation testing of the engine's sync core: `npm run mutate` at the repository root (never in
+// CI: a full run takes far longer than the suite). One file at a time:
+//   npm run mutate -- --mutate packages/engine/src/digest.ts
+// Paths are relative to the repository root, where the script runs: the engine's jest config
+// reaches `../../jest.preset.js` and `tsconfig.base.json`, so the sandbox Stryker copies the
+// project into must hold the root as well. Only what the engine's tests read is copied.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'jest',
+  jest: { projectType: 'custom', configFile: 'packages/engine/jest.config.js' },
+  // Only the tests that cover a mutant run against it: the suite takes minutes per run.
+  coverageAnalysis: 'perTest',
+  mutate: [
+    'packages/engine/src/apply.ts',
+    'packages/engine/src/digest.ts',
+    'packages/engine/src/serve.ts',
+    'packages/engine/src/watermarks.ts',
+  ],
+  ignorePatterns: [
+    '/*',
+    '!/package.json',
+    '!/jest.preset.js',
+    '!/tsconfig.base.json',
+    '!/packages',
+    '/packages/*',
+    '!/packages/engine',
+    '/packages/engine/dist',
+  ],
+  // Two cores, shared: one runner per core at most.
+  concurrency: 2,
+  // Added to 1.5x the covering tests' own time: enough for a loaded shared machine, while a
+  // mutant that makes a sync loop forever (a cursor that never moves) costs 20 s, not minutes.
+  timeoutMS: 20_000,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/engine.html' },
+  jsonReporter: { fileName: 'reports/mutation/engine.json' },
+  thresholds: { high: 90, low: 80, break: null },
+};
