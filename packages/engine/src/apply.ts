@@ -8,10 +8,9 @@ import { unwrapRecord } from './records';
 import { DEVICE_OWNED, ResourceName, resourceNameOf } from './resource-types';
 import { ChangeSequence } from './sequence';
 import { SqlRunner } from './store/library-database';
-import { dataValuesOf, RESOURCE_TABLES } from './store/resource-tables';
+import { dataValuesOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
 import { isUuid, validateFields, validateHlc } from './validate';
-import { ownerOf } from './write-path';
 import { ResourceWatermarkStore } from './watermarks';
 
 export interface ApplyResult {

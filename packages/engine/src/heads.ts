@@ -2,7 +2,7 @@ import { ResourceHead } from '@tidemark/proto';
 import { decodeHlc } from './hlc';
 import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
 import { SqlRunner } from './store/library-database';
-import { RESOURCE_TABLES } from './store/resource-tables';
+import { ownerColumnOf, RESOURCE_TABLES } from './store/resource-tables';
 
 /** How far one resource type goes in this database: for handshakes, lag and status. */
 export async function resourceHead(sql: SqlRunner, name: ResourceName): Promise<ResourceHead> {
@@ -43,9 +43,7 @@ export async function rowCountsByOwner(
   const counts: { resourceType: ResourceName; owner: string; rows: number }[] = [];
   for (const name of RESOURCE_NAMES) {
     const table = RESOURCE_TABLES[name];
-    const owner = table.ownerField
-      ? (table.fields.find((f) => f.field === table.ownerField)?.column ?? 'uuid')
-      : undefined;
+    const owner = ownerColumnOf(name);
     const rows = await sql.query<{ owner: string | null; n: number }>(
       owner
         ? `SELECT ${owner} AS owner, count(*) AS n FROM ${table.table} GROUP BY ${owner} ORDER BY ${owner}`

@@ -10,6 +10,7 @@ import {
   Volume,
 } from '@tidemark/proto';
 import { TidemarkError } from './errors';
+import { ownerColumnOf } from './store/resource-tables';
 
 /** The stable lowercase name of each resource type (CLI, logs, metrics labels, database). */
 export type ResourceName =
@@ -63,8 +64,13 @@ const NAME_BY_TYPE = new Map<ResourceType, ResourceName>(
   RESOURCE_NAMES.map((name) => [TYPE_BY_NAME[name], name]),
 );
 
-/** Device-owned types: only the owning device writes them, so `origin` must equal the owner. */
-export const DEVICE_OWNED: ReadonlySet<ResourceName> = new Set(['device', 'volume', 'location', 'entry']);
+/**
+ * Device-owned types: only the owning device writes them, so `origin` must equal the owner.
+ * Derived from the table descriptors' `ownerField`, the one place ownership is declared.
+ */
+export const DEVICE_OWNED: ReadonlySet<ResourceName> = new Set(
+  RESOURCE_NAMES.filter((name) => ownerColumnOf(name) !== undefined),
+);
 
 export function resourceTypeOf(name: ResourceName): ResourceType {
   return TYPE_BY_NAME[name];

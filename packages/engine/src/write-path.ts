@@ -1,9 +1,9 @@
 import { encodeHlc, HybridLogicalClock } from './hlc';
 import { TidemarkError } from './errors';
-import { DEVICE_OWNED, FieldsOf, ResourceName } from './resource-types';
+import { FieldsOf, ResourceName } from './resource-types';
 import { ChangeSequence } from './sequence';
 import { SqlRunner } from './store/library-database';
-import { dataValuesOf, RESOURCE_TABLES } from './store/resource-tables';
+import { dataValuesOf, ownerColumnOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
 import { isUuid, validateFields } from './validate';
 
@@ -67,7 +67,7 @@ export class WriteTransaction {
         `cannot delete ${name} ${JSON.stringify(uuid)}: not a lowercase hyphenated UUID`,
       );
     }
-    if (name === 'device' && uuid !== this.deviceId) {
+    if (ownerColumnOf(name) === 'uuid' && uuid !== this.deviceId) {
       // A device row is owned by the device it describes (see assertHeldRowsAreOwn).
       throw new TidemarkError(
         'INVALID_ARGUMENT',
@@ -114,9 +114,11 @@ export class WriteTransaction {
    * Rows this device has never received cannot be checked here. One query per flushed chunk.
    */
   private async assertHeldRowsAreOwn(name: ResourceName, uuids: readonly string[]): Promise<void> {
+    const ownerColumn = ownerColumnOf(name);
+    // A row owned by its own uuid (the device row) needs no look-up: put has checked that the
+    // uuid is this device's, and delete checks it too.
+    if (ownerColumn === undefined || ownerColumn === 'uuid' || uuids.length === 0) return;
     const table = RESOURCE_TABLES[name];
-    const ownerColumn = table.fields.find((field) => field.field === table.ownerField)?.column;
-    if (!DEVICE_OWNED.has(name) || !ownerColumn || uuids.length === 0) return;
     const marks = uuids.map(() => '?').join(', ');
     const [foreign] = await this.sql.query<{ uuid: string; owner: string }>(
       `SELECT uuid, owner FROM (
@@ -149,10 +151,4 @@ export class WriteTransaction {
       this.pending?.op === 'put' ? this.pending.rows.length : (this.pending?.tombstones.length ?? 0);
     if (size >= FLUSH_EVERY) await this.flush();
   }
-}
-
-export function ownerOf(name: ResourceName, record: { [field: string]: unknown }): string | undefined {
-  if (!DEVICE_OWNED.has(name)) return undefined;
-  const field = RESOURCE_TABLES[name].ownerField ?? 'uuid';
-  return String(record[field]);
 }

@@ -1,5 +1,5 @@
 import { TidemarkError } from '../errors';
-import { columnsOf, FieldKind, ResourceTable } from './resource-tables';
+import { columnsOf, FieldKind, isIntegerKind, ResourceTable } from './resource-tables';
 
 /**
  * Row images packed as one string per row, for the bulk upsert. A multi-row upsert has to get
@@ -31,18 +31,9 @@ const MAX_VARIABLE_BYTES = 10 ** OFFSET_WIDTH;
 type Slot = 'uuid' | 'optional_uuid' | 'integer' | 'hlc' | 'variable';
 
 function slotOf(kind: FieldKind): Slot {
-  switch (kind) {
-    case 'uuid':
-    case 'optional_uuid':
-      return kind;
-    case 'count':
-    case 'entry_kind':
-      return 'integer';
-    case 'text':
-    case 'name':
-    case 'hash':
-      return 'variable';
-  }
+  if (isIntegerKind(kind)) return 'integer';
+  // Any other kind is TEXT; only uuids have a fixed width.
+  return kind === 'uuid' || kind === 'optional_uuid' ? kind : 'variable';
 }
 
 const WIDTH: { readonly [S in Exclude<Slot, 'variable'>]: number } = {

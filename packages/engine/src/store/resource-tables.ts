@@ -1,5 +1,6 @@
 import { EntryKind, Record as WireRecord } from '@tidemark/proto';
-import { AnyRecord, ResourceName } from '../resource-types';
+import { TidemarkError } from '../errors';
+import type { AnyRecord, ResourceName } from '../resource-types';
 
 /** How a record field is stored and validated. */
 export type FieldKind = 'uuid' | 'optional_uuid' | 'text' | 'name' | 'hash' | 'count' | 'entry_kind';
@@ -19,7 +20,12 @@ export interface ResourceTable {
   readonly recordCase: NonNullable<WireRecord['kind']>['$case'];
   /** Data fields, without `uuid`, `hlc`, `origin` (columns common to every table). */
   readonly fields: readonly FieldSpec[];
-  /** For device-owned types: the field naming the owning device. */
+  /**
+   * Device-owned types: the field naming the owning device (`uuid` when the row describes the
+   * device itself); absent for shared types. Only the owner writes such a row, so its `origin`
+   * must equal this field. The one declaration of ownership: `DEVICE_OWNED`, `ownerOf` and
+   * `ownerColumnOf` are derived from it.
+   */
   readonly ownerField?: string;
 }
 
@@ -104,15 +110,64 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
   },
 };
 
+/** The column holding each device-owned type's owner; checked once, when the module loads. */
+const OWNER_COLUMN = new Map<ResourceName, string>(
+  Object.values(RESOURCE_TABLES).flatMap((table): [ResourceName, string][] => {
+    if (table.ownerField === undefined) return [];
+    if (table.ownerField === 'uuid') return [[table.name, 'uuid']];
+    const owner = table.fields.find((field) => field.field === table.ownerField);
+    if (!owner) {
+      throw new TidemarkError(
+        'INTERNAL',
+        `${table.name}: owner field ${table.ownerField} is not one of its fields`,
+      );
+    }
+    return [[table.name, owner.column]];
+  }),
+);
+
+/** The column naming the owning device of a device-owned type (`uuid` for devices), or undefined. */
+export function ownerColumnOf(name: ResourceName): string | undefined {
+  return OWNER_COLUMN.get(name);
+}
+
+/** The device that owns a record of a device-owned type; undefined for shared types. */
+export function ownerOf(
+  name: ResourceName,
+  record: { readonly [field: string]: unknown },
+): string | undefined {
+  const field = RESOURCE_TABLES[name].ownerField;
+  return field === undefined ? undefined : String(record[field]);
+}
+
+// A record rather than a list, so that a new kind cannot compile until it says how it is stored.
+const INTEGER_KIND: { readonly [K in FieldKind]: boolean } = {
+  uuid: false,
+  optional_uuid: false,
+  text: false,
+  name: false,
+  hash: false,
+  count: true,
+  entry_kind: true,
+};
+
+/** Whether a kind is stored as an INTEGER (and read back as a number); every other kind is TEXT. */
+export function isIntegerKind(kind: FieldKind): boolean {
+  return INTEGER_KIND[kind];
+}
+
 /** Column list for SELECT / INSERT, in a fixed order: uuid, data fields, hlc, origin, seq. */
 export function columnsOf(table: ResourceTable): string[] {
   return ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
 }
 
+/**
+ * The column definition of a field of this kind: what a migration adding a field must write
+ * (test/schema-migrations.test.ts holds the migrated schema to it). Migrations never call this;
+ * they are frozen SQL.
+ */
 export function sqlTypeOf(kind: FieldKind): string {
-  return kind === 'count' || kind === 'entry_kind'
-    ? 'INTEGER NOT NULL DEFAULT 0'
-    : "TEXT NOT NULL DEFAULT ''";
+  return isIntegerKind(kind) ? 'INTEGER NOT NULL DEFAULT 0' : "TEXT NOT NULL DEFAULT ''";
 }
 
 /** Row values of a record, in `columnsOf` order without the trailing hlc/origin/seq. */

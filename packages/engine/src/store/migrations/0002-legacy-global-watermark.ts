@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { encodeHlc, HlcStamp, ZERO_HLC } from '../../hlc';
-import { RESOURCE_NAMES, ResourceName } from '../../resource-types';
-import { isUuid } from '../../validate';
-import { FieldKind, RESOURCE_TABLES } from '../resource-tables';
 import {
+  isLowercaseUuid,
   LEGACY_PREFIX,
   LEGACY_TABLES,
   legacyDataError,
+  LegacyStamp,
   parseLegacyHlc,
   parseLegacyTime,
+  stampText,
   tableExists,
 } from './legacy-schema';
 
@@ -24,40 +23,121 @@ const STAMPS = `${LEGACY_PREFIX}migration_stamps`;
  * member that migrates the same library, so re-syncing after migration skips them instead of
  * rewriting them, and any write by the owner under Tidemark wins over it.
  */
-export const LEGACY_DEVICE_STAMP: HlcStamp = { physicalMs: 1, logical: 0 };
+export const LEGACY_DEVICE_STAMP: LegacyStamp = { physicalMs: 1, logical: 0 };
 
 /** Where a legacy row's version comes from. */
 type LegacyVersion =
   | { readonly kind: 'none' }
-  | { readonly kind: 'time'; readonly column: 'updated_at' | 'indexed_at' }
+  | { readonly kind: 'time'; readonly column: 'updated_at' | 'indexed_at'; readonly owner: 'device_uuid' }
   | { readonly kind: 'hlc' };
 
-const LEGACY_VERSION: { readonly [N in ResourceName]: LegacyVersion } = {
-  device: { kind: 'none' },
-  volume: { kind: 'time', column: 'updated_at' },
-  location: { kind: 'time', column: 'updated_at' },
-  entry: { kind: 'time', column: 'indexed_at' },
-  content_identity: { kind: 'hlc' },
-  tag: { kind: 'hlc' },
-  collection: { kind: 'hlc' },
-  tag_assignment: { kind: 'hlc' },
-};
-
-const legacyTableOf = (name: ResourceName) => `${LEGACY_PREFIX}${RESOURCE_TABLES[name].table}`;
-
-/** The column naming the owning device of a device-owned type. */
-function ownerColumnOf(name: ResourceName): string {
-  const table = RESOURCE_TABLES[name];
-  if (table.ownerField === 'uuid') return 'uuid';
-  const owner = table.fields.find((field) => field.field === table.ownerField);
-  if (!owner) throw new Error(`${name} has no owner column`);
-  return owner.column;
+interface LegacyType {
+  /** The `resource_type` it is recorded under (tombstones, watermarks). */
+  readonly name: string;
+  /** Its table, in both schemas; the legacy one is renamed to `legacy_<table>` by 0001. */
+  readonly table: string;
+  readonly version: LegacyVersion;
+  /**
+   * Its data columns as 0001 created them, each with the value a legacy NULL becomes (optional
+   * references and counts may be NULL in the legacy schema; Tidemark stores '' and 0).
+   */
+  readonly columns: readonly (readonly [column: string, ifNull: "''" | '0'])[];
 }
 
-/** Legacy optional references and counts may be NULL; Tidemark stores '' and 0. */
-function legacyValue(column: string, kind: FieldKind): string {
-  return kind === 'count' || kind === 'entry_kind' ? `coalesce(l.${column}, 0)` : `coalesce(l.${column}, '')`;
-}
+/**
+ * The resource types as this migration was written for them, in dependency order (a type's rank
+ * breaks seq ties). Frozen like all migrations: a field or type added later must not change
+ * what this migration does, and 0001's tables never gain a column before this runs.
+ */
+const LEGACY_TYPES: readonly LegacyType[] = [
+  {
+    name: 'device',
+    table: 'devices',
+    version: { kind: 'none' },
+    columns: [
+      ['name', "''"],
+      ['os', "''"],
+    ],
+  },
+  {
+    name: 'volume',
+    table: 'volumes',
+    version: { kind: 'time', column: 'updated_at', owner: 'device_uuid' },
+    columns: [
+      ['device_uuid', "''"],
+      ['name', "''"],
+      ['mount_point', "''"],
+      ['filesystem', "''"],
+      ['capacity_bytes', '0'],
+    ],
+  },
+  {
+    name: 'location',
+    table: 'locations',
+    version: { kind: 'time', column: 'updated_at', owner: 'device_uuid' },
+    columns: [
+      ['device_uuid', "''"],
+      ['volume_uuid', "''"],
+      ['path', "''"],
+      ['name', "''"],
+    ],
+  },
+  {
+    name: 'content_identity',
+    table: 'content_identities',
+    version: { kind: 'hlc' },
+    columns: [
+      ['content_hash', "''"],
+      ['size_bytes', '0'],
+      ['mime_type', "''"],
+    ],
+  },
+  {
+    name: 'entry',
+    table: 'entries',
+    version: { kind: 'time', column: 'indexed_at', owner: 'device_uuid' },
+    columns: [
+      ['device_uuid', "''"],
+      ['location_uuid', "''"],
+      ['parent_uuid', "''"],
+      ['relative_path', "''"],
+      ['kind', '0'],
+      ['size_bytes', '0'],
+      ['modified_at_ms', '0'],
+      ['content_uuid', "''"],
+    ],
+  },
+  {
+    name: 'tag',
+    table: 'tags',
+    version: { kind: 'hlc' },
+    columns: [
+      ['name', "''"],
+      ['color', "''"],
+    ],
+  },
+  {
+    name: 'collection',
+    table: 'collections',
+    version: { kind: 'hlc' },
+    columns: [
+      ['name', "''"],
+      ['description', "''"],
+    ],
+  },
+  {
+    name: 'tag_assignment',
+    table: 'tag_assignments',
+    version: { kind: 'hlc' },
+    columns: [
+      ['tag_uuid', "''"],
+      ['content_uuid', "''"],
+    ],
+  },
+];
+
+/** An empty library's HLC floor: the zero stamp. */
+const ZERO_FLOOR = '0000000000000000';
 
 interface LegacyRow {
   uuid: unknown;
@@ -69,13 +149,13 @@ interface LegacyRow {
  * Moves a library of the legacy global-watermark design (renamed to `legacy_*` by 0001) into
  * the Tidemark tables, and restarts every resource type of every legacy peer from zero.
  *
- * The legacy `devices.last_state_watermark` is the seed note's bug: one timestamp stood for every
- * device-owned type of a peer, so a resumed backfill skipped every volume and location older than
- * the last entry batch. Whatever this library holds of a peer may have such holes, so the legacy
- * value is never turned into a cursor. It is kept, with the
- * shared HLC watermark, in `legacy_watermark_migrations` for `tidemark doctor`, and the next sync
- * re-reads everything from each peer; idempotent apply skips the rows this library already holds,
- * so the re-run costs transfer, not writes.
+ * The legacy `devices.last_state_watermark` is the global-watermark bug: one timestamp stood for
+ * every device-owned type of a peer, so a resumed backfill skipped every volume and location older
+ * than the last entry batch. Whatever this library holds of a peer may have such holes, so the
+ * legacy value is never turned into a cursor. It is kept, with the shared HLC watermark, in
+ * `legacy_watermark_migrations` for `tidemark doctor`, and the next sync re-reads everything from
+ * each peer; idempotent apply skips the rows this library already holds, so the re-run costs
+ * transfer, not writes.
  *
  * Versions are taken from the legacy data itself (row time, legacy HLC), so every member that
  * migrates the same rows gives them the same version, and rows lost to the bug arrive as new.
@@ -101,7 +181,7 @@ export class LegacyGlobalWatermark1732700000000 implements MigrationInterface {
       seq INTEGER,
       PRIMARY KEY (resource_type, uuid)
     )`);
-    for (const [rank, name] of RESOURCE_NAMES.entries()) await stampLegacyRows(runner, name, rank);
+    for (const [rank, type] of LEGACY_TYPES.entries()) await stampLegacyRows(runner, type, rank);
 
     // The order the legacy engine wrote the rows in: by time (and legacy counter), then uuid. The
     // type's rank only breaks a tie of one uuid used in two tables, so the result is total.
@@ -111,7 +191,7 @@ export class LegacyGlobalWatermark1732700000000 implements MigrationInterface {
        ) AS ordered
        WHERE ${STAMPS}.resource_type = ordered.resource_type AND ${STAMPS}.uuid = ordered.uuid`,
     );
-    for (const name of RESOURCE_NAMES) await copyLegacyRows(runner, name);
+    for (const type of LEGACY_TYPES) await copyLegacyRows(runner, type);
 
     const [{ n, floor }]: { n: number; floor: string | null }[] = await runner.query(
       `SELECT count(*) AS n, max(hlc) AS floor FROM ${STAMPS}`,
@@ -120,15 +200,7 @@ export class LegacyGlobalWatermark1732700000000 implements MigrationInterface {
     await runner.query(
       `INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms, last_seq, hlc_floor)
        VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        library.libraryId,
-        library.deviceId,
-        randomUUID(),
-        library.name,
-        nowMs,
-        n,
-        floor ?? encodeHlc(ZERO_HLC),
-      ],
+      [library.libraryId, library.deviceId, randomUUID(), library.name, nowMs, n, floor ?? ZERO_FLOOR],
     );
 
     await restartLegacyPeers(runner, library.deviceId, nowMs);
@@ -159,9 +231,9 @@ async function readLegacyLibrary(
   );
   if (rows.length !== 1) throw legacyDataError(`its \`library\` table has ${rows.length} rows instead of 1`);
   const [row] = rows;
-  if (!isUuid(row.library_id))
+  if (!isLowercaseUuid(row.library_id))
     throw legacyDataError(`library_id ${JSON.stringify(row.library_id)} is not a UUID`);
-  if (!isUuid(row.device_uuid))
+  if (!isLowercaseUuid(row.device_uuid))
     throw legacyDataError(`device_uuid ${JSON.stringify(row.device_uuid)} is not a UUID`);
   return {
     libraryId: row.library_id,
@@ -171,13 +243,13 @@ async function readLegacyLibrary(
 }
 
 /** Computes the Tidemark version (hlc, origin) of every legacy row of one type, a chunk at a time. */
-async function stampLegacyRows(runner: QueryRunner, name: ResourceName, rank: number): Promise<void> {
-  const legacy = legacyTableOf(name);
+async function stampLegacyRows(runner: QueryRunner, type: LegacyType, rank: number): Promise<void> {
+  const legacy = `${LEGACY_PREFIX}${type.table}`;
   if (!(await tableExists(runner, legacy))) return;
-  const version = LEGACY_VERSION[name];
+  const { version } = type;
   const columns =
     version.kind === 'time'
-      ? `${version.column} AS version, ${ownerColumnOf(name)} AS owner`
+      ? `${version.column} AS version, ${version.owner} AS owner`
       : version.kind === 'hlc'
         ? 'hlc AS version, NULL AS owner'
         : 'NULL AS version, uuid AS owner';
@@ -192,8 +264,9 @@ async function stampLegacyRows(runner: QueryRunner, name: ResourceName, rank: nu
     const params: unknown[] = [];
     for (const row of rows) {
       const where = `${legacy} row ${JSON.stringify(row.uuid)}`;
-      if (!isUuid(row.uuid)) throw legacyDataError(`${where}: uuid is not a lowercase hyphenated UUID`);
-      let stamp: HlcStamp;
+      if (!isLowercaseUuid(row.uuid))
+        throw legacyDataError(`${where}: uuid is not a lowercase hyphenated UUID`);
+      let stamp: LegacyStamp;
       let origin: unknown;
       if (version.kind === 'hlc') {
         const legacyHlc = parseLegacyHlc(row.version);
@@ -214,9 +287,9 @@ async function stampLegacyRows(runner: QueryRunner, name: ResourceName, rank: nu
         stamp = LEGACY_DEVICE_STAMP;
         origin = row.owner;
       }
-      if (!isUuid(origin))
+      if (!isLowercaseUuid(origin))
         throw legacyDataError(`${where}: owning device ${JSON.stringify(origin)} is not a UUID`);
-      params.push(name, row.uuid, encodeHlc(stamp), origin, rank);
+      params.push(type.name, row.uuid, stampText(stamp), origin, rank);
     }
     await runner.query(
       `INSERT INTO ${STAMPS} (resource_type, uuid, hlc, origin, type_rank) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
@@ -231,22 +304,21 @@ async function stampLegacyRows(runner: QueryRunner, name: ResourceName, rank: nu
 }
 
 /** Copies one type in one statement inside SQLite: the rows never pass through this process. */
-async function copyLegacyRows(runner: QueryRunner, name: ResourceName): Promise<void> {
-  const legacy = legacyTableOf(name);
+async function copyLegacyRows(runner: QueryRunner, type: LegacyType): Promise<void> {
+  const legacy = `${LEGACY_PREFIX}${type.table}`;
   if (!(await tableExists(runner, legacy))) return;
-  const table = RESOURCE_TABLES[name];
-  const columns = ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+  const columns = ['uuid', ...type.columns.map(([column]) => column), 'hlc', 'origin', 'seq'];
   const values = [
     'l.uuid',
-    ...table.fields.map((field) => legacyValue(field.column, field.kind)),
+    ...type.columns.map(([column, ifNull]) => `coalesce(l.${column}, ${ifNull})`),
     's.hlc',
     's.origin',
     's.seq',
   ];
   await runner.query(
-    `INSERT INTO ${table.table} (${columns.join(', ')})
+    `INSERT INTO ${type.table} (${columns.join(', ')})
      SELECT ${values.join(', ')} FROM ${legacy} l JOIN ${STAMPS} s ON s.resource_type = ? AND s.uuid = l.uuid`,
-    [name],
+    [type.name],
   );
 }
 
@@ -264,12 +336,12 @@ async function restartLegacyPeers(runner: QueryRunner, thisDevice: string, nowMs
       [thisDevice],
     );
   for (const peer of peers) {
-    if (!isUuid(peer.uuid))
+    if (!isLowercaseUuid(peer.uuid))
       throw legacyDataError(`legacy_devices row ${JSON.stringify(peer.uuid)}: uuid is not a UUID`);
     await runner.query(
       `INSERT INTO resource_watermarks (peer_device_id, resource_type, peer_epoch, last_seq, last_hlc, updated_at_ms)
-       VALUES ${RESOURCE_NAMES.map(() => "(?, ?, '', 0, NULL, ?)").join(', ')}`,
-      RESOURCE_NAMES.flatMap((name) => [peer.uuid, name, nowMs]),
+       VALUES ${LEGACY_TYPES.map(() => "(?, ?, '', 0, NULL, ?)").join(', ')}`,
+      LEGACY_TYPES.flatMap((type) => [peer.uuid, type.name, nowMs]),
     );
     await runner.query(
       `INSERT INTO legacy_watermark_migrations (peer_device_id, legacy_state_watermark, legacy_shared_watermark, migrated_at_ms)

@@ -1,10 +1,9 @@
 import { QueryRunner } from 'typeorm';
 import { TidemarkError } from '../../errors';
-import { HlcStamp } from '../../hlc';
-import { isUuid } from '../../validate';
 
 /*
- * The legacy ("v0", pre-Tidemark) library schema: the global-watermark design of the seed note.
+ * The legacy ("v0", pre-Tidemark) library schema: the global-watermark design, whose one cursor
+ * per peer for every device-owned type made a resumed backfill skip rows (see 0002).
  *
  *   library(library_id TEXT, device_uuid TEXT, name TEXT)   -- one row: the library, and this device
  *   devices(uuid TEXT PRIMARY KEY, name TEXT, os TEXT,
@@ -29,6 +28,9 @@ import { isUuid } from '../../validate';
  *
  * Migration 0001 recognises the shape by `devices.last_state_watermark` and renames these tables
  * to `legacy_<name>`; migration 0002 moves their rows into the Tidemark tables and drops them.
+ *
+ * Like the migrations, this file is frozen: it imports nothing of the engine that may change (the
+ * uuid check and the stamp format below are copies of what they were when 0002 was written).
  */
 
 /** The legacy tables, parents before children (drop them in reverse). */
@@ -97,8 +99,29 @@ export function parseLegacyTime(text: unknown): number | undefined {
   return utc > 0 && utc < 2 ** 48 ? utc : undefined;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A lowercase hyphenated UUID (8-4-4-4-12 hex digits), as Tidemark stores ids. */
+export function isLowercaseUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+/** A Tidemark HLC stamp: 48-bit physical milliseconds and a 16-bit counter. */
+export interface LegacyStamp {
+  readonly physicalMs: number;
+  readonly logical: number;
+}
+
+/**
+ * The stored text of a stamp, 12 + 4 zero-padded lowercase hex digits (the format `encodeHlc`
+ * writes; its tests pin it to this). Only called with stamps the parsers below let through.
+ */
+export function stampText(stamp: LegacyStamp): string {
+  return stamp.physicalMs.toString(16).padStart(12, '0') + stamp.logical.toString(16).padStart(4, '0');
+}
+
 export interface LegacyHlc {
-  readonly stamp: HlcStamp;
+  readonly stamp: LegacyStamp;
   readonly device: string;
 }
 
@@ -109,7 +132,9 @@ export function parseLegacyHlc(text: unknown): LegacyHlc | undefined {
   if (!match) return undefined;
   const physicalMs = Number(match[1]);
   const logical = Number(match[2]);
-  if (physicalMs <= 0 || physicalMs >= 2 ** 48 || logical > 0xffff || !isUuid(match[3])) return undefined;
+  if (physicalMs <= 0 || physicalMs >= 2 ** 48 || logical > 0xffff || !isLowercaseUuid(match[3])) {
+    return undefined;
+  }
   return { stamp: { physicalMs, logical }, device: match[3] };
 }
 
