@@ -109,9 +109,9 @@ async function currentVersions(
   const versions = new Map<string, { hlc: string; origin: string }>();
   const table = RESOURCE_TABLES[name].table;
   // The uuids drive the loop (CROSS JOIN fixes that order) and each probes the primary key.
-  // `uuid IN (SELECT ...)` first builds a sorted copy of the list: 0.99 against 0.45 µs per
-  // uuid not found, 3.2 against 2.3 per uuid found. The uuids are distinct, so the join
-  // yields each row at most once.
+  // `uuid IN (SELECT ...)` first builds a sorted copy of the list, which is slower whether the
+  // uuid is found or not (docs/architecture.md, "Performance"). The uuids are distinct, so the
+  // join yields each row at most once.
   const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM json_each(?1) AS j CROSS JOIN ${table} AS r ON r.uuid = j.value`;
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
     const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));

@@ -21,7 +21,8 @@ export interface SyncOptions {
   /**
    * Where each type resumes from. The default, and the only correct policy, is the type's own
    * watermark. Tests inject broken policies (one global watermark per peer) here to prove that
-   * the suite catches the seed bug.
+   * the suite catches the global-watermark bug: one cursor per peer for every device-owned type,
+   * so a resumed backfill skipped every volume and location older than the last entry batch.
    */
   readonly cursorFor?: (peerDeviceId: string, name: ResourceName) => Promise<ResourceCursor>;
 }

@@ -6,8 +6,17 @@ export interface HlcStamp {
   readonly logical: number;
 }
 
-const MAX_LOGICAL = 0xffff;
-const PHYSICAL_HEX = 12; // 48 bits of milliseconds: good until the year 10889
+/** The logical counter has 16 bits. */
+export const MAX_LOGICAL = 0xffff;
+/** Physical time has 48 bits of milliseconds (good until the year 10889): it stays below this. */
+export const PHYSICAL_MS_LIMIT = 2 ** 48;
+/**
+ * The lowest physical time a row or tombstone may be stamped with. 0 is representable, and is
+ * the floor of a library that has stamped nothing yet (`ZERO_HLC`), but no real clock reads it:
+ * a received stamp at 0 is corrupt, and `validateHlc` refuses it.
+ */
+export const MIN_STAMP_PHYSICAL_MS = 1;
+const PHYSICAL_HEX = 12;
 
 export const ZERO_HLC: HlcStamp = { physicalMs: 0, logical: 0 };
 
@@ -17,12 +26,13 @@ const TWO_24 = 0x1000000;
 
 /**
  * Fixed-width hex so that string order is stamp order (the database compares these as TEXT).
- * Byte by byte from a table: `toString(16)` and `padStart` took 0.4 µs a stamp, a third of
- * the per-row cost of checking a received batch; this takes 0.08.
+ * Any stamp that fits, `ZERO_HLC` included. Byte by byte from a table, because `toString(16)`
+ * and `padStart` were a third of the per-row cost of checking a received batch
+ * (docs/architecture.md, "Performance").
  */
 export function encodeHlc(stamp: HlcStamp): string {
   const { physicalMs, logical } = stamp;
-  if (!(physicalMs >= 0 && physicalMs < 2 ** 48 && Number.isInteger(physicalMs))) {
+  if (!(physicalMs >= 0 && physicalMs < PHYSICAL_MS_LIMIT && Number.isInteger(physicalMs))) {
     throw new TidemarkError('INVALID_ARGUMENT', `HLC physical time ${physicalMs} is not 48-bit`);
   }
   if (!(logical >= 0 && logical <= MAX_LOGICAL && Number.isInteger(logical))) {

@@ -1,5 +1,4 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
-export { applyBatch, applyBatches, type AppliedBatches, type ApplyResult } from './apply';
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestResource, digestsEqual } from './digest';
 export {
@@ -12,7 +11,6 @@ export {
 export { resourceHead, resourceHeads, rowCountsByOwner } from './heads';
 export {
   compareHlc,
-  compareVersion,
   decodeHlc,
   DEFAULT_MAX_DRIFT_MS,
   encodeHlc,
@@ -44,13 +42,10 @@ export {
   type ResourceName,
 } from './resource-types';
 export {
-  backfillResource$,
-  clampBatchSize,
   countAfter,
   DEFAULT_BATCH_SIZE,
   MAX_BATCH_SIZE,
   readPage,
-  type BackfillOptions,
   type ResourceCursor,
   type ResourcePage,
 } from './serve';

@@ -57,7 +57,7 @@ export async function readPage(
   // One more than the limit tells "more to come" from "this page ends the type" without a count,
   // so an exactly full last page is already marked caught up. The probe answers in one row (how
   // many, the last, the limit-th) rather than returning its up to limit + 1 seqs: node-sqlite3
-  // builds an object per returned row, which was 0.75 s per 1M entries served.
+  // builds an object per returned row (docs/architecture.md, "Performance").
   const [probe] = await sql.query<{ n: number; last: number | null; atLimit: number | null }>(
     `WITH firsts AS MATERIALIZED (
        SELECT seq FROM (
@@ -108,11 +108,11 @@ export async function readPage(
 /**
  * Rows with seq in (afterSeq, upper], in seq order, as value arrays in `columns` order. They
  * come back as ONE JSON text built by SQLite rather than as a result set: node-sqlite3 makes
- * every column of every row a JS value through N-API on the event loop, which measured 3x the
- * cost of one JSON.parse (2.9 s against 0.9 s per 500,000 entries), and serving a backfill is
- * mostly this read. The arrays are used as they are parsed: a keyed object per row cost 0.5 s
- * of 5.0 s per 1M entries served. Like node-sqlite3, json_array ends a string at a NUL;
- * validate.ts refuses NUL in every string field.
+ * every column of every row a JS value through N-API on the event loop, which costs several
+ * times one JSON.parse, and serving a backfill is mostly this read. The arrays are used as they
+ * are parsed, with no keyed object per row (docs/architecture.md, "Performance", has the
+ * figures). Like node-sqlite3, json_array ends a string at a NUL; validate.ts refuses NUL in
+ * every string field.
  */
 async function readRows(
   sql: SqlRunner,

@@ -1,4 +1,5 @@
 import { EntryKind, Hlc } from '@tidemark/proto';
+import { MAX_LOGICAL, MIN_STAMP_PHYSICAL_MS, PHYSICAL_MS_LIMIT } from './hlc';
 import { ResourceName } from './resource-types';
 import { FieldKind, RESOURCE_TABLES } from './store/resource-tables';
 
@@ -6,7 +7,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_TEXT_BYTES = 4096;
 export const MAX_NAME_BYTES = 256;
 export const MAX_HASH_CHARS = 128;
-const MAX_LOGICAL = 0xffff;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
@@ -62,9 +62,14 @@ export function validateFields(name: ResourceName, record: { [field: string]: un
   return undefined;
 }
 
+/** Checks a received row's or tombstone's stamp (see MIN_STAMP_PHYSICAL_MS); returns what is wrong. */
 export function validateHlc(hlc: Hlc | undefined): string | undefined {
   if (!hlc) return 'hlc is missing';
-  if (!Number.isSafeInteger(hlc.physicalMs) || hlc.physicalMs <= 0 || hlc.physicalMs >= 2 ** 48) {
+  if (
+    !Number.isSafeInteger(hlc.physicalMs) ||
+    hlc.physicalMs < MIN_STAMP_PHYSICAL_MS ||
+    hlc.physicalMs >= PHYSICAL_MS_LIMIT
+  ) {
     return `hlc.physical_ms ${hlc.physicalMs} is out of range`;
   }
   if (!Number.isInteger(hlc.logical) || hlc.logical < 0 || hlc.logical > MAX_LOGICAL) {

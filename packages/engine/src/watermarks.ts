@@ -35,8 +35,10 @@ function fromRow(row: WatermarkRow): ResourceWatermark {
 }
 
 /**
- * The `resource_watermarks` table: one cursor per (peer device, resource type). This is the seed
- * note's fix: no watermark ever stands for more than one resource type.
+ * The `resource_watermarks` table: one cursor per (peer device, resource type). No watermark ever
+ * stands for more than one resource type: the legacy design's one cursor per peer skipped, on a
+ * resumed backfill, every row of one type older than the last row of another (the global-watermark
+ * bug).
  */
 export class ResourceWatermarkStore {
   constructor(private readonly sql: SqlRunner) {}

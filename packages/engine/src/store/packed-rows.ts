@@ -5,8 +5,8 @@ import { columnsOf, FieldKind, isIntegerKind, ResourceTable } from './resource-t
  * Row images packed as one string per row, for the bulk upsert. A multi-row upsert has to get
  * thousands of rows into SQLite per statement. Binding each value costs the event loop an N-API
  * call, and a JSON array per row made SQLite re-parse the row's JSON once per column
- * (`value ->> i`): 6 of the 10 µs each row took. A packed row is read with `substr` on its
- * bytes instead, which costs about 2 µs for the same row (measured on 500,000 entries).
+ * (`value ->> i`), most of what each row's upsert cost. A packed row is read with `substr` on
+ * its bytes instead, a fraction of that (docs/architecture.md, "Performance", has the figures).
  *
  * Layout (all offsets in UTF-8 bytes, so SQLite can slice the row as a BLOB in O(1); on TEXT,
  * `substr` counts characters from the start on every call):
@@ -116,7 +116,7 @@ function buildPacking(table: ResourceTable): RowPacking {
   };
   const fixedText = (column: string, value: unknown, width: number): string =>
     typeof value === 'string' && value.length === width ? value : fail(column, value);
-  // Slicing a string of zeros measured twice as fast as padStart, and there are 4 per entry.
+  // Slicing a string of zeros rather than padStart: faster, and an entry has 4 integers.
   const integer = (column: string, value: unknown): string => {
     if (!(Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) < MAX_INTEGER_TEXT)) {
       return fail(column, value);

@@ -31,9 +31,9 @@ export class RowWriter {
   /**
    * Inserts or replaces rows (the newest version wins upstream); clears their tombstones. The
    * rows go in as ONE bound JSON array of packed rows per statement (see packed-rows.ts),
-   * unpacked by SQLite's json_each and `substr`: binding thousands of separate parameters costs
-   * the Node thread ~0.4 µs each, while the JSON text is built natively by V8 and unpacked on
-   * SQLite's worker thread, off the event loop.
+   * unpacked by SQLite's json_each and `substr`: each separately bound parameter costs the Node
+   * thread an N-API call (docs/architecture.md, "Performance"), while the JSON text is built
+   * natively by V8 and unpacked on SQLite's worker thread, off the event loop.
    */
   async upsertRows(
     name: ResourceName,
@@ -88,18 +88,11 @@ export class RowWriter {
     }
   }
 
-  private async deleteWhereUuidIn(table: string, uuids: readonly string[], tombstoneType?: ResourceName) {
-    for (let start = 0; start < uuids.length; start += MAX_PARAMS - 1) {
-      const chunk = uuids.slice(start, start + MAX_PARAMS - 1);
+  private async deleteWhereUuidIn(table: string, uuids: readonly string[]) {
+    for (let start = 0; start < uuids.length; start += MAX_PARAMS) {
+      const chunk = uuids.slice(start, start + MAX_PARAMS);
       const marks = chunk.map(() => '?').join(', ');
-      if (tombstoneType) {
-        await this.sql.query(`DELETE FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})`, [
-          tombstoneType,
-          ...chunk,
-        ]);
-      } else {
-        await this.sql.query(`DELETE FROM ${table} WHERE uuid IN (${marks})`, chunk);
-      }
+      await this.sql.query(`DELETE FROM ${table} WHERE uuid IN (${marks})`, chunk);
     }
   }
 }

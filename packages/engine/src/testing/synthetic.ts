@@ -71,8 +71,9 @@ function walkOrder(total: number, locationIds: readonly string[], random: () => 
 
 /**
  * Writes a synthetic indexing run through the one write path, in the order a real indexer
- * produces it: volumes, then locations, then entries over many bulk transactions. This is the
- * seed note's timeline: the volumes and locations are far older than the last entry batch.
+ * produces it: volumes, then locations, then entries over many bulk transactions. The volumes
+ * and locations are far older than the last entry batch: the timeline on which one global
+ * watermark per peer skips them.
  */
 export async function writeSyntheticLibrary(
   library: Library,
