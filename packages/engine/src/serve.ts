@@ -224,11 +224,13 @@ export function backfillResource$(
     };
 
     const run = async () => {
-      // A cursor from another epoch belongs to a database that no longer exists: restart from 0
-      // and say so, never skip.
-      const reset = cursor.epoch !== '' && cursor.epoch !== epoch;
-      // A seq without an epoch belongs to no database we can name: start over rather than trust it.
-      let seq = reset || cursor.epoch === '' ? 0 : cursor.seq;
+      // A cursor from another epoch belongs to a database that no longer exists, and a seq
+      // without an epoch to no database we can name: restart from 0, never skip. Whenever that
+      // discards a position (seq > 0, or any foreign epoch), say so, so the client does not take
+      // the restart for its old position going on.
+      const ours = cursor.epoch === epoch;
+      const reset = !ours && (cursor.epoch !== '' || cursor.seq > 0);
+      let seq = ours ? cursor.seq : 0;
       let remaining = await countAfter(library.db.read, name, seq);
       let firstBatch = true;
       let announcedCatchUp = options.quietCatchUp ?? false;

@@ -127,6 +127,38 @@ test('empty cursors are INVALID_ARGUMENT', async () => {
   });
 });
 
+test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanation of docs/protocol.md', async () => {
+  for (const seq of [2 ** 53, 2 ** 60]) {
+    const streamed = await stream({
+      libraryId,
+      cursors: [entryCursor(node.library.identity.epoch, seq)],
+    }).catch(statusOf);
+    expect(streamed).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details:
+        'a cursor seq is 2^53 or more, which no node issues (seqs stay below 2^53 = 9,007,199,254,740,992)',
+    });
+    const head = {
+      resourceType: resourceTypeOf('entry'),
+      seq,
+      rowCount: 0,
+      tombstoneCount: 0,
+      maxHlc: undefined,
+    };
+    await expect(handshake({ libraryId, heads: [head] }).catch(statusOf)).resolves.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details:
+        "a head's seq or count is 2^53 or more, which no node holds (they stay below 2^53 = 9,007,199,254,740,992)",
+    });
+  }
+  // One below is a position like any other: past the head, so one empty caught-up batch.
+  const largest = await stream({
+    libraryId,
+    cursors: [entryCursor(node.library.identity.epoch, Number.MAX_SAFE_INTEGER)],
+  });
+  expect(largest).toEqual([expect.objectContaining({ records: [], caughtUp: true, reset: false })]);
+});
+
 describe('garbage bytes', () => {
   const raw = () => new grpc.Client(node.address, grpc.credentials.createInsecure());
   const identity = (bytes: Buffer) => bytes;

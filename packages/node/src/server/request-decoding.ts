@@ -6,13 +6,24 @@ export type Decoded<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
 /**
+ * The generated decoders keep 64-bit fields as JavaScript numbers and refuse a value of 2^53 or
+ * more with this message, which names neither the field nor the rule. It is restated in the
+ * protocol's terms (docs/protocol.md, Errors) by the methods whose requests have such fields.
+ */
+const UNSAFE_INTEGER = 'Value is larger than Number.MAX_SAFE_INTEGER';
+/** 2^53 written out, for messages. */
+const TWO_TO_THE_53 = '2^53 = 9,007,199,254,740,992';
+
+/**
  * Left alone, grpc-js answers a request it cannot decode with INTERNAL, which reads as a bug in
  * this node. Bytes that are not a valid message are the caller's mistake, so decoding is moved
- * into the handlers, which answer INVALID_ARGUMENT naming the message type.
+ * into the handlers, which answer INVALID_ARGUMENT naming the message type, or `tooLarge` when
+ * a 64-bit field was 2^53 or more.
  */
 export function lenient<Req, Res>(
   method: MethodDefinition<Req, Res>,
   typeName: string,
+  tooLarge?: string,
 ): MethodDefinition<Decoded<Req>, Res> {
   return {
     ...method,
@@ -21,6 +32,7 @@ export function lenient<Req, Res>(
         return { ok: true, value: method.requestDeserialize(bytes) };
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
+        if (tooLarge !== undefined && reason === UNSAFE_INTEGER) return { ok: false, error: tooLarge };
         return { ok: false, error: `request is not a valid tidemark.sync.v1.${typeName}: ${reason}` };
       }
     },
@@ -45,9 +57,17 @@ function serializeBatch(batch: StateBatch): Buffer {
  * without a copy (see `serializeBatch`). Same paths, same wire format.
  */
 export const LenientSyncService = {
-  handshake: lenient(SyncServiceService.handshake, 'HandshakeRequest'),
+  handshake: lenient(
+    SyncServiceService.handshake,
+    'HandshakeRequest',
+    `a head's seq or count is 2^53 or more, which no node holds (they stay below ${TWO_TO_THE_53})`,
+  ),
   streamState: {
-    ...lenient(SyncServiceService.streamState, 'StateRequest'),
+    ...lenient(
+      SyncServiceService.streamState,
+      'StateRequest',
+      `a cursor seq is 2^53 or more, which no node issues (seqs stay below ${TWO_TO_THE_53})`,
+    ),
     responseSerialize: serializeBatch,
   },
   digest: lenient(SyncServiceService.digest, 'DigestRequest'),
