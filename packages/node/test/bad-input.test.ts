@@ -148,7 +148,7 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
     await expect(handshake({ libraryId, heads: [head] }).catch(statusOf)).resolves.toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
       details:
-        "a head's seq or count is 2^53 or more, which no node holds (they stay below 2^53 = 9,007,199,254,740,992)",
+        'a 64-bit integer of the request is 2^53 or more, which no node holds (they stay below 2^53 = 9,007,199,254,740,992)',
     });
   }
   // One below is a position like any other: past the head, so one empty caught-up batch.

@@ -60,7 +60,7 @@ export const LenientSyncService = {
   handshake: lenient(
     SyncServiceService.handshake,
     'HandshakeRequest',
-    `a head's seq or count is 2^53 or more, which no node holds (they stay below ${TWO_TO_THE_53})`,
+    `a 64-bit integer of the request is 2^53 or more, which no node holds (they stay below ${TWO_TO_THE_53})`,
   ),
   streamState: {
     ...lenient(
