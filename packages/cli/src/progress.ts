@@ -1,6 +1,7 @@
 import { ResourceName, SyncEvent } from '@tidemark/engine';
-import { MultiBar, Presets, SingleBar } from 'cli-progress';
+import { Format, MultiBar, Presets, SingleBar } from 'cli-progress';
 import { formatCount } from './output';
+import { BarState, formatBarLine } from './progress-line';
 
 export interface ProgressReporter {
   /** Feeds a sync event from the engine. */
@@ -23,35 +24,51 @@ export function createProgressReporter(mode: { json: boolean; tty: boolean }): P
 class BarReporter implements ProgressReporter {
   private readonly multibar = new MultiBar(
     {
-      format: ' {type} |{bar}| {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}',
+      format: (options, _params, payload: { state: BarState }) =>
+        formatBarLine(payload.state, (progress) => Format.BarFormat(progress, options)),
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,
-      etaBuffer: 20,
     },
     Presets.shades_classic,
   );
   private readonly bars = new Map<string, SingleBar>();
+  /** Each type's first report, from which its rate is measured when the caller gives none. */
+  private readonly firstReports = new Map<string, { readonly at: number; readonly done: number }>();
 
   onSync(event: SyncEvent): void {
     if (event.kind !== 'batch' || event.phase !== 'backfill') return;
-    const total = event.totalReceived + event.remaining;
-    this.update(event.resourceType, event.totalReceived, Math.max(total, 1), event.rowsPerSecond);
+    this.show({
+      label: event.resourceType,
+      done: event.totalReceived,
+      total: event.totalReceived + event.remaining,
+      finished: event.caughtUp,
+      rowsPerSecond: event.rowsPerSecond,
+    });
   }
 
   onRows(type: string, done: number, total: number): void {
-    this.update(type, done, Math.max(total, 1));
+    const now = Date.now();
+    const first = this.firstReports.get(type);
+    if (!first) this.firstReports.set(type, { at: now, done });
+    // A rate needs two reports: the first one only says where the count stood when it came.
+    const rowsPerSecond =
+      first && now > first.at && done > first.done
+        ? ((done - first.done) * 1000) / (now - first.at)
+        : undefined;
+    this.show({ label: type, done, total, finished: done >= total, rowsPerSecond });
   }
 
-  private update(type: string, value: number, total: number, rate?: number): void {
-    let bar = this.bars.get(type);
-    const payload = { type: type.padEnd(16), rate: rate === undefined ? '-' : formatCount(Math.round(rate)) };
+  private show(state: BarState): void {
+    const bar = this.bars.get(state.label);
     if (!bar) {
-      bar = this.multibar.create(total, value, payload);
-      this.bars.set(type, bar);
+      this.bars.set(state.label, this.multibar.create(state.total, state.done, { state }));
+      return;
     }
-    bar.setTotal(total);
-    bar.update(value, payload);
+    // The line is drawn from `state` alone; cli-progress's own value and total are kept in step
+    // only so that its idea of the bar never disagrees with the line.
+    bar.setTotal(state.total);
+    bar.update(state.done, { state });
   }
 
   stop(): void {

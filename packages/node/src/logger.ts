@@ -9,6 +9,11 @@ export interface LoggerOptions {
   level?: string;
   /** Human-readable output; default: when stdout is a TTY. JSON lines otherwise. */
   pretty?: boolean;
+  /**
+   * Append JSON lines to this file instead of writing to stdout, for a node embedded in a
+   * program that owns the terminal (the demo draws progress bars there).
+   */
+  file?: string;
 }
 
 /**
@@ -24,9 +29,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       `unknown log level "${level}"; expected one of ${[...Object.keys(pino.levels.values), 'silent'].join(', ')}`,
     );
   }
-  const pretty = options.pretty ?? process.stdout.isTTY === true;
-  const stream = pretty
-    ? PinoPretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
-    : pino.destination({ dest: 1, sync: true });
-  return pino({ level, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+  return pino({ level, timestamp: pino.stdTimeFunctions.isoTime }, destinationOf(options));
+}
+
+function destinationOf(options: LoggerOptions) {
+  if (options.file !== undefined) return pino.destination({ dest: options.file, sync: true, append: true });
+  if (options.pretty ?? process.stdout.isTTY === true) {
+    return PinoPretty({
+      colorize: true,
+      sync: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+    });
+  }
+  return pino.destination({ dest: 1, sync: true });
 }

@@ -1,46 +1,62 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TidemarkError } from '@tidemark/engine';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'tidemark.js');
 
-/** A `tidemark node` child process for the demo: started, killed with SIGKILL, restarted. */
+/**
+ * A `tidemark node` child process for the demo: started, killed with SIGKILL, restarted. Its log
+ * goes to `node.log` in its library folder, never to the terminal, where the demo draws bars.
+ */
 export class ChildNode {
   private child: ChildProcess | undefined;
+  readonly logFile: string;
 
   constructor(
     private readonly libraryDir: string,
     readonly address: string,
-  ) {}
+  ) {
+    this.logFile = path.join(libraryDir, 'node.log');
+  }
 
   async start(): Promise<void> {
-    const child = spawn(
-      process.execPath,
-      [BIN, 'node', '--library', this.libraryDir, '--listen', this.address, '--insecure'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIDEMARK_LOG_LEVEL: 'warn' } },
-    );
-    this.child = child;
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new TidemarkError('UNAVAILABLE', `node did not start: ${output}`)),
-        30_000,
+    const log = fs.openSync(this.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        process.execPath,
+        [BIN, 'node', '--library', this.libraryDir, '--listen', this.address, '--insecure'],
+        { stdio: ['ignore', 'pipe', log] },
       );
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('"listening"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout?.on('data', onData);
-      child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('exit', (code) => {
-        clearTimeout(timer);
+    } finally {
+      // The child holds its own copy of the descriptor.
+      fs.closeSync(log);
+    }
+    this.child = child;
+    const stdout = child.stdout!;
+    stdout.pipe(fs.createWriteStream(this.logFile, { flags: 'a' }));
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string) =>
         reject(
-          new TidemarkError('UNAVAILABLE', `node exited with ${code} before listening: ${output.trim()}`),
+          new TidemarkError('UNAVAILABLE', `the node on ${this.address} ${why}; its log is ${this.logFile}`),
         );
-      });
+      const timer = setTimeout(() => fail('did not start within 30 s'), 30_000);
+      let seen = '';
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (!seen.includes('"msg":"listening"')) return;
+        clearTimeout(timer);
+        stdout.off('data', onData);
+        child.off('exit', onExit);
+        resolve();
+      };
+      const onExit = (code: number | null) => {
+        clearTimeout(timer);
+        fail(`exited with ${code} before listening`);
+      };
+      stdout.on('data', onData);
+      child.once('exit', onExit);
     });
   }
 
