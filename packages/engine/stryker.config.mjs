@@ -4,10 +4,17 @@
 // Paths are relative to the repository root, where the script runs: the engine's jest config
 // reaches `../../jest.preset.js` and `tsconfig.base.json`, so the sandbox Stryker copies the
 // project into must hold the root as well. Only what the engine's tests read is copied.
+import { fileURLToPath } from 'node:url';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'jest',
-  jest: { projectType: 'custom', configFile: 'packages/engine/jest.config.js' },
+  jest: {
+    projectType: 'custom',
+    configFile: 'packages/engine/jest.config.js',
+    // Credits what a `beforeAll` hook executes to the tests of its block (see the file).
+    config: { testEnvironment: fileURLToPath(new URL('./stryker-environment.js', import.meta.url)) },
+  },
   // Only the tests that cover a mutant run against it: the suite takes minutes per run.
   coverageAnalysis: 'perTest',
   mutate: [
