@@ -1,7 +1,7 @@
 import {
-  digestResource,
   digestsEqual,
   Library,
+  readDigest,
   RESOURCE_NAMES,
   ResourceName,
   resourceNameOf,
@@ -26,7 +26,7 @@ export async function compareWithPeer(library: Library, transport: SyncTransport
   const results: TypeComparison[] = [];
   for (const theirs of remote.digests) {
     const name = resourceNameOf(theirs.resourceType);
-    const ours = await digestResource(library.db.read, name, { excludeOrigins: [deviceId] });
+    const ours = await readDigest(library, name, { excludeOrigins: [deviceId] });
     results.push({
       resourceType: name,
       equal: digestsEqual(ours, theirs),

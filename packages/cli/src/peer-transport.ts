@@ -1,4 +1,4 @@
-import { Library, MemberStore, TidemarkError } from '@tidemark/engine';
+import { Library, readActiveMembers, TidemarkError } from '@tidemark/engine';
 import { GrpcSyncTransport, loadDeviceCredentials, trustedOf } from '@tidemark/node';
 import { Command } from 'commander';
 import * as path from 'node:path';
@@ -18,7 +18,7 @@ export async function peerTransport(
 ): Promise<GrpcSyncTransport> {
   if (insecure) return new GrpcSyncTransport(peer, { insecure: true });
   const device = loadDeviceCredentials(path.resolve(dir), library.identity.deviceId);
-  const members = await new MemberStore(library.db.read).active();
+  const members = await readActiveMembers(library);
   if (members.length === 0) {
     throw new TidemarkError(
       'INVALID_ARGUMENT',

@@ -1,4 +1,4 @@
-import { Library } from '@tidemark/engine';
+import { Library, readResourceHeads, resourceTypeOf } from '@tidemark/engine';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
 
 interface StatusJson {
@@ -12,8 +12,8 @@ afterAll(removeTempDirs);
 async function entriesOnB(dir: string): Promise<number> {
   const library = await Library.open(Library.fileIn(dir));
   try {
-    const [row] = await library.db.read.query<{ n: number }>('SELECT count(*) AS n FROM entries');
-    return row.n;
+    const heads = await readResourceHeads(library);
+    return heads.find((head) => head.resourceType === resourceTypeOf('entry'))!.rowCount;
   } finally {
     await library.close();
   }

@@ -1,4 +1,5 @@
-import { Library } from '@tidemark/engine';
+import { Library, readLocationsOfDevice } from '@tidemark/engine';
+import { forgetRows } from '@tidemark/engine/testing';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
@@ -12,7 +13,11 @@ interface DoctorJson {
 
 test('doctor and verify catch rows missing behind a caught-up watermark, and repair restores them', async () => {
   const [dirA, dirB] = [tempDir(), tempDir()];
-  const { libraryId } = await runCliJson<{ libraryId: string }>(['init', '--library', dirA]);
+  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>([
+    'init',
+    '--library',
+    dirA,
+  ]);
   await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
   await runCli(['generate', '--library', dirA, '--volumes', '5', '--locations', '100', '--entries', '3000']);
   const nodeA = new NodeProcess(dirA, await freePort());
@@ -23,7 +28,12 @@ test('doctor and verify catch rows missing behind a caught-up watermark, and rep
 
     // The seed bug's outcome, made by hand: locations gone while the watermark says caught up.
     const library = await Library.open(Library.fileIn(dirB));
-    await library.db.writeTransaction((sql) => sql.query('DELETE FROM locations WHERE rowid % 10 = 0'));
+    const locations = await readLocationsOfDevice(library, deviceId);
+    await forgetRows(
+      library,
+      'location',
+      locations.filter((_, index) => index % 10 === 0).map((location) => location.uuid),
+    );
     await library.close();
 
     const doctor = await runCli(['doctor', '--library', dirB, '--json']);

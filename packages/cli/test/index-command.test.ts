@@ -1,17 +1,28 @@
-import { EntryKind } from '@tidemark/proto';
+import { Entry, EntryKind } from '@tidemark/proto';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contentUuidOf, entryUuidOf, stableUuid } from '@tidemark/engine';
+import {
+  contentUuidOf,
+  encodeHlc,
+  entryUuidOf,
+  readEntriesOfLocation,
+  readEntryAt,
+  readRecord,
+  stableUuid,
+} from '@tidemark/engine';
+import { rewriteRowInPlace } from '@tidemark/engine/testing';
 import { removeTempDirs, runCli, runCliJson, tempDir } from './harness';
 import {
+  collect,
   copyDocSubset,
   headSeq,
   independentWalk,
   IndexJson,
-  query,
+  recordsIn,
   syncInProcess,
+  tombstoneUuidsIn,
   withLibraryAt,
 } from './index-helpers';
 
@@ -28,14 +39,32 @@ interface EntryRow {
   hlc: string;
 }
 
-const ENTRY_COLUMNS = 'uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid, hlc';
+const entryRowOf = (entry: Entry): EntryRow => ({
+  uuid: entry.uuid,
+  parent_uuid: entry.parentUuid,
+  relative_path: entry.relativePath,
+  kind: entry.kind,
+  size_bytes: entry.sizeBytes,
+  modified_at_ms: entry.modifiedAtMs,
+  content_uuid: entry.contentUuid,
+  hlc: encodeHlc(entry.hlc!),
+});
 
+/** The stored entries of a location, in path order. */
 const entriesOf = (dir: string, locationUuid: string) =>
-  query<EntryRow>(
-    dir,
-    `SELECT ${ENTRY_COLUMNS} FROM entries WHERE location_uuid = ? ORDER BY relative_path`,
-    [locationUuid],
+  withLibraryAt(dir, async (library) =>
+    (await collect(readEntriesOfLocation(library, locationUuid))).map(entryRowOf),
   );
+
+/** Which of `uuids` are held as entry tombstones, and which still as entries. */
+const tombstonedIn = async (dir: string, uuids: readonly string[]) =>
+  (await tombstoneUuidsIn(dir, ['entry'])).filter((uuid) => uuids.includes(uuid));
+const entriesHeldIn = (dir: string, uuids: readonly string[]) =>
+  withLibraryAt(dir, async (library) => {
+    const held: string[] = [];
+    for (const uuid of uuids) if (await readRecord(library, 'entry', uuid)) held.push(uuid);
+    return held;
+  });
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
@@ -88,19 +117,15 @@ test('index a real folder, re-index unchanged (no writes), then after deletes, a
   for (const row of smallFiles.slice(0, 20)) {
     const hash = sha256(path.join(tree, row.relative_path));
     expect(row.content_uuid).toBe(contentUuidOf(hash));
-    const [content] = await query<{ content_hash: string; size_bytes: number }>(
-      libA,
-      'SELECT content_hash, size_bytes FROM content_identities WHERE uuid = ?',
-      [row.content_uuid],
-    );
+    const content = await withLibraryAt(libA, async (library) => {
+      const stored = await readRecord(library, 'content_identity', row.content_uuid);
+      return stored && { content_hash: stored.contentHash, size_bytes: stored.sizeBytes };
+    });
     expect(content).toEqual({ content_hash: hash, size_bytes: row.size_bytes });
   }
-  const [volume] = await query<{ mount_point: string; capacity_bytes: number }>(
-    libA,
-    'SELECT * FROM volumes',
-  );
-  expect(volume.mount_point).toBe(first.mountPoint);
-  expect(volume.capacity_bytes).toBeGreaterThan(0);
+  const [volume] = await recordsIn(libA, 'volume');
+  expect(volume.mountPoint).toBe(first.mountPoint);
+  expect(volume.capacityBytes).toBeGreaterThan(0);
 
   // Unchanged tree: nothing is written, so the change sequence does not move.
   const head = await headSeq(libA);
@@ -153,14 +178,9 @@ test('index a real folder, re-index unchanged (no writes), then after deletes, a
   });
   expect(after.hlc > modified.hlc).toBe(true);
   const removedUuids = removed.map((r) => r.uuid);
-  const marks = removedUuids.map(() => '?').join(', ');
-  const tombstones = await query<{ uuid: string }>(
-    libA,
-    `SELECT uuid FROM tombstones WHERE resource_type = 'entry' AND uuid IN (${marks})`,
-    removedUuids,
-  );
+  const tombstones = await tombstonedIn(libA, removedUuids);
   expect(tombstones).toHaveLength(removed.length);
-  expect(await query(libA, `SELECT uuid FROM entries WHERE uuid IN (${marks})`, removedUuids)).toEqual([]);
+  expect(await entriesHeldIn(libA, removedUuids)).toEqual([]);
   for (const p of ['added', 'added/one.txt', 'added/two.txt', 'new-top.txt']) {
     expect(rows.some((r) => r.relative_path === p)).toBe(true);
   }
@@ -168,13 +188,7 @@ test('index a real folder, re-index unchanged (no writes), then after deletes, a
   // The changes, tombstones included, reach B.
   await syncInProcess(libB, libA);
   expect(await entriesOf(libB, first.locationUuid)).toEqual(rows);
-  expect(
-    await query(
-      libB,
-      `SELECT uuid FROM tombstones WHERE resource_type = 'entry' AND uuid IN (${marks})`,
-      removedUuids,
-    ),
-  ).toHaveLength(removed.length);
+  expect(await tombstonedIn(libB, removedUuids)).toHaveLength(removed.length);
 });
 
 test('unreadable objects are reported on stderr and skipped; the run goes on and exits 0', async () => {
@@ -219,9 +233,7 @@ test('unreadable objects are reported on stderr and skipped; the run goes on and
         expect.stringMatching(/\/pipe: a FIFO$/),
       ]),
     );
-    const paths = (await query<{ relative_path: string }>(lib, 'SELECT relative_path FROM entries')).map(
-      (r) => r.relative_path,
-    );
+    const paths = (await recordsIn(lib, 'entry')).map((r) => r.relativePath);
     expect(paths).toEqual(expect.arrayContaining(['ok.txt', 'becomes-fifo', 'd'.repeat(100)]));
     expect(paths.some((p) => p.includes('pipe') || p.includes('bad-'))).toBe(false);
     // Everything up to the unreadable level: as deep as the absolute path still fits.
@@ -274,22 +286,16 @@ test('entries indexed with an earlier id layout keep their ids; new children nam
   // Before entry ids clustered by directory they were stableUuid(entry:location:path): give the
   // stored rows those ids, as a library indexed by that version has.
   const earlier = (relativePath: string) => stableUuid(`entry:${first.locationUuid}:${relativePath}`);
-  await withLibraryAt(lib, (library) =>
-    library.db.writeTransaction(async (sql) => {
-      for (const relativePath of ['albums', 'albums/old', 'albums/old/a.txt']) {
-        await sql.query('UPDATE entries SET uuid = ? WHERE relative_path = ?', [
-          earlier(relativePath),
-          relativePath,
-        ]);
-      }
-      await sql.query("UPDATE entries SET parent_uuid = ? WHERE relative_path = 'albums/old'", [
-        earlier('albums'),
-      ]);
-      await sql.query("UPDATE entries SET parent_uuid = ? WHERE relative_path = 'albums/old/a.txt'", [
-        earlier('albums/old'),
-      ]);
-    }),
-  );
+  await withLibraryAt(lib, async (library) => {
+    for (const relativePath of ['albums', 'albums/old', 'albums/old/a.txt']) {
+      const stored = await readEntryAt(library, first.locationUuid, relativePath);
+      await rewriteRowInPlace(library, 'entry', stored!.uuid, { uuid: earlier(relativePath) });
+    }
+    await rewriteRowInPlace(library, 'entry', earlier('albums/old'), { parentUuid: earlier('albums') });
+    await rewriteRowInPlace(library, 'entry', earlier('albums/old/a.txt'), {
+      parentUuid: earlier('albums/old'),
+    });
+  });
   fs.writeFileSync(path.join(tree, 'albums', 'old', 'b.txt'), 'b');
   fs.mkdirSync(path.join(tree, 'albums', 'old', 'new'));
   fs.writeFileSync(path.join(tree, 'albums', 'old', 'new', 'c.txt'), 'c');
@@ -308,5 +314,5 @@ test('entries indexed with an earlier id layout keep their ids; new children nam
   expect(rows.get('albums/old/new/c.txt')!.parent_uuid).toBe(
     entryUuidOf(first.locationUuid, 'albums/old/new'),
   );
-  expect(await query(lib, 'SELECT uuid FROM tombstones')).toEqual([]);
+  expect(await tombstoneUuidsIn(lib)).toEqual([]);
 });

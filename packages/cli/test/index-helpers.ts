@@ -1,4 +1,13 @@
-import { Library, LibrarySyncService, syncFromPeer$ } from '@tidemark/engine';
+import {
+  Library,
+  LibrarySyncService,
+  readRecords,
+  readTombstones,
+  RecordOf,
+  RESOURCE_NAMES,
+  ResourceName,
+  syncFromPeer$,
+} from '@tidemark/engine';
 import { InMemoryTransport } from '@tidemark/engine/testing';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
@@ -76,8 +85,28 @@ export async function syncInProcess(clientDir: string, serverDir: string): Promi
   );
 }
 
-export async function query<R>(dir: string, sql: string, params: unknown[] = []): Promise<R[]> {
-  return withLibraryAt(dir, (library) => library.db.read.query<R>(sql, params));
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** Every record of one type in the library at `dir`, in uuid order. */
+export function recordsIn<N extends ResourceName>(dir: string, name: N): Promise<RecordOf[N][]> {
+  return withLibraryAt(dir, (library) => collect(readRecords(library, name)));
+}
+
+/** The uuids of the tombstones the library at `dir` holds, of `names` (every type by default). */
+export function tombstoneUuidsIn(
+  dir: string,
+  names: readonly ResourceName[] = RESOURCE_NAMES,
+): Promise<string[]> {
+  return withLibraryAt(dir, async (library) => {
+    const uuids: string[] = [];
+    for (const name of names)
+      for await (const tombstone of readTombstones(library, name)) uuids.push(tombstone.uuid);
+    return uuids;
+  });
 }
 
 export async function headSeq(dir: string): Promise<number> {

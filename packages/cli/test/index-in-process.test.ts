@@ -1,4 +1,5 @@
-import { Library } from '@tidemark/engine';
+import { Entry } from '@tidemark/proto';
+import { Library, readRecord, readRecords } from '@tidemark/engine';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { indexLocation } from '../src/indexer/index-location';
@@ -21,10 +22,17 @@ async function withNewLibrary<T>(fn: (library: Library) => Promise<T>): Promise<
   }
 }
 
+async function entries(library: Library): Promise<Entry[]> {
+  const all: Entry[] = [];
+  for await (const entry of readRecords(library, 'entry')) all.push(entry);
+  return all;
+}
+
 const relativePaths = async (library: Library) =>
-  (
-    await library.db.read.query<{ relative_path: string }>('SELECT relative_path FROM entries ORDER BY 1')
-  ).map((row) => row.relative_path);
+  (await entries(library)).map((entry) => entry.relativePath).sort();
+
+const entryAt = async (library: Library, relativePath: string) =>
+  (await entries(library)).find((entry) => entry.relativePath === relativePath)!;
 
 // Running as root, permission errors cannot be produced on disk (root reads chmod 000 files), and
 // a file vanishing between the walk and its hash is a race. Both are injected at the fs call the
@@ -67,19 +75,15 @@ test('a directory or file that cannot be read keeps its stored entries; the next
       ]),
     );
     expect(await relativePaths(library)).toEqual(['notes.txt', 'private', 'private/secret.txt']);
-    const [notes] = await library.db.read.query<{ size_bytes: number }>(
-      "SELECT size_bytes FROM entries WHERE relative_path = 'notes.txt'",
-    );
-    expect(notes.size_bytes).toBe(3);
+    const notes = await entryAt(library, 'notes.txt');
+    expect(notes.sizeBytes).toBe(3);
 
     jest.restoreAllMocks();
     const third = await indexLocation(library, root);
     expect(third).toMatchObject({ added: 1, unreadable: 0, deleted: 0 });
     expect(third.updated).toBeGreaterThanOrEqual(1);
-    const [after] = await library.db.read.query<{ size_bytes: number }>(
-      "SELECT size_bytes FROM entries WHERE relative_path = 'notes.txt'",
-    );
-    expect(after.size_bytes).toBe('version two\n'.length);
+    const after = await entryAt(library, 'notes.txt');
+    expect(after.sizeBytes).toBe('version two\n'.length);
   });
 });
 
@@ -97,13 +101,14 @@ test('small write batches: one transaction per batch, the same result, and ident
   await withNewLibrary(async (library) => {
     const summary = await indexLocation(library, root, { batchSize: 10 });
     expect(summary).toMatchObject({ added: 107, transactions: 11, contentAdded: 21 });
-    const [{ n }] = await library.db.read.query<{ n: number }>(
-      "SELECT count(DISTINCT content_uuid) AS n FROM entries WHERE content_uuid != ''",
-    );
+    const n = new Set((await entries(library)).map((e) => e.contentUuid).filter((uuid) => uuid !== '')).size;
     expect(n).toBe(21);
-    const [bigContent] = await library.db.read.query<{ size_bytes: number; mime_type: string }>(
-      "SELECT c.size_bytes, c.mime_type FROM content_identities c JOIN entries e ON e.content_uuid = c.uuid WHERE e.relative_path = 'big-a.bin'",
+    const stored = await readRecord(
+      library,
+      'content_identity',
+      (await entryAt(library, 'big-a.bin')).contentUuid,
     );
+    const bigContent = stored && { size_bytes: stored.sizeBytes, mime_type: stored.mimeType };
     expect(bigContent).toEqual({ size_bytes: big.length, mime_type: 'application/octet-stream' });
 
     // Appending one byte past the sampled regions still changes the identity (size is hashed).

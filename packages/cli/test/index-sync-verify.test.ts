@@ -1,17 +1,12 @@
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { copyDocSubset, independentWalk, withLibraryAt } from './index-helpers';
+import { copyDocSubset, independentWalk, recordsIn } from './index-helpers';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
 
 afterAll(removeTempDirs);
 
-const entryPaths = (dir: string) =>
-  withLibraryAt(dir, async (library) =>
-    (await library.db.read.query<{ relative_path: string }>('SELECT relative_path FROM entries')).map(
-      (r) => r.relative_path,
-    ),
-  );
+const entryPaths = async (dir: string) => (await recordsIn(dir, 'entry')).map((r) => r.relativePath);
 
 test('a real folder indexed on A reaches B through a node; after deletes, adds and a re-index, verify passes and the deleted entries are gone on B', async () => {
   const [dirA, dirB, folder] = [tempDir(), tempDir(), tempDir('tidemark-docs-')];

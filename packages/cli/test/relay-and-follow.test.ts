@@ -1,4 +1,12 @@
-import { Library } from '@tidemark/engine';
+import {
+  Library,
+  readRecord,
+  readRecords,
+  readResourceHeads,
+  readTombstones,
+  ResourceName,
+  resourceTypeOf,
+} from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
@@ -14,10 +22,19 @@ async function withLibraryAt<T>(dir: string, fn: (library: Library) => Promise<T
   }
 }
 
-const count = (dir: string, sql: string, params: unknown[] = []) =>
+/** Rows of one type the library at `dir` holds. */
+const count = (dir: string, name: ResourceName) =>
   withLibraryAt(dir, async (library) => {
-    const [row] = await library.db.read.query<{ n: number }>(sql, params);
-    return row.n;
+    const heads = await readResourceHeads(library);
+    return heads.find((head) => head.resourceType === resourceTypeOf(name))!.rowCount;
+  });
+
+/** Whether the library at `dir` holds `uuid` as an entry row, and as an entry tombstone. */
+const entryState = (dir: string, uuid: string) =>
+  withLibraryAt(dir, async (library) => {
+    let tombstone = false;
+    for await (const held of readTombstones(library, 'entry')) if (held.uuid === uuid) tombstone = true;
+    return { row: (await readRecord(library, 'entry', uuid)) !== undefined, tombstone };
   });
 
 test('C, connected only to B, receives A rows through B, and an A-owned delete reaches C', async () => {
@@ -48,24 +65,21 @@ test('C, connected only to B, receives A rows through B, and an A-owned delete r
   await nodeB.start();
   await nodeC.start();
   try {
-    await waitFor(
-      async () => (await count(dirC, 'SELECT count(*) AS n FROM entries')) === 2000,
-      60_000,
-      'C to hold A entries',
-    );
+    await waitFor(async () => (await count(dirC, 'entry')) === 2000, 60_000, 'C to hold A entries');
 
     // Another process (as an indexer would) deletes an entry on A while A's node runs.
     const deleted = await withLibraryAt(dirA, async (library) => {
-      const [row] = await library.db.read.query<{ uuid: string }>(
-        'SELECT uuid FROM entries ORDER BY seq LIMIT 1',
-      );
-      await library.write((tx) => tx.delete('entry', row.uuid));
-      return row.uuid;
+      // A holds only its own entries: any one is A's to delete.
+      const { value: entry } = await readRecords(library, 'entry').next();
+      if (!entry) throw new Error('A holds no entries');
+      await library.write((tx) => tx.delete('entry', entry.uuid));
+      return entry.uuid;
     });
     await waitFor(
-      async () =>
-        (await count(dirC, 'SELECT count(*) AS n FROM tombstones WHERE uuid = ?', [deleted])) === 1 &&
-        (await count(dirC, 'SELECT count(*) AS n FROM entries WHERE uuid = ?', [deleted])) === 0,
+      async () => {
+        const { row, tombstone } = await entryState(dirC, deleted);
+        return tombstone && !row;
+      },
       30_000,
       'the delete to reach C',
     );
@@ -90,11 +104,7 @@ test('rows written on A while B follows appear on B without a new sync (latency 
   await nodeB.start();
   const latencies: number[] = [];
   try {
-    await waitFor(
-      async () => (await count(dirB, 'SELECT count(*) AS n FROM devices')) === 2,
-      30_000,
-      'B to follow A',
-    );
+    await waitFor(async () => (await count(dirB, 'device')) === 2, 30_000, 'B to follow A');
     const libraryA = await Library.open(Library.fileIn(dirA));
     const libraryB = await Library.open(Library.fileIn(dirB));
     try {
@@ -116,10 +126,7 @@ test('rows written on A while B follows appear on B without a new sync (latency 
           }),
         );
         await waitFor(
-          async () => {
-            const rows = await libraryB.db.read.query('SELECT 1 FROM entries WHERE uuid = ?', [uuid]);
-            return rows.length === 1;
-          },
+          async () => (await readRecord(libraryB, 'entry', uuid)) !== undefined,
           10_000,
           `entry ${i} to reach B`,
           2,

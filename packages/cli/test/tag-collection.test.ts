@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removeTempDirs, runCli, runCliJson, tempDir } from './harness';
-import { IndexJson, query, syncInProcess } from './index-helpers';
+import { IndexJson, recordsIn, syncInProcess } from './index-helpers';
 
 afterAll(removeTempDirs);
 
@@ -51,7 +51,7 @@ test('a tag renamed concurrently on A and B converges to one name everywhere aft
   expect(onA[0]).toMatchObject({ uuid, color: '#ff8800' });
   expect(['summer', 'winter']).toContain(onA[0].name);
   const hlcs = await Promise.all(
-    [libA, libB].map((lib) => query<{ hlc: string }>(lib, 'SELECT hlc FROM tags')),
+    [libA, libB].map(async (lib) => (await recordsIn(lib, 'tag')).map((tag) => tag.hlc)),
   );
   expect(hlcs[0]).toEqual(hlcs[1]);
 
@@ -88,7 +88,7 @@ test('tag assign/unassign work on content identities shared by identical files o
   await syncInProcess(libB, libA);
   expect(await tags(libB)).toMatchObject([{ name: 'keep', assignments: 1 }]);
   // Two devices indexing identical bytes made one content identity, not two.
-  const contents = await query<{ uuid: string }>(libB, 'SELECT uuid FROM content_identities');
+  const contents = await recordsIn(libB, 'content_identity');
   expect(contents).toHaveLength(2);
 
   // B removes the tag through its own copy: same content, so the same assignment.
@@ -101,7 +101,7 @@ test('tag assign/unassign work on content identities shared by identical files o
     /^removed tag "keep" \(.*\) and 1 assignment/,
   );
   expect(await tags(libA)).toEqual([]);
-  expect(await query(libA, 'SELECT uuid FROM tag_assignments')).toEqual([]);
+  expect(await recordsIn(libA, 'tag_assignment')).toEqual([]);
   expect(await ok(['tag', 'list', '--library', libA])).toMatch(/^no tags/);
 });
 

@@ -1,6 +1,6 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
-export { DigestAccumulator, digestResource, digestsEqual } from './digest';
+export { DigestAccumulator, digestsEqual } from './digest';
 export {
   HlcDriftError,
   isTidemarkError,
@@ -8,7 +8,6 @@ export {
   TidemarkError,
   type TidemarkErrorCode,
 } from './errors';
-export { resourceHead, resourceHeads, rowCountsByOwner } from './heads';
 export {
   compareHlc,
   decodeHlc,
@@ -25,10 +24,39 @@ export {
   type LibraryIdentity,
   type OpenLibraryOptions,
 } from './library';
-export { InviteStore, type NewInvite } from './membership/invites';
-export { MemberStore, type Member, type NewMember } from './membership/members';
-export { PeerHeadStore, type PeerHead } from './peer-heads';
-export { recordFromRow, unwrapRecord, wrapRecord } from './records';
+export { createInvite, redeemInvite, type InviteRedemption, type NewInvite } from './membership/invites';
+export {
+  addMembers,
+  readActiveMembers,
+  readMembers,
+  removeMember,
+  type Member,
+  type NewMember,
+} from './membership/members';
+export { type PeerHead } from './peer-heads';
+export { readCollections } from './reads/collections';
+export { type DigestOptions, readDigest } from './reads/digests';
+export { readEntriesOfLocation, readEntryAt } from './reads/entries';
+export {
+  checkLibraryHealth,
+  type HealthCheckOptions,
+  type HealthFinding,
+  type HealthSeverity,
+} from './reads/health';
+export { readLocationsOfDevice } from './reads/locations';
+export { readRecordsNamed, type NamedResourceName } from './reads/named';
+export { type PagedReadOptions } from './reads/paging';
+export { readHeldUuids, readRecord, readRecords, readTombstones } from './reads/records';
+export { type ReadScope } from './reads/scope';
+export {
+  readPeerHeads,
+  readResourceHeads,
+  readRowCountsByOwner,
+  readWatermarks,
+  type RowCount,
+} from './reads/sync-state';
+export { readTagAssignments, readTags, type TagWithAssignments } from './reads/tags';
+export { unwrapRecord, wrapRecord } from './records';
 export {
   DEVICE_OWNED,
   isResourceName,
@@ -41,19 +69,11 @@ export {
   type RecordOf,
   type ResourceName,
 } from './resource-types';
-export {
-  countAfter,
-  DEFAULT_BATCH_SIZE,
-  MAX_BATCH_SIZE,
-  readPage,
-  type ResourceCursor,
-  type ResourcePage,
-} from './serve';
-export { LibraryDatabase, type SqlRunner } from './store/library-database';
+export { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type ResourceCursor } from './serve';
 export { LibrarySyncService, type StreamStateOptions } from './sync-service';
 export { type SyncTransport } from './transport';
 export { isUuid } from './validate';
-export { ResourceWatermarkStore, type ResourceWatermark } from './watermarks';
-export { WriteTransaction } from './write-path';
+export { resetWatermarks, type ResourceWatermark } from './watermarks';
+export { type WriteTransaction } from './write-path';
 export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';
 export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';

@@ -75,6 +75,12 @@ export class Library {
   readonly pollIntervalMs: number;
 
   private constructor(
+    /**
+     * The raw database, for the engine's own modules only: stripped from the published
+     * declarations so that code outside the engine reads through its read functions and writes
+     * through `write`, and never depends on table names.
+     * @internal
+     */
     readonly db: LibraryDatabase,
     readonly identity: LibraryIdentity,
     readonly clock: HybridLogicalClock,
@@ -88,6 +94,11 @@ export class Library {
     );
     // Completes on close, so no poll timer outlives the library.
     this.changes$ = merge(this.commits$, polled$).pipe(takeUntil(this.closing), share());
+  }
+
+  /** Path of this library's database file. */
+  get file(): string {
+    return this.db.file;
   }
 
   /** Path of the database inside a library directory. */
@@ -222,7 +233,10 @@ export class Library {
     return result;
   }
 
-  /** Tells in-process followers that the change sequence reached `head`. */
+  /**
+   * Tells in-process followers that the change sequence reached `head`.
+   * @internal
+   */
   notifyCommitted(head: number): void {
     this.commitsSubject.next(head);
   }

@@ -1,3 +1,4 @@
+import type { Library } from './library';
 import { RESOURCE_NAMES, ResourceName } from './resource-types';
 import { SqlRunner } from './store/library-database';
 
@@ -114,4 +115,20 @@ export class ResourceWatermarkStore {
       );
     }
   }
+}
+
+/**
+ * Restarts the given types of one peer from 0 in one transaction: the next sync pulls them
+ * whole (repair, when a type's digest differs from the peer's). Idempotent apply makes that
+ * cost transfer, not writes, for the rows already right.
+ */
+export async function resetWatermarks(
+  library: Library,
+  peerDeviceId: string,
+  names: readonly ResourceName[],
+): Promise<void> {
+  await library.db.writeTransaction(async (sql) => {
+    const store = new ResourceWatermarkStore(sql);
+    for (const name of names) await store.resetType(peerDeviceId, name, Date.now());
+  });
 }

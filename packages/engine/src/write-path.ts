@@ -2,6 +2,7 @@ import { encodeHlc, HybridLogicalClock } from './hlc';
 import { TidemarkError } from './errors';
 import { FieldsOf, ResourceName } from './resource-types';
 import { ChangeSequence } from './sequence';
+import { selectRecord } from './reads/stored-records';
 import { SqlRunner } from './store/library-database';
 import { dataValuesOf, ownerColumnOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
@@ -23,7 +24,9 @@ export class WriteTransaction {
   private pending: Pending | undefined;
   private readonly rows: RowWriter;
 
+  /** @internal Only `Library.write` opens a write transaction. */
   constructor(
+    /** @internal The transaction's connection, for the engine's own reads inside it. */
     readonly sql: SqlRunner,
     private readonly sequence: ChangeSequence,
     private readonly clock: HybridLogicalClock,
@@ -54,6 +57,21 @@ export class WriteTransaction {
     const batch = await this.pendingFor('put', name);
     if (batch.op === 'put') batch.rows.push(row);
     await this.flushIfFull();
+  }
+
+  /**
+   * Puts a row only when a field differs from the stored one, and says whether it did. Every put
+   * takes a new HLC and seq that every peer downloads, so a writer that runs again over the same
+   * data (re-indexing an unchanged volume) must not put.
+   */
+  async putIfChanged<N extends ResourceName>(name: N, fields: FieldsOf<N>): Promise<boolean> {
+    const wanted = fields as unknown as { readonly [field: string]: unknown };
+    await this.flush(); // a put of the same row earlier in this transaction is what is stored
+    const stored = (await selectRecord(this.sql, name, String(wanted.uuid))) as
+      { readonly [field: string]: unknown } | undefined;
+    if (stored && Object.keys(wanted).every((field) => stored[field] === wanted[field])) return false;
+    await this.put(name, fields);
+    return true;
   }
 
   /** Deletes a row, leaving a tombstone that travels to every peer. */

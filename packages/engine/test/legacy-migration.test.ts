@@ -1,7 +1,8 @@
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { decodeHlc, DEVICE_OWNED, encodeHlc, Library, RESOURCE_NAMES, ResourceName, SqlRunner } from '../src';
+import { decodeHlc, DEVICE_OWNED, encodeHlc, Library, RESOURCE_NAMES, ResourceName } from '../src';
+import { SqlRunner } from '../src/store/library-database';
 import { LIBRARY_MIGRATIONS } from '../src/store/migrations';
 import { parseLegacyHlc, parseLegacyTime } from '../src/store/migrations/legacy-schema';
 import { RESOURCE_TABLES } from '../src/store/resource-tables';

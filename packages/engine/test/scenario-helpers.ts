@@ -12,9 +12,9 @@ import {
   RESOURCE_NAMES,
   ResourceCursor,
   ResourceName,
-  ResourceWatermarkStore,
   SyncTransport,
 } from '../src';
+import { ResourceWatermarkStore } from '../src/watermarks';
 import { RESOURCE_TABLES } from '../src/store/resource-tables';
 
 /** A wall clock that moves on by `tickMs` every time it is read: every write gets its own time. */

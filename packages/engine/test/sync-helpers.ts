@@ -1,6 +1,5 @@
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import {
-  digestResource,
   Library,
   LibrarySyncService,
   RESOURCE_NAMES,
@@ -10,6 +9,7 @@ import {
   SyncOptions,
   SyncTransport,
 } from '../src';
+import { digestResource } from '../src/digest';
 import { InMemoryTransport, InMemoryTransportOptions } from '../src/testing';
 
 export function transportTo(server: Library, options?: InMemoryTransportOptions): InMemoryTransport {

@@ -5,7 +5,7 @@
  * the library changes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Library, MemberStore } from '@tidemark/engine';
+import { Library, readMembers } from '@tidemark/engine';
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import {
   DigestRequest,
@@ -236,7 +236,7 @@ function message(base: Buffer): fc.Arbitrary<Buffer> {
 const ORDER = ['Pair', 'Handshake', 'StreamState', 'Digest'];
 
 async function stored(): Promise<string> {
-  const members = await new MemberStore(node.library.db.read).all();
+  const members = await readMembers(node.library);
   return JSON.stringify({ digests: await digestsOf(node.library), members });
 }
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { digestResource, Library, RESOURCE_NAMES, ResourceName } from '@tidemark/engine';
+import { Library, readDigest, RESOURCE_NAMES, ResourceName } from '@tidemark/engine';
 import { SyncServiceClient } from '@tidemark/proto';
 import pino from 'pino';
 import { filter, firstValueFrom, Observable, timeout } from 'rxjs';
@@ -79,7 +79,7 @@ export type DigestMap = { [N in ResourceName]: string };
 export async function digestsOf(library: Library): Promise<DigestMap> {
   const out: Partial<DigestMap> = {};
   for (const name of RESOURCE_NAMES) {
-    const digest = await digestResource(library.db.read, name);
+    const digest = await readDigest(library, name);
     out[name] = `${digest.rowCount}/${digest.tombstoneCount}/${Buffer.from(digest.hash).toString('hex')}`;
   }
   return out as DigestMap;

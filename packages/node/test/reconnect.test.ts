@@ -1,4 +1,4 @@
-import { Library } from '@tidemark/engine';
+import { Library, readResourceHeads, resourceTypeOf } from '@tidemark/engine';
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { PeerSessionEvent, RunningNode } from '../src';
 import { createMemberFiles, digestsOf, nextEvent, removeTempDirs, startTestNode, tempDir } from './helpers';
@@ -12,8 +12,8 @@ const is =
     event.kind === kind;
 
 async function countEntries(library: Library): Promise<number> {
-  const [row] = await library.db.read.query<{ n: number }>('SELECT count(*) AS n FROM entries');
-  return row.n;
+  const heads = await readResourceHeads(library);
+  return heads.find((head) => head.resourceType === resourceTypeOf('entry'))!.rowCount;
 }
 
 const nodes: RunningNode[] = [];
@@ -90,7 +90,7 @@ test('B resumes from its watermarks after A goes away mid-backfill and comes bac
 test('a peer serving another library is refused loudly and retried at the longest backoff', async () => {
   const [fileA] = await createMemberFiles(1);
   const other = await Library.create(Library.fileIn(tempDir()));
-  const otherFile = other.db.file;
+  const otherFile = other.file;
   await other.close();
   const a = await startTestNode(fileA);
   nodes.push(a);

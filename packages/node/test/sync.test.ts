@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { digestResource, digestsEqual, RESOURCE_NAMES, resourceTypeOf } from '@tidemark/engine';
+import { digestsEqual, readDigest, readRecord, RESOURCE_NAMES, resourceTypeOf } from '@tidemark/engine';
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { DigestRequest } from '@tidemark/proto';
 import { filter, firstValueFrom } from 'rxjs';
@@ -60,7 +60,7 @@ describe('two nodes over gRPC', () => {
       expect(remote.epoch).toBe(a.library.identity.epoch);
       expect(remote.digests.map((d) => d.resourceType)).toEqual(RESOURCE_NAMES.map(resourceTypeOf));
       for (const [index, name] of RESOURCE_NAMES.entries()) {
-        const local = await digestResource(b.library.db.read, name);
+        const local = await readDigest(b.library, name);
         if (name === 'device') expect(local.rowCount).toBe(remote.digests[index].rowCount + 1);
         else expect(digestsEqual(local, remote.digests[index])).toBe(true);
       }
@@ -83,11 +83,7 @@ describe('two nodes over gRPC', () => {
       await a.library.write((tx) => tx.put('tag', { uuid, name: `tag ${i}`, color: '#336699' }));
       await arrived;
       latencies.push(performance.now() - started);
-      const [row] = await b.library.db.read.query<{ n: number }>(
-        'SELECT count(*) AS n FROM tags WHERE uuid = ?',
-        [uuid],
-      );
-      expect(row.n).toBe(1);
+      expect(await readRecord(b.library, 'tag', uuid)).toMatchObject({ uuid });
     }
     latencies.sort((x, y) => x - y);
     console.log(

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { InviteStore, Library, MemberStore } from '@tidemark/engine';
+import { addMembers, createInvite, Library } from '@tidemark/engine';
 import { SyncServiceClient } from '@tidemark/proto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createDeviceCredentials, DeviceCredentials, encodeInvite, Invite } from '../src';
@@ -38,18 +38,15 @@ export async function createSecureDevice(
 /** Records `other` as a member in `library` (what a completed pairing leaves behind). */
 export async function addMember(library: Library, other: SecureDevice): Promise<void> {
   const { certificate } = other.credentials;
-  await library.db.writeTransaction((sql) =>
-    new MemberStore(sql).add(
-      {
-        deviceId: certificate.deviceId,
-        fingerprint: certificate.fingerprint,
-        certificatePem: certificate.pem,
-        name: '',
-        addedBy: 'test',
-      },
-      Date.now(),
-    ),
-  );
+  await addMembers(library, [
+    {
+      deviceId: certificate.deviceId,
+      fingerprint: certificate.fingerprint,
+      certificatePem: certificate.pem,
+      name: '',
+      addedBy: 'test',
+    },
+  ]);
 }
 
 export async function addMemberToFile(file: string, other: SecureDevice): Promise<void> {
@@ -76,7 +73,7 @@ export async function issueInvite(
     secret: randomBytes(32),
     expiresAtMs: Date.now() + ttlMs,
   };
-  await library.db.writeTransaction((sql) => new InviteStore(sql).create(invite, Date.now()));
+  await createInvite(library, invite);
   // Round trip through the printed form, as a person would copy it.
   expect(encodeInvite(invite)).toMatch(/^tidemark-invite1\.[A-Za-z0-9_-]+$/);
   return invite;

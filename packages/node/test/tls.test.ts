@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Library, MemberStore, TidemarkError } from '@tidemark/engine';
+import { Library, readActiveMembers, removeMember, TidemarkError } from '@tidemark/engine';
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { ResourceType, StateBatch } from '@tidemark/proto';
 import { DEVICE_KEY_FILE, GrpcSyncTransport, joinLibrary, trustedOf } from '../src';
@@ -45,15 +45,11 @@ describe('mutual TLS over 127.0.0.1', () => {
       try {
         const joined = await joinLibrary(libraryB, invite, b.credentials, 'device b');
         expect(joined.inviter.deviceId).toBe(a.deviceId);
-        expect((await new MemberStore(libraryB.db.read).active()).map((m) => m.deviceId)).toEqual([
-          a.deviceId,
-        ]);
+        expect((await readActiveMembers(libraryB)).map((m) => m.deviceId)).toEqual([a.deviceId]);
       } finally {
         await libraryB.close();
       }
-      expect((await new MemberStore(nodeA.library.db.read).active()).map((m) => m.deviceId)).toEqual([
-        b.deviceId,
-      ]);
+      expect((await readActiveMembers(nodeA.library)).map((m) => m.deviceId)).toEqual([b.deviceId]);
 
       const nodeB = await startTestNode(b.file, { insecure: false, peers: [nodeA.address] });
       try {
@@ -96,7 +92,7 @@ describe('mutual TLS over 127.0.0.1', () => {
         const error = await joinLibrary(library, invite, late.credentials, 'late').catch((e: unknown) => e);
         expect(error).toBeInstanceOf(TidemarkError);
         expect((error as TidemarkError).message).toMatch(/invite expired at .*ask for a new one/);
-        expect(await new MemberStore(library.db.read).active()).toEqual([]);
+        expect(await readActiveMembers(library)).toEqual([]);
       } finally {
         await library.close();
       }
@@ -187,7 +183,7 @@ describe('mutual TLS over 127.0.0.1', () => {
         stream.on('end', () => resolve(undefined));
       });
       await waitUntil(async () => batches.some((batch) => batch.caughtUp), 'the follow stream to catch up');
-      await nodeA.library.db.writeTransaction((sql) => new MemberStore(sql).remove(b.deviceId, Date.now()));
+      await removeMember(nodeA.library, b.deviceId);
       const status = statusOf(await ended);
       expect(status.code).toBe(grpc.status.UNAUTHENTICATED);
       expect(status.details).toMatch(/removed/);
@@ -220,7 +216,7 @@ describe('mutual TLS over 127.0.0.1', () => {
         (e): e is Extract<typeof e, { kind: 'disconnected' }> => e.kind === 'disconnected',
         'B to be cut off',
       );
-      await nodeA.library.db.writeTransaction((sql) => new MemberStore(sql).remove(b.deviceId, Date.now()));
+      await removeMember(nodeA.library, b.deviceId);
       expect((await disconnected).error.code).toBe('UNAUTHENTICATED');
     } finally {
       await nodeB.close();
@@ -231,7 +227,7 @@ describe('mutual TLS over 127.0.0.1', () => {
   test('members convert to pinned trust anchors', async () => {
     const library = await Library.open(a.file);
     try {
-      for (const member of await new MemberStore(library.db.read).active()) {
+      for (const member of await readActiveMembers(library)) {
         expect(trustedOf(member).fingerprint).toBe(member.fingerprint);
       }
     } finally {

@@ -2,9 +2,6 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The synced tables the backfill moves rows of (devices, volumes, locations, entries). */
-export const COPIED_TABLES = ['devices', 'volumes', 'locations', 'entries'] as const;
-
 export interface FloorResult {
   readonly available: boolean;
   readonly message?: string;
@@ -43,14 +40,24 @@ export function measureFloor(sourceFile: string, workDir: string): FloorResult {
       'the sqlite3 command-line tool is not installed, so the floor was not measured; install it (apt-get install -y sqlite3) and run again';
     return { available: false, message, rows: 0, seconds: NaN, rowsPerSecond: NaN, runsSeconds: [] };
   }
-  const names = COPIED_TABLES.map((t) => `'${t}'`).join(', ');
+  // The synced tables are found by their shape (every one has hlc, origin and seq) rather than
+  // named here: the engine owns its schema, and the floor copies whatever it is.
+  const listed = sqlite3([
+    '-readonly',
+    sourceFile,
+    "SELECT m.name FROM sqlite_master m WHERE m.type = 'table' AND " +
+      "(SELECT count(*) FROM pragma_table_info(m.name) p WHERE p.name IN ('hlc', 'origin', 'seq')) = 3 ORDER BY m.name",
+  ]);
+  if (!listed.ok) throw new Error(`sqlite3 could not list the tables of ${sourceFile}: ${listed.stderr}`);
+  const tables = listed.stdout.split('\n').filter((name) => name !== '');
+  const names = tables.map((t) => `'${t.replace(/'/g, "''")}'`).join(', ');
   const schema = sqlite3([
     '-readonly',
     sourceFile,
     `SELECT sql || ';' FROM sqlite_master WHERE tbl_name IN (${names}) AND sql IS NOT NULL ORDER BY type = 'index', name`,
   ]);
   if (!schema.ok) throw new Error(`sqlite3 could not read the schema of ${sourceFile}: ${schema.stderr}`);
-  const runs = Array.from({ length: FLOOR_RUNS }, () => copyOnce(sourceFile, workDir, schema.stdout));
+  const runs = Array.from({ length: FLOOR_RUNS }, () => copyOnce(sourceFile, workDir, schema.stdout, tables));
   const seconds = Math.min(...runs.map((run) => run.seconds));
   const rows = runs[0].rows;
   return {
@@ -63,7 +70,12 @@ export function measureFloor(sourceFile: string, workDir: string): FloorResult {
   };
 }
 
-function copyOnce(sourceFile: string, workDir: string, schema: string): { rows: number; seconds: number } {
+function copyOnce(
+  sourceFile: string,
+  workDir: string,
+  schema: string,
+  tables: readonly string[],
+): { rows: number; seconds: number } {
   const target = path.join(workDir, 'floor.db');
   fs.rmSync(target, { force: true });
   const script = [
@@ -72,7 +84,7 @@ function copyOnce(sourceFile: string, workDir: string, schema: string): { rows: 
     schema,
     `ATTACH '${sourceFile.replace(/'/g, "''")}' AS src;`,
     'BEGIN;',
-    ...COPIED_TABLES.map((t) => `INSERT INTO main.${t} SELECT * FROM src.${t};`),
+    ...tables.map((t) => `INSERT INTO main."${t}" SELECT * FROM src."${t}";`),
     'COMMIT;',
   ].join('\n');
   const started = performance.now();
@@ -81,7 +93,7 @@ function copyOnce(sourceFile: string, workDir: string, schema: string): { rows: 
   if (!run.ok) throw new Error(`sqlite3 floor copy failed: ${run.stderr}`);
   const counted = sqlite3([
     target,
-    `SELECT ${COPIED_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')};`,
+    `SELECT ${tables.map((t) => `(SELECT count(*) FROM "${t}")`).join(' + ')};`,
   ]);
   const rows = Number(counted.stdout.trim());
   fs.rmSync(target, { force: true });

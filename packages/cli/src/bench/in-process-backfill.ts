@@ -10,10 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
 import {
-  digestResource,
   digestsEqual,
   Library,
   LibrarySyncService,
+  readDigest,
   RESOURCE_NAMES,
   syncFromPeer$,
 } from '@tidemark/engine';
@@ -78,8 +78,8 @@ async function main(): Promise<void> {
     const peakRssKb = process.resourceUsage().maxRSS;
 
     for (const name of RESOURCE_NAMES.filter((n) => n !== 'device')) {
-      const [da, db] = [await digestResource(a.db.read, name), await digestResource(b.db.read, name)];
-      if (!digestsEqual(da, db)) throw new Error(`${name} differs after the backfill`);
+      const [digestA, digestB] = [await readDigest(a, name), await readDigest(b, name)];
+      if (!digestsEqual(digestA, digestB)) throw new Error(`${name} differs after the backfill`);
     }
 
     const rows = received;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Library } from '@tidemark/engine';
+import { sqliteVersion } from '@tidemark/engine/testing';
 import { PEER_SESSION_BATCH_SIZE } from '@tidemark/node';
 import { formatTable } from '../output';
 import { BenchOptions, parseBenchArgs } from './args';
@@ -47,8 +48,7 @@ const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
 async function engineSqliteVersion(file: string): Promise<string> {
   const library = await Library.open(file);
   try {
-    const [row] = await library.db.read.query<{ v: string }>('SELECT sqlite_version() AS v');
-    return row.v;
+    return await sqliteVersion(library);
   } finally {
     await library.close();
   }

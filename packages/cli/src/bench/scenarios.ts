@@ -1,9 +1,9 @@
 import * as path from 'node:path';
-import { Library } from '@tidemark/engine';
-import { EntryKind } from '@tidemark/proto';
+import { FieldsOf, Library, readResourceHeads, ResourceName, resourceNameOf } from '@tidemark/engine';
+import { sampleRecords } from '@tidemark/engine/testing';
+import { Entry } from '@tidemark/proto';
 import { freePort } from '../free-port';
 import { BenchOptions } from './args';
-import { COPIED_TABLES } from './floor';
 import { createMember, SourceLibrary } from './libraries';
 import { MemoryPeaks, MemorySampler } from './memory-sampler';
 import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
@@ -80,13 +80,16 @@ function caughtUpTotals(lines: readonly LogLine[]): {
   };
 }
 
+/** The types a backfill of the bench's source library moves rows of. */
+const COPIED_TYPES: readonly ResourceName[] = ['device', 'volume', 'location', 'entry'];
+
 export async function countHeldRows(file: string): Promise<number> {
   const library = await Library.open(file);
   try {
-    const [row] = await library.db.read.query<{ n: number }>(
-      `SELECT ${COPIED_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(' + ')} AS n`,
-    );
-    return row.n;
+    const heads = await readResourceHeads(library);
+    return heads
+      .filter((head) => COPIED_TYPES.includes(resourceNameOf(head.resourceType)))
+      .reduce((sum, head) => sum + head.rowCount, 0);
   } finally {
     await library.close();
   }
@@ -153,37 +156,17 @@ export async function fullBackfill(
   };
 }
 
-interface EntryRow {
-  uuid: string;
-  device_uuid: string;
-  location_uuid: string;
-  parent_uuid: string;
-  relative_path: string;
-  kind: number;
-  size_bytes: number;
-  modified_at_ms: number;
-  content_uuid: string;
-}
-
-async function sampleEntries(library: Library, count: number): Promise<EntryRow[]> {
-  return library.db.read.query<EntryRow>(
-    `SELECT uuid, device_uuid, location_uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid
-     FROM entries ORDER BY random() LIMIT ?`,
-    [count],
-  );
-}
-
-function changed(row: EntryRow, bump: number) {
+function changed(entry: Entry, bump: number): FieldsOf<'entry'> {
   return {
-    uuid: row.uuid,
-    deviceUuid: row.device_uuid,
-    locationUuid: row.location_uuid,
-    parentUuid: row.parent_uuid,
-    relativePath: row.relative_path,
-    kind: Number(row.kind) as EntryKind,
-    sizeBytes: Number(row.size_bytes) + bump,
-    modifiedAtMs: Number(row.modified_at_ms) + bump,
-    contentUuid: row.content_uuid,
+    uuid: entry.uuid,
+    deviceUuid: entry.deviceUuid,
+    locationUuid: entry.locationUuid,
+    parentUuid: entry.parentUuid,
+    relativePath: entry.relativePath,
+    kind: entry.kind,
+    sizeBytes: entry.sizeBytes + bump,
+    modifiedAtMs: entry.modifiedAtMs + bump,
+    contentUuid: entry.contentUuid,
   };
 }
 
@@ -214,7 +197,7 @@ export async function incremental(
   changes: number,
   fullSeconds: number,
 ): Promise<IncrementalResult> {
-  const rows = await sampleEntries(aLibrary, changes);
+  const rows = await sampleRecords(aLibrary, 'entry', changes);
   const base = await bLibrary.headSeq();
   await aLibrary.write(async (tx) => {
     for (const row of rows) await tx.put('entry', changed(row, 1));
@@ -251,7 +234,7 @@ export async function followLatency(
   rate: number,
 ): Promise<FollowResult> {
   const count = Math.round(seconds * rate);
-  const rows = await sampleEntries(aLibrary, Math.min(count, 10_000));
+  const rows = await sampleRecords(aLibrary, 'entry', Math.min(count, 10_000));
   const base = await bLibrary.headSeq();
   const committedAt: number[] = [];
   const visibleAt: number[] = [];

@@ -1,13 +1,9 @@
+import { readCollections } from '@tidemark/engine';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { formatTable, printJson } from '../output';
 import { withLibrary } from '../with-library';
-import { checkNewName, NamedRow, resolveNamed } from './tag';
-
-interface CollectionRow extends NamedRow {
-  readonly description: string;
-  readonly origin: string;
-}
+import { checkNewName, resolveNamed } from '../named-resources';
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -37,7 +33,7 @@ Examples:
     .action(async (name: string, options: { library: string; description: string; json?: boolean }) => {
       const uuid = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          await checkNewName(tx.sql, 'collections', 'collection', name);
+          await checkNewName(tx, 'collection', name);
           const uuid = randomUUID();
           await tx.put('collection', { uuid, name, description: options.description });
           return uuid;
@@ -59,7 +55,7 @@ Examples:
     .action(async (ref: string, options: { library: string }) => {
       const removed = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          const row = await resolveNamed<CollectionRow>(tx.sql, 'collections', 'collection', ref);
+          const row = await resolveNamed(tx, 'collection', ref);
           await tx.delete('collection', row.uuid);
           return row;
         }),
@@ -74,10 +70,13 @@ Examples:
     .option('--json', 'print the collections as JSON')
     .addHelpText('after', '\nExamples:\n  $ tidemark collection list --library ~/tidemark/laptop --json')
     .action(async (options: { library: string; json?: boolean }) => {
-      const rows = await withLibrary(options.library, (library) =>
-        library.db.read.query<CollectionRow>(
-          'SELECT uuid, name, description, origin FROM collections ORDER BY name, uuid',
-        ),
+      const rows = await withLibrary(options.library, async (library) =>
+        (await readCollections(library)).map(({ uuid, name, description, origin }) => ({
+          uuid,
+          name,
+          description,
+          origin,
+        })),
       );
       if (options.json) printJson(rows);
       else if (rows.length === 0) out('no collections; create one with `tidemark collection add`');

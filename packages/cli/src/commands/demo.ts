@@ -2,8 +2,8 @@ import {
   decodeHlc,
   Library,
   RESOURCE_NAMES,
-  ResourceWatermarkStore,
-  resourceHeads,
+  readResourceHeads,
+  readWatermarks,
   resourceNameOf,
   SyncEvent,
   syncFromPeer$,
@@ -101,7 +101,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
     onProgress: (type, done, total) => indexing.onRows(type, done, total),
   });
   indexing.stop();
-  const headsA = await resourceHeads(libraryA.db.read);
+  const headsA = await readResourceHeads(libraryA);
   await libraryA.close();
   say(`   done in ${((Date.now() - indexStart) / 1000).toFixed(1)} s\n`);
 
@@ -231,10 +231,10 @@ async function runDemo(options: DemoOptions): Promise<number> {
 
 async function watermarkTable(
   library: Library,
-  headsA: Awaited<ReturnType<typeof resourceHeads>>,
+  headsA: Awaited<ReturnType<typeof readResourceHeads>>,
 ): Promise<string> {
-  const marks = await new ResourceWatermarkStore(library.db.read).all();
-  const held = await resourceHeads(library.db.read);
+  const marks = await readWatermarks(library);
+  const held = await readResourceHeads(library);
   return formatTable(
     ['resource', 'watermark seq', 'A head seq', 'last applied (HLC)', 'rows on B', 'rows on A'],
     RESOURCE_NAMES.map((name, index) => {

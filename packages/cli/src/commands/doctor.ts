@@ -1,12 +1,9 @@
 import {
-  decodeHlc,
+  checkLibraryHealth,
+  HealthFinding,
   inspectLibraryFile,
   Library,
-  PeerHeadStore,
   RESOURCE_NAMES,
-  ResourceWatermarkStore,
-  resourceHeads,
-  resourceNameOf,
 } from '@tidemark/engine';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -19,9 +16,6 @@ export interface Finding {
   readonly check: string;
   readonly message: string;
 }
-
-/** Clocks a little ahead are normal; this much ahead means a stamp came from a wrong clock. */
-const FLOOR_AHEAD_TOLERANCE_MS = 60_000;
 
 export function registerDoctor(program: Command): void {
   program
@@ -54,7 +48,6 @@ Example:
 }
 
 export async function diagnose(file: string): Promise<Finding[]> {
-  const findings: Finding[] = [];
   if (!fs.existsSync(file)) {
     return [
       {
@@ -79,90 +72,69 @@ export async function diagnose(file: string): Promise<Finding[]> {
   }
   const library = await Library.open(file);
   try {
-    const read = library.db.read;
-    const [integrity] = await read.query<{ integrity_check: string }>('PRAGMA integrity_check');
-    findings.push(
-      integrity.integrity_check === 'ok'
-        ? { severity: 'ok', check: 'integrity', message: 'SQLite integrity check passed' }
-        : {
-            severity: 'problem',
-            check: 'integrity',
-            message: `SQLite integrity check failed: ${integrity.integrity_check}`,
-          },
-    );
-
-    const legacy = await read.query<{
-      peer_device_id: string;
-      legacy_state_watermark: string | null;
-      migrated_at_ms: number;
-    }>('SELECT peer_device_id, legacy_state_watermark, migrated_at_ms FROM legacy_watermark_migrations');
-    const marks = await new ResourceWatermarkStore(read).all();
-    for (const row of legacy) {
-      const resynced = marks.filter((m) => m.peerDeviceId === row.peer_device_id && m.lastSeq > 0).length;
-      findings.push({
-        severity: 'info',
-        check: 'legacy migration',
-        message:
-          `peer ${row.peer_device_id} had one global watermark (${row.legacy_state_watermark ?? 'none'}) that was ` +
-          `dropped on ${new Date(row.migrated_at_ms).toISOString()}; every type restarted from zero ` +
-          `(${resynced} of ${RESOURCE_NAMES.length} types re-synced since)`,
-      });
-    }
-
-    const heads = await new PeerHeadStore(read).all();
-    const held = await resourceHeads(read);
-    for (const mark of marks) {
-      const head = heads.find(
-        (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
-      );
-      const local = held.find((h) => resourceNameOf(h.resourceType) === mark.resourceType)!;
-      const where = `peer ${mark.peerDeviceId.slice(0, 8)} ${mark.resourceType}`;
-      if (head && mark.lastSeq < head.headSeq) {
-        findings.push({
-          severity: 'problem',
-          check: 'behind',
-          message: `${where}: applied up to seq ${mark.lastSeq} of ${head.headSeq} at the last contact; run tidemark sync`,
-        });
-      }
-      // A watermark that claims the peer's whole type while this device holds fewer rows of it
-      // than the peer had is the seed note's symptom: rows skipped by a cursor that moved too far.
-      if (head && mark.lastSeq >= head.headSeq && local.rowCount + local.tombstoneCount < head.rowCount) {
-        findings.push({
-          severity: 'problem',
-          check: 'watermark ahead of data',
-          message:
-            `${where}: the watermark says caught up, but this device holds ${formatCount(local.rowCount)} rows ` +
-            `and the peer had ${formatCount(head.rowCount)}; run tidemark repair against that peer`,
-        });
-      }
-    }
-    if (!findings.some((f) => f.check === 'behind' || f.check === 'watermark ahead of data')) {
-      findings.push({
-        severity: 'ok',
-        check: 'watermarks',
-        message: marks.length
-          ? `${marks.length} per-resource watermarks, none behind its peer's last known head`
-          : 'no peers yet',
-      });
-    }
-
-    const [floorRow] = await read.query<{ hlc_floor: string }>(
-      'SELECT hlc_floor FROM library_identity WHERE id = 1',
-    );
-    const aheadMs = decodeHlc(floorRow.hlc_floor).physicalMs - Date.now();
-    findings.push(
-      aheadMs > FLOOR_AHEAD_TOLERANCE_MS
-        ? {
-            severity: 'problem',
-            check: 'clock',
-            message:
-              `the HLC floor is ${formatDuration(aheadMs / 1000)} ahead of this machine's clock: a stamp from a ` +
-              'clock in the future was adopted, or this clock is behind; check the system time',
-          }
-        : { severity: 'ok', check: 'clock', message: 'the HLC floor is not ahead of the wall clock' },
-    );
+    return (await checkLibraryHealth(library)).map(describe);
   } finally {
     await library.close();
   }
-  return findings;
+}
+
+/** A health finding of the engine in the words of this command. */
+function describe(finding: HealthFinding): Finding {
+  const { severity } = finding;
+  switch (finding.kind) {
+    case 'integrity':
+      return {
+        severity,
+        check: 'integrity',
+        message:
+          finding.severity === 'ok'
+            ? 'SQLite integrity check passed'
+            : `SQLite integrity check failed: ${finding.result}`,
+      };
+    case 'legacy_migration':
+      return {
+        severity,
+        check: 'legacy migration',
+        message:
+          `peer ${finding.peerDeviceId} had one global watermark (${finding.legacyStateWatermark ?? 'none'}) that was ` +
+          `dropped on ${new Date(finding.migratedAtMs).toISOString()}; every type restarted from zero ` +
+          `(${finding.resyncedTypes} of ${RESOURCE_NAMES.length} types re-synced since)`,
+      };
+    case 'behind':
+      return {
+        severity,
+        check: 'behind',
+        message: `${where(finding)}: applied up to seq ${finding.appliedSeq} of ${finding.peerHeadSeq} at the last contact; run tidemark sync`,
+      };
+    case 'watermark_ahead_of_data':
+      return {
+        severity,
+        check: 'watermark ahead of data',
+        message:
+          `${where(finding)}: the watermark says caught up, but this device holds ${formatCount(finding.heldRows)} rows ` +
+          `and the peer had ${formatCount(finding.peerRows)}; run tidemark repair against that peer`,
+      };
+    case 'watermarks':
+      return {
+        severity,
+        check: 'watermarks',
+        message: finding.watermarks
+          ? `${finding.watermarks} per-resource watermarks, none behind its peer's last known head`
+          : 'no peers yet',
+      };
+    case 'clock':
+      return finding.severity === 'problem'
+        ? {
+            severity,
+            check: 'clock',
+            message:
+              `the HLC floor is ${formatDuration(finding.floorAheadMs / 1000)} ahead of this machine's clock: a stamp from a ` +
+              'clock in the future was adopted, or this clock is behind; check the system time',
+          }
+        : { severity, check: 'clock', message: 'the HLC floor is not ahead of the wall clock' };
+  }
+}
+
+function where(finding: { readonly peerDeviceId: string; readonly resourceType: string }): string {
+  return `peer ${finding.peerDeviceId.slice(0, 8)} ${finding.resourceType}`;
 }

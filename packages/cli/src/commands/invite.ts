@@ -1,4 +1,4 @@
-import { InviteStore, TidemarkError } from '@tidemark/engine';
+import { createInvite, TidemarkError } from '@tidemark/engine';
 import { encodeInvite, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -55,12 +55,7 @@ Example:
         const inviteId = randomUUID();
         const secret = randomBytes(32);
         const expiresAtMs = Date.now() + options.ttl;
-        await library.db.writeTransaction((sql) =>
-          new InviteStore(sql).create(
-            { inviteId, secret, address: options.address, expiresAtMs },
-            Date.now(),
-          ),
-        );
+        await createInvite(library, { inviteId, secret, address: options.address, expiresAtMs });
         const invite = encodeInvite({
           libraryId: library.identity.libraryId,
           inviteId,

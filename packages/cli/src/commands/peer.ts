@@ -1,4 +1,4 @@
-import { isUuid, MemberStore, TidemarkError } from '@tidemark/engine';
+import { isUuid, readActiveMembers, readMembers, removeMember, TidemarkError } from '@tidemark/engine';
 import { Command } from 'commander';
 import { formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
@@ -26,8 +26,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  $ tidemark peer list --library ~/tidemark/laptop')
     .action(async (options: { library: string; all?: boolean; json?: boolean }) => {
       await withLibrary(options.library, async (library) => {
-        const store = new MemberStore(library.db.read);
-        const members = options.all ? await store.all() : await store.active();
+        const members = options.all ? await readMembers(library) : await readActiveMembers(library);
         if (options.json) {
           printJson(
             members.map(({ certificatePem: _pem, ...member }) => ({
@@ -78,9 +77,7 @@ Example:
       if (!isUuid(device))
         throw new TidemarkError('INVALID_ARGUMENT', `device "${device}" must be a lowercase hyphenated UUID`);
       await withLibrary(options.library, async (library) => {
-        const removed = await library.db.writeTransaction((sql) =>
-          new MemberStore(sql).remove(device, Date.now()),
-        );
+        const removed = await removeMember(library, device);
         if (!removed) {
           throw new TidemarkError(
             'NOT_FOUND',

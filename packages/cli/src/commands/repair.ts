@@ -1,4 +1,4 @@
-import { ResourceWatermarkStore, syncFromPeer$ } from '@tidemark/engine';
+import { resetWatermarks, syncFromPeer$ } from '@tidemark/engine';
 import { ProtocolVersion } from '@tidemark/proto';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
@@ -38,10 +38,7 @@ Example:
             protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
             heads: [],
           });
-          await library.db.writeTransaction(async (sql) => {
-            const store = new ResourceWatermarkStore(sql);
-            for (const name of differing) await store.resetType(handshake.deviceId, name, Date.now());
-          });
+          await resetWatermarks(library, handshake.deviceId, differing);
           const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });
           await lastValueFrom(
             syncFromPeer$(library, transport, { types: differing, batchSize: options.batchSize }).pipe(

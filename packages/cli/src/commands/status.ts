@@ -1,10 +1,10 @@
 import {
   decodeHlc,
-  PeerHeadStore,
-  ResourceWatermarkStore,
-  resourceHeads,
+  readPeerHeads,
+  readResourceHeads,
+  readRowCountsByOwner,
+  readWatermarks,
   resourceNameOf,
-  rowCountsByOwner,
 } from '@tidemark/engine';
 import { Command } from 'commander';
 import { formatCount, formatDuration, formatTable, formatTime, printJson } from '../output';
@@ -19,9 +19,8 @@ export function registerStatus(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ tidemark status --library ~/tidemark/desktop')
     .action(async (options: { library: string; json?: boolean }) => {
       await withLibrary(options.library, async (library) => {
-        const read = library.db.read;
-        const peerHeads = await new PeerHeadStore(read).all();
-        const watermarks = (await new ResourceWatermarkStore(read).all()).map((mark) => {
+        const peerHeads = await readPeerHeads(library);
+        const watermarks = (await readWatermarks(library)).map((mark) => {
           const head = peerHeads.find(
             (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
           );
@@ -47,8 +46,8 @@ export function registerStatus(program: Command): void {
             updatedAtMs: mark.updatedAtMs,
           };
         });
-        const counts = await rowCountsByOwner(read);
-        const heads = (await resourceHeads(read)).map((head) => ({
+        const counts = await readRowCountsByOwner(library);
+        const heads = (await readResourceHeads(library)).map((head) => ({
           resourceType: resourceNameOf(head.resourceType),
           seq: head.seq,
           rows: head.rowCount,

@@ -1,64 +1,10 @@
-import { isUuid, SqlRunner, tagAssignmentUuidOf, TidemarkError } from '@tidemark/engine';
+import { readTagAssignments, readTags, tagAssignmentUuidOf, TidemarkError } from '@tidemark/engine';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { findIndexedFile } from '../indexer/find-entry';
+import { checkNewName, resolveNamed } from '../named-resources';
 import { formatCount, formatTable, printJson } from '../output';
 import { withLibrary } from '../with-library';
-
-export interface NamedRow {
-  readonly uuid: string;
-  readonly name: string;
-}
-
-/**
- * Finds a tag or collection by uuid, else by name. Names are not unique across devices (two
- * devices may each add "holiday" before they sync), so an ambiguous name asks for the uuid.
- */
-export async function resolveNamed<R extends NamedRow>(
-  sql: SqlRunner,
-  table: 'tags' | 'collections',
-  what: string,
-  ref: string,
-): Promise<R> {
-  const uuid = ref.toLowerCase();
-  const rows = await sql.query<R>(`SELECT * FROM ${table} WHERE uuid = ? OR name = ? ORDER BY uuid`, [
-    uuid,
-    ref,
-  ]);
-  const byUuid = rows.find((row) => row.uuid === uuid);
-  if (byUuid) return byUuid;
-  if (rows.length === 1) return rows[0];
-  if (rows.length === 0) {
-    throw new TidemarkError(
-      'NOT_FOUND',
-      `no ${what} named "${ref}"; list them with \`tidemark ${what} list\``,
-    );
-  }
-  throw new TidemarkError(
-    'INVALID_ARGUMENT',
-    `${rows.length} ${what}s are named "${ref}"; name one by uuid: ${rows.map((row) => row.uuid).join(', ')}`,
-  );
-}
-
-/** A new name must be free, and must not look like a uuid (NAME|UUID arguments would be ambiguous). */
-export async function checkNewName(
-  sql: SqlRunner,
-  table: 'tags' | 'collections',
-  what: string,
-  name: string,
-) {
-  if (isUuid(name.toLowerCase())) {
-    throw new TidemarkError('INVALID_ARGUMENT', `a ${what} name cannot be a UUID ("${name}")`);
-  }
-  const [clash] = await sql.query<NamedRow>(`SELECT uuid, name FROM ${table} WHERE name = ? LIMIT 1`, [name]);
-  if (clash)
-    throw new TidemarkError('ALREADY_EXISTS', `a ${what} named "${name}" already exists (${clash.uuid})`);
-}
-
-interface TagRow extends NamedRow {
-  readonly color: string;
-  readonly origin: string;
-}
 
 function color(value: string): string {
   if (!/^#[0-9a-fA-F]{6}$/.test(value)) {
@@ -84,7 +30,7 @@ function registerAdd(tag: Command): void {
     .action(async (name: string, options: { library: string; color: string; json?: boolean }) => {
       const uuid = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          await checkNewName(tx.sql, 'tags', 'tag', name);
+          await checkNewName(tx, 'tag', name);
           const uuid = randomUUID();
           await tx.put('tag', { uuid, name, color: options.color });
           return uuid;
@@ -105,11 +51,8 @@ function registerRm(tag: Command): void {
     .action(async (ref: string, options: { library: string }) => {
       const { tag, assignments } = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
-          const rows = await tx.sql.query<{ uuid: string }>(
-            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ?',
-            [tag.uuid],
-          );
+          const tag = await resolveNamed(tx, 'tag', ref);
+          const rows = await readTagAssignments(tx, tag.uuid);
           // Assignments of a deleted tag would dangle on every device; they go in the same commit.
           for (const row of rows) await tx.delete('tag_assignment', row.uuid);
           await tx.delete('tag', tag.uuid);
@@ -134,9 +77,9 @@ function registerRename(tag: Command): void {
     .action(async (ref: string, newName: string, options: { library: string }) => {
       const tag = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
+          const tag = await resolveNamed(tx, 'tag', ref);
           if (tag.name === newName) return tag;
-          await checkNewName(tx.sql, 'tags', 'tag', newName);
+          await checkNewName(tx, 'tag', newName);
           await tx.put('tag', { uuid: tag.uuid, name: newName, color: tag.color });
           return tag;
         }),
@@ -157,12 +100,14 @@ function registerList(tag: Command): void {
     .option('--json', 'print the tags as JSON')
     .addHelpText('after', '\nExamples:\n  $ tidemark tag list --library ~/tidemark/laptop --json')
     .action(async (options: { library: string; json?: boolean }) => {
-      const tags = await withLibrary(options.library, (library) =>
-        library.db.read.query<TagRow & { assignments: number }>(
-          `SELECT t.uuid, t.name, t.color, t.origin,
-                  (SELECT count(*) FROM tag_assignments a WHERE a.tag_uuid = t.uuid) AS assignments
-           FROM tags t ORDER BY t.name, t.uuid`,
-        ),
+      const tags = await withLibrary(options.library, async (library) =>
+        (await readTags(library)).map(({ tag, assignments }) => ({
+          uuid: tag.uuid,
+          name: tag.name,
+          color: tag.color,
+          origin: tag.origin,
+          assignments,
+        })),
       );
       if (options.json) printJson(tags);
       else if (tags.length === 0) out('no tags; create one with `tidemark tag add`');
@@ -193,12 +138,9 @@ function registerAssign(tag: Command): void {
     .action(async (ref: string, target: string, options: { library: string }) => {
       const message = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
-          const file = await findIndexedFile(tx.sql, tx.deviceId, target);
-          const [existing] = await tx.sql.query<{ uuid: string }>(
-            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ? AND content_uuid = ? LIMIT 1',
-            [tag.uuid, file.contentUuid],
-          );
+          const tag = await resolveNamed(tx, 'tag', ref);
+          const file = await findIndexedFile(tx, tx.deviceId, target);
+          const [existing] = await readTagAssignments(tx, tag.uuid, file.contentUuid);
           if (existing) return `${file.absolutePath} already has tag "${tag.name}"`;
           await tx.put('tag_assignment', {
             uuid: tagAssignmentUuidOf(tag.uuid, file.contentUuid),
@@ -226,12 +168,9 @@ function registerUnassign(tag: Command): void {
     .action(async (ref: string, target: string, options: { library: string }) => {
       const message = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
-          const tag = await resolveNamed<TagRow>(tx.sql, 'tags', 'tag', ref);
-          const file = await findIndexedFile(tx.sql, tx.deviceId, target);
-          const rows = await tx.sql.query<{ uuid: string }>(
-            'SELECT uuid FROM tag_assignments WHERE tag_uuid = ? AND content_uuid = ?',
-            [tag.uuid, file.contentUuid],
-          );
+          const tag = await resolveNamed(tx, 'tag', ref);
+          const file = await findIndexedFile(tx, tx.deviceId, target);
+          const rows = await readTagAssignments(tx, tag.uuid, file.contentUuid);
           if (rows.length === 0) {
             throw new TidemarkError('NOT_FOUND', `${file.absolutePath} does not have tag "${tag.name}"`);
           }

@@ -1,4 +1,4 @@
-import { SqlRunner } from '@tidemark/engine';
+import { Library, readEntriesOfLocation } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 
 export interface ExistingEntry {
@@ -14,31 +14,18 @@ export interface ExistingEntry {
 
 /** The entries of one location, by relative path: the only per-entry state an indexing run keeps. */
 export async function loadExistingEntries(
-  sql: SqlRunner,
+  library: Library,
   locationUuid: string,
 ): Promise<Map<string, ExistingEntry>> {
-  const rows = await sql.query<{
-    uuid: string;
-    parent_uuid: string;
-    relative_path: string;
-    kind: number;
-    size_bytes: number;
-    modified_at_ms: number;
-    content_uuid: string;
-  }>(
-    `SELECT uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid
-     FROM entries WHERE location_uuid = ?`,
-    [locationUuid],
-  );
   const entries = new Map<string, ExistingEntry>();
-  for (const row of rows) {
-    entries.set(row.relative_path, {
-      uuid: row.uuid,
-      parentUuid: row.parent_uuid,
-      kind: Number(row.kind) as EntryKind,
-      sizeBytes: Number(row.size_bytes),
-      modifiedAtMs: Number(row.modified_at_ms),
-      contentUuid: row.content_uuid,
+  for await (const entry of readEntriesOfLocation(library, locationUuid)) {
+    entries.set(entry.relativePath, {
+      uuid: entry.uuid,
+      parentUuid: entry.parentUuid,
+      kind: entry.kind,
+      sizeBytes: entry.sizeBytes,
+      modifiedAtMs: entry.modifiedAtMs,
+      contentUuid: entry.contentUuid,
       seen: false,
     });
   }

@@ -1,4 +1,4 @@
-import { SqlRunner, TidemarkError } from '@tidemark/engine';
+import { readEntryAt, readLocationsOfDevice, ReadScope, TidemarkError } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,14 +30,13 @@ function relativeInside(root: string, absolute: string): string | undefined {
 
 /** The indexed regular file at `target` (absolute path = location path + relative path) on this device. */
 export async function findIndexedFile(
-  sql: SqlRunner,
+  scope: ReadScope,
   deviceId: string,
   target: string,
 ): Promise<IndexedFile> {
   const absolutePath = canonical(target);
-  const locations = await sql.query<{ uuid: string; path: string }>(
-    'SELECT uuid, path FROM locations WHERE device_uuid = ? ORDER BY length(path) DESC',
-    [deviceId],
+  const locations = (await readLocationsOfDevice(scope, deviceId)).sort(
+    (a, b) => b.path.length - a.path.length,
   );
   let inside = false;
   // Nested locations: the innermost one that holds the entry wins.
@@ -45,25 +44,22 @@ export async function findIndexedFile(
     const relativePath = relativeInside(location.path, absolutePath);
     if (relativePath === undefined) continue;
     inside = true;
-    const [entry] = await sql.query<{ uuid: string; kind: number; content_uuid: string }>(
-      'SELECT uuid, kind, content_uuid FROM entries WHERE location_uuid = ? AND relative_path = ?',
-      [location.uuid, relativePath],
-    );
+    const entry = await readEntryAt(scope, location.uuid, relativePath);
     if (!entry) continue;
-    if (Number(entry.kind) !== EntryKind.ENTRY_KIND_FILE) {
-      const what = Number(entry.kind) === EntryKind.ENTRY_KIND_DIRECTORY ? 'a directory' : 'a symlink';
+    if (entry.kind !== EntryKind.ENTRY_KIND_FILE) {
+      const what = entry.kind === EntryKind.ENTRY_KIND_DIRECTORY ? 'a directory' : 'a symlink';
       throw new TidemarkError(
         'INVALID_ARGUMENT',
         `${absolutePath} is ${what}; tags attach to the content of files`,
       );
     }
-    if (!entry.content_uuid) {
+    if (!entry.contentUuid) {
       throw new TidemarkError(
         'NOT_FOUND',
         `${absolutePath} has no content identity yet; re-run \`tidemark index\``,
       );
     }
-    return { absolutePath, entryUuid: entry.uuid, contentUuid: entry.content_uuid };
+    return { absolutePath, entryUuid: entry.uuid, contentUuid: entry.contentUuid };
   }
   throw new TidemarkError(
     'NOT_FOUND',

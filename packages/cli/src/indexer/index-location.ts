@@ -1,4 +1,11 @@
-import { contentUuidOf, entryUuidOf, FieldsOf, Library, SqlRunner, TidemarkError } from '@tidemark/engine';
+import {
+  contentUuidOf,
+  entryUuidOf,
+  FieldsOf,
+  Library,
+  readHeldUuids,
+  TidemarkError,
+} from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -6,7 +13,6 @@ import { ContentDigest, hashContent } from './content-hash';
 import { ExistingEntry, loadExistingEntries, markSubtreeSeen } from './existing-entries';
 import { ensureLocation } from './location';
 import { mapLimit } from './map-limit';
-import { putIfChanged } from './put-if-changed';
 import { probeVolume, volumeUuidOf } from './volume';
 import { countTree, describeError, walkTree, WalkedEntry, WalkProblem } from './walk';
 
@@ -112,7 +118,7 @@ export class LocationIndexer {
     const volumeUuid = volumeUuidOf(deviceUuid, volume);
     const locationUuid = await this.library.write(async (tx) => {
       const { name, mountPoint, filesystem, capacityBytes } = volume;
-      await putIfChanged(tx, 'volume', {
+      await tx.putIfChanged('volume', {
         uuid: volumeUuid,
         deviceUuid,
         name,
@@ -139,7 +145,7 @@ export class LocationIndexer {
       transactions: 0,
       seconds: 0,
     };
-    this.existing = await loadExistingEntries(this.library.db.read, locationUuid);
+    this.existing = await loadExistingEntries(this.library, locationUuid);
     const walkOptions = { exclude: new Set(this.options.exclude ?? []) };
     if (this.options.countFirst) this.total = await countTree(root, walkOptions);
 
@@ -189,7 +195,8 @@ export class LocationIndexer {
       await this.library.write(async (tx) => {
         const contents = new Map<string, ContentDigest>();
         for (const { fields, digest } of changed) if (digest) contents.set(fields.contentUuid, digest);
-        const stored = await this.storedContent(tx.sql, [...contents.keys()]);
+        // Content identities already live: rewriting one would only churn its shared LWW version.
+        const stored = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
         for (const [uuid, digest] of contents) {
           if (stored.has(uuid)) continue;
           await tx.put('content_identity', {
@@ -257,20 +264,6 @@ export class LocationIndexer {
       this.problem({ ...item, type: 'unreadable', reason: describeError(error), subtree: false });
       return undefined;
     }
-  }
-
-  /** Content identities already live: rewriting one would only churn its shared LWW version. */
-  private async storedContent(sql: SqlRunner, uuids: readonly string[]): Promise<Set<string>> {
-    const stored = new Set<string>();
-    for (let start = 0; start < uuids.length; start += 500) {
-      const chunk = uuids.slice(start, start + 500);
-      const rows = await sql.query<{ uuid: string }>(
-        `SELECT uuid FROM content_identities WHERE uuid IN (${chunk.map(() => '?').join(', ')})`,
-        chunk,
-      );
-      for (const row of rows) stored.add(row.uuid);
-    }
-    return stored;
   }
 
   private async deleteUnseen(): Promise<void> {

@@ -1,6 +1,5 @@
-import { stableUuid, WriteTransaction } from '@tidemark/engine';
+import { readLocationsOfDevice, stableUuid, WriteTransaction } from '@tidemark/engine';
 import * as path from 'node:path';
-import { putIfChanged } from './put-if-changed';
 
 /**
  * The location row for `realPath` on this device, created or updated as needed. An existing row
@@ -11,12 +10,12 @@ export async function ensureLocation(
   realPath: string,
   volumeUuid: string,
 ): Promise<string> {
-  const [existing] = await tx.sql.query<{ uuid: string }>(
-    'SELECT uuid FROM locations WHERE device_uuid = ? AND path = ? ORDER BY uuid LIMIT 1',
-    [tx.deviceId, realPath],
+  // Should two rows name this path, the first by uuid (the order locations are read in) is kept.
+  const existing = (await readLocationsOfDevice(tx, tx.deviceId)).find(
+    (location) => location.path === realPath,
   );
   const uuid = existing?.uuid ?? stableUuid(`location:${tx.deviceId}:${realPath}`);
-  await putIfChanged(tx, 'location', {
+  await tx.putIfChanged('location', {
     uuid,
     deviceUuid: tx.deviceId,
     volumeUuid,

@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { TidemarkError } from '../errors';
+import type { Library } from '../library';
 import { SqlRunner } from '../store/library-database';
+import { MemberStore, NewMember } from './members';
 
 export interface NewInvite {
   readonly inviteId: string;
@@ -64,4 +66,30 @@ export class InviteStore {
       inviteId,
     ]);
   }
+}
+
+/** Records an invite issued by this device; only the hash of its secret is kept. */
+export async function createInvite(library: Library, invite: NewInvite): Promise<void> {
+  await library.db.writeTransaction((sql) => new InviteStore(sql).create(invite, Date.now()));
+}
+
+/** What a joiner presents to redeem an invite. */
+export interface InviteRedemption {
+  readonly inviteId: string;
+  readonly secret: Buffer;
+  /** The joiner, recorded as a member once the invite checks out. */
+  readonly member: NewMember;
+}
+
+/**
+ * Checks an invite (known, right secret, unused, unexpired), marks it used and records its
+ * holder as a member, all in one transaction: two joiners racing with the same invite cannot
+ * both become members. Refusals are INVITE_REJECTED with the reason.
+ */
+export async function redeemInvite(library: Library, redemption: InviteRedemption): Promise<void> {
+  await library.db.writeTransaction(async (sql) => {
+    const { inviteId, secret, member } = redemption;
+    await new InviteStore(sql).redeem(inviteId, secret, member.deviceId, Date.now());
+    await new MemberStore(sql).add(member, Date.now());
+  });
 }

@@ -1,3 +1,5 @@
+import type { Library } from '../library';
+import { ReadScope, runnerOf } from '../reads/scope';
 import { SqlRunner } from '../store/library-database';
 
 /** A device this device trusts in the library, pinned by its certificate. */
@@ -80,4 +82,36 @@ export class MemberStore {
     await this.sql.query('UPDATE members SET removed_at_ms = ? WHERE device_id = ?', [nowMs, deviceId]);
     return true;
   }
+}
+
+/*
+ * What code outside the engine may do with members. Membership is local state today and will
+ * become synced library state: these few functions are the whole surface, so that change stays
+ * inside the engine.
+ */
+
+/** Every member ever recorded here, removed ones included, oldest first. */
+export async function readMembers(scope: ReadScope): Promise<Member[]> {
+  return new MemberStore(await runnerOf(scope)).all();
+}
+
+/** The members this device trusts now, oldest first. */
+export async function readActiveMembers(scope: ReadScope): Promise<Member[]> {
+  return new MemberStore(await runnerOf(scope)).active();
+}
+
+/**
+ * Records members in one transaction (re-admitting removed ones): what a completed pairing
+ * leaves behind on the joiner, which learns the inviter and every member the inviter knows.
+ */
+export async function addMembers(library: Library, members: readonly NewMember[]): Promise<void> {
+  await library.db.writeTransaction(async (sql) => {
+    const store = new MemberStore(sql);
+    for (const member of members) await store.add(member, Date.now());
+  });
+}
+
+/** Stops trusting a device; false when it is unknown or already removed. */
+export async function removeMember(library: Library, deviceId: string): Promise<boolean> {
+  return library.db.writeTransaction((sql) => new MemberStore(sql).remove(deviceId, Date.now()));
 }

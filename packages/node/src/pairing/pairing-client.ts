@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as tls from 'node:tls';
-import { Library, MemberStore, NewMember, TidemarkError } from '@tidemark/engine';
+import { addMembers, Library, NewMember, TidemarkError } from '@tidemark/engine';
 import { Member as WireMember, PairingServiceClient, PairResponse } from '@tidemark/proto';
 import { parseHostPort } from '../address';
 import { CLIENT_OPTIONS } from '../grpc/grpc-options';
@@ -158,9 +158,6 @@ export async function joinLibrary(
   const members = response.members
     .map((wire) => memberOf(wire, inviter.deviceId))
     .filter((member) => member.deviceId !== library.identity.deviceId);
-  await library.db.writeTransaction(async (sql) => {
-    const store = new MemberStore(sql);
-    for (const member of [inviter, ...members]) await store.add(member, Date.now());
-  });
+  await addMembers(library, [inviter, ...members]);
   return { inviter, members };
 }

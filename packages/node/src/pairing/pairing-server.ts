@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { InviteStore, isUuid, Library, MemberStore, TidemarkError } from '@tidemark/engine';
+import { isUuid, Library, readRecord, redeemInvite, TidemarkError } from '@tidemark/engine';
 import { Member, PairingServiceService, PairRequest, PairResponse } from '@tidemark/proto';
 import type { Logger } from 'pino';
 import { toGrpcStatus } from '../grpc/grpc-status';
@@ -73,29 +73,20 @@ export function createPairingHandlers(
     }
     if (joiner.deviceId === deviceId)
       throw new TidemarkError('INVALID_ARGUMENT', 'a device cannot pair with itself');
-    await library.db.writeTransaction(async (sql) => {
-      await new InviteStore(sql).redeem(
-        request.inviteId,
-        Buffer.from(request.secret),
-        joiner.deviceId,
-        Date.now(),
-      );
-      await new MemberStore(sql).add(
-        {
-          deviceId: joiner.deviceId,
-          fingerprint: joiner.fingerprint,
-          certificatePem: joiner.pem,
-          name: request.deviceName,
-          addedBy: deviceId,
-        },
-        Date.now(),
-      );
+    await redeemInvite(library, {
+      inviteId: request.inviteId,
+      secret: Buffer.from(request.secret),
+      member: {
+        deviceId: joiner.deviceId,
+        fingerprint: joiner.fingerprint,
+        certificatePem: joiner.pem,
+        name: request.deviceName,
+        addedBy: deviceId,
+      },
     });
     await tls.members.refresh();
     logger.info({ device: joiner.deviceId, name: request.deviceName }, 'device paired and added as a member');
-    const [self] = await library.db.read.query<{ name: string }>('SELECT name FROM devices WHERE uuid = ?', [
-      deviceId,
-    ]);
+    const self = await readRecord(library, 'device', deviceId);
     const toWire = (id: string, pem: string, name: string): Member => ({
       deviceId: id,
       certificate: identityOf(pem).der,

@@ -1,4 +1,4 @@
-import { Library, Member, MemberStore } from '@tidemark/engine';
+import { Library, Member, readActiveMembers } from '@tidemark/engine';
 import type { Logger } from 'pino';
 
 /** Default time for a `tidemark peer remove` (another process) to reach a running node. */
@@ -59,7 +59,7 @@ export class MembershipWatch {
   }
 
   private async read(): Promise<void> {
-    const active = await new MemberStore(this.library.db.read).active();
+    const active = await readActiveMembers(this.library);
     const signature = active.map((member) => member.fingerprint).join(',');
     if (signature === this.signature) return;
     const first = this.signature === undefined;

@@ -1,0 +1,52 @@
+import { Entry } from '@tidemark/proto';
+import { recordFromRow } from '../records';
+import { columnsOf, RESOURCE_TABLES, StoredRow } from '../store/resource-tables';
+import { keysetPages, PagedReadOptions, pageSizeOf } from './paging';
+import { ReadScope, runnerOf } from './scope';
+import { selectRecords } from './stored-records';
+
+const ENTRY_COLUMNS = columnsOf(RESOURCE_TABLES.entry).join(', ');
+
+/**
+ * The entries of one location in byte order of their relative path, read page by page on the
+ * (location, path) index: an indexer can compare a whole tree with what is stored while holding
+ * one page, not the location. Ties on a path (only a misbehaving owner could store two) are
+ * broken by rowid, which that index carries, so the keyset never skips or repeats one.
+ */
+export async function* readEntriesOfLocation(
+  scope: ReadScope,
+  locationUuid: string,
+  options: PagedReadOptions = {},
+): AsyncGenerator<Entry, void, undefined> {
+  type Key = readonly [path: string, rowid: number];
+  yield* keysetPages<Entry, Key>(pageSizeOf(options), async (after, limit) => {
+    const rows = await (
+      await runnerOf(scope)
+    ).query<StoredRow & { page_rowid: number }>(
+      `SELECT ${ENTRY_COLUMNS}, rowid AS page_rowid FROM entries
+       WHERE location_uuid = ? ${after ? 'AND (relative_path, rowid) > (?, ?)' : ''}
+       ORDER BY relative_path, rowid LIMIT ${limit}`,
+      after ? [locationUuid, ...after] : [locationUuid],
+    );
+    const last = rows.at(-1);
+    return {
+      items: rows.map((row) => recordFromRow('entry', row) as Entry),
+      last: last ? ([String(last.relative_path), last.page_rowid] as const) : undefined,
+    };
+  });
+}
+
+/** The entry at `relativePath` in a location, if one is stored (the first by uuid if several are). */
+export async function readEntryAt(
+  scope: ReadScope,
+  locationUuid: string,
+  relativePath: string,
+): Promise<Entry | undefined> {
+  const [entry] = await selectRecords(
+    await runnerOf(scope),
+    'entry',
+    'WHERE location_uuid = ? AND relative_path = ? ORDER BY uuid LIMIT 1',
+    [locationUuid, relativePath],
+  );
+  return entry;
+}

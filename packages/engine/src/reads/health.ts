@@ -1,0 +1,148 @@
+import { decodeHlc } from '../hlc';
+import { Library } from '../library';
+import { ResourceName, resourceNameOf } from '../resource-types';
+import { readPeerHeads, readResourceHeads, readWatermarks } from './sync-state';
+
+/** How bad a finding is: 'info' explains history, 'problem' asks the user to act. */
+export type HealthSeverity = 'ok' | 'info' | 'problem';
+
+/** One result of checking a library, with the facts a user interface puts into words. */
+export type HealthFinding =
+  | {
+      readonly kind: 'integrity';
+      readonly severity: 'ok' | 'problem';
+      /** SQLite's `integrity_check` answer: 'ok', or what it found. */
+      readonly result: string;
+    }
+  | {
+      /** This library was migrated from the legacy single global watermark. */
+      readonly kind: 'legacy_migration';
+      readonly severity: 'info';
+      readonly peerDeviceId: string;
+      /** The dropped global watermark, undefined when the peer had none. */
+      readonly legacyStateWatermark: string | undefined;
+      readonly migratedAtMs: number;
+      /** Resource types applied from that peer since (watermark above zero). */
+      readonly resyncedTypes: number;
+    }
+  | {
+      /** This device has applied less of a peer's type than the peer had at the last contact. */
+      readonly kind: 'behind';
+      readonly severity: 'problem';
+      readonly peerDeviceId: string;
+      readonly resourceType: ResourceName;
+      readonly appliedSeq: number;
+      readonly peerHeadSeq: number;
+    }
+  | {
+      /**
+       * The watermark claims the peer's whole type while this device holds fewer rows than the
+       * peer had: rows skipped by a cursor that moved too far (the legacy global watermark's bug).
+       */
+      readonly kind: 'watermark_ahead_of_data';
+      readonly severity: 'problem';
+      readonly peerDeviceId: string;
+      readonly resourceType: ResourceName;
+      readonly heldRows: number;
+      readonly peerRows: number;
+    }
+  | {
+      /** No watermark is behind or ahead of its data (none at all before the first sync). */
+      readonly kind: 'watermarks';
+      readonly severity: 'ok';
+      readonly watermarks: number;
+    }
+  | {
+      readonly kind: 'clock';
+      readonly severity: 'ok' | 'problem';
+      /** How far the persisted HLC floor is ahead of the wall clock (negative when behind). */
+      readonly floorAheadMs: number;
+    };
+
+export interface HealthCheckOptions {
+  /** The wall clock to compare the HLC floor with (default now). */
+  readonly nowMs?: number;
+  /**
+   * Clocks a little ahead are normal; a floor this much ahead of the wall clock means a stamp
+   * came from a wrong clock. Default one minute.
+   */
+  readonly floorAheadToleranceMs?: number;
+}
+
+const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
+
+/**
+ * Checks an open library: database integrity, the legacy migration it may have had, every
+ * watermark against the peer's last known head and against the rows held here, and the HLC
+ * floor against the wall clock. Findings come in that order.
+ */
+export async function checkLibraryHealth(
+  library: Library,
+  options: HealthCheckOptions = {},
+): Promise<HealthFinding[]> {
+  const read = library.db.read;
+  const findings: HealthFinding[] = [];
+  const [integrity] = await read.query<{ integrity_check: string }>('PRAGMA integrity_check');
+  findings.push({
+    kind: 'integrity',
+    severity: integrity.integrity_check === 'ok' ? 'ok' : 'problem',
+    result: integrity.integrity_check,
+  });
+
+  const legacy = await read.query<{
+    peer_device_id: string;
+    legacy_state_watermark: string | null;
+    migrated_at_ms: number;
+  }>('SELECT peer_device_id, legacy_state_watermark, migrated_at_ms FROM legacy_watermark_migrations');
+  const marks = await readWatermarks(library);
+  for (const row of legacy) {
+    findings.push({
+      kind: 'legacy_migration',
+      severity: 'info',
+      peerDeviceId: row.peer_device_id,
+      legacyStateWatermark: row.legacy_state_watermark ?? undefined,
+      migratedAtMs: row.migrated_at_ms,
+      resyncedTypes: marks.filter((m) => m.peerDeviceId === row.peer_device_id && m.lastSeq > 0).length,
+    });
+  }
+
+  const peerHeads = await readPeerHeads(library);
+  const held = await readResourceHeads(library);
+  let inconsistent = false;
+  for (const mark of marks) {
+    const head = peerHeads.find(
+      (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
+    );
+    if (!head) continue;
+    const local = held.find((h) => resourceNameOf(h.resourceType) === mark.resourceType);
+    const where = { peerDeviceId: mark.peerDeviceId, resourceType: mark.resourceType } as const;
+    if (mark.lastSeq < head.headSeq) {
+      inconsistent = true;
+      findings.push({
+        kind: 'behind',
+        severity: 'problem',
+        ...where,
+        appliedSeq: mark.lastSeq,
+        peerHeadSeq: head.headSeq,
+      });
+    } else if (local && local.rowCount + local.tombstoneCount < head.rowCount) {
+      inconsistent = true;
+      findings.push({
+        kind: 'watermark_ahead_of_data',
+        severity: 'problem',
+        ...where,
+        heldRows: local.rowCount,
+        peerRows: head.rowCount,
+      });
+    }
+  }
+  if (!inconsistent) findings.push({ kind: 'watermarks', severity: 'ok', watermarks: marks.length });
+
+  const [floor] = await read.query<{ hlc_floor: string }>(
+    'SELECT hlc_floor FROM library_identity WHERE id = 1',
+  );
+  const floorAheadMs = decodeHlc(floor.hlc_floor).physicalMs - (options.nowMs ?? Date.now());
+  const tolerance = options.floorAheadToleranceMs ?? DEFAULT_FLOOR_AHEAD_TOLERANCE_MS;
+  findings.push({ kind: 'clock', severity: floorAheadMs > tolerance ? 'problem' : 'ok', floorAheadMs });
+  return findings;
+}

@@ -1,0 +1,18 @@
+import { Library } from '../library';
+import { selectRecords } from '../reads/stored-records';
+import { RecordOf, ResourceName } from '../resource-types';
+
+/** Up to `count` records of a type picked at random: rows for a benchmark to change. */
+export async function sampleRecords<N extends ResourceName>(
+  library: Library,
+  name: N,
+  count: number,
+): Promise<RecordOf[N][]> {
+  return selectRecords(library.db.read, name, 'ORDER BY random() LIMIT ?', [count]);
+}
+
+/** The SQLite version the engine runs on (benchmark reports name it). */
+export async function sqliteVersion(library: Library): Promise<string> {
+  const [row] = await library.db.read.query<{ version: string }>('SELECT sqlite_version() AS version');
+  return row.version;
+}
