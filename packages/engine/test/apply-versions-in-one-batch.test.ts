@@ -1,0 +1,102 @@
+/**
+ * Last-writer-wins holds inside one batch too. A node never serves two versions of one row in a
+ * batch, but a peer is any client of the protocol: whatever order a batch lists two versions of a
+ * row in, the newer one is what a library keeps, and applying a batch again writes nothing.
+ */
+import { StateBatch } from '@tidemark/proto';
+import { lastValueFrom, toArray } from 'rxjs';
+import { applyBatch } from '../src/apply';
+import { Library } from '../src/library';
+import { resourceTypeOf } from '../src/resource-types';
+import { LibrarySyncService } from '../src/sync-service';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { fixedUuid } from './scenario-helpers';
+
+const TAG = fixedUuid(5, 1);
+let a: Library;
+let b: Library;
+let clock: TestClock;
+
+beforeEach(async () => {
+  clock = new TestClock();
+  a = await createLibrary({ clock: { now: clock.now } });
+  b = await createLibrary({ libraryId: a.identity.libraryId, clock: { now: clock.now } });
+});
+
+afterEach(async () => {
+  await b.close();
+  await a.close();
+});
+
+afterAll(removeTempDirs);
+
+/** A's whole tag type as one batch, through the wire format like every real batch. */
+async function servedTags(): Promise<StateBatch> {
+  const batches = await lastValueFrom(
+    new LibrarySyncService(a)
+      .streamState({
+        libraryId: a.identity.libraryId,
+        deviceId: b.identity.deviceId,
+        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0 }],
+        batchSize: 100,
+        follow: false,
+      })
+      .pipe(toArray()),
+  );
+  expect(batches).toHaveLength(1);
+  return StateBatch.decode(StateBatch.encode(batches[0]).finish());
+}
+
+async function tagOnB(): Promise<string> {
+  const [row] = await b.db.read.query<{ name: string }>('SELECT name FROM tags WHERE uuid = ?', [TAG]);
+  const [tombstone] = await b.db.read.query<{ hlc: string }>(
+    "SELECT hlc FROM tombstones WHERE resource_type = 'tag' AND uuid = ?",
+    [TAG],
+  );
+  return `${row ? `row ${row.name}` : 'no row'}, ${tombstone ? 'tombstone' : 'no tombstone'}`;
+}
+
+async function putTag(name: string): Promise<void> {
+  clock.advance(1_000);
+  await a.write((tx) => tx.put('tag', { uuid: TAG, name, color: '' }));
+}
+
+test.each([
+  ['older first', (older: StateBatch, newer: StateBatch) => [...older.records, ...newer.records]],
+  ['newer first', (older: StateBatch, newer: StateBatch) => [...newer.records, ...older.records]],
+])('a batch with two versions of one row keeps the newer (%s)', async (_, order) => {
+  await putTag('older');
+  const older = await servedTags();
+  await putTag('newer');
+  const newer = await servedTags();
+  await applyBatch(b, a.identity.deviceId, { ...newer, records: order(older, newer) });
+  expect(await tagOnB()).toBe('row newer, no tombstone');
+});
+
+test('a batch with a row and an older tombstone of it keeps the row', async () => {
+  await putTag('first');
+  clock.advance(1_000);
+  await a.write((tx) => tx.delete('tag', TAG));
+  const deleted = await servedTags();
+  await putTag('re-created');
+  const recreated = await servedTags();
+  expect([deleted.tombstones.length, recreated.records.length]).toEqual([1, 1]);
+
+  await applyBatch(b, a.identity.deviceId, { ...recreated, tombstones: deleted.tombstones });
+  expect(await tagOnB()).toBe('row re-created, no tombstone');
+});
+
+test('a batch applied again writes nothing: every item is skipped and no local seq is taken', async () => {
+  await putTag('once');
+  clock.advance(1_000);
+  await a.write((tx) => tx.put('tag', { uuid: fixedUuid(5, 2), name: 'deleted', color: '' }));
+  await a.write((tx) => tx.delete('tag', fixedUuid(5, 2)));
+  const batch = await servedTags();
+  const first = await applyBatch(b, a.identity.deviceId, batch);
+  expect(first).toMatchObject({ received: 2, written: 2, skipped: 0 });
+  const head = await b.headSeq();
+
+  const again = await applyBatch(b, a.identity.deviceId, batch);
+  expect(again).toMatchObject({ received: 2, written: 0, skipped: 2 });
+  expect(await b.headSeq()).toBe(head);
+});
