@@ -2,8 +2,10 @@ import {
   decodeHlc,
   Library,
   RESOURCE_NAMES,
+  ResourceName,
   readResourceHeads,
   readWatermarks,
+  ResourceWatermark,
   resourceNameOf,
   SyncEvent,
   syncFromPeer$,
@@ -87,8 +89,8 @@ async function runDemo(options: DemoOptions): Promise<number> {
   );
 
   say(
-    `1. indexing on A: 5 volumes, 100 locations, ${formatCount(options.entries)} entries, ` +
-      '2,000 content identities, 50 tags on 150 contents, 10 collections',
+    `1. indexing on A: 5 volumes, 100 locations, ${formatCount(options.entries)} entries,\n` +
+      '   2,000 content identities, 50 tags on 150 contents, 10 collections',
   );
   const indexing = progress();
   const indexStart = Date.now();
@@ -111,9 +113,11 @@ async function runDemo(options: DemoOptions): Promise<number> {
     libraryFile: Library.fileIn(dirB),
     listen: '127.0.0.1:0',
     insecure: true,
-    logger: createLogger({ level: 'warn' }),
+    // The terminal belongs to the demo's own lines and bars: the node logs to a file.
+    logger: createLogger({ file: path.join(dirB, 'node.log') }),
   });
-  say(`2. node A listening on ${nodeA.address} (child process), node B on ${nodeB.address}`);
+  say(`2. node A listening on ${nodeA.address} (child process), node B on ${nodeB.address} (this process)`);
+  say('   both with --insecure (plaintext, loopback only), each logging to node.log in its folder');
   say(
     `   B backfills from A in batches of ${formatCount(options.batchSize)}, each type from its own watermark`,
   );
@@ -121,12 +125,12 @@ async function runDemo(options: DemoOptions): Promise<number> {
   const totalRows = headsA.reduce((sum, head) => sum + head.rowCount + head.tombstoneCount, 0);
   const entriesOnA = headsA.find((head) => resourceNameOf(head.resourceType) === 'entry')?.rowCount ?? 0;
   const cutAt = Math.floor(entriesOnA / 2);
-  let received = 0;
-  let cutAfter = 0;
+  let resumedRows = 0;
   const syncStart = Date.now();
   try {
-    // First pass: cut the connection once B has applied about half of A's entries. B drops its
-    // end at once (batches already in flight are never applied) and A is killed with SIGKILL.
+    // First pass: cut the connection once B has applied half of A's entries. B drops its end at
+    // once and A is killed with SIGKILL. Batches still in flight are never applied, but those
+    // applied in the same group as the one that passed half are kept, so B holds somewhat more.
     const firstPass = progress();
     let cut: Promise<void> | undefined;
     const cutError = new TidemarkError('UNAVAILABLE', 'connection cut by the demo');
@@ -136,9 +140,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
         tap((event: SyncEvent) => {
           firstPass.onSync(event);
           if (event.kind !== 'batch') return;
-          received += event.received;
           if (!cut && event.resourceType === 'entry' && event.totalReceived >= cutAt) {
-            cutAfter = event.totalReceived;
             cut = nodeA.kill();
             throw cutError;
           }
@@ -152,15 +154,22 @@ async function runDemo(options: DemoOptions): Promise<number> {
     firstPass.stop();
     transport.close();
     await cut;
+    // Without a cut, the first pass either failed on its own or ran out of entries to cut in.
+    if (!cut && firstError !== undefined) throw firstError;
     if (!cut) throw new TidemarkError('INTERNAL', 'the backfill finished before the cut; use more --entries');
+    // The sentence and the table under it are worded from this one reading of B.
+    const atCut = await standingOf(nodeB.library);
+    const entriesAtCut = atCut.held[ENTRY].rowCount;
     say(
-      `\n3. connection cut: node A killed with SIGKILL after B applied ${formatCount(cutAfter)} of ` +
-        `${formatCount(entriesOnA)} entries${firstError === cutError ? '' : ` (${String(firstError)})`}`,
+      `\n3. connection cut: node A killed with SIGKILL once B had passed half of A's entries` +
+        `${firstError === cutError ? '' : ` (${String(firstError)})`}\n` +
+        `   B holds ${formatCount(entriesAtCut)} of A's ${formatCount(entriesOnA)} entries, up to watermark seq ` +
+        `${watermarkOf(atCut, 'entry')}.`,
     );
     say(
       '   B keeps one watermark per resource type, so nothing older than the last entry batch is skipped:\n',
     );
-    say(indent(await watermarkTable(nodeB.library, headsA)));
+    say(indent(watermarkTable(atCut, headsA)));
 
     await nodeA.start();
     say(`\n4. node A restarted on ${nodeA.address}; B resumes from its watermarks`);
@@ -170,7 +179,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
       syncFromPeer$(nodeB.library, resume, { batchSize: options.batchSize }).pipe(
         tap((event: SyncEvent) => {
           secondPass.onSync(event);
-          if (event.kind === 'batch') received += event.received;
+          if (event.kind === 'batch') resumedRows += event.received;
           if (event.kind === 'type_failed') throw event.error;
         }),
       ),
@@ -183,9 +192,10 @@ async function runDemo(options: DemoOptions): Promise<number> {
     const rows = await compareWithPeer(nodeB.library, resume);
     resume.close();
     const verified = rows.every((row) => row.equal);
-    const watermarks = await watermarkTable(nodeB.library, headsA);
+    const atEnd = await standingOf(nodeB.library);
     const throughput = Math.round(totalRows / syncSeconds);
-    const resent = Math.max(0, received - totalRows);
+    // Every row received on resume is new on B unless it was sent twice.
+    const resent = resumedRows - (itemsHeld(atEnd) - itemsHeld(atCut));
     say('\n5. verify: per-type digests of B against A\n');
     say(
       indent(
@@ -201,7 +211,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
       ),
     );
     say('\n   per-resource watermarks on B:\n');
-    say(indent(watermarks));
+    say(indent(watermarkTable(atEnd, headsA)));
     say(
       `\n${verified ? 'verified' : 'NOT VERIFIED'}: ${formatCount(totalRows)} rows in ${syncSeconds.toFixed(1)} s ` +
         `(${formatCount(throughput)} rows/s), ${formatCount(resent)} rows sent twice across the cut, ` +
@@ -213,7 +223,7 @@ async function runDemo(options: DemoOptions): Promise<number> {
         root,
         verified,
         totalRows,
-        cutAfterEntries: cutAfter,
+        cutAfterEntries: entriesAtCut,
         syncSeconds,
         rowsPerSecond: throughput,
         resent,
@@ -229,22 +239,42 @@ async function runDemo(options: DemoOptions): Promise<number> {
   }
 }
 
-async function watermarkTable(
-  library: Library,
-  headsA: Awaited<ReturnType<typeof readResourceHeads>>,
-): Promise<string> {
+type Heads = Awaited<ReturnType<typeof readResourceHeads>>;
+
+const ENTRY = RESOURCE_NAMES.indexOf('entry');
+
+/** B's watermarks and per-type counts at one moment. */
+interface Standing {
+  readonly marks: readonly ResourceWatermark[];
+  /** B's heads, in `RESOURCE_NAMES` order. */
+  readonly held: Heads;
+}
+
+async function standingOf(library: Library): Promise<Standing> {
   const marks = await readWatermarks(library);
   const held = await readResourceHeads(library);
+  return { marks, held };
+}
+
+function watermarkOf(standing: Standing, name: ResourceName): number {
+  return standing.marks.find((mark) => mark.resourceType === name)?.lastSeq ?? 0;
+}
+
+function itemsHeld(standing: Standing): number {
+  return standing.held.reduce((sum, head) => sum + head.rowCount + head.tombstoneCount, 0);
+}
+
+function watermarkTable(standing: Standing, headsA: Heads): string {
   return formatTable(
     ['resource', 'watermark seq', 'A head seq', 'last applied (HLC)', 'rows on B', 'rows on A'],
     RESOURCE_NAMES.map((name, index) => {
-      const mark = marks.find((m) => m.resourceType === name);
+      const mark = standing.marks.find((m) => m.resourceType === name);
       return [
         name,
-        String(mark?.lastSeq ?? 0),
+        String(watermarkOf(standing, name)),
         String(headsA[index].seq),
         formatTime(mark?.lastHlc ? decodeHlc(mark.lastHlc).physicalMs : undefined),
-        formatCount(held[index].rowCount),
+        formatCount(standing.held[index].rowCount),
         formatCount(headsA[index].rowCount),
       ];
     }),
