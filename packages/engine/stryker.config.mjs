@@ -12,8 +12,12 @@ export default {
   jest: {
     projectType: 'custom',
     configFile: 'packages/engine/jest.config.js',
-    // Credits what a `beforeAll` hook executes to the tests of its block (see the file).
-    config: { testEnvironment: fileURLToPath(new URL('./stryker-environment.js', import.meta.url)) },
+    config: {
+      // Credits what a `beforeAll` hook executes to the tests of its block; stops a mutant's run
+      // at its first failing test (see the files).
+      testEnvironment: fileURLToPath(new URL('./stryker-environment.js', import.meta.url)),
+      testSequencer: fileURLToPath(new URL('./stryker-sequencer.js', import.meta.url)),
+    },
   },
   // Only the tests that cover a mutant run against it: the suite takes minutes per run.
   coverageAnalysis: 'perTest',
