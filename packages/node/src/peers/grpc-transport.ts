@@ -59,31 +59,49 @@ export class GrpcSyncTransport implements SyncTransport {
 
   handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
     return new Promise<HandshakeResponse>((resolve, reject) => {
-      this.client.handshake(
+      const call = this.client.handshake(
         request,
         new grpc.Metadata(),
         { deadline: deadlineIn(HANDSHAKE_DEADLINE_MS) },
-        (error, response) =>
-          error
-            ? reject(explainTlsFailure(fromGrpcError(error, this.address), this.channel))
-            : resolve(response),
+        (error, response) => {
+          if (error) {
+            reject(explainTlsFailure(fromGrpcError(error, this.address), this.channel));
+            return;
+          }
+          // The device id in the answer is only a claim; over TLS it must be the certificate's
+          // of the connection that carried this very answer.
+          this.settleServed(call, () => resolve(response), reject, response.deviceId);
+        },
       );
-    }).then((response) => {
-      // The device id in the answer is only a claim; over TLS it must be the certificate's.
-      this.channel.checkServerDevice(response.deviceId, this.address);
-      return response;
     });
   }
 
   digest(request: DigestRequest): Promise<DigestResponse> {
     return new Promise((resolve, reject) => {
-      this.client.digest(
+      const call = this.client.digest(
         request,
         new grpc.Metadata(),
         { deadline: deadlineIn(DIGEST_DEADLINE_MS) },
-        (error, response) => (error ? reject(fromGrpcError(error, this.address)) : resolve(response)),
+        (error, response) =>
+          error
+            ? reject(fromGrpcError(error, this.address))
+            : this.settleServed(call, () => resolve(response), reject),
       );
     });
+  }
+
+  private settleServed(
+    call: grpc.ClientUnaryCall,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    claimedDeviceId?: string,
+  ): void {
+    try {
+      this.channel.checkServedBy(call, this.address, claimedDeviceId);
+      resolve();
+    } catch (error) {
+      reject(error);
+    }
   }
 
   /**
@@ -110,10 +128,16 @@ export class GrpcSyncTransport implements SyncTransport {
     // (e.g. our own cancel below); DecodeAhead listens, so it is never an uncaught exception.
     const batches = new DecodeAhead(call, (bytes) => decodeBatch(bytes, this.address), DECODED_AHEAD);
     const cancel = () => call.cancel();
+    let served = false;
     signal?.addEventListener('abort', cancel, { once: true });
     try {
       for (let batch = await batches.next(); batch; batch = await batches.next()) {
         if (signal?.aborted) return;
+        // A stream stays on the connection it started on: checking its first batch covers it.
+        if (!served) {
+          this.channel.checkServedBy(call, this.address);
+          served = true;
+        }
         yield batch;
       }
     } catch (error) {

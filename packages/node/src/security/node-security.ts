@@ -6,6 +6,7 @@ import { INSECURE_SERVER, ServerSecurity } from '../server/grpc-server';
 import { GrpcSyncTransport } from '../peers/grpc-transport';
 import { TrustedCertificate } from '../tls/client-credentials';
 import { loadDeviceCredentials } from '../tls/device-credentials';
+import { PeerPins } from '../tls/peer-pins';
 import { MemberServerCredentials } from '../tls/server-credentials';
 import { memberGuard } from './call-guard';
 import { MembershipWatch } from './membership-watch';
@@ -60,12 +61,15 @@ export async function openNodeSecurity(
   );
   let known = new Set(members.members.map((member) => member.deviceId));
   const removedListeners: ((removed: readonly string[]) => void)[] = [];
+  const pins = new PeerPins();
   members.onChange((active) => {
     credentials.setMembers(active.map((member) => member.certificatePem));
     const now = new Set(active.map((member) => member.deviceId));
     const removed = [...known].filter((deviceId) => !now.has(deviceId));
     known = now;
-    if (removed.length) for (const listener of removedListeners) listener(removed);
+    if (!removed.length) return;
+    pins.forget(removed);
+    for (const listener of removedListeners) listener(removed);
   });
   logger.info(
     { device: device.certificate.deviceId, fingerprint: device.certificate.fingerprint, members: known.size },
@@ -78,7 +82,7 @@ export async function openNodeSecurity(
       tls: { device, members },
     },
     connect: (address) =>
-      new GrpcSyncTransport(address, { tls: { device, trusted: members.members.map(trustedOf) } }),
+      new GrpcSyncTransport(address, { tls: { device, trusted: members.members.map(trustedOf), pins } }),
     onRemoved: (listener) => removedListeners.push(listener),
     close: () => members.close(),
   };

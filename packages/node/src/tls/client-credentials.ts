@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { DeviceCredentials } from './device-credentials';
-import { deviceIdOf, fingerprintOf } from './device-id';
+import { fingerprintOf } from './device-id';
 
 /** A certificate this client accepts from a server. */
 export interface TrustedCertificate {
@@ -19,27 +19,24 @@ export const TLS_SERVER_NAME = 'tidemark';
 export interface PinnedChannel {
   readonly credentials: grpc.ChannelCredentials;
   readonly options: grpc.ChannelOptions;
-  /** Device ids whose certificates servers on this channel actually presented. */
-  readonly verifiedDeviceIds: ReadonlySet<string>;
 }
 
 /**
  * Client TLS that presents this device's certificate and accepts only servers presenting one of
  * `trusted` (no CA, no hostname check). Node verifies the chain against the trusted certificates
- * themselves, then `checkServerIdentity` pins the exact fingerprint.
+ * themselves, then `checkServerIdentity` pins the exact fingerprint. Which member answered is
+ * a question about one call, not the channel: see `SecuredChannel.checkServedBy`.
  */
 export function pinnedChannel(
   device: DeviceCredentials,
   trusted: readonly TrustedCertificate[],
 ): PinnedChannel {
-  const byFingerprint = new Map(trusted.map((entry) => [entry.fingerprint, entry]));
-  const verified = new Set<string>();
+  const fingerprints = new Set(trusted.map((entry) => entry.fingerprint));
   const checkServerIdentity = (_host: string, certificate: PeerCertificate): Error | undefined => {
     const fingerprint = fingerprintOf(certificate.raw);
-    if (!byFingerprint.has(fingerprint)) {
+    if (!fingerprints.has(fingerprint)) {
       return new Error(`the server's certificate ${fingerprint} is not a member of this library`);
     }
-    verified.add(deviceIdOf(certificate.raw));
     return undefined;
   };
   const credentials = grpc.credentials.createSsl(
@@ -51,6 +48,5 @@ export function pinnedChannel(
   return {
     credentials,
     options: { 'grpc.ssl_target_name_override': TLS_SERVER_NAME, 'grpc.default_authority': TLS_SERVER_NAME },
-    verifiedDeviceIds: verified,
   };
 }

@@ -2,20 +2,36 @@ import * as grpc from '@grpc/grpc-js';
 import { TidemarkError } from '@tidemark/engine';
 import { DeviceCredentials } from './device-credentials';
 import { pinnedChannel, TrustedCertificate } from './client-credentials';
+import { deviceIdOf } from './device-id';
+import { PeerPins } from './peer-pins';
 
 /** What a TLS client needs: this device's credentials and the certificates it accepts. */
 export interface ClientTls {
   readonly device: DeviceCredentials;
   readonly trusted: readonly TrustedCertificate[];
+  /**
+   * Which device each address is pinned to. Shared by every transport a node opens, so that a
+   * reconnect is held to the device the address was first; by default the channel's own.
+   */
+  readonly pins?: PeerPins;
 }
+
+/** A client call, asked which connection carried it. */
+export type ServedCall = Pick<grpc.ClientUnaryCall, 'getAuthContext'>;
 
 export interface SecuredChannel {
   readonly secure: boolean;
   readonly trustedCount: number;
   readonly credentials: grpc.ChannelCredentials;
   readonly options: grpc.ChannelOptions;
-  /** Throws UNAUTHENTICATED when a TLS server answers with a device id its certificate is not. */
-  checkServerDevice(claimedDeviceId: string, address: string): void;
+  /**
+   * Checks the certificate of the connection that served `call`: that of the device the server
+   * claims to be (when it claims one), and that of the device `address` is pinned to (the first
+   * one seen pins it). A channel reconnects on its own, possibly to another server at the same
+   * address, so nothing learned from an earlier call vouches for this one. Throws
+   * UNAUTHENTICATED; call it before using anything the call returned.
+   */
+  checkServedBy(call: ServedCall, address: string, claimedDeviceId?: string): void;
 }
 
 export function securedChannel(tls: ClientTls | undefined): SecuredChannel {
@@ -25,22 +41,32 @@ export function securedChannel(tls: ClientTls | undefined): SecuredChannel {
       trustedCount: 0,
       credentials: grpc.credentials.createInsecure(),
       options: {},
-      checkServerDevice: () => undefined,
+      checkServedBy: () => undefined,
     };
   }
   const pinned = pinnedChannel(tls.device, tls.trusted);
+  const pins = tls.pins ?? new PeerPins();
   return {
     secure: true,
     trustedCount: tls.trusted.length,
     credentials: pinned.credentials,
     options: pinned.options,
-    checkServerDevice(claimedDeviceId, address) {
-      if (!pinned.verifiedDeviceIds.has(claimedDeviceId)) {
+    checkServedBy(call, address, claimedDeviceId) {
+      const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+      if (!raw) {
         throw new TidemarkError(
           'UNAUTHENTICATED',
-          `peer ${address} says it is device ${claimedDeviceId}, but its certificate is ${[...pinned.verifiedDeviceIds].join(', ')}`,
+          `peer ${address} answered on a connection without a verified certificate`,
         );
       }
+      const deviceId = deviceIdOf(raw);
+      if (claimedDeviceId !== undefined && claimedDeviceId !== deviceId) {
+        throw new TidemarkError(
+          'UNAUTHENTICATED',
+          `peer ${address} says it is device ${claimedDeviceId}, but its certificate is device ${deviceId}`,
+        );
+      }
+      pins.check(address, deviceId);
     },
   };
 }
