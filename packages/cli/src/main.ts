@@ -34,6 +34,8 @@ export function buildProgram(): Command {
     .description('Keep a library in sync across devices, peer to peer over gRPC.')
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
+    // A command's options belong to it, not to its subcommands (`invite` vs `invite list`).
+    .enablePositionalOptions()
     .exitOverride();
   registerInit(program);
   registerGenerate(program);

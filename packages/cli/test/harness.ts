@@ -13,10 +13,15 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `tidemark ARGS` as a child process to completion. */
-export function runCli(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+/** Runs `tidemark ARGS` as a child process to completion; `input` is written to its stdin. */
+export function runCli(
+  args: readonly string[],
+  options: { timeoutMs?: number; input?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = options.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
+    child.stdin?.end(options.input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -30,8 +35,8 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number } 
   });
 }
 
-export async function runCliJson<T>(args: readonly string[]): Promise<T> {
-  const result = await runCli([...args, '--json']);
+export async function runCliJson<T>(args: readonly string[], input?: string): Promise<T> {
+  const result = await runCli([...args, '--json'], { input });
   if (result.code !== 0)
     throw new Error(`tidemark ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return JSON.parse(result.stdout) as T;

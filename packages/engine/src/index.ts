@@ -24,7 +24,15 @@ export {
   type LibraryIdentity,
   type OpenLibraryOptions,
 } from './library';
-export { createInvite, redeemInvite, type InviteRedemption, type NewInvite } from './membership/invites';
+export {
+  createInvite,
+  readInvites,
+  redeemInvite,
+  revokeInvite,
+  type InviteRecord,
+  type InviteRedemption,
+  type NewInvite,
+} from './membership/invites';
 export {
   addMembers,
   readActiveMembers,

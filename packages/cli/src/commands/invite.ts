@@ -1,10 +1,17 @@
-import { createInvite, TidemarkError } from '@tidemark/engine';
+import {
+  createInvite,
+  InviteRecord,
+  isUuid,
+  readInvites,
+  revokeInvite,
+  TidemarkError,
+} from '@tidemark/engine';
 import { encodeInvite, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { hostPort } from '../options';
-import { formatTime, printJson } from '../output';
+import { formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
 
 const MAX_TTL_MS = 24 * 3600_000;
@@ -20,14 +27,30 @@ export function parseTtl(value: string): number {
   return ms;
 }
 
+/** What `invite list` says of an invite's state: open, expired, used or revoked. */
+export function inviteStatus(invite: InviteRecord, nowMs: number): string {
+  if (invite.revokedAtMs !== undefined) return `revoked ${formatTime(invite.revokedAtMs)}`;
+  if (invite.used) return `used ${formatTime(invite.used.atMs)}`;
+  return nowMs >= invite.expiresAtMs ? 'expired' : 'open';
+}
+
+/** Commander cannot require these: they would then be required of `invite list` too. */
+function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined)
+    throw new TidemarkError('INVALID_ARGUMENT', `required option '${flag}' not specified`);
+  return value;
+}
+
 export function registerInvite(program: Command): void {
-  program
+  const invite = program
     .command('invite')
     .description('print a short-lived, single-use invite for another device to join this library')
-    .requiredOption('--library <dir>', 'library directory')
-    .requiredOption(
+    // `invite list --library X`: the subcommand's options are its own, not this command's.
+    .enablePositionalOptions()
+    .option('--library <dir>', 'library directory (required)')
+    .option(
       '--address <host:port>',
-      "where the joiner reaches this device's `tidemark node`",
+      "where the joiner reaches this device's `tidemark node` (required)",
       hostPort,
     )
     .option(
@@ -45,18 +68,25 @@ random secret; this device keeps only a hash of the secret. Keep \`tidemark node
 (without --insecure) until the other device has joined.
 
 Example:
-  $ tidemark invite --library ~/tidemark/laptop --address 192.168.1.20:7400 --ttl 10m
-  (on the other device)
-  $ tidemark join --library ~/tidemark/desktop tidemark-invite1.eyJ...`,
+  $ tidemark invite --library ~/tidemark/laptop --address 192.168.1.20:7400 --ttl 10m > invite.txt
+  (copy invite.txt to the other device, then there)
+  $ tidemark join --library ~/tidemark/desktop --invite-file invite.txt
+
+See also \`tidemark invite list\` and \`tidemark invite revoke\`.`,
     )
-    .action(async (options: { library: string; address: string; ttl: number; json?: boolean }) => {
+    .action(async (flags: { library?: string; address?: string; ttl: number; json?: boolean }) => {
+      const options = {
+        ...flags,
+        library: required(flags.library, '--library <dir>'),
+        address: required(flags.address, '--address <host:port>'),
+      };
       await withLibrary(options.library, async (library) => {
         const device = loadDeviceCredentials(path.resolve(options.library), library.identity.deviceId);
         const inviteId = randomUUID();
         const secret = randomBytes(32);
         const expiresAtMs = Date.now() + options.ttl;
         await createInvite(library, { inviteId, secret, address: options.address, expiresAtMs });
-        const invite = encodeInvite({
+        const code = encodeInvite({
           libraryId: library.identity.libraryId,
           inviteId,
           address: options.address,
@@ -64,13 +94,90 @@ Example:
           secret,
           expiresAtMs,
         });
-        if (options.json) printJson({ invite, inviteId, address: options.address, expiresAtMs });
+        if (options.json) printJson({ invite: code, inviteId, address: options.address, expiresAtMs });
         else {
-          process.stdout.write(
-            `${invite}\n\nsingle use, valid until ${formatTime(expiresAtMs)}; on the new device run:\n` +
-              `  tidemark join --library DIR ${invite.slice(0, 24)}...\n`,
+          // The invite alone on stdout, so `> invite.txt` keeps a file `join --invite-file` reads.
+          process.stdout.write(`${code}\n`);
+          process.stderr.write(
+            `\nsingle use, valid until ${formatTime(expiresAtMs)}; on the new device run:\n` +
+              `  tidemark join --library DIR --invite-file FILE   (or paste it: tidemark join --library DIR)\n`,
           );
         }
+      });
+    });
+
+  invite
+    .command('list')
+    .description('list the invites this device issued: open, expired, used (by whom) or revoked')
+    .requiredOption('--library <dir>', 'library directory')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExample:\n  $ tidemark invite list --library ~/tidemark/laptop')
+    .action(async (options: { library: string; json?: boolean }) => {
+      await withLibrary(options.library, async (library) => {
+        const invites = await readInvites(library);
+        const now = Date.now();
+        if (options.json) {
+          printJson(
+            invites.map((invite) => ({
+              inviteId: invite.inviteId,
+              address: invite.address,
+              createdAtMs: invite.createdAtMs,
+              expiresAtMs: invite.expiresAtMs,
+              usedAtMs: invite.used?.atMs,
+              usedBy: invite.used?.by,
+              revokedAtMs: invite.revokedAtMs,
+              status: inviteStatus(invite, now).split(' ')[0],
+            })),
+          );
+          return;
+        }
+        if (invites.length === 0) {
+          process.stdout.write('no invites issued by this device (`tidemark invite` makes one)\n');
+          return;
+        }
+        process.stdout.write(
+          formatTable(
+            ['invite', 'created', 'expires', 'status', 'used by'],
+            invites.map((invite) => [
+              invite.inviteId,
+              formatTime(invite.createdAtMs),
+              formatTime(invite.expiresAtMs),
+              inviteStatus(invite, now),
+              invite.used?.by ?? '-',
+            ]),
+          ) + '\n',
+        );
+      });
+    });
+
+  invite
+    .command('revoke')
+    .description('void an unused invite: a joiner presenting it is refused')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<invite-id>', 'the invite id (UUID) shown by `tidemark invite list`')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+A used invite cannot be revoked: remove the device it admitted with \`tidemark peer remove\`.
+
+Example:
+  $ tidemark invite revoke --library ~/tidemark/laptop 3f1c2b9e-7d4a-4c1e-9b2f-5a6d7e8f9012`,
+    )
+    .action(async (inviteId: string, options: { library: string; json?: boolean }) => {
+      if (!isUuid(inviteId)) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `invite id "${inviteId}" must be a lowercase hyphenated UUID`,
+        );
+      }
+      await withLibrary(options.library, async (library) => {
+        const revoked = await revokeInvite(library, inviteId);
+        if (options.json) printJson({ inviteId, revoked, alreadyRevoked: !revoked });
+        else
+          process.stdout.write(
+            revoked ? `revoked invite ${inviteId}\n` : `invite ${inviteId} was already revoked\n`,
+          );
       });
     });
 }

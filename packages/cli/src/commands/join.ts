@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createDeviceLibrary } from '../device-library';
+import { readInviteText } from '../invite-input';
 import { libraryFile } from '../options';
 import { printJson } from '../output';
 
@@ -35,7 +36,11 @@ export function registerJoin(program: Command): void {
     .command('join')
     .description('join a library with an invite: exchange certificates with the inviting device')
     .requiredOption('--library <dir>', 'library directory (created when it does not exist)')
-    .argument('<invite>', 'the string printed by `tidemark invite` on the other device')
+    .argument(
+      '[invite]',
+      'the string printed by `tidemark invite` on the other device; "-" or nothing reads it from standard input',
+    )
+    .option('--invite-file <file>', 'read the invite from FILE ("-" for standard input)')
     .option('--name <name>', 'name of this device shown to the others (default: the host name)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -45,40 +50,49 @@ The inviting device must be running \`tidemark node\` (without --insecure) at th
 invite. The connection is TLS pinned to the inviter's certificate fingerprint from the invite,
 so nobody in between can take its place.
 
-Example:
-  $ tidemark join --library ~/tidemark/desktop tidemark-invite1.eyJ...
+The invite holds a secret: pass it on standard input or in a file rather than as an argument,
+which stays in the shell's history and is visible to other users in \`ps\`.
+
+Examples:
+  $ tidemark join --library ~/tidemark/desktop --invite-file invite.txt
+  $ tidemark join --library ~/tidemark/desktop          (then paste the invite and press Enter)
   $ tidemark node --library ~/tidemark/desktop --listen 0.0.0.0:7401 --peer 192.168.1.20:7400`,
     )
-    .action(async (text: string, options: { library: string; name?: string; json?: boolean }) => {
-      const invite = decodeInvite(text);
-      const deviceName = options.name ?? os.hostname();
-      const { library, credentials, created } = await openOrCreate(
-        options.library,
-        invite.libraryId,
-        deviceName,
-      );
-      try {
-        const { inviter, members } = await joinLibrary(library, invite, credentials, deviceName);
-        const { libraryId, deviceId } = library.identity;
-        if (options.json) {
-          printJson({
-            libraryId,
-            deviceId,
-            created,
-            inviter: inviter.deviceId,
-            address: invite.address,
-            members: members.length,
-          });
-        } else {
-          process.stdout.write(
-            `${created ? 'created' : 'opened'} ${libraryFile(options.library)} as device ${deviceId}\n` +
-              `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
-              (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
-              `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
-          );
+    .action(
+      async (
+        argument: string | undefined,
+        options: { library: string; inviteFile?: string; name?: string; json?: boolean },
+      ) => {
+        const invite = decodeInvite(await readInviteText(argument, options.inviteFile));
+        const deviceName = options.name ?? os.hostname();
+        const { library, credentials, created } = await openOrCreate(
+          options.library,
+          invite.libraryId,
+          deviceName,
+        );
+        try {
+          const { inviter, members } = await joinLibrary(library, invite, credentials, deviceName);
+          const { libraryId, deviceId } = library.identity;
+          if (options.json) {
+            printJson({
+              libraryId,
+              deviceId,
+              created,
+              inviter: inviter.deviceId,
+              address: invite.address,
+              members: members.length,
+            });
+          } else {
+            process.stdout.write(
+              `${created ? 'created' : 'opened'} ${libraryFile(options.library)} as device ${deviceId}\n` +
+                `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
+                (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
+                `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
+            );
+          }
+        } finally {
+          await library.close();
         }
-      } finally {
-        await library.close();
-      }
-    });
+      },
+    );
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { TidemarkError } from '../errors';
 import type { Library } from '../library';
+import { ReadScope, runnerOf } from '../reads/scope';
 import { SqlRunner } from '../store/library-database';
 import { MemberStore, NewMember } from './members';
 
@@ -12,12 +13,42 @@ export interface NewInvite {
   readonly expiresAtMs: number;
 }
 
+/**
+ * An invite as `tidemark invite list` shows it. A revoked invite is stored as used by nobody
+ * (`used_at_ms` set, `used_by` NULL): redeeming marks an invite used by its joiner, so the two
+ * never mix, and a revocation needs no column of its own.
+ */
+export interface InviteRecord {
+  readonly inviteId: string;
+  readonly address: string;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+  /** When a joiner redeemed it, and who. */
+  readonly used: { readonly atMs: number; readonly by: string } | undefined;
+  readonly revokedAtMs: number | undefined;
+}
+
 interface InviteRow {
   invite_id: string;
   secret_sha256: string;
+  address: string;
+  created_at_ms: number;
   expires_at_ms: number;
   used_at_ms: number | null;
   used_by: string | null;
+}
+
+function recordOf(row: InviteRow): InviteRecord {
+  const revoked = row.used_at_ms !== null && row.used_by === null;
+  return {
+    inviteId: row.invite_id,
+    address: row.address,
+    createdAtMs: row.created_at_ms,
+    expiresAtMs: row.expires_at_ms,
+    used:
+      row.used_at_ms !== null && row.used_by !== null ? { atMs: row.used_at_ms, by: row.used_by } : undefined,
+    revokedAtMs: revoked ? (row.used_at_ms ?? undefined) : undefined,
+  };
 }
 
 const sha256 = (secret: Buffer): Buffer => createHash('sha256').update(secret).digest();
@@ -47,6 +78,12 @@ export class InviteStore {
         'the invite is not valid on this device (unknown invite or wrong secret)',
       );
     }
+    if (row.used_at_ms !== null && row.used_by === null) {
+      throw new TidemarkError(
+        'INVITE_REJECTED',
+        `this invite was revoked at ${new Date(row.used_at_ms).toISOString()}; ask for a new one (\`tidemark invite\`)`,
+      );
+    }
     if (row.used_at_ms !== null) {
       throw new TidemarkError(
         'INVITE_REJECTED',
@@ -66,6 +103,47 @@ export class InviteStore {
       inviteId,
     ]);
   }
+
+  /** Every invite this device issued, newest first. */
+  async all(): Promise<InviteRecord[]> {
+    const rows = await this.sql.query<InviteRow>(
+      'SELECT * FROM invites ORDER BY created_at_ms DESC, invite_id',
+    );
+    return rows.map(recordOf);
+  }
+
+  /**
+   * Voids an unused invite, expired or not: false when it was revoked already. A used invite
+   * cannot be revoked: the device it admitted is a member, removed with `tidemark peer remove`.
+   */
+  async revoke(inviteId: string, nowMs: number): Promise<boolean> {
+    const [row] = await this.sql.query<InviteRow>('SELECT * FROM invites WHERE invite_id = ?', [inviteId]);
+    if (!row) throw new TidemarkError('NOT_FOUND', `this device issued no invite ${inviteId}`);
+    const invite = recordOf(row);
+    if (invite.revokedAtMs !== undefined) return false;
+    if (invite.used) {
+      throw new TidemarkError(
+        'FAILED_PRECONDITION',
+        `invite ${inviteId} was used by device ${invite.used.by} at ${new Date(invite.used.atMs).toISOString()}; ` +
+          'to stop trusting that device, remove it (`tidemark peer remove`)',
+      );
+    }
+    await this.sql.query('UPDATE invites SET used_at_ms = ?, used_by = NULL WHERE invite_id = ?', [
+      nowMs,
+      inviteId,
+    ]);
+    return true;
+  }
+}
+
+/** Every invite this device issued, newest first (only the hashes of their secrets are kept). */
+export async function readInvites(scope: ReadScope): Promise<InviteRecord[]> {
+  return new InviteStore(await runnerOf(scope)).all();
+}
+
+/** Voids an unused invite issued by this device; false when it was revoked already. */
+export async function revokeInvite(library: Library, inviteId: string): Promise<boolean> {
+  return library.db.writeTransaction((sql) => new InviteStore(sql).revoke(inviteId, Date.now()));
 }
 
 /** Records an invite issued by this device; only the hash of its secret is kept. */

@@ -1,0 +1,115 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+
+afterAll(removeTempDirs);
+
+interface ListedInvite {
+  inviteId: string;
+  status: string;
+  usedBy?: string;
+  revokedAtMs?: number;
+}
+
+/*
+ * `tidemark invite list` and `invite revoke`, and `join` taking the invite from a file or from
+ * standard input (an argument lands in the shell's history and in `ps`). Real processes, TLS.
+ */
+test('invites are listed and revoked; join reads the invite from a file or standard input', async () => {
+  const dirA = tempDir();
+  const a = await runCliJson<{ deviceId: string }>(['init', '--library', dirA]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  await nodeA.start(false);
+  try {
+    const issue = () =>
+      runCliJson<{ invite: string; inviteId: string }>([
+        'invite',
+        '--library',
+        dirA,
+        '--address',
+        nodeA.address,
+      ]);
+    const revoked = await issue();
+    const viaStdin = await issue();
+
+    // The human form prints the invite alone on stdout: redirected to a file, it is what join reads.
+    const printed = await runCli(['invite', '--library', dirA, '--address', nodeA.address]);
+    expect(printed.code).toBe(0);
+    expect(printed.stdout).toMatch(/^tidemark-invite1\.[A-Za-z0-9_-]+\n$/);
+    expect(printed.stderr).toMatch(/--invite-file/);
+    const inviteFile = path.join(tempDir(), 'invite.txt');
+    fs.writeFileSync(inviteFile, printed.stdout, { mode: 0o600 });
+
+    let listed = await runCliJson<ListedInvite[]>(['invite', 'list', '--library', dirA]);
+    expect(listed.map((invite) => invite.status)).toEqual(['open', 'open', 'open']);
+
+    const revoke = await runCliJson<{ revoked: boolean }>([
+      'invite',
+      'revoke',
+      '--library',
+      dirA,
+      revoked.inviteId,
+    ]);
+    expect(revoke.revoked).toBe(true);
+    const again = await runCli(['invite', 'revoke', '--library', dirA, revoked.inviteId]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already revoked/);
+
+    // The revoked invite is refused at Pair, and says why.
+    const refused = await runCli(['join', '--library', tempDir(), '-'], { input: `${revoked.invite}\n` });
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(/revoked/);
+
+    const fromStdin = await runCliJson<{ deviceId: string; inviter: string }>(
+      ['join', '--library', tempDir()],
+      viaStdin.invite,
+    );
+    expect(fromStdin.inviter).toBe(a.deviceId);
+    const fromFile = await runCliJson<{ deviceId: string; inviter: string }>([
+      'join',
+      '--library',
+      tempDir(),
+      '--invite-file',
+      inviteFile,
+    ]);
+    expect(fromFile.inviter).toBe(a.deviceId);
+
+    listed = await runCliJson<ListedInvite[]>(['invite', 'list', '--library', dirA]);
+    const byId = new Map(listed.map((invite) => [invite.inviteId, invite]));
+    expect(byId.get(revoked.inviteId)).toMatchObject({ status: 'revoked', revokedAtMs: expect.any(Number) });
+    expect(byId.get(viaStdin.inviteId)).toMatchObject({ status: 'used', usedBy: fromStdin.deviceId });
+    expect(
+      listed
+        .filter((invite) => invite.status === 'used')
+        .map((invite) => invite.usedBy)
+        .sort(),
+    ).toEqual([fromStdin.deviceId, fromFile.deviceId].sort());
+
+    const table = await runCli(['invite', 'list', '--library', dirA]);
+    expect(table.stdout).toMatch(/invite\s+created\s+expires\s+status\s+used by/);
+    expect(table.stdout).toContain(`revoked `);
+    expect(table.stdout).toContain(fromFile.deviceId);
+
+    // A used invite is not revoked (its device is removed instead); an unknown one is not found.
+    const used = await runCli(['invite', 'revoke', '--library', dirA, viaStdin.inviteId]);
+    expect(used.code).toBe(2);
+    expect(used.stderr).toMatch(/peer remove/);
+    const unknown = await runCli([
+      'invite',
+      'revoke',
+      '--library',
+      dirA,
+      '00000000-0000-4000-8000-000000000000',
+    ]);
+    expect(unknown.code).toBe(3);
+
+    // No invite at all, and two at once, are usage errors.
+    expect((await runCli(['join', '--library', tempDir()], { input: '\n' })).code).toBe(2);
+    const both = await runCli(['join', '--library', tempDir(), '--invite-file', inviteFile, viaStdin.invite]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/not both/);
+    expect((await runCli(['invite', '--library', dirA])).stderr).toMatch(/--address/);
+  } finally {
+    await nodeA.stop();
+  }
+});
