@@ -16,7 +16,7 @@ export const EXIT = {
   UNAVAILABLE: 4,
   /** The peer serves another library, or refused this device. */
   DENIED: 5,
-  /** The peer sent data this device rejected (malformed batch, clock drift). */
+  /** The peer sent data this device rejected (a malformed batch). */
   REJECTED: 6,
   /** Anything else: a bug or a broken database. */
   INTERNAL: 70,
@@ -37,7 +37,6 @@ const BY_CODE: { [C in TidemarkErrorCode]: number } = {
   FAILED_PRECONDITION: EXIT.USAGE,
   UNSUPPORTED_VERSION: EXIT.DENIED,
   MALFORMED_BATCH: EXIT.REJECTED,
-  HLC_DRIFT: EXIT.REJECTED,
   STORAGE: EXIT.INTERNAL,
   INTERNAL: EXIT.INTERNAL,
 };

@@ -7,6 +7,7 @@ import { PeerHeadStore } from './peer-heads';
 import { unwrapRecord } from './records';
 import { DEVICE_OWNED, ResourceName, resourceNameOf } from './resource-types';
 import { ChangeSequence } from './sequence';
+import { heldVersions } from './store/held-versions';
 import { SqlRunner } from './store/library-database';
 import { dataValuesOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
@@ -23,6 +24,13 @@ export interface ApplyResult {
   readonly skipped: number;
   /** The watermark after the batch. */
   readonly watermarkSeq: number;
+  /**
+   * Rows and tombstones stamped more than the max drift ahead of this device's clock: applied
+   * like any other, adopted by the clock only up to the bound (docs/architecture.md, "Clocks").
+   */
+  readonly beyondDrift: number;
+  /** How far ahead of this device's clock the furthest of them was, in ms; 0 when none. */
+  readonly maxAheadMs: number;
 }
 
 interface Incoming {
@@ -33,8 +41,6 @@ interface Incoming {
   /** Row values for a record; undefined for a tombstone. */
   readonly values?: readonly unknown[];
 }
-
-const MAX_LOOKUP = 10_000;
 
 /**
  * Checks everything in a batch before anything is written: one malformed record rejects the
@@ -96,42 +102,6 @@ function checkOrigin(name: ResourceName, record: { [field: string]: unknown }): 
 }
 
 /**
- * Current local versions (row or tombstone) of the given uuids. The uuids go in as one JSON
- * array (one bound parameter instead of thousands), and tombstones are looked up only when the
- * type has any (`anyTombstone`): a first backfill has none.
- */
-async function currentVersions(
-  sql: SqlRunner,
-  name: ResourceName,
-  uuids: readonly string[],
-  anyTombstone: boolean,
-): Promise<Map<string, { hlc: string; origin: string }>> {
-  const versions = new Map<string, { hlc: string; origin: string }>();
-  const table = RESOURCE_TABLES[name].table;
-  // The uuids drive the loop (CROSS JOIN fixes that order) and each probes the primary key.
-  // `uuid IN (SELECT ...)` first builds a sorted copy of the list, which is slower whether the
-  // uuid is found or not (docs/architecture.md, "Performance"). The uuids are distinct, so the
-  // join yields each row at most once.
-  const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM json_each(?1) AS j CROSS JOIN ${table} AS r ON r.uuid = j.value`;
-  for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
-    const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
-    const rows = await sql.query<{ uuid: string; hlc: string; origin: string }>(
-      anyTombstone
-        ? `${rowQuery} UNION ALL SELECT t.uuid, t.hlc, t.origin
-           FROM json_each(?1) AS j CROSS JOIN tombstones AS t ON t.resource_type = ?2 AND t.uuid = j.value`
-        : rowQuery,
-      anyTombstone ? [chunk, name] : [chunk],
-    );
-    for (const row of rows) {
-      const known = versions.get(row.uuid);
-      if (!known || compareVersion(row.hlc, row.origin, known.hlc, known.origin) > 0)
-        versions.set(row.uuid, row);
-    }
-  }
-  return versions;
-}
-
-/**
  * A batch that passed every check that needs no database: ready for its transaction. It keeps
  * the checkpoint and the parsed items, not the decoded records, so those can be collected
  * before the transaction runs: at 5,000 entries a batch's records are several MB of objects.
@@ -141,14 +111,23 @@ interface PreparedBatch {
   readonly reset: boolean;
   readonly name: ResourceName;
   readonly items: Incoming[];
+  readonly beyondDrift: number;
+  readonly maxAheadMs: number;
 }
 
 function prepareBatch(library: Library, batch: StateBatch): PreparedBatch {
   const { name, items } = parseBatch(batch);
-  // The drift guard runs before anything is written: a stamp from a clock far in the future is
-  // never adopted, and the whole batch is rejected.
-  for (const item of items) library.clock.checkDrift(item.stamp);
-  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items };
+  // A wrong clock never stalls a stream: stamps from the future are applied, and counted here.
+  let beyondDrift = 0;
+  let maxAheadMs = 0;
+  for (const item of items) {
+    const ahead = library.clock.aheadMs(item.stamp);
+    if (ahead > library.clock.maxDriftMs) {
+      beyondDrift += 1;
+      maxAheadMs = Math.max(maxAheadMs, ahead);
+    }
+  }
+  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items, beyondDrift, maxAheadMs };
 }
 
 /**
@@ -198,7 +177,7 @@ async function cursorOf(context: ApplyContext, name: ResourceName) {
  */
 async function applyInTransaction(
   context: ApplyContext,
-  { checkpoint, reset, name, items }: PreparedBatch,
+  { checkpoint, reset, name, items, beyondDrift, maxAheadMs }: PreparedBatch,
 ): Promise<ApplyResult> {
   const { sql, library, peerDeviceId, sequence } = context;
   authorizeOrigins(
@@ -218,12 +197,7 @@ async function applyInTransaction(
   // Probed once per batch, for the lookup and the upsert; this batch's own tombstones are
   // written after both.
   const anyTombstone = await writer.hasTombstones(name);
-  const versions = await currentVersions(
-    sql,
-    name,
-    [...new Set(items.map((item) => item.uuid))],
-    anyTombstone,
-  );
+  const versions = await heldVersions(sql, name, [...new Set(items.map((item) => item.uuid))], anyTombstone);
   const rows: VersionedRow[] = [];
   const tombstones: VersionedTombstone[] = [];
   for (const item of items) {
@@ -231,6 +205,7 @@ async function applyInTransaction(
     // Equal versions are the same write seen twice: skipping them makes a resent batch harmless.
     if (known && compareVersion(item.hlc, item.origin, known.hlc, known.origin) <= 0) continue;
     versions.set(item.uuid, { hlc: item.hlc, origin: item.origin });
+    // Capped at the max drift ahead of the wall clock (docs/architecture.md, "Clocks").
     library.clock.receive(item.stamp);
     const versioned = { hlc: item.hlc, origin: item.origin, seq: sequence.next() };
     if (item.values) rows.push({ values: item.values, ...versioned });
@@ -252,6 +227,8 @@ async function applyInTransaction(
     written,
     skipped: items.length - written,
     watermarkSeq: nextSeq,
+    beyondDrift,
+    maxAheadMs,
   };
 }
 

@@ -5,6 +5,7 @@ import { isTidemarkError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { HlcStamp } from './hlc';
 import { Library } from './library';
+import { offsetFromRoundTrip, PeerClockOffset, PeerClockStore } from './peer-clocks';
 import { PeerHeadStore } from './peer-heads';
 import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
 import { SyncTransport } from './transport';
@@ -35,6 +36,10 @@ export type SyncEvent =
       readonly handshake: HandshakeResponse;
       /** Set when the peer's epoch changed and every cursor of that peer restarted from 0. */
       readonly resetFromEpoch?: string;
+      /** The peer's clock offset estimated at this handshake; absent when the peer sent no time. */
+      readonly clockOffset?: PeerClockOffset;
+      /** This device's max drift, against which the offset is judged. */
+      readonly maxDriftMs: number;
     }
   | {
       readonly kind: 'batch';
@@ -55,16 +60,19 @@ export type SyncEvent =
       readonly checkpointHlc: HlcStamp | undefined;
       readonly caughtUp: boolean;
       readonly reset: boolean;
+      /**
+       * Rows and tombstones of the batch stamped more than the max drift ahead of this device's
+       * clock (applied, adopted only up to the bound), and how far ahead the furthest was in ms.
+       */
+      readonly beyondDrift: number;
+      readonly maxAheadMs: number;
     }
   | { readonly kind: 'type_failed'; readonly resourceType: ResourceName; readonly error: TidemarkError }
   | { readonly kind: 'backfilled'; readonly failed: readonly ResourceName[] };
 
 /** Errors that belong to one type's data; anything else means the connection is unusable. */
 function isPerTypeFailure(error: unknown): error is TidemarkError {
-  return (
-    isTidemarkError(error) &&
-    (error.code === 'MALFORMED_BATCH' || error.code === 'HLC_DRIFT' || error.code === 'FORBIDDEN_ROWS')
-  );
+  return isTidemarkError(error) && (error.code === 'MALFORMED_BATCH' || error.code === 'FORBIDDEN_ROWS');
 }
 
 /** At most this many rows of already-received batches go into one apply transaction. */
@@ -150,13 +158,17 @@ export function syncFromPeer$(
     });
 
   const connect$ = async (): Promise<SyncEvent & { kind: 'connected' }> => {
+    const heads = await resourceHeads(library.db.read);
+    const sentAtMs = library.clock.wallNow();
     const handshake = await transport.handshake({
       libraryId,
       deviceId,
       epoch,
       protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-      heads: await resourceHeads(library.db.read),
+      heads,
+      sentAtMs,
     });
+    const receivedAtMs = library.clock.wallNow();
     if (handshake.libraryId !== libraryId) {
       throw new TidemarkError(
         'LIBRARY_MISMATCH',
@@ -169,6 +181,11 @@ export function syncFromPeer$(
         'the peer is this device itself; point --peer at another node',
       );
     }
+    // A server that predates the field sends 0: no estimate then.
+    const clockOffset =
+      handshake.serverTimeMs > 0
+        ? offsetFromRoundTrip(handshake.deviceId, sentAtMs, receivedAtMs, handshake.serverTimeMs)
+        : undefined;
     const stored = await watermarks.forPeer(handshake.deviceId);
     const previous = [...stored.values()].find(
       (mark) => mark.peerEpoch && mark.peerEpoch !== handshake.epoch,
@@ -180,6 +197,7 @@ export function syncFromPeer$(
         await new ResourceWatermarkStore(sql).resetPeer(handshake.deviceId, handshake.epoch, Date.now());
       }
       await new PeerHeadStore(sql).record(handshake.deviceId, handshake.heads, Date.now());
+      if (clockOffset) await new PeerClockStore(sql).record(clockOffset);
     });
     return {
       kind: 'connected',
@@ -187,6 +205,8 @@ export function syncFromPeer$(
       peerEpoch: handshake.epoch,
       handshake,
       resetFromEpoch: previous?.peerEpoch,
+      ...(clockOffset ? { clockOffset } : {}),
+      maxDriftMs: library.clock.maxDriftMs,
     };
   };
 
@@ -244,6 +264,8 @@ export function syncFromPeer$(
               checkpointHlc: batch.checkpoint?.hlc,
               caughtUp: batch.caughtUp,
               reset: batch.reset,
+              beyondDrift: result.beyondDrift,
+              maxAheadMs: result.maxAheadMs,
             });
           });
           if (results.length < summaries.length) throw failure;

@@ -16,7 +16,6 @@ export type TidemarkErrorCode =
   /** The operation needs something this node does not have (e.g. pairing on an --insecure node). */
   | 'FAILED_PRECONDITION'
   | 'MALFORMED_BATCH'
-  | 'HLC_DRIFT'
   | 'NOT_FOUND'
   | 'ALREADY_EXISTS'
   | 'UNSUPPORTED_VERSION'
@@ -41,22 +40,6 @@ export class MalformedBatchError extends TidemarkError {
   constructor(message: string) {
     super('MALFORMED_BATCH', message);
     this.name = 'MalformedBatchError';
-  }
-}
-
-/** A remote HLC stamp lies further in the future than the configured max drift. */
-export class HlcDriftError extends TidemarkError {
-  constructor(
-    readonly remotePhysicalMs: number,
-    readonly wallMs: number,
-    readonly maxDriftMs: number,
-  ) {
-    super(
-      'HLC_DRIFT',
-      `remote clock is ${remotePhysicalMs - wallMs} ms ahead of this device (max drift ${maxDriftMs} ms); ` +
-        'fix the clock of the device that wrote it, or raise the max drift',
-    );
-    this.name = 'HlcDriftError';
   }
 }
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { HlcDriftError, isTidemarkError, TidemarkError } from './errors';
+import { TidemarkError } from './errors';
 import {
   compareHlc,
   compareVersion,
@@ -12,6 +12,7 @@ import {
 
 const T0 = Date.UTC(2025, 9, 20, 14, 0, 0);
 const MAX_LOGICAL = 0xffff;
+const DAY_MS = 24 * 3_600_000;
 
 function clockAt(start = T0, options: { maxDriftMs?: number } = {}) {
   const wall = { ms: start };
@@ -57,7 +58,7 @@ describe('HybridLogicalClock', () => {
             fc.record({ op: fc.constant('now' as const) }),
             fc.record({
               op: fc.constant('receive' as const),
-              ahead: fc.integer({ min: -7_200_000, max: DEFAULT_MAX_DRIFT_MS }),
+              ahead: fc.integer({ min: -DAY_MS, max: DAY_MS }),
               logical: fc.integer({ min: 0, max: MAX_LOGICAL }),
             }),
           ),
@@ -70,8 +71,12 @@ describe('HybridLogicalClock', () => {
             if (op.op === 'step') wall.ms = Math.max(1, wall.ms + op.ms);
             else if (op.op === 'receive') {
               const remote = { physicalMs: Math.max(1, wall.ms + op.ahead), logical: op.logical };
+              const before = clock.current;
               clock.receive(remote);
-              expect(compareHlc(clock.current, remote)).toBeGreaterThanOrEqual(0);
+              // Adopted up to the bound, never beyond it: exactly max(before, min(remote, bound)).
+              const bound = { physicalMs: wall.ms + DEFAULT_MAX_DRIFT_MS, logical: 0 };
+              const capped = remote.physicalMs > bound.physicalMs ? bound : remote;
+              expect(clock.current).toEqual(compareHlc(capped, before) > 0 ? capped : before);
             } else {
               const stamp = clock.now();
               expect(compareHlc(stamp, last)).toBeGreaterThan(0);
@@ -101,30 +106,75 @@ describe('HybridLogicalClock', () => {
     expect(compareHlc(clock.now(), mine)).toBeGreaterThan(0);
   });
 
-  test('drift guard: a remote stamp beyond the max drift throws HlcDriftError (HLC_DRIFT) and is not adopted', () => {
-    const { clock } = clockAt(T0, { maxDriftMs: 1_000 });
-    const before = clock.now();
-    const future = { physicalMs: T0 + 1_001, logical: 0 };
-    let caught: unknown;
-    try {
-      clock.receive(future);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(HlcDriftError);
-    expect(isTidemarkError(caught) && caught.code).toBe('HLC_DRIFT');
-    expect((caught as HlcDriftError).message).toMatch(/ahead/);
-    expect(clock.current).toEqual(before);
-    expect(() => clock.checkDrift(future)).toThrow(HlcDriftError);
+  test('capped receive rule: a stamp beyond the max drift raises the clock to the bound, no further, and never throws', () => {
+    const { wall, clock } = clockAt(T0, { maxDriftMs: 1_000 });
+    clock.now();
+    const future = { physicalMs: T0 + DAY_MS, logical: 9 };
+    expect(clock.aheadMs(future)).toBe(DAY_MS);
+    clock.receive(future);
+    expect(clock.current).toEqual({ physicalMs: T0 + 1_000, logical: 0 });
+    // The next local stamp orders after the bound, and far below the remote stamp.
+    expect(clock.now()).toEqual({ physicalMs: T0 + 1_000, logical: 1 });
+    // As the wall clock moves on, the bound moves with it, and only with it.
+    wall.ms += 500;
+    clock.receive(future);
+    expect(clock.current).toEqual({ physicalMs: T0 + 1_500, logical: 0 });
   });
 
-  test('drift guard: a stamp exactly at the max drift is accepted; the default max drift is 5 minutes', () => {
+  test('capped receive rule: a stamp exactly at the max drift is adopted as it is; the default max drift is 5 minutes', () => {
     const { clock } = clockAt(T0, { maxDriftMs: 1_000 });
     clock.receive({ physicalMs: T0 + 1_000, logical: 5 });
     expect(clock.current).toEqual({ physicalMs: T0 + 1_000, logical: 5 });
     const defaults = clockAt().clock;
     expect(defaults.maxDriftMs).toBe(5 * 60 * 1000);
-    expect(() => defaults.receive({ physicalMs: T0 + 5 * 60 * 1000 + 1, logical: 0 })).toThrow(HlcDriftError);
+    defaults.receive({ physicalMs: T0 + 5 * 60 * 1000 + 1, logical: 3 });
+    expect(defaults.current).toEqual({ physicalMs: T0 + 5 * 60 * 1000, logical: 0 });
+    expect(defaults.aheadMs({ physicalMs: T0 - 10, logical: 0 })).toBe(-10);
+  });
+
+  test('pinned ahead at the bound, 100,000 writes in one millisecond never overflow the 16-bit counter', () => {
+    // The wall clock stands still; the clock was raised to the bound by a stamp a day ahead.
+    const { clock } = clockAt(T0, { maxDriftMs: DEFAULT_MAX_DRIFT_MS });
+    clock.receive({ physicalMs: T0 + DAY_MS, logical: MAX_LOGICAL });
+    const bound = T0 + DEFAULT_MAX_DRIFT_MS;
+    expect(clock.current).toEqual({ physicalMs: bound, logical: 0 });
+    let last = clock.current;
+    let lastText = encodeHlc(last);
+    for (let i = 0; i < 100_000; i++) {
+      const stamp = clock.now();
+      const text = encodeHlc(stamp); // throws on a counter beyond 16 bits
+      if (!(text > lastText) || stamp.logical > MAX_LOGICAL || compareHlc(stamp, last) <= 0)
+        throw new Error(`stamp ${i} (${JSON.stringify(stamp)}) does not follow ${JSON.stringify(last)}`);
+      last = stamp;
+      lastText = text;
+    }
+    // 65,536 stamps per millisecond: 100,000 of them carried once into the physical part.
+    expect(last).toEqual({ physicalMs: bound + 1, logical: 100_000 - 65_536 });
+    expect(decodeHlc(lastText)).toEqual(last);
+    // Receiving more stamps from the future adopts nothing: the clock is already past the bound.
+    clock.receive({ physicalMs: T0 + DAY_MS, logical: 0 });
+    expect(clock.current).toEqual(last);
+  });
+
+  test('a long run ahead of the wall clock: every stamp from the future capped, the clock runs ahead only by its own writes', () => {
+    const { wall, clock } = clockAt(T0, { maxDriftMs: DEFAULT_MAX_DRIFT_MS });
+    let writes = 0;
+    let last = clock.now();
+    // An hour of a peer a day fast: a stamp from it every second, 200 local writes a second.
+    for (let second = 0; second < 3_600; second++) {
+      wall.ms += 1_000;
+      clock.receive({ physicalMs: wall.ms + DAY_MS, logical: MAX_LOGICAL });
+      for (let i = 0; i < 200; i++, writes++) {
+        const stamp = clock.now();
+        if (compareHlc(stamp, last) <= 0) throw new Error(`stamp ${writes} goes back`);
+        last = stamp;
+      }
+      const ahead = clock.current.physicalMs - wall.ms;
+      if (ahead > DEFAULT_MAX_DRIFT_MS + Math.ceil(writes / 65_536))
+        throw new Error(`${ahead} ms ahead after ${writes} writes`);
+    }
+    expect(clock.current.physicalMs).toBe(wall.ms + DEFAULT_MAX_DRIFT_MS);
+    expect(decodeHlc(encodeHlc(last))).toEqual(last);
   });
 
   test('logical overflow borrows a millisecond instead of wrapping', () => {

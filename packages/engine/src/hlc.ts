@@ -1,4 +1,4 @@
-import { HlcDriftError, TidemarkError } from './errors';
+import { TidemarkError } from './errors';
 
 /** A hybrid logical clock stamp: physical milliseconds plus a logical counter. */
 export interface HlcStamp {
@@ -79,7 +79,10 @@ export function compareVersion(aHlc: string, aOrigin: string, bHlc: string, bOri
 export interface HlcOptions {
   /** Wall clock in milliseconds; injectable so tests can step it. */
   readonly now?: () => number;
-  /** Remote stamps further ahead of the wall clock than this are rejected. Default 5 minutes. */
+  /**
+   * The receive rule adopts remote stamps up to this far ahead of the wall clock, and no
+   * further. Default 5 minutes.
+   */
   readonly maxDriftMs?: number;
 }
 
@@ -92,18 +95,40 @@ export const DEFAULT_MAX_DRIFT_MS = 5 * 60 * 1000;
  */
 export class HybridLogicalClock {
   private last: HlcStamp;
+  private ceiling: HlcStamp;
   private readonly wall: () => number;
   readonly maxDriftMs: number;
 
   constructor(floor: HlcStamp = ZERO_HLC, options: HlcOptions = {}) {
     this.last = floor;
+    this.ceiling = floor;
     this.wall = options.now ?? Date.now;
     this.maxDriftMs = options.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
+  }
+
+  /** This device's wall clock, in ms: the clock's physical source, also for peer clock offsets. */
+  wallNow(): number {
+    return this.wall();
   }
 
   /** The highest stamp issued or observed: persisted as the floor. */
   get current(): HlcStamp {
     return this.last;
+  }
+
+  /**
+   * No version held in this library is above this stamp, except the ones this clock issued
+   * itself: it covers remote stamps beyond what the capped receive rule adopted, and stamps the
+   * write path raised above them. Persisted with the floor. While the clock is past it, a local
+   * write cannot be below a held version, and the write path need not look (stamp-above-held.ts).
+   */
+  get heldCeiling(): HlcStamp {
+    return this.ceiling;
+  }
+
+  /** Notes that a version stamped `stamp`, not issued by this clock, is held here now. */
+  noteHeld(stamp: HlcStamp): void {
+    if (compareHlc(stamp, this.ceiling) > 0) this.ceiling = stamp;
   }
 
   /** Stamp a local event. */
@@ -112,37 +137,43 @@ export class HybridLogicalClock {
     if (wall > this.last.physicalMs) {
       this.last = { physicalMs: wall, logical: 0 };
     } else {
-      this.last = bump(this.last);
+      this.last = successorOf(this.last);
     }
     return this.last;
   }
 
   /**
    * The receive rule: the clock moves past a remote stamp so that later local writes order after
-   * it. A stamp beyond the max drift is rejected and never adopted, so one bad clock cannot drag
-   * every device into the future.
+   * it, but never further than the max drift ahead of the wall clock, so that one bad clock
+   * cannot drag every device into the future (docs/architecture.md, "Clocks"). A stamp beyond
+   * that bound raises the clock to the bound. Never throws: a wrong clock must not stall sync.
    */
   receive(remote: HlcStamp): void {
-    this.checkDrift(remote);
-    this.observe(remote);
+    this.noteHeld(remote);
+    const bound = this.wall() + this.maxDriftMs;
+    this.observe(remote.physicalMs > bound ? { physicalMs: Math.floor(bound), logical: 0 } : remote);
   }
 
-  /** Raise the clock to at least `stamp` without the drift check (the persisted floor). */
+  /** Raise the clock to at least `stamp`, uncapped: the persisted floor, which is our own. */
   observe(stamp: HlcStamp): void {
     if (compareHlc(stamp, this.last) > 0) this.last = stamp;
   }
 
-  /** Checks a remote stamp against the drift guard without adopting it. */
-  checkDrift(remote: HlcStamp): void {
-    const wall = this.wall();
-    if (remote.physicalMs > wall + this.maxDriftMs) {
-      throw new HlcDriftError(remote.physicalMs, wall, this.maxDriftMs);
-    }
+  /**
+   * How far `remote` is ahead of this device's wall clock, in ms (negative when behind). Beyond
+   * `maxDriftMs` the stamp is still applied; the receive rule adopts it only up to the bound.
+   */
+  aheadMs(remote: HlcStamp): number {
+    return remote.physicalMs - this.wall();
   }
 }
 
-function bump(stamp: HlcStamp): HlcStamp {
-  // Overflowing the counter borrows a millisecond, as HLC implementations do, rather than wrap.
+/**
+ * The next stamp after `stamp`. Overflowing the 16-bit counter advances the physical part by
+ * one millisecond (records.proto's rule) rather than wrap, so a clock pinned ahead of its wall
+ * clock stays sound under any number of writes per millisecond.
+ */
+export function successorOf(stamp: HlcStamp): HlcStamp {
   return stamp.logical >= MAX_LOGICAL
     ? { physicalMs: stamp.physicalMs + 1, logical: 0 }
     : { physicalMs: stamp.physicalMs, logical: stamp.logical + 1 };

@@ -1,13 +1,7 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { DigestAccumulator, digestsEqual } from './digest';
-export {
-  HlcDriftError,
-  isTidemarkError,
-  MalformedBatchError,
-  TidemarkError,
-  type TidemarkErrorCode,
-} from './errors';
+export { isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
 export {
   compareHlc,
   decodeHlc,
@@ -41,6 +35,7 @@ export {
   type Member,
   type NewMember,
 } from './membership/members';
+export { type PeerClockOffset } from './peer-clocks';
 export { type PeerHead } from './peer-heads';
 export { readCollections } from './reads/collections';
 export { type DigestOptions, readDigest } from './reads/digests';
@@ -52,6 +47,7 @@ export {
   type HealthSeverity,
 } from './reads/health';
 export { readLocationsOfDevice } from './reads/locations';
+export { readPeerClocks } from './reads/peer-clocks';
 export { readRecordsNamed, type NamedResourceName } from './reads/named';
 export { type PagedReadOptions } from './reads/paging';
 export { readHeldUuids, readRecord, readRecords, readTombstones } from './reads/records';

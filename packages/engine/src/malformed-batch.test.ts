@@ -8,8 +8,8 @@ import { createLibrary, removeTempDirs, TestClock } from '../test/fixtures';
 import { fixedUuid, HookedTransport, lostRows, versionsOf } from '../test/scenario-helpers';
 import { digestsOf, syncUntilCut, transportTo } from '../test/sync-helpers';
 import { applyBatch } from './apply';
-import { HlcDriftError, MalformedBatchError } from './errors';
-import { DEFAULT_MAX_DRIFT_MS, encodeHlc } from './hlc';
+import { MalformedBatchError } from './errors';
+import { encodeHlc } from './hlc';
 import { Library } from './library';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { LibrarySyncService } from './sync-service';
@@ -139,15 +139,6 @@ const MUTATIONS: readonly {
     error: MalformedBatchError,
     mutate: (batch) => void batch.tombstones.push({ ...batch.tombstones[0], uuid: 'nope' }),
   },
-  {
-    label: 'an hlc beyond the max drift',
-    error: HlcDriftError,
-    mutate: (batch) =>
-      void (recordAt(batch, RECORD).hlc = {
-        physicalMs: clock.ms + DEFAULT_MAX_DRIFT_MS + 60_000,
-        logical: 0,
-      }),
-  },
 ];
 
 describe('applyBatch rejects a batch with one malformed record whole, and the watermark stays', () => {
@@ -242,23 +233,5 @@ describe('in a sync, a malformed batch fails its type only', () => {
     const retry = await syncUntilCut(b, transportTo(a), { batchSize: 50 });
     expect(retry.error).toBeUndefined();
     expect(await lostRows(a, b)).toEqual({});
-  });
-
-  test("a batch stamped beyond the max drift emits 'type_failed' (HLC_DRIFT) and is never adopted", async () => {
-    const transport = new HookedTransport(transportTo(a), {
-      mapBatch: (batch) => {
-        if (batch.resourceType !== ResourceType.RESOURCE_TYPE_TAG || batch.records.length === 0) return batch;
-        const bad = copyOf(batch);
-        recordAt(bad, 0).hlc = { physicalMs: clock.ms + 2 * DEFAULT_MAX_DRIFT_MS, logical: 0 };
-        return bad;
-      },
-    });
-    const run = await syncUntilCut(b, transport, { batchSize: 50 });
-    expect(run.error).toBeUndefined();
-    expect(run.events.filter((e) => e.kind === 'type_failed')).toMatchObject([
-      { resourceType: 'tag', error: { code: 'HLC_DRIFT' } },
-    ]);
-    expect(b.clock.current.physicalMs).toBeLessThan(clock.ms + DEFAULT_MAX_DRIFT_MS);
-    expect(Object.keys(await lostRows(a, b))).toEqual(['tag']);
   });
 });

@@ -15,13 +15,17 @@ export class ChangeSequence {
     private readonly first: number,
   ) {}
 
-  /** Opens the counter inside a write transaction; also raises the clock to the persisted floor. */
+  /**
+   * Opens the counter inside a write transaction; also raises the clock to the persisted floor,
+   * and its held ceiling to the persisted one.
+   */
   static async begin(sql: SqlRunner, clock: HybridLogicalClock): Promise<ChangeSequence> {
-    const [state] = await sql.query<{ last_seq: number; hlc_floor: string }>(
-      'SELECT last_seq, hlc_floor FROM library_identity WHERE id = 1',
+    const [state] = await sql.query<{ last_seq: number; hlc_floor: string; hlc_ceiling: string }>(
+      'SELECT last_seq, hlc_floor, hlc_ceiling FROM library_identity WHERE id = 1',
     );
-    // Another process writing this library may have moved the floor since we last looked.
+    // Another process writing this library may have moved both since we last looked.
     clock.observe(decodeHlc(state.hlc_floor));
+    clock.noteHeld(decodeHlc(state.hlc_ceiling));
     return new ChangeSequence(sql, clock, state.last_seq, state.last_seq);
   }
 
@@ -38,11 +42,11 @@ export class ChangeSequence {
     return this.last !== this.first;
   }
 
-  /** Persists the counter and the HLC floor; call last, inside the same transaction. */
+  /** Persists the counter, the HLC floor and the held ceiling; call last, inside the same transaction. */
   async commit(): Promise<void> {
-    await this.sql.query('UPDATE library_identity SET last_seq = ?, hlc_floor = ? WHERE id = 1', [
-      this.last,
-      encodeHlc(this.clock.current),
-    ]);
+    await this.sql.query(
+      'UPDATE library_identity SET last_seq = ?, hlc_floor = ?, hlc_ceiling = ? WHERE id = 1',
+      [this.last, encodeHlc(this.clock.current), encodeHlc(this.clock.heldCeiling)],
+    );
   }
 }

@@ -12,6 +12,7 @@ import { digestResource } from './digest';
 import { TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { Library } from './library';
+import { offsetOneWay, PeerClockStore } from './peer-clocks';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
 import { isUuid } from './validate';
 import {
@@ -48,16 +49,24 @@ export class LibrarySyncService {
         `protocol version ${request.protocolVersion} is not supported; this node speaks version 1`,
       );
     }
+    const receivedAtMs = this.library.clock.wallNow();
     const { identity } = this.library;
+    const heads = await resourceHeads(this.library.db.read);
+    if (request.sentAtMs > 0 && request.deviceId !== '' && request.deviceId !== identity.deviceId) {
+      const offset = offsetOneWay(request.deviceId, request.sentAtMs, receivedAtMs);
+      await this.library.db.writeTransaction((sql) => new PeerClockStore(sql).recordForKnownDevice(offset));
+    }
     return {
       libraryId: identity.libraryId,
       deviceId: identity.deviceId,
       epoch: identity.epoch,
       protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-      heads: await resourceHeads(this.library.db.read),
+      heads,
       defaultBatchSize: DEFAULT_BATCH_SIZE,
       maxBatchSize: MAX_BATCH_SIZE,
       deviceName: identity.name,
+      // Read last, after any wait for the write lock, so that it is as near the answer as can be.
+      serverTimeMs: this.library.clock.wallNow(),
     };
   }
 

@@ -2,6 +2,7 @@ import { encodeHlc, HybridLogicalClock } from './hlc';
 import { TidemarkError } from './errors';
 import { FieldsOf, ResourceName } from './resource-types';
 import { ChangeSequence } from './sequence';
+import { stampAboveHeld } from './stamp-above-held';
 import { selectRecord } from './reads/stored-records';
 import { SqlRunner } from './store/library-database';
 import { dataValuesOf, ownerColumnOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
@@ -113,13 +114,27 @@ export class WriteTransaction {
         pending.name,
         pending.rows.map((row) => String(row.values[0])),
       );
-      await this.rows.upsertRows(pending.name, pending.rows);
+      await this.rows.upsertRows(
+        pending.name,
+        await stampAboveHeld(this.sql, this.clock, pending.name, pending.rows, (row) =>
+          String(row.values[0]),
+        ),
+      );
     } else {
       await this.assertHeldRowsAreOwn(
         pending.name,
         pending.tombstones.map((tombstone) => tombstone.uuid),
       );
-      await this.rows.writeTombstones(pending.name, pending.tombstones);
+      await this.rows.writeTombstones(
+        pending.name,
+        await stampAboveHeld(
+          this.sql,
+          this.clock,
+          pending.name,
+          pending.tombstones,
+          (tombstone) => tombstone.uuid,
+        ),
+      );
     }
   }
 

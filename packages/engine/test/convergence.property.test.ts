@@ -2,18 +2,23 @@
  * Property: three devices of one library, any interleaving of local writes of owned rows,
  * deletes, concurrent edits of shared rows, syncs between any ordered pair with any batch size,
  * writes committing on any device in the middle of a sync, and connections cut at any point,
- * converge to equal per-type digests once every pair has synced to quiescence.
+ * converge to equal per-type digests once every pair has synced to quiescence. They do so with
+ * clocks within the max drift of each other, and with clocks up to a day off each way (no sync
+ * ever fails a type, and no device's clock adopts more than the max drift: docs/architecture.md,
+ * "Clocks").
  *
- * A failure prints the seed; replay it with `FC_SEED=<seed> npx jest convergence` (add
- * `FC_PATH=<path>` from the report to jump straight to the shrunk case).
+ * A failure prints the seed; replay it with `FC_SEED=<seed> npx jest convergence -t '<test name>'`
+ * (add `FC_PATH=<path>` from the report to jump straight to the shrunk case).
  */
 import { EntryKind } from '@tidemark/proto';
 import fc from 'fast-check';
 import { createMembers, removeTempDirs } from './fixtures';
 import { fixedUuid, HookedTransport } from './scenario-helpers';
 import { DigestMap, digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { compareVersion, DEFAULT_MAX_DRIFT_MS } from '../src/hlc';
 import { Library } from '../src/library';
 import { ResourceName } from '../src/resource-types';
+import { heldVersions } from '../src/store/held-versions';
 import { WriteTransaction } from '../src/write-path';
 
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 30);
@@ -25,6 +30,7 @@ const PATH = process.env.FC_PATH;
 const DEVICES = 3;
 const POOL = 4; // uuids per type (per device for owned types): small, so edits collide
 const MAX_SKEW_MS = 2 * 60_000; // device clocks differ by at most 4 minutes: inside the 5-minute max drift
+const DAY_MS = 24 * 3_600_000;
 const START = Date.UTC(2025, 9, 20, 14, 0, 0);
 
 type OwnedType = 'volume' | 'location' | 'entry';
@@ -58,6 +64,18 @@ type WriteCommand =
 type Command =
   | WriteCommand
   | { readonly op: 'rename_everywhere'; readonly index: number; readonly value: number }
+  /**
+   * The server writes a shared row, the client pulls everything and then edits that row: an edit
+   * made after seeing a version, which must win everywhere whatever the two clocks say.
+   */
+  | {
+      readonly op: 'edit_after_pull';
+      readonly client: number;
+      readonly server: number;
+      readonly type: SharedType;
+      readonly index: number;
+      readonly value: number;
+    }
   | {
       readonly op: 'sync';
       readonly client: number;
@@ -115,49 +133,93 @@ const writeCommand: fc.Arbitrary<WriteCommand> = fc.oneof(
   },
 );
 
-const command: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 10, arbitrary: writeCommand },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('rename_everywhere' as const), index, value }) },
-  {
-    weight: 4,
-    arbitrary: fc
-      .record({
-        client: device,
-        offset: fc.integer({ min: 1, max: DEVICES - 1 }),
-        batchSize: fc.integer({ min: 1, max: 50 }),
-        cutAt: fc.option(fc.integer({ min: 0, max: 25 }), { nil: null }),
-        during: fc.option(fc.record({ afterBatch: fc.integer({ min: 0, max: 15 }), write: writeCommand }), {
-          nil: null,
-          freq: 3,
-        }),
-      })
-      .map(({ client, offset, batchSize, cutAt, during }) => ({
-        op: 'sync' as const,
-        client,
-        server: (client + offset) % DEVICES,
-        batchSize,
-        cutAt,
-        during,
-      })),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      op: fc.constant('time' as const),
-      advanceMs: fc.integer({ min: 0, max: 10 * 60_000 }),
-      device,
-      skewMs: fc.integer({ min: -MAX_SKEW_MS, max: MAX_SKEW_MS }),
-    }),
-  },
-);
+/** Commands whose clock steps set a device's skew within ±maxSkewMs. */
+const commandWithin = (maxSkewMs: number): fc.Arbitrary<Command> =>
+  fc.oneof(
+    { weight: 10, arbitrary: writeCommand },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('rename_everywhere' as const), index, value }) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .record({
+          client: device,
+          offset: fc.integer({ min: 1, max: DEVICES - 1 }),
+          type: fc.constantFrom(...SHARED),
+          index,
+          value,
+        })
+        .map(({ client, offset, ...edit }) => ({
+          op: 'edit_after_pull' as const,
+          client,
+          server: (client + offset) % DEVICES,
+          ...edit,
+        })),
+    },
+    {
+      weight: 4,
+      arbitrary: fc
+        .record({
+          client: device,
+          offset: fc.integer({ min: 1, max: DEVICES - 1 }),
+          batchSize: fc.integer({ min: 1, max: 50 }),
+          cutAt: fc.option(fc.integer({ min: 0, max: 25 }), { nil: null }),
+          during: fc.option(fc.record({ afterBatch: fc.integer({ min: 0, max: 15 }), write: writeCommand }), {
+            nil: null,
+            freq: 3,
+          }),
+        })
+        .map(({ client, offset, batchSize, cutAt, during }) => ({
+          op: 'sync' as const,
+          client,
+          server: (client + offset) % DEVICES,
+          batchSize,
+          cutAt,
+          during,
+        })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('time' as const),
+        advanceMs: fc.integer({ min: 0, max: 10 * 60_000 }),
+        device,
+        skewMs: fc.integer({ min: -maxSkewMs, max: maxSkewMs }),
+      }),
+    },
+  );
 
 /** Shared wall time plus a per-device skew (which may step a device's clock backwards). */
 class Clocks {
   base = START;
-  readonly skew = new Array<number>(DEVICES).fill(0);
-  nowFor(device: number): () => number {
-    return () => this.base + this.skew[device];
+  readonly skew: number[];
+  /** The latest time each device's wall clock has shown: its HLC may legitimately sit there. */
+  readonly latestShown = new Array<number>(DEVICES).fill(0);
+  constructor(initialSkews: readonly number[]) {
+    this.skew = [...initialSkews];
   }
+  nowFor(device: number): () => number {
+    return () => {
+      const now = this.base + this.skew[device];
+      this.latestShown[device] = Math.max(this.latestShown[device], now);
+      return now;
+    };
+  }
+}
+
+/**
+ * The capped receive rule: a device's clock is never further ahead than the latest its own wall
+ * clock showed or the max drift beyond its wall clock now, plus 1 ms per 65,536 stamps (the
+ * counter's carry; a scenario writes far fewer).
+ */
+function checkClocksWithinBound(devices: readonly Library[], clocks: Clocks): void {
+  devices.forEach((library, d) => {
+    const bound = Math.max(clocks.latestShown[d], clocks.base + clocks.skew[d] + DEFAULT_MAX_DRIFT_MS) + 1;
+    if (library.clock.current.physicalMs > bound) {
+      throw new Error(
+        `device ${d}'s clock is ${library.clock.current.physicalMs - (clocks.base + clocks.skew[d])} ms ahead of its wall clock, beyond the max drift`,
+      );
+    }
+  });
 }
 
 const ownedUuid = (d: number, type: OwnedType, i: number) =>
@@ -251,14 +313,42 @@ async function runWrite(devices: readonly Library[], cmd: WriteCommand): Promise
     case 'delete_owned':
       return library.write((tx) => tx.delete(cmd.type, ownedUuid(cmd.device, cmd.type, cmd.index)));
     case 'put_shared':
-      return library.write((tx) => putShared(tx, cmd.type, cmd.index, cmd.value));
+      return replacesHeldVersion(library, cmd.type, sharedUuid(cmd.type, cmd.index), () =>
+        library.write((tx) => putShared(tx, cmd.type, cmd.index, cmd.value)),
+      );
     case 'delete_shared':
-      return library.write((tx) => tx.delete(cmd.type, sharedUuid(cmd.type, cmd.index)));
+      return replacesHeldVersion(library, cmd.type, sharedUuid(cmd.type, cmd.index), () =>
+        library.write((tx) => tx.delete(cmd.type, sharedUuid(cmd.type, cmd.index))),
+      );
   }
 }
 
-async function runScenario(commands: readonly Command[]): Promise<void> {
-  const clocks = new Clocks();
+/**
+ * A local write orders after the version it replaces, whatever the clocks: otherwise the writer
+ * keeps its edit while the devices it came from keep the older-looking version, for good.
+ */
+async function replacesHeldVersion(
+  library: Library,
+  type: SharedType,
+  uuid: string,
+  write: () => Promise<void>,
+): Promise<void> {
+  const versionOf = async () => (await heldVersions(library.db.read, type, [uuid], true)).get(uuid);
+  const before = await versionOf();
+  await write();
+  const after = (await versionOf())!;
+  if (before && compareVersion(after.hlc, after.origin, before.hlc, before.origin) <= 0) {
+    throw new Error(
+      `a local write of ${type} ${uuid} (${after.hlc}) does not order after the version it replaced (${before.hlc})`,
+    );
+  }
+}
+
+async function runScenario(
+  commands: readonly Command[],
+  initialSkews: readonly number[] = [0, 0, 0],
+): Promise<void> {
+  const clocks = new Clocks(initialSkews);
   const first = (await createMembers(1, { clock: { now: clocks.nowFor(0) } }))[0];
   const devices = [first];
   try {
@@ -283,6 +373,12 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
             await library.write((tx) => putShared(tx, 'tag', cmd.index, cmd.value * 10 + d));
           }
           break;
+        case 'edit_after_pull':
+          await runWrite(devices, { ...cmd, op: 'put_shared', device: cmd.server });
+          await sync(devices[cmd.client], devices[cmd.server], 50, null);
+          checkClocksWithinBound(devices, clocks);
+          await runWrite(devices, { ...cmd, op: 'put_shared', device: cmd.client, value: cmd.value + 1 });
+          break;
         case 'sync': {
           const during = cmd.during;
           await sync(
@@ -294,6 +390,7 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
               ? { afterBatch: during.afterBatch, run: () => runWrite(devices, during.write) }
               : undefined,
           );
+          checkClocksWithinBound(devices, clocks);
           break;
         }
         case 'time':
@@ -315,6 +412,7 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
         if (c !== s) writtenInLastRound += await sync(devices[c], devices[s], 50, null);
     }
 
+    checkClocksWithinBound(devices, clocks);
     const digests: DigestMap[] = [];
     for (const library of devices) digests.push(await digestsOf(library));
     const differing = (Object.keys(digests[0]) as ResourceName[]).filter(
@@ -333,8 +431,7 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
 
 afterAll(removeTempDirs);
 
-test('three devices converge to equal per-type digests after any interleaving of writes, deletes, syncs and cuts', async () => {
-  const property = fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), runScenario);
+async function assertProperty<T>(property: fc.IAsyncPropertyWithHooks<T>): Promise<void> {
   try {
     await fc.assert(property, {
       seed: SEED,
@@ -351,4 +448,29 @@ test('three devices converge to equal per-type digests after any interleaving of
       `convergence property failed; replay with FC_SEED=${SEED} (and FC_PATH from below)\n${message}`,
     );
   }
+}
+
+test('three devices converge to equal per-type digests after any interleaving of writes, deletes, syncs and cuts', async () => {
+  await assertProperty(
+    fc.asyncProperty(fc.array(commandWithin(MAX_SKEW_MS), { minLength: 1, maxLength: 40 }), (commands) =>
+      runScenario(commands),
+    ),
+  );
+}, 200_000);
+
+/** A device's clock offset: a day either way, minutes either way, or right. */
+const dayOffset = fc.oneof(
+  fc.constantFrom(-DAY_MS, 0, DAY_MS),
+  fc.integer({ min: -DAY_MS, max: DAY_MS }),
+  fc.integer({ min: -10 * 60_000, max: 10 * 60_000 }),
+);
+
+test('three devices with clocks up to a day apart (each way) converge too, and no clock adopts beyond the max drift', async () => {
+  await assertProperty(
+    fc.asyncProperty(
+      fc.tuple(dayOffset, dayOffset, dayOffset),
+      fc.array(commandWithin(DAY_MS), { minLength: 1, maxLength: 40 }),
+      (offsets, commands) => runScenario(commands, offsets),
+    ),
+  );
 }, 200_000);

@@ -329,6 +329,7 @@ describe('migrations are frozen', () => {
     PeerHeads1732800000000: { fresh: 'e2febd8624528ba4', legacy: 'e2febd8624528ba4' },
     MembersInvites1732900000000: { fresh: '771aad839beeaf6f', legacy: '771aad839beeaf6f' },
     FileIdentity1733000000000: { fresh: 'c762f8f376cda1dc', legacy: 'c762f8f376cda1dc' },
+    Clocks1733100000000: { fresh: '9f6f79ad3e836779', legacy: '9f6f79ad3e836779' },
   };
 
   it('send the SQL they shipped with', async () => {

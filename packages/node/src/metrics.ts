@@ -50,14 +50,20 @@ export class NodeMetrics {
   });
   private readonly rejectedBatches = new Counter({
     name: 'tidemark_rejected_batches_total',
-    help: 'Batches rejected whole (malformed record or HLC drift); the watermark stayed and the type is retried.',
+    help: 'Batches rejected whole (a malformed record); the watermark stayed and the type is retried.',
     labelNames: PEER_TYPE,
     registers: [this.registry],
   });
-  private readonly driftRejections = new Counter({
-    name: 'tidemark_hlc_drift_rejections_total',
-    help: 'Batches rejected because a remote HLC was further ahead of this clock than the max drift.',
+  private readonly beyondDrift = new Counter({
+    name: 'tidemark_hlc_beyond_drift_total',
+    help: "Rows and tombstones received stamped further ahead of this node's clock than the max drift: applied, adopted by the clock only up to the max drift.",
     labelNames: PEER_TYPE,
+    registers: [this.registry],
+  });
+  private readonly peerClockOffset = new Gauge({
+    name: 'tidemark_peer_clock_offset_seconds',
+    help: "The peer's wall clock minus this node's, estimated at the last handshake (round-trip corrected); positive when the peer's clock is ahead.",
+    labelNames: ['peer'] as const,
     registers: [this.registry],
   });
   private readonly reconnects = new Counter({
@@ -88,6 +94,8 @@ export class NodeMetrics {
         return;
       case 'connected':
         this.connected.set({ peer }, 1);
+        if (event.event.clockOffset)
+          this.peerClockOffset.set({ peer }, event.event.clockOffset.offsetMs / 1000);
         for (const head of event.event.handshake.heads) {
           if (!head.maxHlc) continue;
           const resourceType = safeName(head.resourceType);
@@ -108,10 +116,10 @@ export class NodeMetrics {
     const labels = { peer, resource_type: sync.resourceType };
     if (sync.kind === 'type_failed') {
       this.rejectedBatches.inc(labels);
-      if (sync.error.code === 'HLC_DRIFT') this.driftRejections.inc(labels);
       return;
     }
     this.batches.inc(labels);
+    this.beyondDrift.inc(labels, sync.beyondDrift);
     this.rowsApplied.inc(labels, sync.written);
     this.rowsReceived.inc(labels, sync.received);
     this.watermarkSeq.set(labels, sync.watermarkSeq);

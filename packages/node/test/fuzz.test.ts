@@ -114,6 +114,7 @@ function structured(path: string): fc.Arbitrary<Buffer> {
           epoch: fc.string({ maxLength: 40 }),
           protocolVersion: fc.integer({ min: -1, max: 5 }),
           heads: fc.constant<ResourceHead[]>([]),
+          sentAtMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
         })
         .map(encode(HandshakeRequest));
     case 'StreamState':
@@ -170,6 +171,7 @@ function templates(): { path: string; body: Buffer }[] {
           epoch: '',
           protocolVersion: 1,
           heads: [],
+          sentAtMs: 0,
         }).finish(),
       ),
     },

@@ -91,7 +91,7 @@ export function tlsClient(address: string, as: SecureDevice, server: SecureDevic
 export function handshakeWith(client: SyncServiceClient, libraryId: string, deviceId = ''): Promise<unknown> {
   return new Promise((resolve, reject) =>
     client.handshake(
-      { libraryId, deviceId, epoch: '', protocolVersion: 1, heads: [] },
+      { libraryId, deviceId, epoch: '', protocolVersion: 1, heads: [], sentAtMs: 0 },
       new grpc.Metadata(),
       { deadline: new Date(Date.now() + 10_000) },
       (error, response) => (error ? reject(error) : resolve(response)),

@@ -143,6 +143,7 @@ describe('mutual TLS over 127.0.0.1', () => {
           epoch: '',
           protocolVersion: 1,
           heads: [],
+          sentAtMs: 0,
         })
         .catch((e: unknown) => e);
       transport.close();

@@ -37,6 +37,7 @@ Example:
             epoch: library.identity.epoch,
             protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
             heads: [],
+            sentAtMs: Date.now(),
           });
           await resetWatermarks(library, handshake.deviceId, differing);
           const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });

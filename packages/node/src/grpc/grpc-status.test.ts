@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { HlcDriftError, MalformedBatchError, TidemarkError, TidemarkErrorCode } from '@tidemark/engine';
+import { MalformedBatchError, TidemarkError, TidemarkErrorCode } from '@tidemark/engine';
 import { fromGrpcError, toGrpcStatus } from './grpc-status';
 
 test('TidemarkError codes map to gRPC statuses', () => {
@@ -19,7 +19,6 @@ test('TidemarkError codes map to gRPC statuses', () => {
       details: `it was ${code}`,
     });
   }
-  expect(toGrpcStatus(new HlcDriftError(2, 1, 1)).code).toBe(grpc.status.INVALID_ARGUMENT);
   expect(toGrpcStatus(new MalformedBatchError('bad')).code).toBe(grpc.status.INVALID_ARGUMENT);
   expect(toGrpcStatus(new Error('boom'))).toEqual({
     code: grpc.status.INTERNAL,

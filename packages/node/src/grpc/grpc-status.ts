@@ -15,7 +15,6 @@ const STATUS_BY_CODE: { readonly [C in TidemarkErrorCode]: grpc.status } = {
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   // A closed library means this node is shutting down: the caller should retry elsewhere or later.
   CLOSED: grpc.status.UNAVAILABLE,
-  HLC_DRIFT: grpc.status.INVALID_ARGUMENT,
   MALFORMED_BATCH: grpc.status.INVALID_ARGUMENT,
   ALREADY_EXISTS: grpc.status.INTERNAL,
   STORAGE: grpc.status.INTERNAL,

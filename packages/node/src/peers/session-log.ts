@@ -14,13 +14,24 @@ export function logSessionEvent(logger: Logger, event: PeerSessionEvent): void {
       logger.debug({ peer, attempt: event.attempt }, 'connecting to peer');
       return;
     case 'connected': {
-      const { peerDeviceId, peerEpoch, resetFromEpoch, handshake } = event.event;
+      const { peerDeviceId, peerEpoch, resetFromEpoch, handshake, clockOffset, maxDriftMs } = event.event;
       const fields = {
         peer,
         peer_device_id: peerDeviceId,
         peer_epoch: peerEpoch,
         peer_name: handshake.deviceName,
+        ...(clockOffset
+          ? { clock_offset_ms: clockOffset.offsetMs, clock_round_trip_ms: clockOffset.roundTripMs }
+          : {}),
       };
+      if (clockOffset && Math.abs(clockOffset.offsetMs) > maxDriftMs) {
+        logger.warn(
+          { ...fields, max_drift_ms: maxDriftMs },
+          `the peer's clock is ${Math.round(Math.abs(clockOffset.offsetMs) / 1000)} s ` +
+            `${clockOffset.offsetMs > 0 ? 'ahead of' : 'behind'} this device's, beyond the max drift; ` +
+            'its rows are applied, and this clock adopts their stamps only up to the max drift',
+        );
+      }
       if (resetFromEpoch) {
         logger.warn(
           { ...fields, previous_epoch: resetFromEpoch },
@@ -67,6 +78,12 @@ export function logSessionEvent(logger: Logger, event: PeerSessionEvent): void {
       };
       if (sync.reset)
         logger.warn(fields, 'type restarted from 0: the cursor belonged to another epoch of the peer');
+      if (sync.beyondDrift > 0) {
+        logger.warn(
+          { ...fields, beyond_drift: sync.beyondDrift, max_ahead_ms: sync.maxAheadMs },
+          'rows stamped beyond the max drift ahead of this clock: applied, and adopted by this clock only up to the max drift',
+        );
+      }
       logger.debug(fields, 'batch applied');
       if (sync.caughtUp && sync.phase === 'backfill') {
         logger.info(

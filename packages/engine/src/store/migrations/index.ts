@@ -3,6 +3,7 @@ import { LegacyGlobalWatermark1732700000000 } from './0002-legacy-global-waterma
 import { PeerHeads1732800000000 } from './0003-peer-heads';
 import { MembersInvites1732900000000 } from './0004-members-invites';
 import { FileIdentity1733000000000 } from './0005-file-identity';
+import { Clocks1733100000000 } from './0006-clocks';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -14,4 +15,5 @@ export const LIBRARY_MIGRATIONS = [
   PeerHeads1732800000000,
   MembersInvites1732900000000,
   FileIdentity1733000000000,
+  Clocks1733100000000,
 ] as const;
