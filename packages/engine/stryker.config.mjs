@@ -39,9 +39,11 @@ export default {
   ],
   // Two cores, shared: one runner per core at most.
   concurrency: 2,
-  // Added to 1.5x the covering tests' own time: enough for a loaded shared machine, while a
-  // mutant that makes a sync loop forever (a cursor that never moves) costs 20 s, not minutes.
-  timeoutMS: 20_000,
+  // Added to 1.5x the covering tests' own time and the dry run's overhead. A mutant's run loads
+  // every test file even when it runs two tests, and on a loaded shared machine that took over a
+  // minute: with 20 s, mutants that the tests do kill, and some that no test kills, came out as
+  // timeouts. Code a mutant makes loop forever is cut by Stryker's hit limit long before this.
+  timeoutMS: 120_000,
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
   reporters: ['clear-text', 'progress', 'html', 'json'],
