@@ -44,6 +44,8 @@ export default {
   // minute: with 20 s, mutants that the tests do kill, and some that no test kills, came out as
   // timeouts. Code a mutant makes loop forever is cut by Stryker's hit limit long before this.
   timeoutMS: 120_000,
+  // The dry run runs the whole suite with coverage: minutes, more on a busy machine.
+  dryRunTimeoutMinutes: 20,
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
   reporters: ['clear-text', 'progress', 'html', 'json'],
