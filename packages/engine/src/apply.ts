@@ -1,6 +1,10 @@
-import { StateBatch } from '@tidemark/proto';
-import { activeMemberIds, authorizeOrigins } from './membership/authorize-batch';
-import { MalformedBatchError } from './errors';
+import { MembershipChange, StateBatch } from '@tidemark/proto';
+import { acceptChanges } from './membership/accept-changes';
+import { authorizeRows, MembershipView, readMembershipView } from './membership/authorize-batch';
+import { rederiveMembers } from './membership/membership-state';
+import { changeFromRecord, checkChange, SignedChange } from './membership/signed-change';
+import { recordSkippedRows } from './membership/skipped-rows';
+import { MalformedBatchError, TidemarkError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
 import { PeerHeadStore } from './peer-heads';
@@ -22,6 +26,16 @@ export interface ApplyResult {
   readonly written: number;
   /** Older or equal versions, skipped without a write. */
   readonly skipped: number;
+  /**
+   * Rows and tombstones of a removed member stamped at or after its removal (or of a device
+   * whose admission was void): left out without rejecting the batch, the watermark advances.
+   */
+  readonly skippedAfterRemoval: number;
+  /**
+   * Rows and tombstones of this device's own identity that it does not hold at that version:
+   * left out, unless the apply adopts them (`ApplyOptions.adoptOwnRows`, after a restore).
+   */
+  readonly ownRowsSkipped: number;
   /** The watermark after the batch. */
   readonly watermarkSeq: number;
   /**
@@ -80,11 +94,15 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
     const problem =
       tombstone.resourceType !== batch.resourceType
         ? 'resource type differs from the batch'
-        : !isUuid(tombstone.uuid)
-          ? 'uuid must be a lowercase hyphenated UUID'
-          : !isUuid(tombstone.origin)
-            ? 'origin must be a lowercase hyphenated UUID'
-            : validateHlc(tombstone.hlc);
+        : name === 'membership'
+          ? 'membership changes are never deleted'
+          : name === 'device' && tombstone.origin !== tombstone.uuid
+            ? `a device row is deleted only by the device itself, not by ${tombstone.origin}`
+            : !isUuid(tombstone.uuid)
+              ? 'uuid must be a lowercase hyphenated UUID'
+              : !isUuid(tombstone.origin)
+                ? 'origin must be a lowercase hyphenated UUID'
+                : validateHlc(tombstone.hlc);
     if (problem) throw new MalformedBatchError(`${name} batch tombstone ${index}: ${problem}`);
     const stamp = tombstone.hlc as HlcStamp;
     items.push({ uuid: tombstone.uuid, hlc: encodeHlc(stamp), origin: tombstone.origin, stamp });
@@ -102,6 +120,34 @@ function checkOrigin(name: ResourceName, record: { [field: string]: unknown }): 
 }
 
 /**
+ * The changes of a membership batch, each checked on its own: its origin is its signer, its id
+ * is its payload's (so it was signed for this library and not altered), an ADD's certificate is
+ * its subject's. Signatures and signers are checked against stored changes in the transaction.
+ */
+function parseChanges(libraryId: string, batch: StateBatch): SignedChange[] {
+  return batch.records.map((wire, index) => {
+    const record = unwrapRecord('membership', wire) as MembershipChange;
+    const change = changeFromRecord(record);
+    const problem =
+      record.origin !== record.signer
+        ? `origin ${record.origin} is not the signer ${record.signer}`
+        : checkChange(libraryId, change);
+    if (problem) throw new MalformedBatchError(`membership batch record ${index}: ${problem}`);
+    return change;
+  });
+}
+
+/** How an apply treats rows of this device's own identity. */
+export interface ApplyOptions {
+  /**
+   * Take rows of this device's own identity that it does not hold at that version (after a
+   * restore from an old backup, `tidemark repair --adopt-own`). By default they are skipped and
+   * counted: a node never lets a peer write in its name.
+   */
+  readonly adoptOwnRows?: boolean;
+}
+
+/**
  * A batch that passed every check that needs no database: ready for its transaction. It keeps
  * the checkpoint and the parsed items, not the decoded records, so those can be collected
  * before the transaction runs: at 5,000 entries a batch's records are several MB of objects.
@@ -111,6 +157,8 @@ interface PreparedBatch {
   readonly reset: boolean;
   readonly name: ResourceName;
   readonly items: Incoming[];
+  /** A membership batch's changes, in stream order; empty for other types. */
+  readonly changes: readonly SignedChange[];
   readonly beyondDrift: number;
   readonly maxAheadMs: number;
 }
@@ -127,12 +175,14 @@ function prepareBatch(library: Library, batch: StateBatch): PreparedBatch {
       maxAheadMs = Math.max(maxAheadMs, ahead);
     }
   }
-  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items, beyondDrift, maxAheadMs };
+  const changes = name === 'membership' ? parseChanges(library.identity.libraryId, batch) : [];
+  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items, changes, beyondDrift, maxAheadMs };
 }
 
 /**
  * What the batches of one apply transaction share, read once after BEGIN: the change counter,
- * the active members and each type's watermark (kept current here as batches advance it).
+ * the membership (read again after a membership batch changed it) and each type's watermark
+ * (kept current here as batches advance it).
  * Re-reading them per batch cost a few ms of round trips each, for values no other writer can
  * change while the transaction holds SQLite's write lock.
  */
@@ -141,7 +191,8 @@ interface ApplyContext {
   readonly library: Library;
   readonly peerDeviceId: string;
   readonly sequence: ChangeSequence;
-  readonly members: ReadonlySet<string>;
+  membership: MembershipView;
+  readonly options: ApplyOptions;
   readonly watermarks: ResourceWatermarkStore;
   readonly cursors: Map<ResourceName, { peerEpoch: string; lastSeq: number } | undefined>;
 }
@@ -150,6 +201,7 @@ async function openApplyContext(
   sql: SqlRunner,
   library: Library,
   peerDeviceId: string,
+  options: ApplyOptions,
 ): Promise<ApplyContext> {
   return {
     sql,
@@ -157,7 +209,8 @@ async function openApplyContext(
     peerDeviceId,
     sequence: await ChangeSequence.begin(sql, library.clock),
     // Inside the transaction, so a member removed concurrently is seen before anything is written.
-    members: await activeMemberIds(sql),
+    membership: await readMembershipView(sql),
+    options,
     watermarks: new ResourceWatermarkStore(sql),
     cursors: new Map(),
   };
@@ -177,16 +230,12 @@ async function cursorOf(context: ApplyContext, name: ResourceName) {
  */
 async function applyInTransaction(
   context: ApplyContext,
-  { checkpoint, reset, name, items, beyondDrift, maxAheadMs }: PreparedBatch,
+  { checkpoint, reset, name, items, changes, beyondDrift, maxAheadMs }: PreparedBatch,
 ): Promise<ApplyResult> {
   const { sql, library, peerDeviceId, sequence } = context;
-  authorizeOrigins(
-    context.members,
-    library.identity.deviceId,
-    peerDeviceId,
-    name,
-    items.map((item) => item.origin),
-  );
+  const self = library.identity.deviceId;
+  const { skipped: refused } = authorizeRows(context.membership, self, peerDeviceId, name, items);
+  await acceptChanges(sql, library.identity.libraryId, changes);
   const current = await cursorOf(context, name);
   if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !reset) {
     throw new MalformedBatchError(
@@ -200,10 +249,32 @@ async function applyInTransaction(
   const versions = await heldVersions(sql, name, [...new Set(items.map((item) => item.uuid))], anyTombstone);
   const rows: VersionedRow[] = [];
   const tombstones: VersionedTombstone[] = [];
-  for (const item of items) {
+  const owned = DEVICE_OWNED.has(name);
+  let ownRowsSkipped = 0;
+  let older = 0;
+  for (const [index, item] of items.entries()) {
+    if (refused.has(index)) continue;
     const known = versions.get(item.uuid);
+    // For these types origin is the owner: another origin would take the uuid over (a row
+    // re-sent under another owner, or a tombstone of a row from a device that does not own it).
+    if (owned && known && known.origin !== item.origin) {
+      throw new TidemarkError(
+        'FORBIDDEN_ROWS',
+        `${name} batch from ${peerDeviceId}: ${name} ${item.uuid} belongs to device ${known.origin}; ` +
+          `a ${item.values ? 'row' : 'tombstone'} from ${item.origin} would take it over`,
+      );
+    }
     // Equal versions are the same write seen twice: skipping them makes a resent batch harmless.
-    if (known && compareVersion(item.hlc, item.origin, known.hlc, known.origin) <= 0) continue;
+    if (known && compareVersion(item.hlc, item.origin, known.hlc, known.origin) <= 0) {
+      older += 1;
+      continue;
+    }
+    // Only this device writes in its own name: a version of its own it does not hold came from
+    // a forger, or from before a restore, which only an explicit adoption takes back.
+    if (item.origin === self && !context.options.adoptOwnRows) {
+      ownRowsSkipped += 1;
+      continue;
+    }
     versions.set(item.uuid, { hlc: item.hlc, origin: item.origin });
     // Capped at the max drift ahead of the wall clock (docs/architecture.md, "Clocks").
     library.clock.receive(item.stamp);
@@ -213,6 +284,15 @@ async function applyInTransaction(
   }
   await writer.upsertRows(name, rows, { anyTombstone });
   await writer.writeTombstones(name, tombstones);
+  if (name === 'membership' && rows.length > 0) {
+    // The batches after this one in the transaction are authorized by the new membership.
+    await rederiveMembers(sql);
+    context.membership = await readMembershipView(sql);
+  }
+  await recordSkippedRows(sql, peerDeviceId, name, {
+    afterRemoval: refused.size,
+    ownIdentity: ownRowsSkipped,
+  });
   // A resent or reordered batch must never move the cursor backwards within one epoch.
   const sameEpoch = current?.peerEpoch === checkpoint.epoch;
   const nextSeq = sameEpoch && !reset ? Math.max(current!.lastSeq, checkpoint.seq) : checkpoint.seq;
@@ -225,7 +305,9 @@ async function applyInTransaction(
     resourceType: name,
     received: items.length,
     written,
-    skipped: items.length - written,
+    skipped: older,
+    skippedAfterRemoval: refused.size,
+    ownRowsSkipped,
     watermarkSeq: nextSeq,
     beyondDrift,
     maxAheadMs,
@@ -237,10 +319,11 @@ async function applyTogether(
   library: Library,
   peerDeviceId: string,
   prepared: readonly PreparedBatch[],
+  options: ApplyOptions,
 ): Promise<ApplyResult[]> {
   let head = 0;
   const results = await library.db.writeTransaction(async (sql) => {
-    const context = await openApplyContext(sql, library, peerDeviceId);
+    const context = await openApplyContext(sql, library, peerDeviceId, options);
     const applied: ApplyResult[] = [];
     for (const batch of prepared) applied.push(await applyInTransaction(context, batch));
     // Persists the counter and the HLC floor the receive rule raised, once for all batches.
@@ -262,8 +345,9 @@ export async function applyBatch(
   library: Library,
   peerDeviceId: string,
   batch: StateBatch,
+  options: ApplyOptions = {},
 ): Promise<ApplyResult> {
-  const [result] = await applyTogether(library, peerDeviceId, [prepareBatch(library, batch)]);
+  const [result] = await applyTogether(library, peerDeviceId, [prepareBatch(library, batch)], options);
   return result;
 }
 
@@ -291,6 +375,7 @@ export async function applyBatches(
   library: Library,
   peerDeviceId: string,
   batches: Iterable<StateBatch>,
+  options: ApplyOptions = {},
 ): Promise<AppliedBatches> {
   const prepared: PreparedBatch[] = [];
   let failure: unknown;
@@ -306,7 +391,7 @@ export async function applyBatches(
   }
   if (prepared.length > 1) {
     try {
-      const results = await applyTogether(library, peerDeviceId, prepared);
+      const results = await applyTogether(library, peerDeviceId, prepared, options);
       return failed ? { results, failure } : { results };
     } catch {
       // Rolled back as a whole: find the batch that fails, committing the ones before it.
@@ -315,7 +400,7 @@ export async function applyBatches(
   const results: ApplyResult[] = [];
   for (const batch of prepared) {
     try {
-      results.push(...(await applyTogether(library, peerDeviceId, [batch])));
+      results.push(...(await applyTogether(library, peerDeviceId, [batch], options)));
     } catch (error) {
       return { results, failure: error };
     }

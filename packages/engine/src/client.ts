@@ -26,6 +26,11 @@ export interface SyncOptions {
    * so a resumed backfill skipped every volume and location older than the last entry batch.
    */
   readonly cursorFor?: (peerDeviceId: string, name: ResourceName) => Promise<ResourceCursor>;
+  /**
+   * Take this device's own rows from the peer when it does not hold them at that version (after
+   * a restore from an old backup); by default they are skipped and counted (see ApplyOptions).
+   */
+  readonly adoptOwnRows?: boolean;
 }
 
 export type SyncEvent =
@@ -66,6 +71,10 @@ export type SyncEvent =
        */
       readonly beyondDrift: number;
       readonly maxAheadMs: number;
+      /** Rows of a removed member written after its removal: skipped, never stalling the type. */
+      readonly skippedAfterRemoval: number;
+      /** Rows of this device's own identity it does not hold: skipped unless adopted. */
+      readonly ownRowsSkipped: number;
     }
   | { readonly kind: 'type_failed'; readonly resourceType: ResourceName; readonly error: TidemarkError }
   | { readonly kind: 'backfilled'; readonly failed: readonly ResourceName[] };
@@ -242,7 +251,9 @@ export function syncFromPeer$(
       try {
         for await (const group of batches$) {
           const summaries = group.map(summaryOf);
-          const { results, failure } = await applyBatches(library, peerDeviceId, drain(group));
+          const { results, failure } = await applyBatches(library, peerDeviceId, drain(group), {
+            adoptOwnRows: options.adoptOwnRows,
+          });
           results.forEach((result, index) => {
             const batch = summaries[index];
             totalReceived += result.received;
@@ -266,6 +277,8 @@ export function syncFromPeer$(
               reset: batch.reset,
               beyondDrift: result.beyondDrift,
               maxAheadMs: result.maxAheadMs,
+              skippedAfterRemoval: result.skippedAfterRemoval,
+              ownRowsSkipped: result.ownRowsSkipped,
             });
           });
           if (results.length < summaries.length) throw failure;
@@ -289,7 +302,11 @@ export function syncFromPeer$(
     const run = async () => {
       const connected = await connect$();
       emit(connected);
-      for (const name of types) {
+      // A server that predates a type (membership) lists no head for it, and would refuse a
+      // request for it: such types are left out with that peer.
+      const served = new Set(connected.handshake.heads.map((head) => head.resourceType));
+      const offered = served.size ? types.filter((name) => served.has(resourceTypeOf(name))) : types;
+      for (const name of offered) {
         if (stopped) return;
         try {
           await pullType(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
@@ -302,7 +319,7 @@ export function syncFromPeer$(
       emit({ kind: 'backfilled', failed });
       if (!options.follow || stopped) return subscriber.complete();
       // One follow stream per type, so a type whose data is rejected stops alone.
-      const followed = types.filter((name) => !failed.includes(name));
+      const followed = offered.filter((name) => !failed.includes(name));
       followSubscription = merge(
         ...followed.map((name) =>
           defer(() =>

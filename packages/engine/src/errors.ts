@@ -9,7 +9,11 @@ export type TidemarkErrorCode =
   | 'UNAUTHENTICATED'
   /** A pairing invite was unknown, wrong, expired or already used. */
   | 'INVITE_REJECTED'
-  /** A batch carried device-owned rows of a device that is not a member of the library. */
+  /**
+   * A batch carried what this library refuses from any peer: rows of a device that never was a
+   * member, a membership change that is forged (bad signature, unknown signer), or a row that
+   * would take over another device's row.
+   */
   | 'FORBIDDEN_ROWS'
   /** Too many failed attempts from one address, or too many open streams; retry later. */
   | 'RATE_LIMITED'

@@ -18,6 +18,7 @@ export {
   type LibraryIdentity,
   type OpenLibraryOptions,
 } from './library';
+export { deviceIdOf, fingerprintOf } from './membership/device-identity';
 export {
   createInvite,
   readInvites,
@@ -35,8 +36,25 @@ export {
   type Member,
   type NewMember,
 } from './membership/members';
+export {
+  migrateLegacyMembers,
+  readLibraryRoot,
+  readMembershipChanges,
+  setLibraryRoot,
+  signGenesis,
+  signMemberAdd,
+  signMemberRemove,
+  signMemberRename,
+} from './membership/membership-writes';
+export { signerFromKey, type MembershipSigner, type SignedChange } from './membership/signed-change';
+export { readSkippedRows, type SkippedRows, type SkipReason } from './membership/skipped-rows';
 export { type PeerClockOffset } from './peer-clocks';
 export { type PeerHead } from './peer-heads';
+export {
+  createSelfSignedCertificate,
+  toPem,
+  type KeyAndCertificate,
+} from './membership/self-signed-certificate';
 export { readCollections } from './reads/collections';
 export { type DigestOptions, readDigest } from './reads/digests';
 export { readEntriesOfLocation, readEntryAt } from './reads/entries';

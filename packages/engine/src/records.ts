@@ -1,7 +1,7 @@
 import { Record as WireRecord, Tombstone } from '@tidemark/proto';
 import { decodeHlc } from './hlc';
 import { AnyRecord, ResourceName, resourceTypeOf } from './resource-types';
-import { columnsOf, isIntegerKind, RESOURCE_TABLES, StoredRow, StoredValues } from './store/resource-tables';
+import { columnsOf, RESOURCE_TABLES, recordValueOf, StoredRow, StoredValues } from './store/resource-tables';
 
 /** Turns a stored row into its typed record message. */
 export function recordFromRow(name: ResourceName, row: StoredRow): AnyRecord {
@@ -21,7 +21,7 @@ export function recordFromValues(name: ResourceName, values: StoredValues): AnyR
   for (let index = 0; index < fields.length; index++) {
     const field = fields[index];
     const value = values[index + 1];
-    record[field.field] = isIntegerKind(field.kind) ? Number(value) : String(value ?? '');
+    record[field.field] = recordValueOf(field.kind, value);
   }
   record.hlc = decodeHlc(String(values[fields.length + 1]));
   record.origin = values[fields.length + 2];

@@ -4,6 +4,7 @@ import {
   Device,
   Entry,
   Location,
+  MembershipChange,
   ResourceType,
   Tag,
   TagAssignment,
@@ -14,10 +15,19 @@ import { ownerColumnOf } from './store/resource-tables';
 
 /** The stable lowercase name of each resource type (CLI, logs, metrics labels, database). */
 export type ResourceName =
-  'device' | 'volume' | 'location' | 'content_identity' | 'entry' | 'tag' | 'collection' | 'tag_assignment';
+  | 'membership'
+  | 'device'
+  | 'volume'
+  | 'location'
+  | 'content_identity'
+  | 'entry'
+  | 'tag'
+  | 'collection'
+  | 'tag_assignment';
 
 /** The record message of each resource type. */
 export interface RecordOf {
+  membership: MembershipChange;
   device: Device;
   volume: Volume;
   location: Location;
@@ -34,11 +44,13 @@ export type AnyRecord = RecordOf[ResourceName];
 export type FieldsOf<N extends ResourceName> = Omit<RecordOf[N], 'hlc' | 'origin'>;
 
 /**
- * Dependency order: owners before what they own, tags before assignments. Clients backfill in
- * this order so that most references resolve as rows arrive (they need not: rows reference by
- * uuid, so order never breaks integrity).
+ * Dependency order: membership first (a relay then always delivers the membership that
+ * authorizes the rows after it), owners before what they own, tags before assignments. Clients
+ * backfill in this order so that most references resolve as rows arrive (they need not: rows
+ * reference by uuid, so order never breaks integrity).
  */
 export const RESOURCE_NAMES: readonly ResourceName[] = [
+  'membership',
   'device',
   'volume',
   'location',
@@ -50,6 +62,7 @@ export const RESOURCE_NAMES: readonly ResourceName[] = [
 ];
 
 const TYPE_BY_NAME: { readonly [N in ResourceName]: ResourceType } = {
+  membership: ResourceType.RESOURCE_TYPE_MEMBERSHIP,
   device: ResourceType.RESOURCE_TYPE_DEVICE,
   volume: ResourceType.RESOURCE_TYPE_VOLUME,
   location: ResourceType.RESOURCE_TYPE_LOCATION,

@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 
 const sha256 = (name: string): Buffer => createHash('sha256').update(name).digest();
 
-/** Sets RFC 9562 version 8 (custom, here SHA-256 name-based) and the variant bits. */
-function formatV8(bytes: Buffer): string {
+/**
+ * Sets RFC 9562 version 8 (custom, here SHA-256 based) and the variant bits of 16 bytes (in
+ * place), and formats them as a lowercase hyphenated UUID.
+ */
+export function formatV8(bytes: Buffer): string {
   bytes[6] = (bytes[6] & 0x0f) | 0x80;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
   const hex = bytes.toString('hex');

@@ -1,4 +1,4 @@
-import { EntryKind, Hlc } from '@tidemark/proto';
+import { EntryKind, Hlc, MembershipAction } from '@tidemark/proto';
 import { MAX_LOGICAL, MIN_STAMP_PHYSICAL_MS, PHYSICAL_MS_LIMIT } from './hlc';
 import { ResourceName } from './resource-types';
 import { FieldKind, RESOURCE_TABLES } from './store/resource-tables';
@@ -7,6 +7,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_TEXT_BYTES = 4096;
 export const MAX_NAME_BYTES = 256;
 export const MAX_HASH_CHARS = 128;
+/** A certificate or a signature; a P-256 device certificate is about 400 bytes. */
+export const MAX_BYTES = 4096;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
@@ -48,6 +50,18 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
         value === EntryKind.ENTRY_KIND_SYMLINK
         ? undefined
         : 'must be FILE, DIRECTORY or SYMLINK';
+    case 'bytes':
+      return value instanceof Uint8Array && value.length <= MAX_BYTES
+        ? undefined
+        : `must be at most ${MAX_BYTES} bytes`;
+    case 'flag':
+      return typeof value === 'boolean' ? undefined : 'must be a bool';
+    case 'membership_action':
+      return value === MembershipAction.MEMBERSHIP_ACTION_ADD ||
+        value === MembershipAction.MEMBERSHIP_ACTION_REMOVE ||
+        value === MembershipAction.MEMBERSHIP_ACTION_RENAME
+        ? undefined
+        : 'must be ADD, REMOVE or RENAME';
   }
 }
 

@@ -8,6 +8,20 @@ import { SqlRunner } from './store/library-database';
 import { dataValuesOf, ownerColumnOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
 import { isUuid, validateFields } from './validate';
+import { recordFromChange, SignedChange } from './membership/signed-change';
+
+/**
+ * Membership changes are signed, immutable and never deleted: they are made by the functions of
+ * membership/membership-writes.ts, never put or deleted like rows.
+ */
+function refuseMembership(name: ResourceName): void {
+  if (name === 'membership') {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      'membership changes are signed: make them with signMemberAdd, signMemberRemove or signMemberRename',
+    );
+  }
+}
 
 /** Pending writes are flushed in multi-row statements of about this many rows. */
 const FLUSH_EVERY = 2_000;
@@ -38,6 +52,7 @@ export class WriteTransaction {
 
   /** Creates or replaces a row with a new version stamped by this device. */
   async put<N extends ResourceName>(name: N, fields: FieldsOf<N>): Promise<void> {
+    refuseMembership(name);
     const record = fields as unknown as { [field: string]: unknown };
     const problem = validateFields(name, record);
     if (problem) throw new TidemarkError('INVALID_ARGUMENT', `invalid ${name}: ${problem}`);
@@ -77,6 +92,7 @@ export class WriteTransaction {
 
   /** Deletes a row, leaving a tombstone that travels to every peer. */
   async delete(name: ResourceName, uuid: string): Promise<void> {
+    refuseMembership(name);
     // Apply rejects a tombstone whose uuid is not a lowercase hyphenated UUID, and with it the
     // whole batch. Written here, such a tombstone would wedge this type at every peer on every
     // retry (the watermark could never pass it), so it is refused like an invalid put.
@@ -102,6 +118,25 @@ export class WriteTransaction {
     const batch = await this.pendingFor('delete', name);
     if (batch.op === 'delete') batch.tombstones.push(tombstone);
     await this.flushIfFull();
+  }
+
+  /**
+   * Stores a signed membership change as it was signed: its stamp is part of what was signed,
+   * so it is written as given (membership/membership-writes.ts stamps it above every change
+   * held), with this transaction's next seq.
+   * @internal
+   */
+  async putSignedChange(change: SignedChange): Promise<void> {
+    await this.flush();
+    const table = RESOURCE_TABLES.membership;
+    await this.rows.upsertRows('membership', [
+      {
+        values: dataValuesOf(table, recordFromChange(change)),
+        hlc: change.hlc,
+        origin: change.signer,
+        seq: this.sequence.next(),
+      },
+    ]);
   }
 
   /** Writes what is buffered; reads inside the transaction see it afterwards. */

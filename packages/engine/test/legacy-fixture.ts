@@ -57,8 +57,11 @@ export async function rawExec(file: string, sql: string): Promise<void> {
   }
 }
 
+/** Resource types the legacy design had; membership came later. */
+export type LegacyResourceName = Exclude<ResourceName, 'membership'>;
+
 /** The legacy tables of each Tidemark resource type (same names, before the migration). */
-export const LEGACY_TABLE_OF: { readonly [N in ResourceName]: string } = {
+export const LEGACY_TABLE_OF: { readonly [N in LegacyResourceName]: string } = {
   device: 'devices',
   volume: 'volumes',
   location: 'locations',
@@ -83,8 +86,9 @@ export async function readLegacy(file: string): Promise<LegacyLibrary> {
     file,
     'SELECT library_id, device_uuid, name FROM library',
   );
-  const rows: Partial<{ [N in ResourceName]: RawRow[] }> = {};
-  for (const [name, table] of Object.entries(LEGACY_TABLE_OF) as [ResourceName, string][]) {
+  // A legacy library has no membership changes: that type starts empty.
+  const rows: Partial<{ [N in ResourceName]: RawRow[] }> = { membership: [] };
+  for (const [name, table] of Object.entries(LEGACY_TABLE_OF) as [LegacyResourceName, string][]) {
     rows[name] = await rawQuery(file, `SELECT * FROM ${table} ORDER BY uuid`);
   }
   return {

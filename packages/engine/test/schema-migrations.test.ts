@@ -330,6 +330,7 @@ describe('migrations are frozen', () => {
     MembersInvites1732900000000: { fresh: '771aad839beeaf6f', legacy: '771aad839beeaf6f' },
     FileIdentity1733000000000: { fresh: 'c762f8f376cda1dc', legacy: 'c762f8f376cda1dc' },
     Clocks1733100000000: { fresh: '9f6f79ad3e836779', legacy: '9f6f79ad3e836779' },
+    SignedMembership1733200000000: { fresh: '098ae8b30889cd99', legacy: '098ae8b30889cd99' },
   };
 
   it('send the SQL they shipped with', async () => {

@@ -26,6 +26,7 @@ const TEXTS = [
 ];
 
 function valueOf(kind: FieldKind, variant: number, column: number): string | number {
+  // Row images hold stored forms: bytes as hex, flags and actions as integers.
   switch (kind) {
     case 'uuid':
       return fixedUuid(10 + column, variant);
@@ -43,6 +44,12 @@ function valueOf(kind: FieldKind, variant: number, column: number): string | num
     }
     case 'text':
       return TEXTS[(variant + column) % TEXTS.length];
+    case 'bytes':
+      return variant % 2 === 0 ? '' : 'c0de'.repeat(1 + variant * 100);
+    case 'flag':
+      return variant % 2;
+    case 'membership_action':
+      return 1 + (variant % 3);
   }
 }
 
@@ -77,7 +84,7 @@ test.each(RESOURCE_NAMES)('%s rows come back exactly, as TEXT and INTEGER', asyn
      FROM ${table.table} WHERE seq >= ? ORDER BY seq`,
     [2 ** 40],
   );
-  const integerKinds: readonly string[] = ['count', 'entry_kind'];
+  const integerKinds: readonly string[] = ['count', 'entry_kind', 'flag', 'membership_action'];
   const typeOf = (index: number) =>
     index === columns.length - 1 || (index > 0 && integerKinds.includes(table.fields[index - 1]?.kind))
       ? 'integer'

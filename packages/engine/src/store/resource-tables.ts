@@ -3,7 +3,19 @@ import { TidemarkError } from '../errors';
 import type { AnyRecord, ResourceName } from '../resource-types';
 
 /** How a record field is stored and validated. */
-export type FieldKind = 'uuid' | 'optional_uuid' | 'text' | 'name' | 'hash' | 'count' | 'entry_kind';
+export type FieldKind =
+  | 'uuid'
+  | 'optional_uuid'
+  | 'text'
+  | 'name'
+  | 'hash'
+  | 'count'
+  | 'entry_kind'
+  /** Bytes on the wire, lowercase hex TEXT in the table. */
+  | 'bytes'
+  /** A bool on the wire, 0 or 1 in the table. */
+  | 'flag'
+  | 'membership_action';
 
 export interface FieldSpec {
   /** Property of the generated record message. */
@@ -32,6 +44,23 @@ export interface ResourceTable {
 const f = (field: string, column: string, kind: FieldKind): FieldSpec => ({ field, column, kind });
 
 export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = {
+  // Signed, immutable changes: not device-owned (any member signs changes about any device),
+  // authorized by signature instead (membership/accept-changes.ts).
+  membership: {
+    name: 'membership',
+    table: 'membership_changes',
+    recordCase: 'membership',
+    fields: [
+      f('action', 'action', 'membership_action'),
+      f('subject', 'subject', 'uuid'),
+      f('subjectFingerprint', 'subject_fingerprint', 'hash'),
+      f('certificate', 'certificate', 'bytes'),
+      f('name', 'name', 'text'),
+      f('legacy', 'legacy', 'flag'),
+      f('signer', 'signer', 'uuid'),
+      f('signature', 'signature', 'bytes'),
+    ],
+  },
   device: {
     name: 'device',
     table: 'devices',
@@ -149,6 +178,9 @@ const INTEGER_KIND: { readonly [K in FieldKind]: boolean } = {
   hash: false,
   count: true,
   entry_kind: true,
+  bytes: false,
+  flag: true,
+  membership_action: true,
 };
 
 /** Whether a kind is stored as an INTEGER (and read back as a number); every other kind is TEXT. */
@@ -170,6 +202,20 @@ export function sqlTypeOf(kind: FieldKind): string {
   return isIntegerKind(kind) ? 'INTEGER NOT NULL DEFAULT 0' : "TEXT NOT NULL DEFAULT ''";
 }
 
+/** How a value of a kind whose stored form differs from its record form is stored. */
+const STORED_FORM: { readonly [K in FieldKind]?: (value: unknown) => string | number } = {
+  bytes: (value) => Buffer.from(value as Uint8Array).toString('hex'),
+  flag: (value) => (value ? 1 : 0),
+};
+
+/** The positions (in the values of `dataValuesOf`) of each table's fields that are converted. */
+const CONVERTED = new Map<string, readonly number[]>(
+  Object.values(RESOURCE_TABLES).map((table) => [
+    table.table,
+    table.fields.flatMap((field, index) => (STORED_FORM[field.kind] ? [index + 1] : [])),
+  ]),
+);
+
 /** Row values of a record, in `columnsOf` order without the trailing hlc/origin/seq. */
 export function dataValuesOf(table: ResourceTable, record: AnyRecord): unknown[] {
   const source = record as unknown as { [field: string]: unknown };
@@ -179,7 +225,23 @@ export function dataValuesOf(table: ResourceTable, record: AnyRecord): unknown[]
   for (let index = 0; index < table.fields.length; index++) {
     values[index + 1] = source[table.fields[index].field];
   }
+  // Empty for every table but membership's, so the hot paths pay one lookup per row.
+  for (const position of CONVERTED.get(table.table)!) {
+    values[position] = STORED_FORM[table.fields[position - 1].kind]!(values[position]);
+  }
   return values;
+}
+
+/** A stored value of a field back in its record form. */
+export function recordValueOf(kind: FieldKind, value: string | number | null): unknown {
+  switch (kind) {
+    case 'bytes':
+      return Buffer.from(String(value ?? ''), 'hex');
+    case 'flag':
+      return Number(value) !== 0;
+    default:
+      return isIntegerKind(kind) ? Number(value) : String(value ?? '');
+  }
 }
 
 export type StoredRow = { [column: string]: string | number | null };

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { isUuid, Library, readRecord, redeemInvite, TidemarkError } from '@tidemark/engine';
+import { isUuid, Library, readLibraryRoot, readRecord, redeemInvite, TidemarkError } from '@tidemark/engine';
 import { Member, PairingServiceService, PairRequest, PairResponse } from '@tidemark/proto';
 import type { Logger } from 'pino';
 import { toGrpcStatus } from '../grpc/grpc-status';
@@ -99,6 +99,7 @@ export function createPairingHandlers(
         .filter((member) => member.deviceId !== joiner.deviceId)
         .map((member) => toWire(member.deviceId, member.certificatePem, member.name)),
       libraryName: library.identity.name,
+      rootDeviceId: await readLibraryRoot(library),
     };
   };
 

@@ -1,8 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TidemarkError } from '@tidemark/engine';
+import { createSelfSignedCertificate, TidemarkError } from '@tidemark/engine';
 import { CertificateIdentity, identityOf } from './device-id';
-import { createSelfSignedCertificate } from './self-signed';
 
 /** File names inside the library directory. The key never leaves this device. */
 export const DEVICE_KEY_FILE = 'device-key.pem';

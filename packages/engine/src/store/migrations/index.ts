@@ -4,6 +4,7 @@ import { PeerHeads1732800000000 } from './0003-peer-heads';
 import { MembersInvites1732900000000 } from './0004-members-invites';
 import { FileIdentity1733000000000 } from './0005-file-identity';
 import { Clocks1733100000000 } from './0006-clocks';
+import { SignedMembership1733200000000 } from './0007-signed-membership';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -16,4 +17,5 @@ export const LIBRARY_MIGRATIONS = [
   MembersInvites1732900000000,
   FileIdentity1733000000000,
   Clocks1733100000000,
+  SignedMembership1733200000000,
 ] as const;
