@@ -31,12 +31,19 @@ try:
 except ImportError as error:  # pragma: no cover - a setup problem, not a bug
     sys.exit(f"tidemark_client: {error}; install python3-grpcio and python3-protobuf, then run ./generate.sh")
 
-# The eight types in dependency order: the numeric order of the ResourceType enum.
-RESOURCE_TYPES = sorted(v.number for v in sync_pb2.ResourceType.DESCRIPTOR.values if v.number > 0)
+# Dependency order (docs/protocol.md): membership first, so that the membership authorizing the
+# rows after it always arrives before them; then the numeric order of the ResourceType enum.
+RESOURCE_TYPES = sorted(
+    (v.number for v in sync_pb2.ResourceType.DESCRIPTOR.values if v.number > 0),
+    key=lambda t: (t != sync_pb2.RESOURCE_TYPE_MEMBERSHIP, t),
+)
 # "RESOURCE_TYPE_CONTENT_IDENTITY" -> "content_identity", which is also the Record oneof field.
 NAMES = {t: sync_pb2.ResourceType.Name(t).removeprefix("RESOURCE_TYPE_").lower() for t in RESOURCE_TYPES}
-# Device-owned types: the record's owner field must equal its origin.
-OWNER_FIELD = {"device": "uuid", "volume": "device_uuid", "location": "device_uuid", "entry": "device_uuid"}
+# Device-owned types: the record's owner field must equal its origin. A membership change's origin
+# is its signer. (This client stores membership changes as data: it pulls from one node it trusts,
+# so it does not verify their signatures; a node does, see docs/protocol.md, "Membership".)
+OWNER_FIELD = {"device": "uuid", "volume": "device_uuid", "location": "device_uuid", "entry": "device_uuid",
+               "membership": "signer"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CHANNEL_OPTIONS = [
     # Batches go up to 10,000 records; gRPC's default 4 MiB receive limit is too small for that.
@@ -115,6 +122,8 @@ def _check_fields(name: str, row, where: str) -> None:
             raise MalformedBatch(f"{where}: {field.name} is longer than 4096 bytes")
         if field.name.endswith("_uuid") and not UUID.match(value):
             raise MalformedBatch(f"{where}: {field.name} must be empty or a lowercase hyphenated UUID")
+    if name == "membership" and len(row.name.encode()) > 256:
+        raise MalformedBatch(f"{where}: name is longer than 256 bytes")
     if name in ("tag", "collection") and not 0 < len(row.name.encode()) <= 256:
         raise MalformedBatch(f"{where}: name must be 1 to 256 bytes")
     if name == "content_identity" and len(row.content_hash) > 128:
@@ -146,6 +155,8 @@ def parse_batch(batch: sync_pb2.StateBatch) -> list[Item]:
         _check_fields(name, row, f"{name} record {i}")
         items.append(Item(row.uuid, hlc, row.origin, record.SerializeToString()))
     for i, tomb in enumerate(batch.tombstones):
+        if name == "membership":
+            raise MalformedBatch(f"membership tombstone {i}: membership changes are never deleted")
         if tomb.resource_type != batch.resource_type or not UUID.match(tomb.uuid) or not UUID.match(tomb.origin):
             raise MalformedBatch(f"{name} tombstone {i}: wrong type, or uuid/origin not a UUID")
         if not tomb.HasField("hlc"):
@@ -310,7 +321,8 @@ class Client:
              max_batches: Optional[int] = None, on_event: Event = lambda e: None) -> dict:
         """Backfills `types` (then follows them when `follow`). Returns batches/items per type."""
         hello = self.handshake(on_event)
-        peer, types = hello.device_id, sorted(types)
+        wanted = set(types)
+        peer, types = hello.device_id, [t for t in RESOURCE_TYPES if t in wanted]
         cursors = []
         for t in types:
             c = self.store.cursor(peer, t)
@@ -404,7 +416,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--db", required=True, help="local SQLite file (created when missing)")
     parser.add_argument("--json", action="store_true", help="events as JSON lines on stderr")
     parser.add_argument("--types", type=lambda s: [resource_type(n) for n in s.split(",")], default=RESOURCE_TYPES,
-                        help="comma-separated resource types (default: all eight)")
+                        help="comma-separated resource types (default: all)")
     commands = parser.add_subparsers(dest="command", required=True)
     sync = commands.add_parser("sync", help="backfill every type from its own cursor, then stop (or --follow)")
     sync.add_argument("--follow", action="store_true", help="stay connected and apply new changes live")
