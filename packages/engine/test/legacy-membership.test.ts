@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { toPem } from '../src/membership/self-signed-certificate';
-import { addMembers } from '../src/membership/members';
+import { addMembers, removeMember } from '../src/membership/members';
 import { migrateLegacyMembers, readMembershipChanges } from '../src/membership/membership-writes';
 import { applyBatch } from '../src/apply';
 import { SyncEvent } from '../src/client';
@@ -131,4 +131,30 @@ test('a legacy self-signed ADD is accepted only for a device this library truste
     written: 1,
   });
   expect(await activeIds(b.library)).toEqual([a.id]);
+});
+
+test("a member removed locally before the bridge stays removed, though another member's bridge still vouches for it", async () => {
+  const a = await legacyDevice();
+  const b = await legacyDevice(a.library.identity.libraryId);
+  const m = await legacyDevice(a.library.identity.libraryId);
+  for (const [device, others] of [
+    [a, [b, m]],
+    [b, [a, m]],
+    [m, [a, b]],
+  ] as const) {
+    for (const other of others) await trustLocally(device, other.key);
+  }
+  await writeTag(m, 'written by m while a member');
+  await syncOnce(b.library, m.library);
+  await removeMember(a.library, m.id); // local, as removal was before signed membership
+
+  expect(await migrateLegacyMembers(a.library, a.key.signer)).toBe(4); // itself, B, M added and removed
+  expect(await migrateLegacyMembers(b.library, b.key.signer)).toBe(3); // itself, A, M
+  expect(failures(await syncOnce(b.library, a.library))).toEqual([]);
+  expect(failures(await syncOnce(a.library, b.library))).toEqual([]);
+  for (const device of [a, b]) expect(await activeIds(device.library)).toEqual([a.id, b.id].sort());
+  // What M wrote before is history at A too; M itself can no longer feed B.
+  const tags = await a.library.db.read.query<{ name: string }>('SELECT name FROM tags');
+  expect(tags.map((tag) => tag.name)).toEqual(['written by m while a member']);
+  await expect(syncOnce(b.library, m.library)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
 });

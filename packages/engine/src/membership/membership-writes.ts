@@ -260,10 +260,28 @@ export async function signMemberRename(
   });
 }
 
+interface LocalMember {
+  readonly deviceId: string;
+  readonly certificatePem: string;
+  readonly name: string;
+}
+
+/** A local member's certificate DER, when it is one its device id derives from. */
+function certificateOf(member: LocalMember): Buffer | undefined {
+  let der: Buffer;
+  try {
+    der = new X509Certificate(member.certificatePem).raw;
+  } catch {
+    return undefined; // a certificate this device could never have paired with: nothing to vouch for
+  }
+  return deviceIdOf(der) === member.deviceId && typeof publicKeyOf(der) !== 'string' ? der : undefined;
+}
+
 /**
  * The bridge for a library paired before membership was signed, run once by each device on its
  * first start with its key: it signs a legacy ADD of itself and an ADD of every member it
- * trusted locally, so no device has to pair again. Idempotent: a device that has signed any
+ * trusted locally, so no device has to pair again; a member it had removed locally is added and
+ * removed, so that its removal holds everywhere. Idempotent: a device that has signed any
  * change already writes nothing. Returns how many changes it wrote.
  */
 export async function migrateLegacyMembers(library: Library, signer: MembershipSigner): Promise<number> {
@@ -272,10 +290,22 @@ export async function migrateLegacyMembers(library: Library, signer: MembershipS
     const self = library.identity.deviceId;
     if (membership.changes.some((change) => change.signer === self)) return 0;
     const { sql } = membership;
-    // Members paired after the upgrade but before this bridge are anchors too.
-    if (membership.changes.length === 0) await anchorLocalMembers(sql);
+    // Members paired after the upgrade but before this bridge are anchors too. Members removed
+    // here are still listed locally until the first signed changes arrive: their removal must
+    // not be undone by another member's bridge, which may still trust them.
+    const removedHere: LocalMember[] = [];
+    if (membership.changes.length === 0) {
+      await anchorLocalMembers(sql);
+      removedHere.push(
+        ...(
+          await sql.query<{ device_id: string; certificate_pem: string; name: string }>(
+            'SELECT device_id, certificate_pem, name FROM members WHERE removed_at_ms IS NOT NULL ORDER BY device_id',
+          )
+        ).map((row) => ({ deviceId: row.device_id, certificatePem: row.certificate_pem, name: row.name })),
+      );
+    }
     const anchors = (await anchorsOf(sql)).filter((anchor) => anchor.deviceId !== self);
-    if (anchors.length === 0) return 0;
+    if (anchors.length === 0 && removedHere.length === 0) return 0;
     let written = 0;
     if (membership.members.get(self)?.status !== 'active') {
       await write(library, tx, membership, signer, {
@@ -288,23 +318,33 @@ export async function migrateLegacyMembers(library: Library, signer: MembershipS
       });
       written += 1;
     }
-    for (const anchor of anchors) {
-      if (membership.members.has(anchor.deviceId)) continue;
-      let der: Buffer;
-      try {
-        der = new X509Certificate(anchor.certificatePem).raw;
-      } catch {
-        continue; // a certificate this device could never have paired with: nothing to vouch for
-      }
-      if (deviceIdOf(der) !== anchor.deviceId || typeof publicKeyOf(der) === 'string') continue;
+    const add = async (member: LocalMember): Promise<boolean> => {
+      const der = certificateOf(member);
+      if (!der || membership.members.has(member.deviceId)) return false;
       await write(library, tx, membership, signer, {
         action: ADD,
-        subject: anchor.deviceId,
+        subject: member.deviceId,
         subjectFingerprint: fingerprintOf(der),
         certificate: der,
         // Local names were never checked like signed ones: one that does not fit is left out.
         name:
-          Buffer.byteLength(anchor.name) <= MAX_NAME_BYTES && !CONTROL.test(anchor.name) ? anchor.name : '',
+          Buffer.byteLength(member.name) <= MAX_NAME_BYTES && !CONTROL.test(member.name) ? member.name : '',
+        legacy: false,
+      });
+      written += 1;
+      return true;
+    };
+    for (const anchor of anchors) await add(anchor);
+    // Admitted and removed at once: what it wrote before is history everywhere, and the removal
+    // is final, whoever else vouches for it.
+    for (const removed of removedHere) {
+      if (!(await add(removed))) continue;
+      await write(library, tx, membership, signer, {
+        action: REMOVE,
+        subject: removed.deviceId,
+        subjectFingerprint: fingerprintOf(certificateOf(removed)!),
+        certificate: Buffer.alloc(0),
+        name: '',
         legacy: false,
       });
       written += 1;
