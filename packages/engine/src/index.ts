@@ -24,6 +24,7 @@ export {
   readInvites,
   redeemInvite,
   revokeInvite,
+  useInvite,
   type InviteRecord,
   type InviteRedemption,
   type NewInvite,

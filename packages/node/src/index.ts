@@ -26,5 +26,7 @@ export {
   type DeviceCredentials,
 } from './tls/device-credentials';
 export { deviceIdOf, fingerprintOf, identityOf, type CertificateIdentity } from './tls/device-id';
+export { deviceSigner } from './tls/device-signer';
+export { bridgeLegacyMembers } from './security/legacy-bridge';
 export { trustedOf } from './security/node-security';
 export { isLoopbackHost } from './address';

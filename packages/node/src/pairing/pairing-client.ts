@@ -1,6 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as tls from 'node:tls';
-import { addMembers, Library, NewMember, TidemarkError } from '@tidemark/engine';
+import {
+  addMembers,
+  Library,
+  NewMember,
+  readMembershipChanges,
+  setLibraryRoot,
+  TidemarkError,
+} from '@tidemark/engine';
 import { Member as WireMember, PairingServiceClient, PairResponse } from '@tidemark/proto';
 import { parseHostPort } from '../address';
 import { CLIENT_OPTIONS } from '../grpc/grpc-options';
@@ -104,12 +111,17 @@ function memberOf(wire: WireMember | undefined, addedBy: string): NewMember {
 export interface JoinResult {
   readonly inviter: NewMember;
   readonly members: readonly NewMember[];
+  /** The library's root as the inviter told it ('' from an inviter without signed membership). */
+  readonly rootDeviceId: string;
 }
 
 /**
  * The joiner's side of pairing: dials the inviter with TLS pinned to the invite's fingerprint,
- * redeems the invite with proof of this device's key, and records the inviter (and the members
- * it vouches for) as members of `library`.
+ * redeems the invite with proof of this device's key, records the library's root (the one
+ * device whose founding ADD needs no other signer, trusted as far as the pinned inviter is) and
+ * the inviter and the members it vouches for, so that this device can dial them at once. The
+ * signed membership itself then arrives by ordinary sync, first of every type, and replaces
+ * those local rows.
  */
 export async function joinLibrary(
   library: Library,
@@ -158,6 +170,8 @@ export async function joinLibrary(
   const members = response.members
     .map((wire) => memberOf(wire, inviter.deviceId))
     .filter((member) => member.deviceId !== library.identity.deviceId);
-  await addMembers(library, [inviter, ...members]);
-  return { inviter, members };
+  if (response.rootDeviceId) await setLibraryRoot(library, response.rootDeviceId);
+  // A library that has its signed membership already (a device joining again) keeps it as it is.
+  if ((await readMembershipChanges(library)).length === 0) await addMembers(library, [inviter, ...members]);
+  return { inviter, members, rootDeviceId: response.rootDeviceId };
 }

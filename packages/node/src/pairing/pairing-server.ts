@@ -1,5 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
-import { isUuid, Library, readLibraryRoot, readRecord, redeemInvite, TidemarkError } from '@tidemark/engine';
+import {
+  isUuid,
+  Library,
+  readLibraryRoot,
+  readMembers,
+  readMembershipChanges,
+  readRecord,
+  redeemInvite,
+  signMemberAdd,
+  TidemarkError,
+  useInvite,
+} from '@tidemark/engine';
 import { Member, PairingServiceService, PairRequest, PairResponse } from '@tidemark/proto';
 import type { Logger } from 'pino';
 import { toGrpcStatus } from '../grpc/grpc-status';
@@ -8,6 +19,7 @@ import { FailureLimiter, hostOfPeer } from '../security/failure-limiter';
 import { MembershipWatch } from '../security/membership-watch';
 import { DeviceCredentials } from '../tls/device-credentials';
 import { identityOf } from '../tls/device-id';
+import { deviceSigner } from '../tls/device-signer';
 import { pairingTranscript, verifyPairing } from './proof';
 
 /** PairingService with requests decoded leniently (bad bytes answer INVALID_ARGUMENT). */
@@ -32,9 +44,34 @@ const MAX_NAME_BYTES = 256;
 const COUNTED = new Set(['INVITE_REJECTED', 'UNAUTHENTICATED', 'LIBRARY_MISMATCH']);
 
 /**
+ * Refuses a pairing the library's signed membership forbids, before the invite is spent: an
+ * inviter that was removed (its invites died with it) and a joiner that was (removal is final
+ * for that identity, whichever member it asks).
+ */
+async function checkMembership(library: Library, joinerId: string): Promise<void> {
+  const members = new Map((await readMembers(library)).map((member) => [member.deviceId, member]));
+  const self = library.identity.deviceId;
+  if (members.get(self)?.removedAtMs !== undefined) {
+    throw new TidemarkError(
+      'INVITE_REJECTED',
+      'the inviting device was removed from this library: the invites it issued are void; ask another member',
+    );
+  }
+  if (members.get(joinerId)?.removedAtMs !== undefined) {
+    throw new TidemarkError(
+      'INVITE_REJECTED',
+      `device ${joinerId} was removed from this library, and removal is final: ` +
+        'to come back it needs a new identity (join into a new library directory) and a new invite',
+    );
+  }
+}
+
+/**
  * The inviter's side of pairing: checks the invite (single-use, unexpired, secret by hash),
- * that the caller holds the key of the certificate it sends, records the joiner as a member and
- * answers with the inviter's certificate and the members it knows.
+ * that the caller holds the key of the certificate it sends, admits the joiner and answers with
+ * the inviter's certificate, the members it knows and the library's root. In a library with
+ * signed membership the admission is an ADD signed with this device's key, which reaches every
+ * member by sync; in one without (paired before it, or never founded) a local member row.
  */
 export function createPairingHandlers(
   library: Library,
@@ -73,17 +110,31 @@ export function createPairingHandlers(
     }
     if (joiner.deviceId === deviceId)
       throw new TidemarkError('INVALID_ARGUMENT', 'a device cannot pair with itself');
-    await redeemInvite(library, {
-      inviteId: request.inviteId,
-      secret: Buffer.from(request.secret),
-      member: {
-        deviceId: joiner.deviceId,
-        fingerprint: joiner.fingerprint,
-        certificatePem: joiner.pem,
-        name: request.deviceName,
-        addedBy: deviceId,
-      },
-    });
+    const secret = Buffer.from(request.secret);
+    if ((await readMembershipChanges(library)).length > 0) {
+      await checkMembership(library, joiner.deviceId);
+      // Spent first: two joiners racing with one invite cannot both be signed in.
+      await useInvite(library, request.inviteId, secret, joiner.deviceId);
+      await signMemberAdd(library, deviceSigner(tls.device), joiner.der, request.deviceName);
+    } else if ((await readLibraryRoot(library)) !== '') {
+      // A local member row would vanish when the membership arrives: the joiner would be lost.
+      throw new TidemarkError(
+        'FAILED_PRECONDITION',
+        'the inviting device has not received the library membership yet; try again once it has synced with a member',
+      );
+    } else {
+      await redeemInvite(library, {
+        inviteId: request.inviteId,
+        secret,
+        member: {
+          deviceId: joiner.deviceId,
+          fingerprint: joiner.fingerprint,
+          certificatePem: joiner.pem,
+          name: request.deviceName,
+          addedBy: deviceId,
+        },
+      });
+    }
     await tls.members.refresh();
     logger.info({ device: joiner.deviceId, name: request.deviceName }, 'device paired and added as a member');
     const self = await readRecord(library, 'device', deviceId);
@@ -96,7 +147,7 @@ export function createPairingHandlers(
       libraryId,
       inviter: toWire(deviceId, tls.device.certificate.pem, self?.name ?? ''),
       members: tls.members.members
-        .filter((member) => member.deviceId !== joiner.deviceId)
+        .filter((member) => member.deviceId !== joiner.deviceId && member.deviceId !== deviceId)
         .map((member) => toWire(member.deviceId, member.certificatePem, member.name)),
       libraryName: library.identity.name,
       rootDeviceId: await readLibraryRoot(library),

@@ -1,20 +1,31 @@
 import { Library, Member, readActiveMembers } from '@tidemark/engine';
 import type { Logger } from 'pino';
+import { auditTime, Subscription } from 'rxjs';
 
 /** Default time for a `tidemark peer remove` (another process) to reach a running node. */
 export const DEFAULT_MEMBERSHIP_CHECK_MS = 1_000;
 
 /**
- * This node's view of the library's members, re-read from the database on a short interval so
- * that `tidemark peer remove` and `tidemark join` (other processes) take effect on a running node:
- * listeners update the TLS trust anchors and cut live streams of removed members.
+ * After a commit, members are re-read at most this often: a backfill commits many batches a
+ * second, and a membership change synced among them is still seen within this time.
+ */
+const AFTER_COMMIT_MS = 100;
+
+/**
+ * This node's view of the library's members, re-read from the database after every commit
+ * (a synced membership change, a pairing, a `tidemark peer remove` in another process) and on a
+ * short interval (a local change that commits no row): listeners update the TLS trust anchors,
+ * cut live streams of removed members and reconnect to new ones.
  */
 export class MembershipWatch {
   private byFingerprint = new Map<string, Member>();
   private signature: string | undefined;
   private readonly listeners: ((members: readonly Member[]) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private refreshing: Promise<void> | undefined;
+  private commits: Subscription | undefined;
+  /** The last read queued; `queued` while it has not started, so a new call can join it. */
+  private reads: Promise<void> = Promise.resolve();
+  private queued = false;
 
   private constructor(
     private readonly library: Library,
@@ -24,10 +35,11 @@ export class MembershipWatch {
   static async start(library: Library, intervalMs: number, logger: Logger): Promise<MembershipWatch> {
     const watch = new MembershipWatch(library, logger);
     await watch.refresh();
-    watch.timer = setInterval(() => {
+    const refresh = () =>
       watch.refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not re-read members'));
-    }, intervalMs);
+    watch.timer = setInterval(refresh, intervalMs);
     watch.timer.unref();
+    watch.commits = library.changes$.pipe(auditTime(AFTER_COMMIT_MS)).subscribe(() => void refresh());
     return watch;
   }
 
@@ -48,14 +60,26 @@ export class MembershipWatch {
     this.listeners.push(listener);
   }
 
-  /** Re-reads the members now (after a pairing, and on the interval). */
+  /**
+   * Re-reads the members (after a pairing, a commit, and on the interval). Resolves after a read
+   * that started after this call: a read already under way may have missed the change asked about.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+    if (!this.queued) {
+      this.queued = true;
+      this.reads = this.reads
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = false;
+          return this.read();
+        });
+    }
+    return this.reads;
   }
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    this.commits?.unsubscribe();
   }
 
   private async read(): Promise<void> {

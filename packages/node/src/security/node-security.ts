@@ -9,15 +9,21 @@ import { loadDeviceCredentials } from '../tls/device-credentials';
 import { PeerPins } from '../tls/peer-pins';
 import { MemberServerCredentials } from '../tls/server-credentials';
 import { memberGuard } from './call-guard';
+import { bridgeLegacyMembers } from './legacy-bridge';
 import { MembershipWatch } from './membership-watch';
+
+export interface MembersChange {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
 
 /** Everything the node needs to serve and dial, in TLS or in --insecure mode. */
 export interface NodeSecurity {
   readonly server: ServerSecurity;
   /** A transport to a peer, pinned to the members as they are right now. */
   connect(address: string): GrpcSyncTransport;
-  /** Called with the removed device ids whenever members are removed. */
-  onRemoved(listener: (removed: readonly string[]) => void): void;
+  /** Called whenever members are added or removed, with their device ids. */
+  onMembersChanged(listener: (change: MembersChange) => void): void;
   close(): void;
 }
 
@@ -42,7 +48,7 @@ export async function openNodeSecurity(
     return {
       server: INSECURE_SERVER,
       connect: (address) => new GrpcSyncTransport(address, { insecure: true }),
-      onRemoved: () => undefined,
+      onMembersChanged: () => undefined,
       close: () => undefined,
     };
   }
@@ -50,6 +56,8 @@ export async function openNodeSecurity(
     config.credentialsDir ?? path.dirname(config.libraryFile),
     library.identity.deviceId,
   );
+  const bridged = await bridgeLegacyMembers(library, device);
+  if (bridged > 0) logger.info({ changes: bridged }, 'local members migrated to signed membership changes');
   const members = await MembershipWatch.start(
     library,
     config.membershipCheckMs,
@@ -60,16 +68,17 @@ export async function openNodeSecurity(
     members.members.map((member) => member.certificatePem),
   );
   let known = new Set(members.members.map((member) => member.deviceId));
-  const removedListeners: ((removed: readonly string[]) => void)[] = [];
+  const listeners: ((change: MembersChange) => void)[] = [];
   const pins = new PeerPins();
   members.onChange((active) => {
     credentials.setMembers(active.map((member) => member.certificatePem));
     const now = new Set(active.map((member) => member.deviceId));
     const removed = [...known].filter((deviceId) => !now.has(deviceId));
+    const added = [...now].filter((deviceId) => !known.has(deviceId));
     known = now;
-    if (!removed.length) return;
+    if (!removed.length && !added.length) return;
     pins.forget(removed);
-    for (const listener of removedListeners) listener(removed);
+    for (const listener of listeners) listener({ added, removed });
   });
   logger.info(
     { device: device.certificate.deviceId, fingerprint: device.certificate.fingerprint, members: known.size },
@@ -83,7 +92,7 @@ export async function openNodeSecurity(
     },
     connect: (address) =>
       new GrpcSyncTransport(address, { tls: { device, trusted: members.members.map(trustedOf), pins } }),
-    onRemoved: (listener) => removedListeners.push(listener),
+    onMembersChanged: (listener) => listeners.push(listener),
     close: () => members.close(),
   };
 }
