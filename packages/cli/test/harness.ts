@@ -19,9 +19,9 @@ export function runCli(
   options: { timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const stdin = options.input === undefined ? 'ignore' : 'pipe';
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin, 'pipe', 'pipe'] });
-    child.stdin?.end(options.input);
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Without input, stdin is at its end at once, as /dev/null would be.
+    child.stdin.end(options.input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
