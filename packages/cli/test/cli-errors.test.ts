@@ -106,5 +106,8 @@ describe('help and completion', () => {
         .trim();
     expect(complete(['tidemark', 'ver'])).toBe('verify');
     expect(complete(['tidemark', 'sync', '--pe'])).toBe('--peer');
+    expect(complete(['tidemark', 'invite', 'l'])).toBe('list');
+    expect(complete(['tidemark', 'invite', '--library', 'x', '--add'])).toBe('--address');
+    expect(complete(['tidemark', 'invite', 'revoke', '--li'])).toBe('--library');
   });
 });

@@ -6,8 +6,12 @@ afterAll(removeTempDirs);
 
 interface Member {
   deviceId: string;
+  addedBy: string;
+  self: boolean;
   removed: boolean;
 }
+
+const others = (members: readonly Member[]) => members.filter((member) => !member.self);
 
 test('init, invite, join over TLS, sync, peer list and remove', async () => {
   const dirA = tempDir();
@@ -53,14 +57,18 @@ test('init, invite, join over TLS, sync, peer list and remove', async () => {
     expect((await runCli(['verify', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
 
     const membersOfA = await runCliJson<Member[]>(['peer', 'list', '--library', dirA]);
-    expect(membersOfA.map((m) => m.deviceId)).toEqual([joined.deviceId]);
+    expect(others(membersOfA).map((m) => ({ deviceId: m.deviceId, addedBy: m.addedBy }))).toEqual([
+      { deviceId: joined.deviceId, addedBy: a.deviceId },
+    ]);
     expect((await runCli(['peer', 'remove', '--library', dirA, joined.deviceId])).code).toBe(0);
     await waitFor(
       async () => (await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code === 5,
       10_000,
       'the removed device to be refused',
     );
-    expect(await runCliJson<Member[]>(['peer', 'list', '--library', dirA])).toEqual([]);
+    expect(others(await runCliJson<Member[]>(['peer', 'list', '--library', dirA]))).toEqual([]);
+    const all = await runCliJson<Member[]>(['peer', 'list', '--library', dirA, '--all']);
+    expect(others(all)).toMatchObject([{ deviceId: joined.deviceId, removed: true }]);
   } finally {
     await nodeA.stop();
   }

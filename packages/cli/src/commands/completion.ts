@@ -13,14 +13,17 @@ function flagsOf(command: Command): string[] {
 export function bashCompletion(program: Command): string {
   const cases = program.commands.map((command) => {
     const subcommands = command.commands.map((sub) => sub.name());
+    // A command that also runs on its own (`invite --library ...`) completes its own flags too.
+    const own = command.options.length ? flagsOf(command) : [];
     const subcases = command.commands
       .map((sub) => `        ${sub.name()}) opts="${flagsOf(sub).join(' ')}" ;;`)
       .join('\n');
     return subcommands.length
       ? `    ${command.name()})
-      if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=( $(compgen -W "${subcommands.join(' ')}" -- "$cur") ); return; fi
+      if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=( $(compgen -W "${[...subcommands, ...own].join(' ')}" -- "$cur") ); return; fi
       case "\${COMP_WORDS[2]}" in
 ${subcases}
+        *) opts="${own.join(' ')}" ;;
       esac ;;`
       : `    ${command.name()}) opts="${flagsOf(command).join(' ')}" ;;`;
   });

@@ -2,11 +2,22 @@ import {
   createInvite,
   InviteRecord,
   isUuid,
+  Library,
   readInvites,
+  readLibraryRoot,
+  readMembers,
+  readMembershipChanges,
   revokeInvite,
+  signGenesis,
   TidemarkError,
 } from '@tidemark/engine';
-import { encodeInvite, loadDeviceCredentials } from '@tidemark/node';
+import {
+  bridgeLegacyMembers,
+  DeviceCredentials,
+  deviceSigner,
+  encodeInvite,
+  loadDeviceCredentials,
+} from '@tidemark/node';
 import { Command } from 'commander';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as path from 'node:path';
@@ -32,6 +43,34 @@ export function inviteStatus(invite: InviteRecord, nowMs: number): string {
   if (invite.revokedAtMs !== undefined) return `revoked ${formatTime(invite.revokedAtMs)}`;
   if (invite.used) return `used ${formatTime(invite.used.atMs)}`;
   return nowMs >= invite.expiresAtMs ? 'expired' : 'open';
+}
+
+/**
+ * Makes sure the library keeps its membership as signed changes before this device admits
+ * anyone: a library that never had members is founded here (this device becomes its root and
+ * signs its own ADD), one paired before signed membership is bridged. Founding waits for the
+ * first invite, not `init`: a library used only with --insecure (devices made with
+ * `init --library-id`, which have no root) never gets a membership that they would refuse.
+ */
+async function ensureSignedMembership(library: Library, device: DeviceCredentials): Promise<void> {
+  const members = await readMembers(library);
+  const self = members.find((member) => member.deviceId === library.identity.deviceId);
+  if (self?.removedAtMs !== undefined) {
+    throw new TidemarkError(
+      'FAILED_PRECONDITION',
+      'this device was removed from the library: it cannot invite (its invites are void); ask another member',
+    );
+  }
+  if ((await readMembershipChanges(library)).length > 0) return;
+  if ((await readLibraryRoot(library)) !== '') {
+    throw new TidemarkError(
+      'FAILED_PRECONDITION',
+      "this device joined the library but has not received its membership yet: run this device's " +
+        '`tidemark node` with a member as --peer (or `tidemark sync`) first, then invite',
+    );
+  }
+  if (members.length > 0) await bridgeLegacyMembers(library, device);
+  else await signGenesis(library, deviceSigner(device));
 }
 
 /** Commander cannot require these: they would then be required of `invite list` too. */
@@ -65,7 +104,10 @@ export function registerInvite(program: Command): void {
       `
 The invite holds the library id, this address, this device's certificate fingerprint and a
 random secret; this device keeps only a hash of the secret. Keep \`tidemark node\` running
-(without --insecure) until the other device has joined.
+(without --insecure) until the other device has joined: its node signs the new member in, and
+that signed record reaches every member by sync. The first invite of a new library founds its
+membership: this device becomes the library's root. A device removed from the library cannot
+invite, and the invites it issued are void.
 
 Example:
   $ tidemark invite --library ~/tidemark/laptop --address 192.168.1.20:7400 --ttl 10m > invite.txt
@@ -82,6 +124,7 @@ See also \`tidemark invite list\` and \`tidemark invite revoke\`.`,
       };
       await withLibrary(options.library, async (library) => {
         const device = loadDeviceCredentials(path.resolve(options.library), library.identity.deviceId);
+        await ensureSignedMembership(library, device);
         const inviteId = randomUUID();
         const secret = randomBytes(32);
         const expiresAtMs = Date.now() + options.ttl;

@@ -71,7 +71,12 @@ Examples:
           deviceName,
         );
         try {
-          const { inviter, members } = await joinLibrary(library, invite, credentials, deviceName);
+          const { inviter, members, rootDeviceId } = await joinLibrary(
+            library,
+            invite,
+            credentials,
+            deviceName,
+          );
           const { libraryId, deviceId } = library.identity;
           if (options.json) {
             printJson({
@@ -79,6 +84,7 @@ Examples:
               deviceId,
               created,
               inviter: inviter.deviceId,
+              rootDeviceId,
               address: invite.address,
               members: members.length,
             });

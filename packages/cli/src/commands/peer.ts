@@ -1,7 +1,47 @@
-import { isUuid, readActiveMembers, readMembers, removeMember, TidemarkError } from '@tidemark/engine';
+import {
+  isUuid,
+  Library,
+  Member,
+  readActiveMembers,
+  readLibraryRoot,
+  readMembers,
+  readMembershipChanges,
+  signMemberRemove,
+  TidemarkError,
+} from '@tidemark/engine';
+import { bridgeLegacyMembers, deviceSigner, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
+import * as path from 'node:path';
 import { formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
+
+/** Who vouched for a member, by name when this device knows it. */
+function addedByOf(member: Member, byId: ReadonlyMap<string, Member>, self: string): string {
+  if (member.addedBy === member.deviceId) return 'itself (founder)';
+  if (member.addedBy === self) return 'this device';
+  const name = byId.get(member.addedBy)?.name;
+  return name ? `${name} (${member.addedBy.slice(0, 8)})` : member.addedBy || '-';
+}
+
+/**
+ * Removes a member with a REMOVE signed by this device, which reaches every member by sync. A
+ * library paired before signed membership first gets its members as signed changes (the same
+ * bridge a node runs at start).
+ */
+async function removeSigned(library: Library, dir: string, device: string): Promise<boolean> {
+  const credentials = loadDeviceCredentials(path.resolve(dir), library.identity.deviceId);
+  await bridgeLegacyMembers(library, credentials);
+  if ((await readMembershipChanges(library)).length === 0) {
+    throw new TidemarkError(
+      'NOT_FOUND',
+      `device ${device} is not a current member (see \`tidemark peer list\`)` +
+        ((await readLibraryRoot(library)) !== ''
+          ? '; this device has not received the membership yet: run its node or `tidemark sync` first'
+          : ''),
+    );
+  }
+  return signMemberRemove(library, deviceSigner(credentials), device);
+}
 
 export function registerPeer(program: Command): void {
   const peer = program
@@ -19,7 +59,7 @@ Examples:
 
   peer
     .command('list')
-    .description('list the members of the library known to this device')
+    .description('list the members of the library known to this device, and who added (or removed) them')
     .requiredOption('--library <dir>', 'library directory')
     .option('--all', 'include removed members')
     .option('--json', 'print the result as JSON')
@@ -27,10 +67,13 @@ Examples:
     .action(async (options: { library: string; all?: boolean; json?: boolean }) => {
       await withLibrary(options.library, async (library) => {
         const members = options.all ? await readMembers(library) : await readActiveMembers(library);
+        const self = library.identity.deviceId;
+        const byId = new Map((await readMembers(library)).map((member) => [member.deviceId, member]));
         if (options.json) {
           printJson(
             members.map(({ certificatePem: _pem, ...member }) => ({
               ...member,
+              self: member.deviceId === self,
               removed: member.removedAtMs !== undefined,
             })),
           );
@@ -42,13 +85,18 @@ Examples:
         }
         process.stdout.write(
           formatTable(
-            ['device', 'name', 'fingerprint', 'added', 'status'],
+            ['device', 'name', 'fingerprint', 'added', 'added by', 'status'],
             members.map((member) => [
               member.deviceId,
               member.name || '-',
               member.fingerprint.slice(0, 16) + '…',
               formatTime(member.addedAtMs),
-              member.removedAtMs === undefined ? 'member' : `removed ${formatTime(member.removedAtMs)}`,
+              addedByOf(member, byId, self),
+              member.removedAtMs !== undefined
+                ? `removed ${formatTime(member.removedAtMs)}`
+                : member.deviceId === self
+                  ? 'member (this device)'
+                  : 'member',
             ]),
           ) + '\n',
         );
@@ -58,7 +106,7 @@ Examples:
   peer
     .command('remove')
     .description(
-      'stop trusting a device: its connections are refused, and cut off within seconds by a running node',
+      'remove a device from the library for good: every member refuses it once the removal reaches it',
     )
     .requiredOption('--library <dir>', 'library directory')
     .argument('<device>', 'device id (UUID) of the member to remove')
@@ -66,9 +114,12 @@ Examples:
     .addHelpText(
       'after',
       `
-A running \`tidemark node\` of this library re-reads the members every second: it ends the
-removed device's open streams and refuses its new connections. Rows it wrote stay; new rows of
-a removed device are refused from any peer.
+The removal is a membership change signed with this device's key (DIR/device-key.pem). It
+reaches every member by sync, and each running \`tidemark node\` then ends the removed device's
+open streams and refuses its connections within seconds. Rows it wrote before its removal stay
+everywhere; rows it writes after are refused by every member that knows. Removal is final: the
+device can come back only with a new identity (a new library directory) and a new invite. Invites
+the removed device issued are void.
 
 Example:
   $ tidemark peer remove --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab`,
@@ -77,7 +128,17 @@ Example:
       if (!isUuid(device))
         throw new TidemarkError('INVALID_ARGUMENT', `device "${device}" must be a lowercase hyphenated UUID`);
       await withLibrary(options.library, async (library) => {
-        const removed = await removeMember(library, device);
+        if (device === library.identity.deviceId) {
+          throw new TidemarkError(
+            'INVALID_ARGUMENT',
+            'a device cannot remove itself; remove it from another member',
+          );
+        }
+        const removed = await removeSigned(library, options.library, device).catch((error: unknown) => {
+          // A device never admitted is "not a member" to a person, whatever the engine calls it.
+          if (error instanceof TidemarkError && error.code === 'NOT_FOUND') return false;
+          throw error;
+        });
         if (!removed) {
           throw new TidemarkError(
             'NOT_FOUND',
