@@ -192,28 +192,32 @@ const commandWithin = (maxSkewMs: number): fc.Arbitrary<Command> =>
 class Clocks {
   base = START;
   readonly skew: number[];
-  /** The latest time each device's wall clock has shown: its HLC may legitimately sit there. */
-  readonly latestShown = new Array<number>(DEVICES).fill(0);
+  /**
+   * The highest stamp each device's clock may have adopted so far: the max drift beyond the latest
+   * time its wall clock showed. A stamp received within the bound stays legitimate after the wall
+   * clock steps back.
+   */
+  readonly latestCeiling = new Array<number>(DEVICES).fill(0);
   constructor(initialSkews: readonly number[]) {
     this.skew = [...initialSkews];
   }
   nowFor(device: number): () => number {
     return () => {
       const now = this.base + this.skew[device];
-      this.latestShown[device] = Math.max(this.latestShown[device], now);
+      this.latestCeiling[device] = Math.max(this.latestCeiling[device], now + DEFAULT_MAX_DRIFT_MS);
       return now;
     };
   }
 }
 
 /**
- * The capped receive rule: a device's clock is never further ahead than the latest its own wall
- * clock showed or the max drift beyond its wall clock now, plus 1 ms per 65,536 stamps (the
+ * The capped receive rule: a device's clock is never further ahead than the max drift beyond the
+ * latest time its own wall clock showed (or shows now), plus 1 ms per 65,536 stamps (the
  * counter's carry; a scenario writes far fewer).
  */
 function checkClocksWithinBound(devices: readonly Library[], clocks: Clocks): void {
   devices.forEach((library, d) => {
-    const bound = Math.max(clocks.latestShown[d], clocks.base + clocks.skew[d] + DEFAULT_MAX_DRIFT_MS) + 1;
+    const bound = Math.max(clocks.latestCeiling[d], clocks.base + clocks.skew[d] + DEFAULT_MAX_DRIFT_MS) + 1;
     if (library.clock.current.physicalMs > bound) {
       throw new Error(
         `device ${d}'s clock is ${library.clock.current.physicalMs - (clocks.base + clocks.skew[d])} ms ahead of its wall clock, beyond the max drift`,
