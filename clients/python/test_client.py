@@ -80,6 +80,11 @@ class ApplyRulesTest(unittest.TestCase):
         rows = list(self.store.records(T.RESOURCE_TYPE_TAG))
         return rows[0].name if rows else None
 
+    def test_clock_offset_compares_the_server_time_with_the_midpoint_of_the_round_trip(self):
+        # Sent at 1,000 and answered at 1,100 on our clock; the node read 601,050 while answering.
+        self.assertEqual(tc.clock_offset(1_000, 1_100, 601_050), (600_000, 100))
+        self.assertEqual(tc.clock_offset(1_000, 1_100, 0), None)  # a node that predates the field
+
     def test_hlc_encoding_is_fixed_width_hex(self):
         self.assertEqual(tc.encode_hlc(hlc(1_700_000_000_000, 5)), "018bcfe568000005")
         self.assertEqual(tc.encode_hlc(hlc(1, 0xFFFF)), "000000000001ffff")
@@ -567,6 +572,20 @@ class ContractTest(NodeTestCase):
         for h in hello.heads:
             self.assertEqual((h.row_count, h.tombstone_count), (digests[h.resource_type].row_count,
                                                                 digests[h.resource_type].tombstone_count))
+
+    def test_handshake_carries_the_clocks_and_works_without_them(self):
+        # Sent without sent_at_ms, as a client that predates it does: answered as before, with the
+        # node's time.
+        before = time.time() * 1000
+        hello = self.node.stub.Handshake(sync_pb2.HandshakeRequest(library_id=self.node.library_id))
+        self.assertEqual(hello.device_id, self.node.device_id)
+        self.assertLessEqual(abs(hello.server_time_ms - before), 5_000)
+        # The client sends its time and estimates the node's offset: one machine, one clock.
+        events = []
+        self.client().handshake(events.append)
+        handshake = next(e for e in events if e["event"] == "handshake")
+        self.assertLess(abs(handshake["clock_offset_ms"]), 1_000)
+        self.assertGreaterEqual(handshake["round_trip_ms"], 0)
 
     def test_bad_input_gets_the_documented_status(self):
         stub, lib, other = self.node.stub, self.node.library_id, str(uuidlib.uuid4())

@@ -66,6 +66,15 @@ def encode_hlc(hlc: records_pb2.Hlc) -> str:
     return f"{hlc.physical_ms:012x}{hlc.logical:04x}"
 
 
+def clock_offset(sent_ms: float, received_ms: float, server_ms: int) -> Optional[tuple[int, int]]:
+    """The node's clock minus ours, NTP style, and the round trip that bounds its error (half of
+    it): `server_time_ms` was read while answering, so it is compared with the midpoint of our
+    send and receive times. None when the node sent no time (it predates the field)."""
+    if server_ms <= 0:
+        return None
+    return round(server_ms - (sent_ms + received_ms) / 2), round(received_ms - sent_ms)
+
+
 def resource_type(name: str) -> int:
     """"entry" or "content-identity" -> the enum value."""
     wanted = name.strip().lower().replace("-", "_")
@@ -290,6 +299,8 @@ class Client:
         self.stub = sync_pb2_grpc.SyncServiceStub(self.channel)
         self.call = None  # the StateRequest stream in flight, so stop() can cancel it
         self.stopping = False
+        # The node's clock minus ours and the round trip, from the last handshake (None: no time sent).
+        self.clock_offset: Optional[tuple[int, int]] = None
 
     def close(self) -> None:
         self.channel.close()
@@ -301,9 +312,12 @@ class Client:
             self.call.cancel()
 
     def handshake(self, on_event: Event = lambda e: None) -> sync_pb2.HandshakeResponse:
+        sent_ms = time.time() * 1000
         hello = self.stub.Handshake(
-            sync_pb2.HandshakeRequest(library_id=self.library_id, protocol_version=sync_pb2.PROTOCOL_VERSION_1)
+            sync_pb2.HandshakeRequest(library_id=self.library_id, protocol_version=sync_pb2.PROTOCOL_VERSION_1,
+                                      sent_at_ms=int(sent_ms))
         )
+        self.clock_offset = clock_offset(sent_ms, time.time() * 1000, hello.server_time_ms)
         if hello.library_id != self.library_id:
             raise RuntimeError(f"node serves library {hello.library_id}, not {self.library_id}")
         # A cursor from another epoch belongs to a database that was recreated or restored:
@@ -314,7 +328,9 @@ class Client:
                 self.store.reset_cursor(hello.device_id, t)
                 on_event({"event": "epoch_changed", "type": NAMES[t], "old": cursor.epoch, "new": hello.epoch})
         on_event({"event": "handshake", "device_id": hello.device_id, "epoch": hello.epoch,
-                  "heads": {NAMES[h.resource_type]: h.seq for h in hello.heads}})
+                  "heads": {NAMES[h.resource_type]: h.seq for h in hello.heads},
+                  **({"clock_offset_ms": self.clock_offset[0], "round_trip_ms": self.clock_offset[1]}
+                     if self.clock_offset else {})})
         return hello
 
     def sync(self, types: Iterable[int] = RESOURCE_TYPES, follow: bool = False,

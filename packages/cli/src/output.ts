@@ -32,6 +32,12 @@ export function formatDuration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+/** A clock offset in words: "10 min ahead", "1.5 s behind". */
+export function formatOffset(offsetMs: number): string {
+  if (offsetMs === 0) return 'in step';
+  return `${formatDuration(Math.abs(offsetMs) / 1000)} ${offsetMs > 0 ? 'ahead' : 'behind'}`;
+}
+
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }

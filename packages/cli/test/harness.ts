@@ -7,6 +7,13 @@ export { freePort } from '../src/free-port';
 
 export const BIN = path.join(__dirname, '..', 'bin', 'tidemark.js');
 
+/**
+ * A command that runs the one after it, such as `env LD_PRELOAD=…libfaketimeMT.so.1 FAKETIME=+10m`
+ * (which shifts the child's clock): `tidemark` runs under it. It must exec the command rather
+ * than fork it, so that a signal to the spawned process reaches tidemark. Empty: run directly.
+ */
+export type Launcher = readonly string[];
+
 export interface CliResult {
   readonly code: number | null;
   readonly stdout: string;
@@ -16,10 +23,11 @@ export interface CliResult {
 /** Runs `tidemark ARGS` as a child process to completion; `input` is written to its stdin. */
 export function runCli(
   args: readonly string[],
-  options: { timeoutMs?: number; input?: string } = {},
+  options: { timeoutMs?: number; input?: string; launcher?: Launcher } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+    const child = spawn(command, [...prefix, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     // Without input, stdin is at its end at once, as /dev/null would be.
     child.stdin.end(options.input);
     let stdout = '';
@@ -53,6 +61,7 @@ export class NodeProcess {
     port: number,
     private readonly peers: readonly string[] = [],
     private readonly extra: readonly string[] = [],
+    private readonly launcher: Launcher = [],
   ) {
     this.address = `127.0.0.1:${port}`;
   }
@@ -70,7 +79,8 @@ export class NodeProcess {
       ...this.extra,
     ];
     for (const peer of this.peers) args.push('--peer', peer);
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...prefix] = [...this.launcher, process.execPath];
+    const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       let buffered = '';

@@ -6,9 +6,12 @@
 import { ProtocolVersion } from '@tidemark/proto';
 import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import { syncUntilCut, transportTo } from './sync-helpers';
+import { DEFAULT_MAX_DRIFT_MS } from '../src/hlc';
 import { Library } from '../src/library';
 import { offsetFromRoundTrip } from '../src/peer-clocks';
+import { checkLibraryHealth } from '../src/reads/health';
 import { readPeerClocks } from '../src/reads/peer-clocks';
+import { readRecord } from '../src/reads/records';
 import { LibrarySyncService } from '../src/sync-service';
 
 const T0 = Date.UTC(2025, 9, 20, 14, 0, 0);
@@ -113,4 +116,65 @@ test('a server that sends no time (an older one): the sync goes on, with no esti
   const connected = run.events.find((event) => event.kind === 'connected');
   expect(connected?.kind === 'connected' && connected.clockOffset).toBeUndefined();
   expect(await readPeerClocks(correct)).toEqual([]);
+});
+
+describe('library health names the wrong clock', () => {
+  test('a correct device names a peer whose clock is beyond the max drift, with its name and offset', async () => {
+    expect((await syncUntilCut(correct, transportTo(fast))).error).toBeUndefined();
+    const findings = await checkLibraryHealth(correct);
+    expect(findings.filter((finding) => finding.kind === 'peer_clock')).toEqual([
+      {
+        kind: 'peer_clock',
+        severity: 'problem',
+        peerDeviceId: fast.identity.deviceId,
+        peerName: (await readRecord(fast, 'device', fast.identity.deviceId))?.name,
+        offsetMs: TEN_MINUTES,
+        roundTripMs: 0,
+        measuredAtMs: T0,
+        maxDriftMs: DEFAULT_MAX_DRIFT_MS,
+      },
+    ]);
+    // Within a larger max drift the same offset is fine.
+    const tolerant = await checkLibraryHealth(correct, { maxDriftMs: 2 * TEN_MINUTES });
+    expect(tolerant.find((finding) => finding.kind.includes('clock') && finding.kind !== 'clock')).toEqual({
+      kind: 'peer_clocks',
+      severity: 'ok',
+      peers: 1,
+      maxDriftMs: 2 * TEN_MINUTES,
+    });
+  });
+
+  test('when every peer (two or more) disagrees the same way, the device says its own clock is the likely wrong one', async () => {
+    const otherClock = new TestClock(T0 + 2_000);
+    const other = await createLibrary({
+      libraryId: correct.identity.libraryId,
+      clock: { now: otherClock.now },
+    });
+    try {
+      expect((await syncUntilCut(fast, transportTo(correct))).error).toBeUndefined();
+      expect((await syncUntilCut(fast, transportTo(other))).error).toBeUndefined();
+      const findings = await checkLibraryHealth(fast);
+      expect(
+        findings.filter((finding) => finding.kind.endsWith('clock') && finding.kind !== 'clock'),
+      ).toEqual([
+        {
+          kind: 'own_clock',
+          severity: 'problem',
+          aheadMs: TEN_MINUTES - 2_000,
+          peers: 2,
+          maxDriftMs: DEFAULT_MAX_DRIFT_MS,
+        },
+      ]);
+      // One of the two correct devices, knowing only the fast one, names it.
+      expect((await syncUntilCut(other, transportTo(fast))).error).toBeUndefined();
+      expect(
+        (await checkLibraryHealth(other)).find((finding) => finding.kind === 'peer_clock'),
+      ).toMatchObject({
+        peerDeviceId: fast.identity.deviceId,
+        offsetMs: TEN_MINUTES - 2_000,
+      });
+    } finally {
+      await other.close();
+    }
+  });
 });

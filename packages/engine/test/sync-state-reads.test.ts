@@ -127,14 +127,24 @@ describe('library health', () => {
   test('rows missing behind a caught-up watermark: watermark ahead of data, for that type only', async () => {
     await writeTags(a, 1, 10);
     await syncOnce(b, a);
-    expect(kinds(await checkLibraryHealth(b))).toEqual(['integrity:ok', 'watermarks:ok', 'clock:ok']);
+    expect(kinds(await checkLibraryHealth(b))).toEqual([
+      'integrity:ok',
+      'watermarks:ok',
+      'clock:ok',
+      'peer_clocks:ok',
+    ]);
     expect((await checkLibraryHealth(b)).find((f) => f.kind === 'watermarks')).toMatchObject({
       watermarks: RESOURCE_NAMES.length,
     });
 
     await forgetRows(b, 'tag', [fixedUuid(1, 3), fixedUuid(1, 7)]);
     const findings = await checkLibraryHealth(b);
-    expect(kinds(findings)).toEqual(['integrity:ok', 'watermark_ahead_of_data:problem', 'clock:ok']);
+    expect(kinds(findings)).toEqual([
+      'integrity:ok',
+      'watermark_ahead_of_data:problem',
+      'clock:ok',
+      'peer_clocks:ok',
+    ]);
     expect(findings[1]).toEqual({
       kind: 'watermark_ahead_of_data',
       severity: 'problem',
@@ -175,7 +185,12 @@ describe('library health', () => {
     await b.write(async (tx) => {
       for (const n of [2, 5, 8]) await tx.delete('tag', fixedUuid(1, n));
     });
-    expect(kinds(await checkLibraryHealth(b))).toEqual(['integrity:ok', 'watermarks:ok', 'clock:ok']);
+    expect(kinds(await checkLibraryHealth(b))).toEqual([
+      'integrity:ok',
+      'watermarks:ok',
+      'clock:ok',
+      'peer_clocks:ok',
+    ]);
   });
 
   test('a watermark below the peer’s last known head is behind', async () => {
@@ -187,7 +202,7 @@ describe('library health', () => {
       new PeerHeadStore(sql).raise(a.identity.deviceId, 'tag', tag.lastSeq + 1),
     );
     const findings = await checkLibraryHealth(b);
-    expect(kinds(findings)).toEqual(['integrity:ok', 'behind:problem', 'clock:ok']);
+    expect(kinds(findings)).toEqual(['integrity:ok', 'behind:problem', 'clock:ok', 'peer_clocks:ok']);
     expect(findings[1]).toMatchObject({
       resourceType: 'tag',
       appliedSeq: tag.lastSeq,

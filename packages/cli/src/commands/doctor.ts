@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import { EXIT } from '../exit-codes';
 import { libraryFile } from '../options';
-import { formatCount, formatDuration, printJson } from '../output';
+import { formatCount, formatDuration, formatOffset, printJson } from '../output';
 
 export interface Finding {
   readonly severity: 'ok' | 'info' | 'problem';
@@ -27,7 +27,8 @@ export function registerDoctor(program: Command): void {
       'after',
       `
 Checks: database integrity, legacy global-watermark schema (migrated or not), peers behind per
-resource type, watermarks ahead of the rows they claim, HLC floor ahead of the wall clock.
+resource type, watermarks ahead of the rows they claim, HLC floor ahead of the wall clock, and
+peers' clocks (or this one) off by more than the max drift, as measured at their last handshake.
 
 Example:
   $ tidemark doctor --library ~/tidemark/desktop`,
@@ -132,6 +133,31 @@ function describe(finding: HealthFinding): Finding {
               'clock in the future was adopted, or this clock is behind; check the system time',
           }
         : { severity, check: 'clock', message: 'the HLC floor is not ahead of the wall clock' };
+    case 'peer_clock':
+      return {
+        severity,
+        check: 'peer clock',
+        message:
+          `device ${finding.peerName ? `"${finding.peerName}" ` : ''}${finding.peerDeviceId} has a clock ` +
+          `${formatOffset(finding.offsetMs)} of this device's (max drift ${formatDuration(finding.maxDriftMs / 1000)}; ` +
+          `measured ${finding.roundTripMs === undefined ? 'one way' : `to ±${formatDuration(finding.roundTripMs / 2000)}`} ` +
+          `at ${new Date(finding.measuredAtMs).toISOString()}). Its rows still sync, but its edits win or lose ` +
+          "by the wrong time: set that device's clock (enable NTP there)",
+      };
+    case 'own_clock':
+      return {
+        severity,
+        check: 'clock',
+        message:
+          `this device's clock is ${formatOffset(finding.aheadMs)} of all ${finding.peers} peers it has measured ` +
+          `(max drift ${formatDuration(finding.maxDriftMs / 1000)}): this clock is the likely wrong one; check this machine's time (NTP)`,
+      };
+    case 'peer_clocks':
+      return {
+        severity,
+        check: 'peer clocks',
+        message: `${finding.peers} peer clock${finding.peers === 1 ? '' : 's'} within the max drift (${formatDuration(finding.maxDriftMs / 1000)}) of this one`,
+      };
   }
 }
 

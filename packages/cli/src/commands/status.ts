@@ -1,13 +1,15 @@
 import {
   decodeHlc,
+  readPeerClocks,
   readPeerHeads,
+  readRecord,
   readResourceHeads,
   readRowCountsByOwner,
   readWatermarks,
   resourceNameOf,
 } from '@tidemark/engine';
 import { Command } from 'commander';
-import { formatCount, formatDuration, formatTable, formatTime, printJson } from '../output';
+import { formatCount, formatDuration, formatOffset, formatTable, formatTime, printJson } from '../output';
 import { withLibrary } from '../with-library';
 
 export function registerStatus(program: Command): void {
@@ -53,9 +55,20 @@ export function registerStatus(program: Command): void {
           rows: head.rowCount,
           tombstones: head.tombstoneCount,
         }));
+        const maxDriftMs = library.clock.maxDriftMs;
+        const peerClocks = await Promise.all(
+          (await readPeerClocks(library)).map(async (clock) => ({
+            peerDeviceId: clock.peerDeviceId,
+            peerName: (await readRecord(library, 'device', clock.peerDeviceId))?.name ?? '',
+            offsetMs: clock.offsetMs,
+            roundTripMs: clock.roundTripMs,
+            measuredAtMs: clock.measuredAtMs,
+            beyondMaxDrift: Math.abs(clock.offsetMs) > maxDriftMs,
+          })),
+        );
         const { identity } = library;
         if (options.json) {
-          printJson({ ...identity, watermarks, counts, heads });
+          printJson({ ...identity, watermarks, counts, heads, maxDriftMs, peerClocks });
           return;
         }
         process.stdout.write(
@@ -87,6 +100,20 @@ export function registerStatus(program: Command): void {
                   ]),
                 )
               : '  (none: this device has not synced from a peer yet)') +
+            `\n\npeer clocks (the peer's clock minus this device's, at the last handshake; max drift ${formatDuration(maxDriftMs / 1000)}):\n` +
+            (peerClocks.length
+              ? formatTable(
+                  ['peer device', 'name', 'offset', 'error', 'measured', ''],
+                  peerClocks.map((c) => [
+                    c.peerDeviceId,
+                    c.peerName || '-',
+                    formatOffset(c.offsetMs),
+                    c.roundTripMs === undefined ? 'one way' : `±${formatDuration(c.roundTripMs / 2000)}`,
+                    formatTime(c.measuredAtMs),
+                    c.beyondMaxDrift ? 'BEYOND MAX DRIFT' : '',
+                  ]),
+                )
+              : '  (none measured yet)') +
             '\n\nlocal rows per resource type and owner device:\n' +
             formatTable(
               ['resource', 'owner device', 'rows'],

@@ -1,5 +1,7 @@
 import { decodeHlc } from '../hlc';
 import { Library } from '../library';
+import { readPeerClocks } from './peer-clocks';
+import { readRecord } from './records';
 import { ResourceName, resourceNameOf } from '../resource-types';
 import { readPeerHeads, readResourceHeads, readWatermarks } from './sync-state';
 
@@ -57,6 +59,42 @@ export type HealthFinding =
       readonly severity: 'ok' | 'problem';
       /** How far the persisted HLC floor is ahead of the wall clock (negative when behind). */
       readonly floorAheadMs: number;
+    }
+  | {
+      /**
+       * A peer's clock is off from this device's by more than the max drift, as estimated at its
+       * last handshake: that device's clock is wrong (docs/architecture.md, "Clocks").
+       */
+      readonly kind: 'peer_clock';
+      readonly severity: 'problem';
+      readonly peerDeviceId: string;
+      /** The peer's device name, when its device row is held here. */
+      readonly peerName: string | undefined;
+      /** The peer's clock minus this device's: positive when the peer's clock is ahead. */
+      readonly offsetMs: number;
+      /** The round trip the estimate came from (its error is half of it); undefined one way. */
+      readonly roundTripMs: number | undefined;
+      readonly measuredAtMs: number;
+      readonly maxDriftMs: number;
+    }
+  | {
+      /**
+       * Every peer (two or more) is off from this device's clock in the same direction by more
+       * than the max drift: this device's clock is the likely wrong one.
+       */
+      readonly kind: 'own_clock';
+      readonly severity: 'problem';
+      /** How far this clock is ahead of the nearest of them (negative when behind all of them). */
+      readonly aheadMs: number;
+      readonly peers: number;
+      readonly maxDriftMs: number;
+    }
+  | {
+      /** Every peer with an estimate is within the max drift of this device's clock. */
+      readonly kind: 'peer_clocks';
+      readonly severity: 'ok';
+      readonly peers: number;
+      readonly maxDriftMs: number;
     };
 
 export interface HealthCheckOptions {
@@ -67,14 +105,17 @@ export interface HealthCheckOptions {
    * came from a wrong clock. Default one minute.
    */
   readonly floorAheadToleranceMs?: number;
+  /** A peer clock further off than this is a problem. Default: the library clock's max drift. */
+  readonly maxDriftMs?: number;
 }
 
 const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
 
 /**
  * Checks an open library: database integrity, the legacy migration it may have had, every
- * watermark against the peer's last known head and against the rows held here, and the HLC
- * floor against the wall clock. Findings come in that order.
+ * watermark against the peer's last known head and against the rows held here, the HLC floor
+ * against the wall clock, and the peers' clock offsets against the max drift. Findings come in
+ * that order.
  */
 export async function checkLibraryHealth(
   library: Library,
@@ -144,5 +185,46 @@ export async function checkLibraryHealth(
   const floorAheadMs = decodeHlc(floor.hlc_floor).physicalMs - (options.nowMs ?? Date.now());
   const tolerance = options.floorAheadToleranceMs ?? DEFAULT_FLOOR_AHEAD_TOLERANCE_MS;
   findings.push({ kind: 'clock', severity: floorAheadMs > tolerance ? 'problem' : 'ok', floorAheadMs });
+  findings.push(...(await peerClockFindings(library, options.maxDriftMs ?? library.clock.maxDriftMs)));
+  return findings;
+}
+
+/**
+ * Names each peer whose clock is off by more than the max drift; when all of them (two or
+ * more) are off the same way, this device's clock is the one to fix, and only that is said.
+ */
+async function peerClockFindings(library: Library, maxDriftMs: number): Promise<HealthFinding[]> {
+  const clocks = await readPeerClocks(library);
+  if (clocks.length === 0) return [];
+  const off = clocks.filter((clock) => Math.abs(clock.offsetMs) > maxDriftMs);
+  if (off.length === 0) return [{ kind: 'peer_clocks', severity: 'ok', peers: clocks.length, maxDriftMs }];
+  const allAhead = clocks.every((clock) => clock.offsetMs > maxDriftMs);
+  const allBehind = clocks.every((clock) => clock.offsetMs < -maxDriftMs);
+  if (clocks.length >= 2 && (allAhead || allBehind)) {
+    const nearest = Math.min(...clocks.map((clock) => Math.abs(clock.offsetMs)));
+    return [
+      {
+        kind: 'own_clock',
+        severity: 'problem',
+        aheadMs: allAhead ? -nearest : nearest,
+        peers: clocks.length,
+        maxDriftMs,
+      },
+    ];
+  }
+  const findings: HealthFinding[] = [];
+  for (const clock of off) {
+    const device = await readRecord(library, 'device', clock.peerDeviceId);
+    findings.push({
+      kind: 'peer_clock',
+      severity: 'problem',
+      peerDeviceId: clock.peerDeviceId,
+      peerName: device?.name || undefined,
+      offsetMs: clock.offsetMs,
+      roundTripMs: clock.roundTripMs,
+      measuredAtMs: clock.measuredAtMs,
+      maxDriftMs,
+    });
+  }
   return findings;
 }
