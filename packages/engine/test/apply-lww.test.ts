@@ -4,7 +4,7 @@
  */
 import { createMembers, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid, hasRow } from './scenario-helpers';
-import { digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { digestsOf, pull } from './sync-helpers';
 import { Library } from '../src/library';
 import { WriteTransaction } from '../src/write-path';
 
@@ -25,11 +25,6 @@ afterEach(async () => {
 });
 
 afterAll(removeTempDirs);
-
-async function pull(client: Library, server: Library): Promise<void> {
-  const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
-  expect(run.error).toBeUndefined();
-}
 
 /** What a library holds of the tag: its row ("r name hlc origin") or tombstone ("t hlc origin"). */
 async function tagVersion(library: Library): Promise<string> {

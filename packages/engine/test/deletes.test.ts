@@ -5,7 +5,7 @@
 import { EntryKind, StateBatch } from '@tidemark/proto';
 import { createMembers, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid, hasRow, hasTombstone, HookedTransport, lostRows } from './scenario-helpers';
-import { digestsOf, syncUntilCut, transportTo } from './sync-helpers';
+import { digestsOf, pull, syncUntilCut, transportTo } from './sync-helpers';
 import { Library } from '../src/library';
 import { unwrapRecord } from '../src/records';
 import { ResourceName, resourceNameOf } from '../src/resource-types';
@@ -30,11 +30,6 @@ afterAll(removeTempDirs);
 async function write(library: Library, fn: (tx: WriteTransaction) => Promise<void>): Promise<void> {
   clock.advance(SECOND);
   await library.write(fn);
-}
-
-async function pull(client: Library, server: Library): Promise<void> {
-  const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
-  expect(run.error).toBeUndefined();
 }
 
 function putEntry(tx: WriteTransaction, uuid: string, path: string): Promise<void> {

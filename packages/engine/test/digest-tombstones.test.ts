@@ -5,7 +5,7 @@
  */
 import { createMembers, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
-import { syncUntilCut, transportTo } from './sync-helpers';
+import { pull } from './sync-helpers';
 import { digestResource, digestsEqual } from '../src/digest';
 import { Library } from '../src/library';
 
@@ -25,11 +25,6 @@ afterEach(async () => {
 });
 
 afterAll(removeTempDirs);
-
-async function pull(client: Library, server: Library): Promise<void> {
-  const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
-  expect(run.error).toBeUndefined();
-}
 
 const tagDigest = (library: Library) => digestResource(library.db.read, 'tag');
 

@@ -5,7 +5,7 @@
  */
 import { createLibrary, removeTempDirs, tempDir, TestClock } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
-import { syncUntilCut, transportTo } from './sync-helpers';
+import { pull } from './sync-helpers';
 import { Library } from '../src/library';
 
 const TAG = fixedUuid(5, 1);
@@ -35,11 +35,6 @@ afterEach(async () => {
 });
 
 afterAll(removeTempDirs);
-
-async function pull(client: Library, server: Library): Promise<void> {
-  const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
-  expect(run.error).toBeUndefined();
-}
 
 async function tagOf(library: Library): Promise<{ name: string; hlc: string; origin: string }> {
   const [row] = await library.db.read.query<{ name: string; hlc: string; origin: string }>(

@@ -55,3 +55,9 @@ export async function countRows(library: Library, table: string): Promise<number
   const [row] = await library.db.read.query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`);
   return row.n;
 }
+
+/** Pulls everything `server` has, three rows a batch (so pages cut often), and fails on any error. */
+export async function pull(client: Library, server: Library): Promise<void> {
+  const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
+  expect(run.error).toBeUndefined();
+}
