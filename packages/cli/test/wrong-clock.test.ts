@@ -111,7 +111,8 @@ test("faketime shifts a node process's wall clock and leaves its timers alone", 
       ...launcherArgs,
       process.execPath,
       '-e',
-      'const t = Date.now(); setTimeout(() => console.log(t, Date.now() - t), 200)',
+      // A string, not console.log(numbers): under FORCE_COLOR (nx sets it) numbers come out in ANSI colour.
+      'const t = Date.now(); setTimeout(() => process.stdout.write(`${t} ${Date.now() - t}\\n`), 200)',
     ],
     { encoding: 'utf8' },
   );
