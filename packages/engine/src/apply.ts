@@ -17,6 +17,7 @@ import { dataValuesOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables'
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
 import { isUuid, validateFields, validateHlc } from './validate';
 import { ResourceWatermarkStore } from './watermarks';
+import { lineageIdsFor, lineageKey, OriginPrefixStore } from './origin-prefixes';
 
 export interface ApplyResult {
   readonly resourceType: ResourceName;
@@ -45,6 +46,10 @@ export interface ApplyResult {
   readonly beyondDrift: number;
   /** How far ahead of this device's clock the furthest of them was, in ms; 0 when none. */
   readonly maxAheadMs: number;
+  /** Rows and tombstones the server left out because this device holds them (`held_skipped`). */
+  readonly heldSkipped: number;
+  /** Origin prefixes of this type the batch's checkpoint raised here. */
+  readonly prefixesRaised: number;
 }
 
 interface Incoming {
@@ -54,6 +59,51 @@ interface Incoming {
   readonly stamp: HlcStamp;
   /** Row values for a record; undefined for a tombstone. */
   readonly values?: readonly unknown[];
+  /** The seq the version took at its origin, and the origin's epoch then; 0 and '' when unknown. */
+  readonly originSeq: number;
+  readonly originEpoch: string;
+}
+
+/**
+ * The origin seq and epoch of record `index`, from the batch's parallel lists; a record without
+ * them (a server that predates them, or 0 sent for it) has neither.
+ */
+function recordOrigin(batch: StateBatch, index: number): { originSeq: number; originEpoch: string } {
+  const originSeq = batch.recordOriginSeqs[index] ?? 0;
+  const ref = batch.recordOriginEpochs[index] ?? 0;
+  if (originSeq === 0 || ref === 0) return { originSeq: 0, originEpoch: '' };
+  return { originSeq, originEpoch: batch.originEpochs[ref - 1] };
+}
+
+/** Why the batch's origin lists are unusable, or undefined when they are fine. */
+function checkOriginLists(batch: StateBatch): string | undefined {
+  const records = batch.records.length;
+  for (const [field, list] of [
+    ['record_origin_seqs', batch.recordOriginSeqs],
+    ['record_origin_epochs', batch.recordOriginEpochs],
+  ] as const) {
+    if (list.length !== 0 && list.length !== records) {
+      return `${field} has ${list.length} entries for ${records} records`;
+    }
+  }
+  if (!batch.originEpochs.every(isUuid)) return 'origin_epochs must be lowercase hyphenated UUIDs';
+  if (!batch.recordOriginSeqs.every((seq) => Number.isSafeInteger(seq) && seq >= 0)) {
+    return 'record_origin_seqs must be below 2^53';
+  }
+  if (!batch.recordOriginEpochs.every((ref) => ref <= batch.originEpochs.length)) {
+    return 'record_origin_epochs refers past origin_epochs';
+  }
+  for (const prefix of batch.checkpoint?.covered ?? []) {
+    if (
+      !isUuid(prefix.origin) ||
+      !isUuid(prefix.epoch) ||
+      !Number.isSafeInteger(prefix.seq) ||
+      prefix.seq < 0
+    ) {
+      return 'checkpoint.covered needs UUID origins and epochs and seqs below 2^53';
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -74,6 +124,8 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
   if (!Number.isSafeInteger(checkpoint.seq) || checkpoint.seq < 0) {
     throw new MalformedBatchError(`${name} batch checkpoint seq ${checkpoint.seq} is invalid`);
   }
+  const originProblem = checkOriginLists(batch);
+  if (originProblem) throw new MalformedBatchError(`${name} batch: ${originProblem}`);
   const items: Incoming[] = [];
   batch.records.forEach((wire, index) => {
     const record = unwrapRecord(name, wire);
@@ -88,6 +140,7 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
       origin: record.origin,
       stamp,
       values: dataValuesOf(RESOURCE_TABLES[name], record),
+      ...recordOrigin(batch, index),
     });
   });
   batch.tombstones.forEach((tombstone, index) => {
@@ -102,10 +155,23 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
               ? 'uuid must be a lowercase hyphenated UUID'
               : !isUuid(tombstone.origin)
                 ? 'origin must be a lowercase hyphenated UUID'
-                : validateHlc(tombstone.hlc);
+                : (validateHlc(tombstone.hlc) ??
+                  (!Number.isSafeInteger(tombstone.originSeq) || tombstone.originSeq < 0
+                    ? 'origin_seq must be below 2^53'
+                    : tombstone.originEpoch !== '' && !isUuid(tombstone.originEpoch)
+                      ? 'origin_epoch must be empty or a lowercase hyphenated UUID'
+                      : undefined));
     if (problem) throw new MalformedBatchError(`${name} batch tombstone ${index}: ${problem}`);
     const stamp = tombstone.hlc as HlcStamp;
-    items.push({ uuid: tombstone.uuid, hlc: encodeHlc(stamp), origin: tombstone.origin, stamp });
+    const known = tombstone.originSeq > 0 && tombstone.originEpoch !== '';
+    items.push({
+      uuid: tombstone.uuid,
+      hlc: encodeHlc(stamp),
+      origin: tombstone.origin,
+      stamp,
+      originSeq: known ? tombstone.originSeq : 0,
+      originEpoch: known ? tombstone.originEpoch : '',
+    });
   });
   return { name, items };
 }
@@ -155,6 +221,8 @@ export interface ApplyOptions {
 interface PreparedBatch {
   readonly checkpoint: NonNullable<StateBatch['checkpoint']>;
   readonly reset: boolean;
+  readonly caughtUp: boolean;
+  readonly heldSkipped: number;
   readonly name: ResourceName;
   readonly items: Incoming[];
   /** A membership batch's changes, in stream order; empty for other types. */
@@ -176,7 +244,17 @@ function prepareBatch(library: Library, batch: StateBatch): PreparedBatch {
     }
   }
   const changes = name === 'membership' ? parseChanges(library.identity.libraryId, batch) : [];
-  return { checkpoint: batch.checkpoint!, reset: batch.reset, name, items, changes, beyondDrift, maxAheadMs };
+  return {
+    checkpoint: batch.checkpoint!,
+    reset: batch.reset,
+    caughtUp: batch.caughtUp,
+    heldSkipped: Number(batch.heldSkipped) || 0,
+    name,
+    items,
+    changes,
+    beyondDrift,
+    maxAheadMs,
+  };
 }
 
 /**
@@ -195,6 +273,8 @@ interface ApplyContext {
   readonly options: ApplyOptions;
   readonly watermarks: ResourceWatermarkStore;
   readonly cursors: Map<ResourceName, { peerEpoch: string; lastSeq: number } | undefined>;
+  /** Types whose origin prefixes this transaction raised. */
+  readonly raised: Set<ResourceName>;
 }
 
 async function openApplyContext(
@@ -213,6 +293,7 @@ async function openApplyContext(
     options,
     watermarks: new ResourceWatermarkStore(sql),
     cursors: new Map(),
+    raised: new Set(),
   };
 }
 
@@ -228,10 +309,8 @@ async function cursorOf(context: ApplyContext, name: ResourceName) {
  * The body of one batch's apply, run inside a write transaction that the caller owns: every
  * step of it (seqs, rows, tombstones, watermark, peer head) commits or rolls back with it.
  */
-async function applyInTransaction(
-  context: ApplyContext,
-  { checkpoint, reset, name, items, changes, beyondDrift, maxAheadMs }: PreparedBatch,
-): Promise<ApplyResult> {
+async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch): Promise<ApplyResult> {
+  const { checkpoint, reset, name, items, changes, beyondDrift, maxAheadMs } = prepared;
   const { sql, library, peerDeviceId, sequence } = context;
   const self = library.identity.deviceId;
   const { skipped: refused } = authorizeRows(context.membership, self, peerDeviceId, name, items);
@@ -247,6 +326,12 @@ async function applyInTransaction(
   // written after both.
   const anyTombstone = await writer.hasTombstones(name);
   const versions = await heldVersions(sql, name, [...new Set(items.map((item) => item.uuid))], anyTombstone);
+  const lineages = await lineageIdsFor(
+    sql,
+    items
+      .filter((item) => item.originSeq > 0)
+      .map((item) => ({ origin: item.origin, epoch: item.originEpoch })),
+  );
   const rows: VersionedRow[] = [];
   const tombstones: VersionedTombstone[] = [];
   const owned = DEVICE_OWNED.has(name);
@@ -278,7 +363,13 @@ async function applyInTransaction(
     versions.set(item.uuid, { hlc: item.hlc, origin: item.origin });
     // Capped at the max drift ahead of the wall clock (docs/architecture.md, "Clocks").
     library.clock.receive(item.stamp);
-    const versioned = { hlc: item.hlc, origin: item.origin, seq: sequence.next() };
+    const versioned = {
+      hlc: item.hlc,
+      origin: item.origin,
+      seq: sequence.next(),
+      originSeq: item.originSeq,
+      lineage: item.originSeq > 0 ? lineages.get(lineageKey(item.origin, item.originEpoch))! : 0,
+    };
     if (item.values) rows.push({ values: item.values, ...versioned });
     else tombstones.push({ uuid: item.uuid, ...versioned });
   }
@@ -300,6 +391,7 @@ async function applyInTransaction(
   await context.watermarks.advance(peerDeviceId, name, checkpoint.epoch, nextSeq, lastHlc, Date.now());
   context.cursors.set(name, { peerEpoch: checkpoint.epoch, lastSeq: nextSeq });
   await new PeerHeadStore(sql).raise(peerDeviceId, name, checkpoint.seq);
+  const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered) : 0;
   const written = rows.length + tombstones.length;
   return {
     resourceType: name,
@@ -311,7 +403,41 @@ async function applyInTransaction(
     watermarkSeq: nextSeq,
     beyondDrift,
     maxAheadMs,
+    heldSkipped: prepared.heldSkipped,
+    prefixesRaised,
   };
+}
+
+/**
+ * Takes the origin prefixes a caught-up batch covers as held here, in the transaction that
+ * applied it (docs/architecture.md, "Origin-aware serving"). Not about this device (its own
+ * lineage needs none; rows of its earlier lineages are exactly the ones apply skips as its own)
+ * and not about an origin removed here (apply skips its later rows, so this device may not hold
+ * all the server does). Removal is final: an origin not removed now never was, so none of its
+ * rows were skipped before.
+ */
+async function adoptCovered(
+  context: ApplyContext,
+  name: ResourceName,
+  covered: NonNullable<StateBatch['checkpoint']>['covered'],
+): Promise<number> {
+  const self = context.library.identity.deviceId;
+  const { membership } = context;
+  const adoptable = covered.filter(
+    (prefix) =>
+      prefix.origin !== self &&
+      !membership.refusedFrom.has(prefix.origin) &&
+      !(membership.listed.has(prefix.origin) && !membership.active.has(prefix.origin)),
+  );
+  if (adoptable.length === 0) return 0;
+  const ids = await lineageIdsFor(context.sql, adoptable);
+  const store = new OriginPrefixStore(context.sql);
+  let raised = 0;
+  for (const prefix of adoptable) {
+    if (await store.raise(ids.get(lineageKey(prefix.origin, prefix.epoch))!, name, prefix.seq)) raised += 1;
+  }
+  if (raised > 0) context.raised.add(name);
+  return raised;
 }
 
 /** Applies prepared batches, in order, in ONE transaction: all of them commit, or none does. */
@@ -322,6 +448,7 @@ async function applyTogether(
   options: ApplyOptions,
 ): Promise<ApplyResult[]> {
   let head = 0;
+  let raised: ResourceName[] = [];
   const results = await library.db.writeTransaction(async (sql) => {
     const context = await openApplyContext(sql, library, peerDeviceId, options);
     const applied: ApplyResult[] = [];
@@ -329,9 +456,11 @@ async function applyTogether(
     // Persists the counter and the HLC floor the receive rule raised, once for all batches.
     await context.sequence.commit();
     if (context.sequence.changed) head = context.sequence.head;
+    raised = [...context.raised];
     return applied;
   });
   if (head > 0) library.notifyCommitted(head);
+  for (const name of raised) library.notifyPrefixesRaised({ resourceType: name, peerDeviceId });
   return results;
 }
 

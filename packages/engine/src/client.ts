@@ -1,5 +1,7 @@
-import { HandshakeResponse, ProtocolVersion, StateBatch } from '@tidemark/proto';
+import { HandshakeResponse, OriginPrefix, ProtocolVersion, StateBatch } from '@tidemark/proto';
 import { merge, Observable, defer } from 'rxjs';
+import { BackfillGate } from './backfill-gate';
+import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches } from './apply';
 import { isTidemarkError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
@@ -31,6 +33,27 @@ export interface SyncOptions {
    * a restore from an old backup); by default they are skipped and counted (see ApplyOptions).
    */
   readonly adoptOwnRows?: boolean;
+  /**
+   * Send what this device holds (`Cursor.held`), so the peer leaves out rows held already and
+   * this device's own rows. Default true; false asks for every row, as a v1 client does.
+   */
+  readonly originFilter?: boolean;
+  /**
+   * What to tell the peer this device holds of a type. The default, and the only correct policy,
+   * is the origin prefixes it has durably applied plus its own lineage. Tests inject broken
+   * policies (one that trusts a prefix not applied yet) here to prove the suite catches them.
+   */
+  readonly heldFor?: (name: ResourceName) => Promise<OriginPrefix[]>;
+  /**
+   * Shared by the sessions of one library, so each type is backfilled from one peer at a time,
+   * the peer holding most of it first (see BackfillGate). Absent: no coordination.
+   */
+  readonly backfillGate?: BackfillGate;
+  /**
+   * A follow stream is re-requested with the new prefixes when another peer raised them, at most
+   * this often (ms). Default 250.
+   */
+  readonly refilterEveryMs?: number;
 }
 
 export type SyncEvent =
@@ -75,6 +98,8 @@ export type SyncEvent =
       readonly skippedAfterRemoval: number;
       /** Rows of this device's own identity it does not hold: skipped unless adopted. */
       readonly ownRowsSkipped: number;
+      /** Rows and tombstones the peer left out because this device holds them already. */
+      readonly heldSkipped: number;
     }
   | { readonly kind: 'type_failed'; readonly resourceType: ResourceName; readonly error: TidemarkError }
   | { readonly kind: 'backfilled'; readonly failed: readonly ResourceName[] };
@@ -165,6 +190,16 @@ export function syncFromPeer$(
       const mark = await watermarks.get(peerDeviceId, name);
       return { epoch: mark?.peerEpoch ?? '', seq: mark?.lastSeq ?? 0 };
     });
+  const prefixes = new OriginPrefixStore(library.db.read);
+  // Repair (adoptOwnRows) wants every row back, its own included.
+  const filtering = (options.originFilter ?? true) && !options.adoptOwnRows;
+  const heldFor =
+    options.heldFor ??
+    (async (name: ResourceName): Promise<OriginPrefix[]> => [
+      ...toWire(await prefixes.forType(name)),
+      // Its own lineage: by last-writer-wins it holds every version it wrote, or a greater one.
+      { origin: deviceId, epoch, seq: WHOLE_LINEAGE },
+    ]);
 
   const connect$ = async (): Promise<SyncEvent & { kind: 'connected' }> => {
     const heads = await resourceHeads(library.db.read);
@@ -228,6 +263,8 @@ export function syncFromPeer$(
   ) =>
     (async () => {
       const cursor = await cursorFor(peerDeviceId, name);
+      // Read after the cursor: prefixes only grow, so they are at least as new as it.
+      const held = filtering ? await heldFor(name) : [];
       // Cancels the stream when this pull ends for any reason, including a read still pending
       // (which an iterator's return() would wait for) after a batch was rejected.
       const local = new AbortController();
@@ -237,7 +274,7 @@ export function syncFromPeer$(
         {
           libraryId,
           deviceId,
-          cursors: [{ resourceType: resourceTypeOf(name), ...cursor }],
+          cursors: [{ resourceType: resourceTypeOf(name), ...cursor, held }],
           batchSize: options.batchSize ?? 0,
           follow: phase === 'follow',
         },
@@ -279,6 +316,7 @@ export function syncFromPeer$(
               maxAheadMs: result.maxAheadMs,
               skippedAfterRemoval: result.skippedAfterRemoval,
               ownRowsSkipped: result.ownRowsSkipped,
+              heldSkipped: result.heldSkipped,
             });
           });
           if (results.length < summaries.length) throw failure;
@@ -289,6 +327,43 @@ export function syncFromPeer$(
         local.abort();
       }
     })();
+
+  /**
+   * Follows one type; when another peer's batch raised what this device holds of it, the
+   * stream is asked again from the stored cursor with the new prefixes (at most every
+   * `refilterEveryMs`), so this peer stops relaying what arrived elsewhere. The cursor is the
+   * only state a restart keeps: rows in flight are not applied and come again, or are left out.
+   */
+  const followType = async (
+    peerDeviceId: string,
+    name: ResourceName,
+    emit: (event: SyncEvent) => void,
+    signal: AbortSignal,
+  ) => {
+    const every = options.refilterEveryMs ?? 250;
+    while (!signal.aborted) {
+      const restart = new AbortController();
+      const stop = () => restart.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      const startedAt = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const raised = filtering
+        ? library.prefixesRaised$.subscribe((event) => {
+            if (event.resourceType !== name || event.peerDeviceId === peerDeviceId || timer) return;
+            timer = setTimeout(() => restart.abort(), Math.max(0, startedAt + every - Date.now()));
+          })
+        : undefined;
+      try {
+        await pullType(peerDeviceId, name, 'follow', emit, restart.signal);
+      } finally {
+        raised?.unsubscribe();
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+      }
+      // The stream ended without a restart: the peer ended it (shutting down).
+      if (!restart.signal.aborted) return;
+    }
+  };
 
   return new Observable<SyncEvent>((subscriber) => {
     let stopped = false;
@@ -306,14 +381,24 @@ export function syncFromPeer$(
       // request for it: such types are left out with that peer.
       const served = new Set(connected.handshake.heads.map((head) => head.resourceType));
       const offered = served.size ? types.filter((name) => served.has(resourceTypeOf(name))) : types;
+      const headOf = new Map(
+        connected.handshake.heads.map((head) => [head.resourceType, head.rowCount + head.tombstoneCount]),
+      );
       for (const name of offered) {
         if (stopped) return;
+        const release = await options.backfillGate?.acquire(
+          name,
+          headOf.get(resourceTypeOf(name)) ?? 0,
+          abort.signal,
+        );
         try {
           await pullType(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
         } catch (error) {
           if (!isPerTypeFailure(error)) throw error;
           failed.push(name);
           emit({ kind: 'type_failed', resourceType: name, error });
+        } finally {
+          release?.();
         }
       }
       emit({ kind: 'backfilled', failed });
@@ -323,7 +408,7 @@ export function syncFromPeer$(
       followSubscription = merge(
         ...followed.map((name) =>
           defer(() =>
-            pullType(connected.peerDeviceId, name, 'follow', emit, abort.signal).catch((error: unknown) => {
+            followType(connected.peerDeviceId, name, emit, abort.signal).catch((error: unknown) => {
               if (!isPerTypeFailure(error)) throw error;
               emit({ kind: 'type_failed', resourceType: name, error });
             }),

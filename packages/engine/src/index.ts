@@ -1,5 +1,7 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
+export { BackfillGate } from './backfill-gate';
+export { WHOLE_LINEAGE } from './origin-prefixes';
 export { DigestAccumulator, digestsEqual } from './digest';
 export { isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
 export {

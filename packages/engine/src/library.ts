@@ -19,6 +19,7 @@ import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
 import { ChangeSequence } from './sequence';
 import { LibraryDatabase } from './store/library-database';
 import { isUuid } from './validate';
+import { LineageCache, lineageIdsFor } from './origin-prefixes';
 import { WriteTransaction } from './write-path';
 
 export interface LibraryIdentity {
@@ -59,6 +60,12 @@ function fileIdentityOf(file: string): string {
   return `${stat.dev}:${stat.ino}`;
 }
 
+/** An apply raised the origin prefixes held of a type, from a batch of this peer. */
+export interface PrefixesRaised {
+  readonly resourceType: string;
+  readonly peerDeviceId: string;
+}
+
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
@@ -73,6 +80,18 @@ export class Library {
    */
   readonly changes$: Observable<number>;
   readonly pollIntervalMs: number;
+  /**
+   * Lineages by id, as committed (serving puts each row's origin epoch on the wire).
+   * @internal
+   */
+  readonly lineages: LineageCache;
+  private readonly appliedPrefixesSubject = new Subject<PrefixesRaised>();
+  /**
+   * Emits a type's name after an apply raised what this device holds of it (its origin
+   * prefixes): follow streams from other peers are then re-requested with the new prefixes.
+   * @internal
+   */
+  readonly prefixesRaised$: Observable<PrefixesRaised> = this.appliedPrefixesSubject.asObservable();
 
   private constructor(
     /**
@@ -85,7 +104,13 @@ export class Library {
     readonly identity: LibraryIdentity,
     readonly clock: HybridLogicalClock,
     options: OpenLibraryOptions,
+    /**
+     * The id of this database's own lineage (this device, this epoch): every local write carries it.
+     * @internal
+     */
+    readonly ownLineage: number,
   ) {
+    this.lineages = new LineageCache(db.read);
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     const polled$ = interval(this.pollIntervalMs).pipe(
       switchMap(() => from(this.headSeq().catch(() => 0))),
@@ -144,7 +169,14 @@ export class Library {
         ],
       ),
     );
-    const library = new Library(db, identity, new HybridLogicalClock(undefined, options.clock), options);
+    const ownLineage = await Library.ownLineageOf(db, identity);
+    const library = new Library(
+      db,
+      identity,
+      new HybridLogicalClock(undefined, options.clock),
+      options,
+      ownLineage,
+    );
     await library.write((tx) =>
       tx.put('device', {
         uuid: identity.deviceId,
@@ -187,7 +219,20 @@ export class Library {
     };
     // The persisted floor keeps the clock monotonic across restarts and wall-clock steps.
     const clock = new HybridLogicalClock(decodeHlc(row.hlc_floor), options.clock);
-    return new Library(db, identity, clock, options);
+    return new Library(db, identity, clock, options, await Library.ownLineageOf(db, identity));
+  }
+
+  /** This database's lineage id, made on the first open in an epoch. */
+  private static async ownLineageOf(db: LibraryDatabase, identity: LibraryIdentity): Promise<number> {
+    const [row] = await db.read.query<{ id: number }>(
+      'SELECT id FROM origin_lineages WHERE origin = ? AND epoch = ?',
+      [identity.deviceId, identity.epoch],
+    );
+    if (row) return row.id;
+    const ids = await db.writeTransaction((sql) =>
+      lineageIdsFor(sql, [{ origin: identity.deviceId, epoch: identity.epoch }]),
+    );
+    return [...ids.values()][0];
   }
 
   /**
@@ -221,7 +266,7 @@ export class Library {
     let changed = false;
     const result = await this.db.writeTransaction(async (sql) => {
       const sequence = await ChangeSequence.begin(sql, this.clock);
-      const tx = new WriteTransaction(sql, sequence, this.clock, this.identity.deviceId);
+      const tx = new WriteTransaction(sql, sequence, this.clock, this.identity.deviceId, this.ownLineage);
       const value = await fn(tx);
       await tx.flush();
       await sequence.commit();
@@ -241,6 +286,14 @@ export class Library {
     this.commitsSubject.next(head);
   }
 
+  /**
+   * Tells this process's follow streams that an apply raised the prefixes held of a type.
+   * @internal
+   */
+  notifyPrefixesRaised(raised: PrefixesRaised): void {
+    this.appliedPrefixesSubject.next(raised);
+  }
+
   /** The highest committed seq, read from the database (sees commits of other processes too). */
   async headSeq(): Promise<number> {
     const [row] = await this.db.read.query<{ last_seq: number }>(
@@ -253,6 +306,7 @@ export class Library {
     this.closing.next();
     this.closing.complete();
     this.commitsSubject.complete();
+    this.appliedPrefixesSubject.complete();
     await this.db.close();
   }
 }

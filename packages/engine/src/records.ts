@@ -44,5 +44,8 @@ export function tombstoneFromRow(name: ResourceName, row: StoredRow): Tombstone 
     uuid: String(row.uuid),
     hlc: decodeHlc(String(row.hlc)),
     origin: String(row.origin),
+    // Filled in by serving, which knows the lineage's epoch.
+    originSeq: 0,
+    originEpoch: '',
   };
 }

@@ -1,7 +1,8 @@
-import { Checkpoint, Record as WireRecord, StateBatch, Tombstone } from '@tidemark/proto';
+import { Checkpoint, OriginPrefix, Record as WireRecord, StateBatch, Tombstone } from '@tidemark/proto';
 import { Observable } from 'rxjs';
 import { decodeHlc } from './hlc';
 import { Library } from './library';
+import { OriginPrefixStore, toWire } from './origin-prefixes';
 import { recordFromValues, tombstoneFromRow, wrapRecord } from './records';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { SqlRunner } from './store/library-database';
@@ -28,7 +29,15 @@ export interface BackfillOptions {
   readonly backpressure?: () => Promise<void>;
   /** In follow mode, skip the first caught-up batch (the caller already sent one). */
   readonly quietCatchUp?: boolean;
+  /**
+   * What the requester holds of this type (`Cursor.held`): rows and tombstones of a listed
+   * lineage at or below its seq are left out (docs/architecture.md, "Origin-aware serving").
+   */
+  readonly held?: readonly OriginPrefix[];
 }
+
+/** Lineage id -> the highest origin seq the requester holds of it. */
+export type HeldByLineage = ReadonlyMap<number, number>;
 
 /** One page of a resource type: rows and tombstones with seq in (afterSeq, lastSeq]. */
 export interface ResourcePage {
@@ -39,6 +48,24 @@ export interface ResourcePage {
   readonly lastHlc: string | undefined;
   /** True when the page holds fewer items than asked: the type is caught up. */
   readonly caughtUp: boolean;
+  /** Per record, in order: [origin seq, origin lineage id] (0 when unknown). */
+  readonly recordOrigins: readonly (readonly [number, number])[];
+  /** Per tombstone, in order: [origin seq, origin lineage id]. */
+  readonly tombstoneOrigins: readonly (readonly [number, number])[];
+  /** Rows and tombstones in the page's range left out because the requester holds them. */
+  readonly heldSkipped: number;
+}
+
+/**
+ * The SQL condition that keeps a row the requester does not hold: its origin seq above what it
+ * holds of the row's lineage. Unknown lineages (0) and unlisted ones compare with -1, so they are
+ * always kept. The values are integers from this database and validated requests, inlined so the
+ * statement's parameters stay positional.
+ */
+function keepCondition(held: HeldByLineage | undefined): string {
+  if (!held || held.size === 0) return '1';
+  const cases = [...held].map(([lineage, seq]) => `WHEN ${Math.trunc(lineage)} THEN ${Math.trunc(seq)}`);
+  return `origin_seq > CASE origin_lineage ${cases.join(' ')} ELSE -1 END`;
 }
 
 /**
@@ -52,6 +79,7 @@ export async function readPage(
   name: ResourceName,
   afterSeq: number,
   limit: number,
+  held?: HeldByLineage,
 ): Promise<ResourcePage> {
   const table = RESOURCE_TABLES[name];
   // One more than the limit tells "more to come" from "this page ends the type" without a count,
@@ -70,15 +98,28 @@ export async function readPage(
     [afterSeq, limit + 1, name, limit - 1],
   );
   if (probe.n === 0)
-    return { records: [], tombstones: [], lastSeq: afterSeq, lastHlc: undefined, caughtUp: true };
+    return {
+      records: [],
+      tombstones: [],
+      lastSeq: afterSeq,
+      lastHlc: undefined,
+      caughtUp: true,
+      recordOrigins: [],
+      tombstoneOrigins: [],
+      heldSkipped: 0,
+    };
   let caughtUp = probe.n <= limit;
   let upper = Number(caughtUp ? probe.last : probe.atLimit);
   const columns = columnsOf(table);
   const seqAt = columns.indexOf('seq');
   const hlcAt = columns.indexOf('hlc');
-  let rows = await readRows(sql, table.table, columns, seqAt, afterSeq, upper);
+  const originSeqAt = columns.indexOf('origin_seq');
+  const lineageAt = columns.indexOf('origin_lineage');
+  const keep = keepCondition(held);
+  let rows = await readRows(sql, table.table, columns, seqAt, afterSeq, upper, keep);
   let tombstones = await sql.query<StoredRow>(
-    'SELECT uuid, hlc, origin, seq FROM tombstones WHERE resource_type = ? AND seq > ? AND seq <= ? ORDER BY seq',
+    `SELECT uuid, hlc, origin, seq, origin_seq, origin_lineage FROM tombstones
+     WHERE resource_type = ? AND seq > ? AND seq <= ? AND ${keep} ORDER BY seq`,
     [name, afterSeq, upper],
   );
   const cut = byteBudgetCut(rows, seqAt, tombstones);
@@ -96,12 +137,25 @@ export async function readPage(
     lastTombstone && (!lastRow || Number(lastTombstone.seq) > Number(lastRow[seqAt]))
       ? lastTombstone.hlc
       : lastRow?.[hlcAt];
+  let heldSkipped = 0;
+  if (held && held.size > 0) {
+    // What the filter left out of (afterSeq, upper]: two counts on the seq indexes.
+    const [all] = await sql.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM ${table.table} WHERE seq > ?1 AND seq <= ?2)
+            + (SELECT count(*) FROM tombstones WHERE resource_type = ?3 AND seq > ?1 AND seq <= ?2) AS n`,
+      [afterSeq, upper, name],
+    );
+    heldSkipped = all.n - rows.length - tombstones.length;
+  }
   return {
     records: rows.map((row) => wrapRecord(name, recordFromValues(name, row))),
     tombstones: tombstones.map((row) => tombstoneFromRow(name, row)),
     lastSeq: upper,
     lastHlc: lastHlc === undefined || lastHlc === null ? undefined : String(lastHlc),
     caughtUp,
+    recordOrigins: rows.map((row) => [Number(row[originSeqAt]), Number(row[lineageAt])] as const),
+    tombstoneOrigins: tombstones.map((row) => [Number(row.origin_seq), Number(row.origin_lineage)] as const),
+    heldSkipped,
   };
 }
 
@@ -121,10 +175,11 @@ async function readRows(
   seqAt: number,
   afterSeq: number,
   upper: number,
+  keep: string,
 ): Promise<StoredValues[]> {
   const [page] = await sql.query<{ rows: string }>(
     `SELECT json_group_array(json_array(${columns.join(', ')})) AS rows
-     FROM (SELECT ${columns.join(', ')} FROM ${tableName} WHERE seq > ? AND seq <= ? ORDER BY seq)`,
+     FROM (SELECT ${columns.join(', ')} FROM ${tableName} WHERE seq > ? AND seq <= ? AND ${keep} ORDER BY seq)`,
     [afterSeq, upper],
   );
   const rows = JSON.parse(page.rows) as StoredValues[];
@@ -173,6 +228,73 @@ function estimatedBytes(row: StoredValues): number {
   let bytes = 64;
   for (const value of row) bytes += typeof value === 'string' ? value.length * 3 : 10;
   return bytes;
+}
+
+/**
+ * The requester's held prefixes as this database's lineage ids. A lineage this database has no
+ * row of yet filters nothing until one arrives; it is looked up again before each page.
+ */
+class HeldFilter {
+  private readonly resolved = new Map<number, number>();
+  private unresolved: OriginPrefix[];
+
+  constructor(
+    private readonly library: Library,
+    held: readonly OriginPrefix[],
+  ) {
+    this.unresolved = [...held];
+  }
+
+  async byLineage(): Promise<HeldByLineage> {
+    if (this.unresolved.length === 0) return this.resolved;
+    const still: OriginPrefix[] = [];
+    for (const prefix of this.unresolved) {
+      const id = await this.library.lineages.idOf(prefix.origin, prefix.epoch);
+      if (id === undefined) still.push(prefix);
+      else this.resolved.set(id, Math.max(this.resolved.get(id) ?? 0, prefix.seq));
+    }
+    this.unresolved = still;
+    return this.resolved;
+  }
+}
+
+/** A page's origin seqs and epochs as `StateBatch` carries them: one per record, epochs by index. */
+async function originsOnWire(
+  library: Library,
+  page: ResourcePage,
+): Promise<Pick<StateBatch, 'recordOriginSeqs' | 'recordOriginEpochs' | 'originEpochs'>> {
+  const lineages = await library.lineages.lineagesOf([
+    ...page.recordOrigins.map(([, lineage]) => lineage),
+    ...page.tombstoneOrigins.map(([, lineage]) => lineage),
+  ]);
+  const originEpochs: string[] = [];
+  const indexOf = new Map<number, number>();
+  const epochRef = (lineage: number): number => {
+    const known = lineages.get(lineage);
+    if (!known) return 0;
+    let index = indexOf.get(lineage);
+    if (index === undefined) {
+      index = originEpochs.indexOf(known.epoch);
+      if (index < 0) index = originEpochs.push(known.epoch) - 1;
+      indexOf.set(lineage, index);
+    }
+    return index + 1;
+  };
+  const recordOriginSeqs: number[] = [];
+  const recordOriginEpochs: number[] = [];
+  for (const [originSeq, lineage] of page.recordOrigins) {
+    const ref = epochRef(lineage);
+    recordOriginSeqs.push(ref === 0 ? 0 : originSeq);
+    recordOriginEpochs.push(ref);
+  }
+  page.tombstoneOrigins.forEach(([originSeq, lineage], index) => {
+    const known = lineages.get(lineage);
+    if (!known) return;
+    const tombstone = page.tombstones[index] as { originSeq: number; originEpoch: string };
+    tombstone.originSeq = originSeq;
+    tombstone.originEpoch = known.epoch;
+  });
+  return { recordOriginSeqs, recordOriginEpochs, originEpochs };
 }
 
 /** Rows plus tombstones of a type with seq above `afterSeq`. */
@@ -234,20 +356,31 @@ export function backfillResource$(
       let remaining = await countAfter(library.db.read, name, seq);
       let firstBatch = true;
       let announcedCatchUp = options.quietCatchUp ?? false;
+      const held = new HeldFilter(library, options.held ?? []);
+      const claims = new OriginPrefixStore(library.db.read);
       while (!stopped) {
+        // Both read BEFORE the page: what they claim was held then, so it is held when the page
+        // is read, and a caught-up page hands all of it over (docs/architecture.md,
+        // "Origin-aware serving", points 1 and 2).
+        const covered = await claims.forType(name);
         const head = await library.headSeq();
-        const page = await readPage(library.db.read, name, seq, limit);
+        const page = await readPage(library.db.read, name, seq, limit, await held.byLineage());
         if (stopped) return;
         const sent = page.records.length + page.tombstones.length;
-        remaining = page.caughtUp ? 0 : Math.max(remaining - sent, 1);
-        const isNews = sent > 0 || (firstBatch && reset) || (page.caughtUp && !announcedCatchUp);
+        remaining = page.caughtUp ? 0 : Math.max(remaining - sent - page.heldSkipped, 1);
+        const isNews =
+          sent > 0 || page.heldSkipped > 0 || (firstBatch && reset) || (page.caughtUp && !announcedCatchUp);
         if (isNews) {
           const checkpoint: Checkpoint = {
             resourceType,
             epoch,
             seq: page.lastSeq,
             hlc: page.lastHlc ? decodeHlc(page.lastHlc) : undefined,
+            covered: page.caughtUp
+              ? [...toWire(covered), { origin: library.identity.deviceId, epoch, seq: head }]
+              : [],
           };
+          const origins = await originsOnWire(library, page);
           subscriber.next({
             resourceType,
             records: page.records,
@@ -256,6 +389,8 @@ export function backfillResource$(
             remaining,
             reset: firstBatch && reset,
             caughtUp: page.caughtUp,
+            ...origins,
+            heldSkipped: page.heldSkipped,
           });
           firstBatch = false;
           if (page.caughtUp) announcedCatchUp = true;

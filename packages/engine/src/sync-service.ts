@@ -3,6 +3,7 @@ import {
   DigestResponse,
   HandshakeRequest,
   HandshakeResponse,
+  OriginPrefix,
   ProtocolVersion,
   StateBatch,
   StateRequest,
@@ -15,6 +16,7 @@ import { Library } from './library';
 import { offsetOneWay, PeerClockStore } from './peer-clocks';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
 import { isUuid } from './validate';
+import { MAX_HELD_PREFIXES } from './origin-prefixes';
 import {
   backfillResource$,
   clampBatchSize,
@@ -79,12 +81,14 @@ export class LibrarySyncService {
     const cursors = this.parseCursors(request);
     const batchSize = clampBatchSize(request.batchSize);
     const positions = new Map<ResourceName, ResourceCursor>(cursors);
+    const held = new Map(cursors.map(([name, cursor]) => [name, cursor.held]));
     const epoch = this.library.identity.epoch;
     const backfill = concat(
       ...cursors.map(([name, cursor]) =>
         defer(() =>
           backfillResource$(this.library, name, cursor, batchSize, {
             backpressure: options.backpressure,
+            held: cursor.held,
           }).pipe(tap((batch) => positions.set(name, { epoch, seq: batch.checkpoint?.seq ?? 0 }))),
         ),
       ),
@@ -97,6 +101,7 @@ export class LibrarySyncService {
             follow: true,
             quietCatchUp: true,
             backpressure: options.backpressure,
+            held: held.get(name),
           }),
         ),
       ),
@@ -124,6 +129,39 @@ export class LibrarySyncService {
     return { epoch: this.library.identity.epoch, digests };
   }
 
+  private parseHeld(name: ResourceName, held: readonly OriginPrefix[]): readonly OriginPrefix[] {
+    if (held.length > MAX_HELD_PREFIXES) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `cursor for ${name} lists ${held.length} held prefixes; at most ${MAX_HELD_PREFIXES}`,
+      );
+    }
+    const seen = new Set<string>();
+    for (const prefix of held) {
+      if (!isUuid(prefix.origin) || !isUuid(prefix.epoch)) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `a held prefix for ${name} needs a lowercase hyphenated UUID origin and epoch, not "${prefix.origin}", "${prefix.epoch}"`,
+        );
+      }
+      if (!Number.isSafeInteger(prefix.seq) || prefix.seq < 0) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `held prefix seq ${prefix.seq} for ${name} is out of range`,
+        );
+      }
+      const key = `${prefix.origin}/${prefix.epoch}`;
+      if (seen.has(key)) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `held prefix of origin ${prefix.origin} epoch ${prefix.epoch} is listed twice for ${name}`,
+        );
+      }
+      seen.add(key);
+    }
+    return held;
+  }
+
   private checkLibrary(libraryId: string, deviceId = ''): void {
     if (!isUuid(libraryId)) {
       throw new TidemarkError(
@@ -145,7 +183,9 @@ export class LibrarySyncService {
     }
   }
 
-  private parseCursors(request: StateRequest): [ResourceName, ResourceCursor][] {
+  private parseCursors(
+    request: StateRequest,
+  ): [ResourceName, ResourceCursor & { held: readonly OriginPrefix[] }][] {
     if (request.cursors.length === 0) {
       throw new TidemarkError('INVALID_ARGUMENT', 'a StateRequest needs at least one cursor');
     }
@@ -158,7 +198,7 @@ export class LibrarySyncService {
       if (!Number.isSafeInteger(cursor.seq) || cursor.seq < 0) {
         throw new TidemarkError('INVALID_ARGUMENT', `cursor seq ${cursor.seq} for ${name} is out of range`);
       }
-      return [name, { epoch: cursor.epoch, seq: cursor.seq }];
+      return [name, { epoch: cursor.epoch, seq: cursor.seq, held: this.parseHeld(name, cursor.held) }];
     });
   }
 }

@@ -1,6 +1,7 @@
 import type { Library } from './library';
 import { RESOURCE_NAMES, ResourceName } from './resource-types';
 import { SqlRunner } from './store/library-database';
+import { OriginPrefixStore } from './origin-prefixes';
 
 /** How far this device has applied one resource type of one peer. */
 export interface ResourceWatermark {
@@ -120,7 +121,9 @@ export class ResourceWatermarkStore {
 /**
  * Restarts the given types of one peer from 0 in one transaction: the next sync pulls them
  * whole (repair, when a type's digest differs from the peer's). Idempotent apply makes that
- * cost transfer, not writes, for the rows already right.
+ * cost transfer, not writes, for the rows already right. What this device holds of those types
+ * (its origin prefixes) is forgotten too: a differing digest means something held is not what
+ * it should be, so no row of them is left out of the repair.
  */
 export async function resetWatermarks(
   library: Library,
@@ -130,5 +133,6 @@ export async function resetWatermarks(
   await library.db.writeTransaction(async (sql) => {
     const store = new ResourceWatermarkStore(sql);
     for (const name of names) await store.resetType(peerDeviceId, name, Date.now());
+    await new OriginPrefixStore(sql).clear(names);
   });
 }

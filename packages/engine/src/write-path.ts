@@ -46,6 +46,8 @@ export class WriteTransaction {
     private readonly sequence: ChangeSequence,
     private readonly clock: HybridLogicalClock,
     readonly deviceId: string,
+    /** This database's own lineage: where every local write comes from. */
+    private readonly lineage: number,
   ) {
     this.rows = new RowWriter(sql);
   }
@@ -64,11 +66,14 @@ export class WriteTransaction {
         `a ${name} owned by device ${owner} cannot be written on device ${this.deviceId}`,
       );
     }
+    const seq = this.sequence.next();
     const row: VersionedRow = {
       values: dataValuesOf(RESOURCE_TABLES[name], record as never),
       hlc: encodeHlc(this.clock.now()),
       origin: this.deviceId,
-      seq: this.sequence.next(),
+      seq,
+      originSeq: seq,
+      lineage: this.lineage,
     };
     const batch = await this.pendingFor('put', name);
     if (batch.op === 'put') batch.rows.push(row);
@@ -109,11 +114,14 @@ export class WriteTransaction {
         `device ${uuid} can only be deleted by itself, not by device ${this.deviceId}`,
       );
     }
+    const seq = this.sequence.next();
     const tombstone: VersionedTombstone = {
       uuid,
       hlc: encodeHlc(this.clock.now()),
       origin: this.deviceId,
-      seq: this.sequence.next(),
+      seq,
+      originSeq: seq,
+      lineage: this.lineage,
     };
     const batch = await this.pendingFor('delete', name);
     if (batch.op === 'delete') batch.tombstones.push(tombstone);
@@ -129,12 +137,18 @@ export class WriteTransaction {
   async putSignedChange(change: SignedChange): Promise<void> {
     await this.flush();
     const table = RESOURCE_TABLES.membership;
+    const seq = this.sequence.next();
+    // A change signed by another device (a bridge writes none, but stay exact) has no known
+    // origin seq here: it is never left out of a stream.
+    const own = change.signer === this.deviceId;
     await this.rows.upsertRows('membership', [
       {
         values: dataValuesOf(table, recordFromChange(change)),
         hlc: change.hlc,
         origin: change.signer,
-        seq: this.sequence.next(),
+        seq,
+        originSeq: own ? seq : 0,
+        lineage: own ? this.lineage : 0,
       },
     ]);
   }

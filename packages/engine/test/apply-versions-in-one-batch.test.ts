@@ -37,7 +37,7 @@ async function servedTags(): Promise<StateBatch> {
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0 }],
+        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, held: [] }],
         batchSize: 100,
         follow: false,
       })
@@ -69,7 +69,18 @@ test.each([
   const older = await servedTags();
   await putTag('newer');
   const newer = await servedTags();
-  await applyBatch(b, a.identity.deviceId, { ...newer, records: order(older, newer) });
+  // Each record keeps its own origin seq and epoch in the batch's parallel lists.
+  const both = order(older, newer);
+  const pick = <T>(list: (batch: StateBatch) => T[]) => {
+    const olderFirst = both[0] === older.records[0];
+    return olderFirst ? [...list(older), ...list(newer)] : [...list(newer), ...list(older)];
+  };
+  await applyBatch(b, a.identity.deviceId, {
+    ...newer,
+    records: both,
+    recordOriginSeqs: pick((batch) => batch.recordOriginSeqs),
+    recordOriginEpochs: pick((batch) => batch.recordOriginEpochs),
+  });
   expect(await tagOnB()).toBe('row newer, no tombstone');
 });
 

@@ -48,11 +48,22 @@ async function applyTags(
     records: records.map(({ uuid, hlc }) =>
       wrapRecord('tag', { uuid, name: 'vector', color: '', hlc, origin: ORIGIN }),
     ),
-    tombstones: tombstones.map(({ uuid, hlc }) => ({ resourceType, uuid, hlc, origin: ORIGIN })),
-    checkpoint: { resourceType, epoch: 'vectors', seq, hlc: undefined },
+    tombstones: tombstones.map(({ uuid, hlc }) => ({
+      resourceType,
+      uuid,
+      hlc,
+      origin: ORIGIN,
+      originSeq: 0,
+      originEpoch: '',
+    })),
+    checkpoint: { resourceType, epoch: 'vectors', seq, hlc: undefined, covered: [] },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
   };
   await applyBatch(library, ORIGIN, StateBatch.decode(StateBatch.encode(batch).finish()));
 }

@@ -92,6 +92,8 @@ describe('stamps', () => {
           uuid: fixedUuid(5, 2),
           hlc: { physicalMs: zeroOn === 'tombstone' ? 0 : 1, logical: 0 },
           origin: peer,
+          originSeq: 0,
+          originEpoch: '',
         },
       ],
       checkpoint: {
@@ -99,10 +101,15 @@ describe('stamps', () => {
         epoch: fixedUuid(8, 1),
         seq: 2,
         hlc: undefined,
+        covered: [],
       },
       remaining: 0,
       reset: false,
       caughtUp: true,
+      recordOriginSeqs: [],
+      recordOriginEpochs: [],
+      originEpochs: [],
+      heldSkipped: 0,
     });
     try {
       for (const zeroOn of ['record', 'tombstone'] as const) {

@@ -216,6 +216,8 @@ test('a tombstone of a membership change is a malformed batch', async () => {
     uuid: change.uuid,
     hlc: { physicalMs: clock.now(), logical: 0 },
     origin: member.id,
+    originSeq: 0,
+    originEpoch: '',
   });
   await expect(applyBatch(receiver.library, member.id, batch)).rejects.toMatchObject({
     code: 'MALFORMED_BATCH',

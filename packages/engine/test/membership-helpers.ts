@@ -61,17 +61,26 @@ export function batchOf(
   records: readonly AnyRecord[],
   epoch: string,
   seq: number,
-  tombstones: readonly Omit<Tombstone, 'resourceType'>[] = [],
+  tombstones: readonly Omit<Tombstone, 'resourceType' | 'originSeq' | 'originEpoch'>[] = [],
 ): StateBatch {
   const type: ResourceType = resourceTypeOf(name);
   return {
     resourceType: type,
     records: records.map((record): WireRecord => wrapRecord(name, record)),
-    tombstones: tombstones.map((tombstone) => ({ ...tombstone, resourceType: type })),
-    checkpoint: { resourceType: type, epoch, seq, hlc: undefined },
+    tombstones: tombstones.map((tombstone) => ({
+      ...tombstone,
+      resourceType: type,
+      originSeq: 0,
+      originEpoch: '',
+    })),
+    checkpoint: { resourceType: type, epoch, seq, hlc: undefined, covered: [] },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
   };
 }
 

@@ -15,6 +15,9 @@ import {
   SyncTransport,
 } from '../src';
 import { ResourceWatermarkStore } from '../src/watermarks';
+import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from '../src/origin-prefixes';
+import { compareVersion } from '../src/hlc';
+import type { OriginPrefix } from '@tidemark/proto';
 import { RESOURCE_TABLES } from '../src/store/resource-tables';
 
 /** A wall clock that moves on by `tickMs` every time it is read: every write gets its own time. */
@@ -173,4 +176,53 @@ export class HookedTransport implements SyncTransport {
 export function fixedUuid(namespace: number, n: number): string {
   const tail = n.toString(16).padStart(12, '0');
   return `${namespace.toString(16).padStart(8, '0')}-0000-4000-8000-${tail}`;
+}
+
+export type HeldPolicy = (name: ResourceName) => Promise<OriginPrefix[]>;
+
+/**
+ * A BROKEN origin filter, kept on purpose: it trusts each peer's cursor as a prefix of that
+ * peer's own lineage. A cursor says how far the peer's STREAM was applied, not that every
+ * version the peer wrote up to that seq is held: a version overwritten after the cut sits at a
+ * later seq, and its older version, held by a relay, is then left out. Tests run with it to
+ * prove they catch a skip that rests on a prefix not applied.
+ */
+export function trustCursorHeldPolicy(library: Library): HeldPolicy {
+  return async (name) => {
+    const held = new Map<string, OriginPrefix>();
+    for (const prefix of toWire(await new OriginPrefixStore(library.db.read).forType(name))) {
+      held.set(`${prefix.origin}/${prefix.epoch}`, prefix);
+    }
+    for (const mark of await new ResourceWatermarkStore(library.db.read).all()) {
+      if (mark.resourceType !== name || !mark.peerEpoch) continue;
+      const key = `${mark.peerDeviceId}/${mark.peerEpoch}`;
+      const seq = Math.max(held.get(key)?.seq ?? 0, mark.lastSeq);
+      held.set(key, { origin: mark.peerDeviceId, epoch: mark.peerEpoch, seq });
+    }
+    const { deviceId, epoch } = library.identity;
+    held.set(`${deviceId}/${epoch}`, { origin: deviceId, epoch, seq: WHOLE_LINEAGE });
+    return [...held.values()];
+  };
+}
+
+/**
+ * Where `client` does not hold, for a uuid `server` holds, that version or a greater one (row
+ * or tombstone): "type uuid" per miss. Empty when the client dominates the server.
+ */
+export async function notDominated(server: Library, client: Library): Promise<string[]> {
+  const misses: string[] = [];
+  for (const name of RESOURCE_NAMES) {
+    const best = new Map<string, { hlc: string; origin: string }>();
+    for (const version of await versionsOf(client, name)) {
+      const [, uuid, hlc, origin] = version.split('|');
+      const known = best.get(uuid);
+      if (!known || compareVersion(hlc, origin, known.hlc, known.origin) > 0) best.set(uuid, { hlc, origin });
+    }
+    for (const version of await versionsOf(server, name)) {
+      const [, uuid, hlc, origin] = version.split('|');
+      const held = best.get(uuid);
+      if (!held || compareVersion(held.hlc, held.origin, hlc, origin) < 0) misses.push(`${name} ${uuid}`);
+    }
+  }
+  return misses;
 }

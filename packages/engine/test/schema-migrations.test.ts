@@ -226,6 +226,8 @@ describe('the schema every library ends with', () => {
           ['hlc', 'TEXT NOT NULL', 'the version'],
           ['origin', 'TEXT NOT NULL', 'the writer'],
           ['seq', 'INTEGER NOT NULL', 'the change sequence'],
+          ['origin_seq', 'INTEGER NOT NULL DEFAULT 0', 'the seq at its origin'],
+          ['origin_lineage', 'INTEGER NOT NULL DEFAULT 0', 'its origin lineage'],
         ];
         for (const [column, definition, what] of expected) {
           const found = actual.get(column);
@@ -331,6 +333,7 @@ describe('migrations are frozen', () => {
     FileIdentity1733000000000: { fresh: 'c762f8f376cda1dc', legacy: 'c762f8f376cda1dc' },
     Clocks1733100000000: { fresh: '9f6f79ad3e836779', legacy: '9f6f79ad3e836779' },
     SignedMembership1733200000000: { fresh: '098ae8b30889cd99', legacy: '098ae8b30889cd99' },
+    OriginPrefixes1733400000000: { fresh: '84e0a7b9630c3aec', legacy: '84e0a7b9630c3aec' },
   };
 
   it('send the SQL they shipped with', async () => {

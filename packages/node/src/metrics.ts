@@ -42,6 +42,12 @@ export class NodeMetrics {
     labelNames: PEER_TYPE,
     registers: [this.registry],
   });
+  private readonly rowsHeldSkipped = new Counter({
+    name: 'tidemark_rows_skipped_held_total',
+    help: 'Rows and tombstones the peer left out of its stream because this node held them already (its own, or arrived through another peer).',
+    labelNames: PEER_TYPE,
+    registers: [this.registry],
+  });
   private readonly batches = new Counter({
     name: 'tidemark_batches_total',
     help: 'Batches received from the peer and applied.',
@@ -122,6 +128,7 @@ export class NodeMetrics {
     this.beyondDrift.inc(labels, sync.beyondDrift);
     this.rowsApplied.inc(labels, sync.written);
     this.rowsReceived.inc(labels, sync.received);
+    this.rowsHeldSkipped.inc(labels, sync.heldSkipped);
     this.watermarkSeq.set(labels, sync.watermarkSeq);
     this.lagRows.set(labels, sync.remaining);
     const key = `${peer}|${sync.resourceType}`;

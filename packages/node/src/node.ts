@@ -1,4 +1,4 @@
-import { Library } from '@tidemark/engine';
+import { BackfillGate, Library } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { merge, Observable, Subject, Subscription } from 'rxjs';
 import { NodeConfig, ResolvedConfig, resolveConfig } from './config';
@@ -89,6 +89,9 @@ function runNode(parts: {
   });
   let sessions: Subscription | undefined;
   let closing: Promise<void> | undefined;
+  // One per node: each type is backfilled from one peer at a time, so the next peer leaves out
+  // what the first delivered (docs/architecture.md, "Origin-aware serving").
+  const backfillGate = new BackfillGate();
   const startSessions = () => {
     // Only `next` is forwarded: with no peers the merge completes at once, but events$ must last
     // until close().
@@ -100,6 +103,7 @@ function runNode(parts: {
           batchSize: config.batchSize,
           reconnect: config.reconnect,
           connect: (address) => security.connect(address),
+          backfillGate,
         }),
       ),
     ).subscribe({ next: (event) => events.next(event) });

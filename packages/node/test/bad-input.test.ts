@@ -72,19 +72,26 @@ async function stream(request: Partial<StateRequest>, limit = Infinity): Promise
   return batches;
 }
 
-const entryCursor = (epoch = '', seq = 0) => ({ resourceType: resourceTypeOf('entry'), epoch, seq });
+const entryCursor = (epoch = '', seq = 0) => ({
+  resourceType: resourceTypeOf('entry'),
+  epoch,
+  seq,
+  held: [],
+});
 const sizeOf = (batch: StateBatch) => batch.records.length + batch.tombstones.length;
 
 test('an unknown resource type is INVALID_ARGUMENT', async () => {
   const bad = 99 as ResourceType;
-  const streamed = await stream({ libraryId, cursors: [{ resourceType: bad, epoch: '', seq: 0 }] }).catch(
-    statusOf,
-  );
+  const streamed = await stream({
+    libraryId,
+    cursors: [{ resourceType: bad, epoch: '', seq: 0, held: [] }],
+  }).catch(statusOf);
   expect(streamed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   expect(JSON.stringify(streamed)).toMatch(/unknown resource type 99/);
-  const unspecified = await stream({ libraryId, cursors: [{ resourceType: 0, epoch: '', seq: 0 }] }).catch(
-    statusOf,
-  );
+  const unspecified = await stream({
+    libraryId,
+    cursors: [{ resourceType: 0, epoch: '', seq: 0, held: [] }],
+  }).catch(statusOf);
   expect(unspecified).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   await expect(digest({ libraryId, resourceTypes: [bad] }).catch(statusOf)).resolves.toMatchObject({
     code: grpc.status.INVALID_ARGUMENT,

@@ -127,6 +127,14 @@ function structured(path: string): fc.Arbitrary<Buffer> {
               resourceType: type,
               epoch: fc.oneof(fc.constant(''), fc.string({ maxLength: 40 })),
               seq,
+              held: fc.array(
+                fc.record({
+                  origin: fc.oneof(fc.uuid(), fc.string({ maxLength: 40 })),
+                  epoch: fc.oneof(fc.uuid(), fc.constant('')),
+                  seq,
+                }),
+                { maxLength: 3 },
+              ),
             }),
             { maxLength: 10 },
           ),
@@ -185,6 +193,7 @@ function templates(): { path: string; body: Buffer }[] {
             resourceType: type as ResourceType,
             epoch: '',
             seq: 0,
+            held: [],
           })),
           batchSize: 7,
           follow: false,

@@ -9,6 +9,8 @@ const METRIC_NAMES = [
   'tidemark_lag_rows',
   'tidemark_lag_seconds',
   'tidemark_rows_applied_total',
+  'tidemark_rows_received_total',
+  'tidemark_rows_skipped_held_total',
   'tidemark_batches_total',
   'tidemark_rejected_batches_total',
   'tidemark_reconnects_total',
@@ -73,6 +75,9 @@ test('/metrics exposes per-peer, per-type sync metrics, including rows stamped b
   const peer = a.address;
   const entry = { peer, resource_type: 'entry' };
   expect(sample(text, 'tidemark_rows_applied_total', entry)).toBe(300);
+  expect(sample(text, 'tidemark_rows_received_total', entry)).toBe(300);
+  // A holds nothing B wrote, so A left nothing out (the filter itself: engine origin-filter tests).
+  expect(sample(text, 'tidemark_rows_skipped_held_total', entry)).toBe(0);
   expect(sample(text, 'tidemark_batches_total', entry)).toBeGreaterThanOrEqual(1);
   expect(sample(text, 'tidemark_watermark_seq', entry)).toBeGreaterThan(0);
   expect(sample(text, 'tidemark_lag_rows', entry)).toBe(0);

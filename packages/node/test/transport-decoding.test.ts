@@ -30,10 +30,15 @@ const GOOD: StateBatch = {
     epoch: '00000003-0000-4000-8000-000000000003',
     seq: 1,
     hlc: undefined,
+    covered: [],
   },
   remaining: 1,
   reset: false,
   caughtUp: false,
+  recordOriginSeqs: [],
+  recordOriginEpochs: [],
+  originEpochs: [],
+  heldSkipped: 0,
 };
 
 /** Field 1 (resource_type) as length-delimited with a length far past the end of the message. */

@@ -114,6 +114,8 @@ const records: Record[] = [
   },
 ];
 
+const batch0Records = () => records.filter((record) => record.kind?.$case === 'entry');
+
 describe('wire round trip', () => {
   test.each(records.map((record) => [record.kind!.$case, record] as const))(
     'a %s record encodes and decodes unchanged',
@@ -129,14 +131,24 @@ describe('wire round trip', () => {
         uuid: uuid(9),
         hlc: { physicalMs: 1, logical: 65535 },
         origin,
+        originSeq: 2 ** 52,
+        originEpoch: uuid(12),
       },
-      { resourceType: ResourceType.RESOURCE_TYPE_ENTRY, uuid: uuid(10), hlc, origin },
+      {
+        resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
+        uuid: uuid(10),
+        hlc,
+        origin,
+        originSeq: 0,
+        originEpoch: '',
+      },
     ];
     const checkpoint: Checkpoint = {
       resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
       epoch: uuid(11),
       seq: 2 ** 40,
       hlc,
+      covered: [{ origin, epoch: uuid(12), seq: 2 ** 53 - 1 }],
     };
     const batch: StateBatch = {
       resourceType: ResourceType.RESOURCE_TYPE_ENTRY,
@@ -146,6 +158,10 @@ describe('wire round trip', () => {
       remaining: 123_456,
       reset: true,
       caughtUp: false,
+      recordOriginSeqs: batch0Records().map((_, index) => (index === 0 ? 0 : 2 ** 40 + index)),
+      recordOriginEpochs: batch0Records().map((_, index) => (index === 0 ? 0 : 1)),
+      originEpochs: [uuid(12)],
+      heldSkipped: 7,
     };
     expect(StateBatch.decode(StateBatch.encode(batch).finish())).toEqual(batch);
   });
@@ -159,6 +175,11 @@ describe('wire round trip', () => {
       remaining: 0,
       reset: false,
       caughtUp: false,
+      // What a server that predates origin-aware serving sends: no origins, nothing left out.
+      recordOriginSeqs: [],
+      recordOriginEpochs: [],
+      originEpochs: [],
+      heldSkipped: 0,
     });
   });
 });

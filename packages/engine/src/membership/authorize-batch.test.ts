@@ -67,10 +67,20 @@ function volumeBatch(owner: string, origin: string, epoch: string, count = 3): S
     resourceType: ResourceType.RESOURCE_TYPE_VOLUME,
     records,
     tombstones: [],
-    checkpoint: { resourceType: ResourceType.RESOURCE_TYPE_VOLUME, epoch, seq: 10, hlc: undefined },
+    checkpoint: {
+      resourceType: ResourceType.RESOURCE_TYPE_VOLUME,
+      epoch,
+      seq: 10,
+      hlc: undefined,
+      covered: [],
+    },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
   };
 }
 

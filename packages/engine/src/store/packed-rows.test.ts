@@ -61,6 +61,8 @@ function rowsOf(name: ResourceName): VersionedRow[] {
     hlc: (0x18000000000 + variant).toString(16).padStart(12, '0') + 'ffff',
     origin: fixedUuid(8, variant),
     seq: 2 ** 40 + variant,
+    originSeq: 2 ** 41 + variant,
+    lineage: 1 + variant,
   }));
 }
 
@@ -86,12 +88,12 @@ test.each(RESOURCE_NAMES)('%s rows come back exactly, as TEXT and INTEGER', asyn
   );
   const integerKinds: readonly string[] = ['count', 'entry_kind', 'flag', 'membership_action'];
   const typeOf = (index: number) =>
-    index === columns.length - 1 || (index > 0 && integerKinds.includes(table.fields[index - 1]?.kind))
+    index >= columns.length - 3 || (index > 0 && integerKinds.includes(table.fields[index - 1]?.kind))
       ? 'integer'
       : 'text';
   expect(stored).toEqual(
     rows.map((row) => {
-      const values = [...row.values, row.hlc, row.origin, row.seq];
+      const values = [...row.values, row.hlc, row.origin, row.seq, row.originSeq, row.lineage];
       const expected: { [column: string]: unknown } = {};
       columns.forEach((column, index) => (expected[column] = values[index]));
       columns.forEach((column, index) => (expected[`t_${column}`] = typeOf(index)));
@@ -135,7 +137,7 @@ test.each([
 test('packing refuses a malformed HLC or seq', () => {
   const packing = rowPackingOf(RESOURCE_TABLES.tag);
   const [row] = rowsOf('tag');
-  expect(() => packing.pack(row.values, 'short', row.origin, row.seq)).toThrow(RowPackingError);
-  expect(() => packing.pack(row.values, row.hlc, row.origin, -1)).toThrow(RowPackingError);
-  expect(() => packing.pack(row.values.slice(1), row.hlc, row.origin, row.seq)).toThrow(RowPackingError);
+  expect(() => packing.pack(row.values, { ...row, hlc: 'short' })).toThrow(RowPackingError);
+  expect(() => packing.pack(row.values, { ...row, seq: -1 })).toThrow(RowPackingError);
+  expect(() => packing.pack(row.values.slice(1), row)).toThrow(RowPackingError);
 });

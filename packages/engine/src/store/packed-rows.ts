@@ -51,12 +51,23 @@ export class RowPackingError extends TidemarkError {
 
 /** Packs a table's row images and reads them back in SQL. */
 export interface RowPacking {
-  /** Columns in the order of `select`: uuid, data fields, hlc, origin, seq. */
+  /** Columns in the order of `select`: uuid, data fields, hlc, origin, seq, origin seq, lineage. */
   readonly columns: readonly string[];
   /** One SQL expression per column, reading the packed row from `source` (a TEXT value). */
   select(source: string): string[];
-  /** The packed row of one image: `values` in `columns` order without hlc, origin and seq. */
-  pack(values: readonly unknown[], hlc: string, origin: string, seq: number): string;
+  /** The packed row of one image: `values` in `columns` order without the sync columns. */
+  pack(values: readonly unknown[], sync: SyncColumns): string;
+}
+
+/** The columns every synced row has besides its data. */
+export interface SyncColumns {
+  readonly hlc: string;
+  readonly origin: string;
+  readonly seq: number;
+  /** The seq the version took at its origin; 0 when unknown. */
+  readonly originSeq: number;
+  /** The local id of the version's origin lineage; 0 when unknown. */
+  readonly lineage: number;
 }
 
 const packings = new Map<string, RowPacking>();
@@ -74,6 +85,8 @@ function buildPacking(table: ResourceTable): RowPacking {
     ...table.fields.map((field) => slotOf(field.kind)),
     'hlc',
     'uuid',
+    'integer',
+    'integer',
     'integer',
   ];
   const fixed = slots.flatMap((slot, index) => (slot === 'variable' ? [] : [index]));
@@ -125,9 +138,9 @@ function buildPacking(table: ResourceTable): RowPacking {
     return ZEROS.slice(digits.length) + digits;
   };
   const lastVariable = variable[variable.length - 1];
-  const dataSlots = slots.length - 3;
+  const dataSlots = slots.length - 5;
 
-  const pack = (values: readonly unknown[], hlc: string, origin: string, seq: number): string => {
+  const pack = (values: readonly unknown[], sync: SyncColumns): string => {
     if (values.length !== dataSlots) fail('*', values);
     let head = '';
     let offsets = '';
@@ -157,7 +170,12 @@ function buildPacking(table: ResourceTable): RowPacking {
           break;
       }
     }
-    head += fixedText('hlc', hlc, HLC_WIDTH) + fixedText('origin', origin, UUID_WIDTH) + integer('seq', seq);
+    head +=
+      fixedText('hlc', sync.hlc, HLC_WIDTH) +
+      fixedText('origin', sync.origin, UUID_WIDTH) +
+      integer('seq', sync.seq) +
+      integer('origin_seq', sync.originSeq) +
+      integer('origin_lineage', sync.lineage);
     // The byte offsets hold only if every fixed-width character is one byte. Validation makes
     // uuids and HLCs ASCII; this checks it natively rather than trusting every caller.
     if (Buffer.byteLength(head) !== head.length) fail('*', head);

@@ -188,9 +188,21 @@ export function isIntegerKind(kind: FieldKind): boolean {
   return INTEGER_KIND[kind];
 }
 
-/** Column list for SELECT / INSERT, in a fixed order: uuid, data fields, hlc, origin, seq. */
+/**
+ * Column list for SELECT / INSERT, in a fixed order: uuid, data fields, hlc, origin, seq, then
+ * where the version comes from (origin seq and origin lineage, docs/architecture.md,
+ * "Origin-aware serving").
+ */
 export function columnsOf(table: ResourceTable): string[] {
-  return ['uuid', ...table.fields.map((field) => field.column), 'hlc', 'origin', 'seq'];
+  return [
+    'uuid',
+    ...table.fields.map((field) => field.column),
+    'hlc',
+    'origin',
+    'seq',
+    'origin_seq',
+    'origin_lineage',
+  ];
 }
 
 /**

@@ -1,24 +1,18 @@
 import { ResourceName } from '../resource-types';
 import { SqlRunner } from './library-database';
-import { rowPackingOf } from './packed-rows';
+import { rowPackingOf, SyncColumns } from './packed-rows';
 import { RESOURCE_TABLES } from './resource-tables';
 
 /** SQLite 3.32+ allows 32766 bound parameters per statement; stay well below it. */
 const MAX_PARAMS = 30_000;
 
 /** One versioned row image: data values in table column order, then its sync fields. */
-export interface VersionedRow {
+export interface VersionedRow extends SyncColumns {
   readonly values: readonly unknown[];
-  readonly hlc: string;
-  readonly origin: string;
-  readonly seq: number;
 }
 
-export interface VersionedTombstone {
+export interface VersionedTombstone extends SyncColumns {
   readonly uuid: string;
-  readonly hlc: string;
-  readonly origin: string;
-  readonly seq: number;
 }
 
 /**
@@ -45,7 +39,7 @@ export class RowWriter {
     const packing = rowPackingOf(table);
     const { columns } = packing;
     const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
-    const packed = rows.map((row) => packing.pack(row.values, row.hlc, row.origin, row.seq));
+    const packed = rows.map((row) => packing.pack(row.values, row));
     // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
     await this.sql.query(
       `INSERT INTO ${table.table} (${columns.join(', ')})
@@ -71,7 +65,7 @@ export class RowWriter {
   /** Deletes rows and records (or replaces) their tombstones. */
   async writeTombstones(name: ResourceName, tombstones: readonly VersionedTombstone[]): Promise<void> {
     if (tombstones.length === 0) return;
-    const rowsPerChunk = Math.floor(MAX_PARAMS / 5);
+    const rowsPerChunk = Math.floor(MAX_PARAMS / 7);
     for (let start = 0; start < tombstones.length; start += rowsPerChunk) {
       const chunk = tombstones.slice(start, start + rowsPerChunk);
       await this.deleteWhereUuidIn(
@@ -79,10 +73,12 @@ export class RowWriter {
         chunk.map((t) => t.uuid),
       );
       const params: unknown[] = [];
-      for (const t of chunk) params.push(name, t.uuid, t.hlc, t.origin, t.seq);
+      for (const t of chunk) params.push(name, t.uuid, t.hlc, t.origin, t.seq, t.originSeq, t.lineage);
       await this.sql.query(
-        `INSERT INTO tombstones (resource_type, uuid, hlc, origin, seq) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}
-         ON CONFLICT (resource_type, uuid) DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin, seq = excluded.seq`,
+        `INSERT INTO tombstones (resource_type, uuid, hlc, origin, seq, origin_seq, origin_lineage)
+         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (resource_type, uuid) DO UPDATE SET hlc = excluded.hlc, origin = excluded.origin,
+           seq = excluded.seq, origin_seq = excluded.origin_seq, origin_lineage = excluded.origin_lineage`,
         params,
       );
     }

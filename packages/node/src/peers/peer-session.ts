@@ -1,4 +1,5 @@
 import {
+  BackfillGate,
   isTidemarkError,
   Library,
   syncFromPeer$,
@@ -25,6 +26,8 @@ export interface PeerSessionOptions {
   /** Opens a fresh connection for each attempt (closed when the attempt ends). */
   readonly connect: (peer: string) => ClosableTransport;
   readonly random?: () => number;
+  /** Shared by the node's sessions: one peer at a time backfills each type. */
+  readonly backfillGate?: BackfillGate;
 }
 
 /**
@@ -95,6 +98,7 @@ function startAttempt(
   const sync = syncFromPeer$(library, transport, {
     follow: true,
     batchSize: batchSize || PEER_SESSION_BATCH_SIZE,
+    backfillGate: options.backfillGate,
   }).subscribe({
     next: (event) => {
       if (event.kind === 'connected') {

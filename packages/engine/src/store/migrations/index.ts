@@ -5,6 +5,7 @@ import { MembersInvites1732900000000 } from './0004-members-invites';
 import { FileIdentity1733000000000 } from './0005-file-identity';
 import { Clocks1733100000000 } from './0006-clocks';
 import { SignedMembership1733200000000 } from './0007-signed-membership';
+import { OriginPrefixes1733400000000 } from './0009-origin-prefixes';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -18,4 +19,5 @@ export const LIBRARY_MIGRATIONS = [
   FileIdentity1733000000000,
   Clocks1733100000000,
   SignedMembership1733200000000,
+  OriginPrefixes1733400000000,
 ] as const;
