@@ -148,6 +148,27 @@ class ApplyRulesTest(unittest.TestCase):
         self.store.apply_batch(B, tag_batch(3, epoch=OTHER_EPOCH, reset=True))
         self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG), tc.Cursor(OTHER_EPOCH, 3))
 
+    def test_only_a_caught_up_checkpoint_covers_prefixes_and_they_only_grow(self):
+        def covering(seq: int, covered: int, caught_up: bool) -> sync_pb2.StateBatch:
+            batch = tag_batch(seq, rows=[("t", 1000 + seq, B)])
+            batch.caught_up = caught_up
+            batch.checkpoint.covered.append(sync_pb2.OriginPrefix(origin=B, epoch=EPOCH, seq=covered))
+            return batch
+
+        self.store.apply_batch(B, covering(5, 40, caught_up=False))
+        self.assertEqual(self.store.held(T.RESOURCE_TYPE_TAG), [])
+        self.store.apply_batch(B, covering(6, 40, caught_up=True))
+        self.store.apply_batch(B, covering(7, 30, caught_up=True))
+        self.assertEqual(self.store.held(T.RESOURCE_TYPE_TAG), [sync_pb2.OriginPrefix(origin=B, epoch=EPOCH, seq=40)])
+        self.assertEqual(self.store.held(T.RESOURCE_TYPE_ENTRY), [])
+
+    def test_origin_lists_must_match_the_records(self):
+        batch = tag_batch(9, rows=[("t", 1000, B)])
+        batch.record_origin_seqs.extend([1, 2])
+        with self.assertRaises(tc.MalformedBatch):
+            self.store.apply_batch(B, batch)
+        self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG), tc.Cursor())
+
     def test_digest_matches_the_test_vectors_in_docs_protocol(self):
         digest, origin = tc.Digest(), "fd0d5f70-520d-4654-8bb7-d45ec405de07"
         self.assertEqual(digest.hash, bytes(32))
@@ -453,6 +474,25 @@ class BackfillTest(NodeTestCase):
         self.assertEqual(client.store.cursor(self.node.device_id, T.RESOURCE_TYPE_ENTRY).epoch, self.node.epoch)
         self.assert_same_as_node()
 
+    def test_held_prefixes_leave_rows_out_and_a_v1_request_still_gets_every_row(self):
+        client = self.client(batch_size=5000)
+        first = client.sync(origin_filter=True)
+        self.assertEqual(first["entry"]["held_skipped"], 0, "nothing was held yet")
+        # The node's caught-up checkpoints covered its own lineage up to its head.
+        self.assertTrue(any(p.origin == self.node.device_id for p in client.store.held(T.RESOURCE_TYPE_ENTRY)))
+        for t in tc.RESOURCE_TYPES:
+            client.store.reset_cursor(self.node.device_id, t)
+        # v1: no held prefixes sent, so every row comes again (and changes nothing).
+        plain = client.sync()
+        self.assertEqual((plain["entry"]["received"], plain["entry"]["held_skipped"]), (ENTRIES, 0))
+        for t in tc.RESOURCE_TYPES:
+            client.store.reset_cursor(self.node.device_id, t)
+        # With them, the node leaves out everything of its lineage this copy holds.
+        filtered = client.sync(origin_filter=True)
+        self.assertEqual((filtered["entry"]["received"], filtered["entry"]["held_skipped"]), (0, ENTRIES))
+        self.assertEqual(client.store.cursor(self.node.device_id, T.RESOURCE_TYPE_ENTRY).epoch, self.node.epoch)
+        self.assert_same_as_node()
+
     def test_foreign_epoch_cursor_gets_a_reset_batch_that_the_store_adopts(self):
         client = self.client()
         client.sync(types=[T.RESOURCE_TYPE_VOLUME])
@@ -607,6 +647,8 @@ class ContractTest(NodeTestCase):
             "stream, unspecified type": (lambda: self.state(sync_pb2.Cursor()), IA),
             "stream, unknown type 99": (lambda: self.state(sync_pb2.Cursor(resource_type=99)), IA),
             "stream, type twice": (lambda: self.state(entry, entry), IA),
+            "stream, held prefix not a uuid": (lambda: self.state(sync_pb2.Cursor(
+                resource_type=T.RESOURCE_TYPE_ENTRY, held=[sync_pb2.OriginPrefix(origin="x", epoch="y")])), IA),
             "digest, unknown type 99": (lambda: stub.Digest(sync_pb2.DigestRequest(library_id=lib,
                                                                                     resource_types=[99])), IA),
             "digest, malformed exclude_origins": (lambda: stub.Digest(sync_pb2.DigestRequest(

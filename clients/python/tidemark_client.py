@@ -149,6 +149,16 @@ def parse_batch(batch: sync_pb2.StateBatch) -> list[Item]:
     cp = batch.checkpoint
     if not batch.HasField("checkpoint") or cp.resource_type != batch.resource_type or not cp.epoch:
         raise MalformedBatch(f"{name} batch has no checkpoint of its own type and epoch")
+    # Origin seqs and epochs come as lists parallel to `records`: empty (an older node) or one each.
+    for field in ("record_origin_seqs", "record_origin_epochs"):
+        if len(getattr(batch, field)) not in (0, len(batch.records)):
+            raise MalformedBatch(f"{name} batch: {field} has {len(getattr(batch, field))} entries "
+                                 f"for {len(batch.records)} records")
+    if any(ref > len(batch.origin_epochs) for ref in batch.record_origin_epochs):
+        raise MalformedBatch(f"{name} batch: record_origin_epochs refers past origin_epochs")
+    for prefix in cp.covered:
+        if not UUID.match(prefix.origin) or not UUID.match(prefix.epoch):
+            raise MalformedBatch(f"{name} batch: checkpoint.covered needs UUID origins and epochs")
     items = []
     for i, record in enumerate(batch.records):
         if record.WhichOneof("kind") != name or not record.HasField(name):
@@ -191,6 +201,12 @@ CREATE TABLE IF NOT EXISTS rows (
 CREATE TABLE IF NOT EXISTS tombstones (
   resource_type INTEGER NOT NULL, uuid TEXT NOT NULL, hlc TEXT NOT NULL, origin TEXT NOT NULL,
   PRIMARY KEY (resource_type, uuid));
+-- Origin prefixes held (docs/protocol.md, "Origin prefixes"): every version of this type that
+-- `origin` wrote in `epoch` with origin seq <= `seq` is held here, or a greater one. Taken from
+-- caught-up checkpoints, sent back as Cursor.held when asked to (--origin-filter).
+CREATE TABLE IF NOT EXISTS held (
+  origin TEXT NOT NULL, epoch TEXT NOT NULL, resource_type INTEGER NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (origin, epoch, resource_type));
 """
 
 
@@ -215,6 +231,11 @@ class Store:
             "SELECT epoch, seq FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype)
         ).fetchone()
         return Cursor(*row) if row else Cursor()
+
+    def held(self, rtype: int) -> list:
+        """The origin prefixes held of one type, as Cursor.held wants them."""
+        return [sync_pb2.OriginPrefix(origin=o, epoch=e, seq=s) for o, e, s in self.db.execute(
+            "SELECT origin, epoch, seq FROM held WHERE resource_type = ? ORDER BY origin, epoch", (rtype,))]
 
     def reset_cursor(self, peer: str, rtype: int) -> None:
         """Forget the position (the rows stay: re-applying them is harmless)."""
@@ -261,6 +282,13 @@ class Store:
                 "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?, ?)",
                 (peer, rtype, cp.epoch, seq, encode_hlc(cp.hlc) if cp.HasField("hlc") else None, time.time()),
             )
+            # Only a caught-up batch covers anything. This client applies every row it receives
+            # (no membership rules, no device of its own), so it may take every prefix listed.
+            if batch.caught_up:
+                for p in cp.covered:
+                    self.db.execute(
+                        "INSERT INTO held VALUES (?, ?, ?, ?) ON CONFLICT (origin, epoch, resource_type) "
+                        "DO UPDATE SET seq = max(seq, excluded.seq)", (p.origin, p.epoch, rtype, p.seq))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -334,20 +362,24 @@ class Client:
         return hello
 
     def sync(self, types: Iterable[int] = RESOURCE_TYPES, follow: bool = False,
-             max_batches: Optional[int] = None, on_event: Event = lambda e: None) -> dict:
-        """Backfills `types` (then follows them when `follow`). Returns batches/items per type."""
+             max_batches: Optional[int] = None, on_event: Event = lambda e: None,
+             origin_filter: bool = False) -> dict:
+        """Backfills `types` (then follows them when `follow`). Returns batches/items per type.
+        With `origin_filter`, each cursor lists the origin prefixes held, and the node leaves out
+        the rows they cover (counted as `held_skipped`); without it, every row comes (v1)."""
         hello = self.handshake(on_event)
         wanted = set(types)
         peer, types = hello.device_id, [t for t in RESOURCE_TYPES if t in wanted]
         cursors = []
         for t in types:
             c = self.store.cursor(peer, t)
-            cursors.append(sync_pb2.Cursor(resource_type=t, epoch=c.epoch, seq=c.seq))
+            held = self.store.held(t) if origin_filter else []
+            cursors.append(sync_pb2.Cursor(resource_type=t, epoch=c.epoch, seq=c.seq, held=held))
             on_event({"event": "start", "type": NAMES[t], "epoch": c.epoch, "seq": c.seq})
         request = sync_pb2.StateRequest(
             library_id=self.library_id, cursors=cursors, batch_size=self.batch_size, follow=follow
         )
-        stats = {NAMES[t]: {"batches": 0, "received": 0, "written": 0} for t in types}
+        stats = {NAMES[t]: {"batches": 0, "received": 0, "written": 0, "held_skipped": 0} for t in types}
         self.call = self.stub.StreamState(request)
         if self.stopping:
             self.call.cancel()
@@ -358,6 +390,7 @@ class Client:
                 s["batches"] += 1
                 s["received"] += written + skipped
                 s["written"] += written
+                s["held_skipped"] += batch.held_skipped
                 on_event({"event": "batch", "type": NAMES[batch.resource_type], "records": len(batch.records),
                           "tombstones": len(batch.tombstones), "written": written, "skipped": skipped,
                           "seq": batch.checkpoint.seq, "remaining": batch.remaining,
@@ -412,7 +445,8 @@ def _sync_with_retries(client: Client, args, show: Event) -> dict:
             show(event)
 
         try:
-            return client.sync(args.types, follow=args.follow, max_batches=args.max_batches, on_event=on_event)
+            return client.sync(args.types, follow=args.follow, max_batches=args.max_batches, on_event=on_event,
+                               origin_filter=args.origin_filter)
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.UNAVAILABLE or client.stopping:
                 raise
@@ -438,6 +472,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     sync.add_argument("--follow", action="store_true", help="stay connected and apply new changes live")
     sync.add_argument("--batch-size", type=int, default=0, help="records per batch (0 = node default)")
     sync.add_argument("--max-batches", type=int, help="stop after this many batches (resume later)")
+    sync.add_argument("--origin-filter", action="store_true",
+                      help="tell the node what is held already (from earlier caught-up syncs); it leaves that out")
     sync.add_argument("--retries", type=int, default=5,
                       help="reconnect attempts in a row while the node is unavailable (default 5)")
     commands.add_parser("verify", help="compare counts and digests per type with the node (exit 1 if different)")

@@ -14,6 +14,12 @@ export interface NodeConfig {
   /** Batch size requested from peers; 0 or absent means the peer's default. */
   batchSize?: number;
   /**
+   * Tell peers what this node holds, so they leave it out (and its own rows), and backfill each
+   * type from one peer at a time (docs/architecture.md, "Origin-aware serving"). Default true;
+   * false asks every peer for every row, as nodes did before.
+   */
+  originFilter?: boolean;
+  /**
    * Plaintext gRPC with no authentication and no authorization, for loopback addresses only.
    * When false (the default of the CLI), every connection is mutual TLS between paired members.
    */
@@ -41,6 +47,7 @@ export interface ResolvedConfig {
   readonly peers: readonly string[];
   readonly metrics: HostPort | undefined;
   readonly batchSize: number;
+  readonly originFilter: boolean;
   readonly maxDriftMs: number | undefined;
   readonly reconnect: ReconnectPolicy;
   readonly insecure: boolean;
@@ -94,6 +101,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     peers,
     metrics,
     batchSize,
+    originFilter: config.originFilter ?? true,
     maxDriftMs: config.maxDriftMs,
     reconnect: { initialMs, maxMs },
     insecure: config.insecure,

@@ -91,7 +91,7 @@ function runNode(parts: {
   let closing: Promise<void> | undefined;
   // One per node: each type is backfilled from one peer at a time, so the next peer leaves out
   // what the first delivered (docs/architecture.md, "Origin-aware serving").
-  const backfillGate = new BackfillGate();
+  const backfillGate = config.originFilter ? new BackfillGate() : undefined;
   const startSessions = () => {
     // Only `next` is forwarded: with no peers the merge completes at once, but events$ must last
     // until close().
@@ -104,6 +104,7 @@ function runNode(parts: {
           reconnect: config.reconnect,
           connect: (address) => security.connect(address),
           backfillGate,
+          originFilter: config.originFilter,
         }),
       ),
     ).subscribe({ next: (event) => events.next(event) });

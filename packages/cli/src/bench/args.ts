@@ -15,6 +15,10 @@ export interface BenchOptions {
   /** When set, node processes write .cpuprofile files here. */
   readonly cpuProfDir: string | undefined;
   readonly out: string;
+  /** `--mesh N`: the mesh bench with N devices instead of the two-node runs. */
+  readonly mesh: number | undefined;
+  /** `--no-origin-filter`: the mesh's nodes ask for every row (the "before" figures). */
+  readonly originFilter: boolean;
 }
 
 const HELP = `usage: npm run bench -- [options]
@@ -27,7 +31,12 @@ const HELP = `usage: npm run bench -- [options]
   --skip-resume          skip the kill-and-resume run
   --fresh                regenerate A's library (it is cached per size in the temp dir)
   --cpu-prof DIR         run the node processes with --cpu-prof into DIR
-  --out FILE             JSON results (default bench/results/latest.json)`;
+  --out FILE             JSON results (default bench/results/latest.json)
+  --mesh N               instead: N devices, each with --entries of its own, nodes in a full mesh;
+                         rows received per device / rows it needed, wall time and CPU, for a
+                         backfill (all populated, then started) and for live writes (every
+                         device writes --entries more while the nodes run)
+  --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)`;
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefined {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -59,5 +68,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     fresh: argv.includes('--fresh'),
     cpuProfDir: raw('--cpu-prof'),
     out: raw('--out') ?? 'bench/results/latest.json',
+    mesh: raw('--mesh') === undefined ? undefined : int('--mesh', 2, 2),
+    originFilter: !argv.includes('--no-origin-filter'),
   };
 }

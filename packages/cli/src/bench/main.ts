@@ -15,6 +15,7 @@ import { BenchOptions, parseBenchArgs } from './args';
 import { FloorResult, measureFloor } from './floor';
 import { prepareSource } from './libraries';
 import { ThreadCpu } from './thread-cpu';
+import { runMesh } from './mesh';
 import { NodeProcess } from './node-process';
 import {
   BackfillResult,
@@ -247,7 +248,7 @@ async function run(options: BenchOptions): Promise<void> {
 
 const options = parseBenchArgs(process.argv.slice(2));
 if (options) {
-  run(options).catch((error: unknown) => {
+  (options.mesh !== undefined ? runMesh(options) : run(options)).catch((error: unknown) => {
     process.stderr.write(
       `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

@@ -56,7 +56,15 @@ export class NodeProcess {
 
   static async start(
     name: string,
-    args: { library: string; port: number; peer?: string; metricsPort?: number; batchSize: number },
+    args: {
+      library: string;
+      port: number;
+      peer?: string;
+      peers?: readonly string[];
+      metricsPort?: number;
+      batchSize: number;
+      extra?: readonly string[];
+    },
     cpuProfDir?: string,
   ): Promise<NodeProcess> {
     const nodeArgs = cpuProfDir
@@ -64,6 +72,8 @@ export class NodeProcess {
       : [];
     const cli = ['node', '--library', args.library, '--listen', `127.0.0.1:${args.port}`, '--insecure'];
     if (args.peer) cli.push('--peer', args.peer);
+    for (const peer of args.peers ?? []) cli.push('--peer', peer);
+    cli.push(...(args.extra ?? []));
     if (args.metricsPort) cli.push('--metrics', `127.0.0.1:${args.metricsPort}`);
     if (args.batchSize > 0) cli.push('--batch-size', String(args.batchSize));
     const child = spawn(process.execPath, [...nodeArgs, TIDEMARK_BIN, ...cli], {

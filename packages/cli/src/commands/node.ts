@@ -17,6 +17,10 @@ export function registerNode(program: Command): void {
       0,
     )
     .option(
+      '--no-origin-filter',
+      'ask peers for every row, also rows this node already holds (by default peers leave them out)',
+    )
+    .option(
       '--insecure',
       'plaintext gRPC, no authentication or authorization (loopback addresses only; default: mutual TLS)',
     )
@@ -39,6 +43,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         peer: string[];
         metrics?: string;
         batchSize: number;
+        originFilter: boolean;
         insecure?: boolean;
       }) => {
         await runNodeProcess({
@@ -47,6 +52,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
           peers: options.peer,
           metrics: options.metrics,
           batchSize: options.batchSize,
+          originFilter: options.originFilter,
           // resolveConfig refuses --insecure on anything but loopback addresses.
           insecure: options.insecure === true,
         });

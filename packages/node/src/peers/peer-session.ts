@@ -28,6 +28,8 @@ export interface PeerSessionOptions {
   readonly random?: () => number;
   /** Shared by the node's sessions: one peer at a time backfills each type. */
   readonly backfillGate?: BackfillGate;
+  /** Send held prefixes to the peer (default true); see SyncOptions.originFilter. */
+  readonly originFilter?: boolean;
 }
 
 /**
@@ -99,6 +101,7 @@ function startAttempt(
     follow: true,
     batchSize: batchSize || PEER_SESSION_BATCH_SIZE,
     backfillGate: options.backfillGate,
+    originFilter: options.originFilter,
   }).subscribe({
     next: (event) => {
       if (event.kind === 'connected') {

@@ -7,6 +7,8 @@ export interface TypeRetriesOptions {
   readonly library: Library;
   readonly transport: SyncTransport;
   readonly batchSize: number;
+  /** Send held prefixes to the peer (default true). */
+  readonly originFilter?: boolean;
   readonly reconnect: ReconnectPolicy;
   readonly random: () => number;
   /** Receives the retries' `batch` and `type_failed` events. */
@@ -65,6 +67,7 @@ export class TypeRetries {
       types: [name],
       follow: true,
       batchSize,
+      originFilter: this.options.originFilter,
     }).subscribe({
       next: (event) => {
         if (event.kind === 'batch') {

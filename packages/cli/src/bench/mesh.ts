@@ -1,0 +1,258 @@
+/**
+ * `npm run bench -- --mesh N --entries E`: N devices of one library, each with E entries of its
+ * own, real `tidemark node` processes in a full mesh (each follows every other). For a backfill
+ * (every library populated, then the nodes started) and for live writes (the nodes running,
+ * then every device writes E more entries, from this process, as an indexer beside the node
+ * would): rows each device received divided by the rows it needed, wall time, and each node's
+ * CPU. `--no-origin-filter` runs the nodes as they were before origin-aware serving.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Library } from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
+import { freePort } from '../free-port';
+import { formatTable } from '../output';
+import { BenchOptions } from './args';
+import { metricOf, NodeProcess, scrapeMetrics } from './node-process';
+import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
+
+const VOLUMES = 1;
+const LOCATIONS = 5;
+const TIMEOUT_MS = 60 * 60_000;
+const POLL_MS = 250;
+
+interface DeviceFigures {
+  readonly device: number;
+  readonly received: number;
+  readonly skippedHeld: number;
+  readonly applied: number;
+  readonly needed: number;
+  /** received / needed. */
+  readonly ratio: number;
+  readonly cpu: ThreadCpu | undefined;
+}
+
+interface PhaseResult {
+  readonly phase: 'backfill' | 'live';
+  readonly seconds: number;
+  readonly devices: readonly DeviceFigures[];
+  readonly meanRatio: number;
+  readonly maxRatio: number;
+}
+
+interface MeshNode {
+  readonly process: NodeProcess;
+  readonly metricsPort: number;
+}
+
+interface Counters {
+  readonly received: number;
+  readonly skippedHeld: number;
+  readonly applied: number;
+}
+
+async function countersOf(node: MeshNode): Promise<Counters> {
+  const body = await scrapeMetrics(node.metricsPort);
+  return {
+    received: metricOf(body, 'tidemark_rows_received_total'),
+    skippedHeld: metricOf(body, 'tidemark_rows_skipped_held_total'),
+    applied: metricOf(body, 'tidemark_rows_applied_total'),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const QUIET_MS = 3_000;
+
+/** The counters once they have not moved for QUIET_MS (at most a minute). */
+async function quiet(nodes: readonly MeshNode[], from: Counters[]): Promise<Counters[]> {
+  let last = from;
+  let stillSince = Date.now();
+  const deadline = Date.now() + 60_000;
+  while (Date.now() - stillSince < QUIET_MS && Date.now() < deadline) {
+    await sleep(POLL_MS);
+    const now = await Promise.all(nodes.map(countersOf));
+    if (now.some((counters, index) => counters.received !== last[index].received)) stillSince = Date.now();
+    last = now;
+  }
+  return last;
+}
+
+/**
+ * Waits until every node applied `needed` rows more than at `before`, then returns the figures
+ * of the phase. Applied counts rows written, each needed row exactly once.
+ */
+async function measurePhase(
+  phase: PhaseResult['phase'],
+  nodes: readonly MeshNode[],
+  before: readonly Counters[],
+  cpuBefore: readonly (ThreadCpu | undefined)[],
+  needed: number,
+  started: number,
+  log: (text: string) => void,
+): Promise<PhaseResult> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  let last = 0;
+  for (;;) {
+    let now = await Promise.all(nodes.map(countersOf));
+    const done = now.every((counters, index) => counters.applied - before[index].applied >= needed);
+    if (done) {
+      const seconds = (performance.now() - started) / 1000;
+      // Copies still on their way (a relay's, after the direct path delivered) count too: wait
+      // until no node has received anything for QUIET_MS.
+      now = await quiet(nodes, now);
+      const devices = now.map((counters, index): DeviceFigures => {
+        const received = counters.received - before[index].received;
+        return {
+          device: index,
+          received,
+          skippedHeld: counters.skippedHeld - before[index].skippedHeld,
+          applied: counters.applied - before[index].applied,
+          needed,
+          ratio: received / needed,
+          cpu: cpuBetween(cpuBefore[index], readThreadCpu(nodes[index].process.pid)),
+        };
+      });
+      const ratios = devices.map((device) => device.ratio);
+      return {
+        phase,
+        seconds,
+        devices,
+        meanRatio: ratios.reduce((sum, ratio) => sum + ratio, 0) / ratios.length,
+        maxRatio: Math.max(...ratios),
+      };
+    }
+    if (Date.now() > deadline) throw new Error(`${phase}: the mesh did not converge within an hour`);
+    if (Date.now() - last > 10_000) {
+      last = Date.now();
+      const progress = now.map((counters, index) => counters.applied - before[index].applied);
+      log(`${phase}: applied ${progress.join(' / ')} of ${needed} each`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+export async function runMesh(options: BenchOptions): Promise<void> {
+  const devices = options.mesh!;
+  const entries = options.entries;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-mesh-'));
+  const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+  const nodes: MeshNode[] = [];
+  try {
+    log(
+      `mesh of ${devices} devices, ${entries} entries each, origin filter ${options.originFilter ? 'on' : 'off'}`,
+    );
+    const dirs: string[] = [];
+    // The nodes are started one after another: a node's first dials to peers not listening yet
+    // fail and back off (200 ms, doubling), part of the backfill's wall time in both runs.
+    let libraryId: string | undefined;
+    for (let index = 0; index < devices; index++) {
+      const dir = path.join(workDir, `d${index}`);
+      const library = await Library.create(Library.fileIn(dir), {
+        libraryId,
+        deviceName: `mesh-${index}`,
+      });
+      libraryId = library.identity.libraryId;
+      await writeSyntheticLibrary(library, {
+        volumes: VOLUMES,
+        locations: LOCATIONS,
+        entries,
+        seed: index + 1,
+      });
+      await library.close();
+      dirs.push(dir);
+      log(`device ${index}: ${entries} entries written`);
+    }
+    const ports = await Promise.all(dirs.map(() => freePort()));
+    const metricsPorts = await Promise.all(dirs.map(() => freePort()));
+    const started = performance.now();
+    for (const [index, dir] of dirs.entries()) {
+      const child = await NodeProcess.start(
+        `N${index}`,
+        {
+          library: dir,
+          port: ports[index],
+          metricsPort: metricsPorts[index],
+          peers: ports.filter((_, other) => other !== index).map((port) => `127.0.0.1:${port}`),
+          batchSize: options.batchSize,
+          extra: options.originFilter ? [] : ['--no-origin-filter'],
+        },
+        options.cpuProfDir,
+      );
+      nodes.push({ process: child, metricsPort: metricsPorts[index] });
+    }
+    const zero: Counters = { received: 0, skippedHeld: 0, applied: 0 };
+    const perDevice = 1 + VOLUMES + LOCATIONS + entries;
+    const backfill = await measurePhase(
+      'backfill',
+      nodes,
+      nodes.map(() => zero),
+      nodes.map(() => ({ main: 0, other: 0 })),
+      (devices - 1) * perDevice,
+      started,
+      log,
+    );
+    log(`backfill: ${backfill.seconds.toFixed(1)} s, received/needed ${backfill.meanRatio.toFixed(3)}`);
+
+    // Let the follow streams settle before the live phase's counters are read.
+    await sleep(2_000);
+    const before = await Promise.all(nodes.map(countersOf));
+    const cpuBefore = nodes.map((node) => readThreadCpu(node.process.pid));
+    const liveStarted = performance.now();
+    const writers = dirs.map(async (dir, index) => {
+      const library = await Library.open(Library.fileIn(dir));
+      try {
+        await writeSyntheticLibrary(library, {
+          volumes: VOLUMES,
+          locations: LOCATIONS,
+          entries,
+          seed: 1_000 + index,
+        });
+      } finally {
+        await library.close();
+      }
+    });
+    const live = measurePhase(
+      'live',
+      nodes,
+      before,
+      cpuBefore,
+      (devices - 1) * (VOLUMES + LOCATIONS + entries),
+      liveStarted,
+      log,
+    );
+    await Promise.all(writers);
+    const liveResult = await live;
+    log(`live: ${liveResult.seconds.toFixed(1)} s, received/needed ${liveResult.meanRatio.toFixed(3)}`);
+
+    const results = {
+      devices,
+      entries,
+      originFilter: options.originFilter,
+      cores: os.cpus().length,
+      phases: [backfill, liveResult],
+    };
+    fs.mkdirSync(path.dirname(options.out), { recursive: true });
+    fs.writeFileSync(options.out, JSON.stringify(results, null, 2));
+    const cpu = (used: ThreadCpu | undefined) => (used ? (used.main + used.other).toFixed(1) : '?');
+    const rows = [backfill, liveResult].map((phase) => [
+      phase.phase,
+      String(devices),
+      String(entries),
+      options.originFilter ? 'on' : 'off',
+      `${phase.meanRatio.toFixed(3)} (max ${phase.maxRatio.toFixed(3)})`,
+      `${phase.seconds.toFixed(1)} s`,
+      phase.devices.map((device) => cpu(device.cpu)).join(' / '),
+      phase.devices.map((device) => device.skippedHeld).join(' / '),
+    ]);
+    process.stdout.write(
+      formatTable(
+        ['phase', 'N', 'E', 'filter', 'received / needed', 'wall', 'CPU s per device', 'skipped as held'],
+        rows,
+      ) + `\n\nresults: ${options.out}\n`,
+    );
+  } finally {
+    for (const node of NodeProcess.started) await node.stop('SIGKILL');
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
