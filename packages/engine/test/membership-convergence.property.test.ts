@@ -30,7 +30,7 @@ import { SignedChange } from '../src/membership/signed-change';
 import { DeviceKey, makeDeviceKey } from './device-keys';
 import { createLibrary, removeTempDirs } from './fixtures';
 import { activeIds, foundLibrary } from './membership-helpers';
-import { fixedUuid, TickingClock } from './scenario-helpers';
+import { appliedHeldPolicy, fixedUuid, HeldPolicy, TickingClock, WrittenVersions } from './scenario-helpers';
 import { digestsOf, syncUntilCut, transportTo } from './sync-helpers';
 
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 12);
@@ -110,13 +110,36 @@ const done = { joins: 0, removals: 0, readmissions: 0, refusedSyncs: 0, stranded
 const tagUuid = (i: number) => fixedUuid(0x300, i);
 const volumeUuid = (d: number, i: number) => fixedUuid(0x310 + d, i);
 
+/**
+ * The run's origin filter: what each client tells its server it holds (the client's own policy,
+ * or a broken one), and the oracle of every version written, against which every prefix sent is
+ * checked before it is sent: a prefix the client does not hold fails the run at once.
+ */
+const filter: { policy: (library: Library) => HeldPolicy; written: WrittenVersions } = {
+  policy: appliedHeldPolicy,
+  written: new WrittenVersions(),
+};
+
+function checkedHeldPolicy(library: Library): HeldPolicy {
+  const policy = filter.policy(library);
+  return async (name) => {
+    const prefixes = await policy(name);
+    const wrong = await filter.written.falseClaims(library, name, prefixes);
+    if (wrong.length) throw new Error(`a held prefix is not held: ${wrong.join('; ')}`);
+    return prefixes;
+  };
+}
+
 /** A sync that must fail no type; the connection may be cut, or refused by a client that knows the server is no member. */
 async function sync(client: Slot, server: Slot, batchSize: number, cutAt: number | null): Promise<number> {
   const transport = transportTo(
     server.library,
     cutAt === null ? {} : { cutBefore: (_batch, delivered) => delivered === cutAt },
   );
-  const run = await syncUntilCut(client.library, transport, { batchSize });
+  const run = await syncUntilCut(client.library, transport, {
+    batchSize,
+    heldFor: checkedHeldPolicy(client.library),
+  });
   const failed = run.events.filter((event) => event.kind === 'type_failed');
   if (failed.length) throw new Error(`sync failed types: ${JSON.stringify(failed)}`);
   if (run.error) {
@@ -129,7 +152,12 @@ async function sync(client: Slot, server: Slot, batchSize: number, cutAt: number
   return run.events.reduce((sum, event) => sum + (event.kind === 'batch' ? event.written : 0), 0);
 }
 
-async function runScenario(commands: readonly Command[]): Promise<void> {
+async function runScenario(
+  commands: readonly Command[],
+  policy: (library: Library) => HeldPolicy = appliedHeldPolicy,
+): Promise<void> {
+  filter.policy = policy;
+  filter.written = new WrittenVersions();
   const clock = new TickingClock();
   const options = { clock: { now: clock.now } };
   const founder = await foundLibrary(options);
@@ -154,7 +182,9 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
     const pick = <T>(list: readonly T[], n: number): T | undefined =>
       list.length ? list[n % list.length] : undefined;
 
+    for (const slot of slots) await filter.written.record(slot.library);
     for (const cmd of commands) {
+      for (const slot of slots) await filter.written.record(slot.library);
       switch (cmd.op) {
         case 'join':
         case 'readmit': {
@@ -237,6 +267,7 @@ async function runScenario(commands: readonly Command[]): Promise<void> {
       }
     }
 
+    for (const slot of slots) await filter.written.record(slot.library);
     // Quiescence: every admitted pair syncs until a whole round writes nothing.
     const admitted = slots.filter((slot) => slot.admitted);
     let written = 1;

@@ -226,3 +226,95 @@ export async function notDominated(server: Library, client: Library): Promise<st
   }
   return misses;
 }
+
+interface WrittenVersion {
+  readonly uuid: string;
+  readonly hlc: string;
+  readonly origin: string;
+  readonly originSeq: number;
+}
+
+/**
+ * Every version each lineage has written, as its writer stored it: the oracle against which a
+ * held prefix is checked. `record` after every write reads the writer's own rows and tombstones
+ * (a version stays at its writer until replaced, so reading after each write sees them all).
+ */
+export class WrittenVersions {
+  private readonly byKey = new Map<string, Map<string, WrittenVersion>>();
+
+  async record(library: Library): Promise<void> {
+    const { deviceId, epoch } = library.identity;
+    for (const name of RESOURCE_NAMES) {
+      const rows = await library.db.read.query<{
+        uuid: string;
+        hlc: string;
+        origin: string;
+        origin_seq: number;
+      }>(
+        `SELECT uuid, hlc, origin, origin_seq FROM ${RESOURCE_TABLES[name].table} WHERE origin_lineage = ?1
+         UNION ALL SELECT uuid, hlc, origin, origin_seq FROM tombstones WHERE resource_type = ?2 AND origin_lineage = ?1`,
+        [library.ownLineage, name],
+      );
+      const key = `${deviceId}/${epoch}/${name}`;
+      const versions = this.byKey.get(key) ?? new Map<string, WrittenVersion>();
+      for (const row of rows) {
+        versions.set(`${row.uuid}|${row.hlc}`, {
+          uuid: row.uuid,
+          hlc: row.hlc,
+          origin: row.origin,
+          originSeq: row.origin_seq,
+        });
+      }
+      this.byKey.set(key, versions);
+    }
+  }
+
+  /**
+   * The prefixes `library` is about to send that it does not hold: a version the lineage wrote
+   * at or below the prefix of which it holds neither that version nor a greater one (its own
+   * lineage, and rows of a member it knows was removed, stamped at or after the removal, which
+   * it skips at apply, are exempt).
+   */
+  async falseClaims(
+    library: Library,
+    name: ResourceName,
+    prefixes: readonly OriginPrefix[],
+  ): Promise<string[]> {
+    const best = new Map<string, { hlc: string; origin: string }>();
+    for (const version of await versionsOf(library, name)) {
+      const [, uuid, hlc, origin] = version.split('|');
+      const known = best.get(uuid);
+      if (!known || compareVersion(hlc, origin, known.hlc, known.origin) > 0) best.set(uuid, { hlc, origin });
+    }
+    const problems: string[] = [];
+    for (const prefix of prefixes) {
+      if (prefix.origin === library.identity.deviceId) continue;
+      const [removal] = await library.db.read.query<{ removed_hlc: string | null }>(
+        'SELECT removed_hlc FROM members WHERE device_id = ?',
+        [prefix.origin],
+      );
+      for (const version of this.byKey.get(`${prefix.origin}/${prefix.epoch}/${name}`)?.values() ?? []) {
+        if (version.originSeq > prefix.seq) continue;
+        if (removal?.removed_hlc && version.hlc >= removal.removed_hlc) continue;
+        const held = best.get(version.uuid);
+        if (!held || compareVersion(held.hlc, held.origin, version.hlc, version.origin) < 0) {
+          problems.push(
+            `${name} ${version.uuid}@${version.hlc} of ${prefix.origin} (seq ${version.originSeq} <= ${prefix.seq})`,
+          );
+        }
+      }
+    }
+    return problems;
+  }
+}
+
+/** The correct policy, as the client's default: the prefixes applied, and its own lineage. */
+export function appliedHeldPolicy(library: Library): HeldPolicy {
+  return async (name) => {
+    const { deviceId, epoch } = library.identity;
+    return [
+      ...toWire(await new OriginPrefixStore(library.db.read).forType(name)),
+      { origin: deviceId, epoch, seq: WHOLE_LINEAGE },
+    ];
+  };
+}
