@@ -16,7 +16,7 @@ export class BackfillGate {
   private readonly active = new Map<ResourceName, number>();
   private readonly waiting = new Map<ResourceName, Waiter[]>();
 
-  constructor(private readonly maxWaitMs = 15_000) {}
+  constructor(private readonly maxWaitMs = 60_000) {}
 
   /**
    * Resolves with a release function once this pull may start. `priority`: how much of the type

@@ -329,14 +329,16 @@ export function syncFromPeer$(
     })();
 
   /**
-   * Follows one type; when another peer's batch raised what this device holds of it, the
-   * stream is asked again from the stored cursor with the new prefixes (at most every
-   * `refilterEveryMs`), so this peer stops relaying what arrived elsewhere. The cursor is the
-   * only state a restart keeps: rows in flight are not applied and come again, or are left out.
+   * Pulls one type (backfill or follow); when another peer's batch raised what this device holds
+   * of it, the stream is asked again from the stored cursor with the new prefixes (at most every
+   * `refilterEveryMs`), so this peer stops sending what arrived elsewhere: a relay that caught up
+   * on an origin while this pull ran, or live rows that came directly. The cursor is the only
+   * state a restart keeps: rows in flight are not applied and come again, or are left out.
    */
-  const followType = async (
+  const pullRefiltered = async (
     peerDeviceId: string,
     name: ResourceName,
+    phase: 'backfill' | 'follow',
     emit: (event: SyncEvent) => void,
     signal: AbortSignal,
   ) => {
@@ -354,13 +356,13 @@ export function syncFromPeer$(
           })
         : undefined;
       try {
-        await pullType(peerDeviceId, name, 'follow', emit, restart.signal);
+        await pullType(peerDeviceId, name, phase, emit, restart.signal);
       } finally {
         raised?.unsubscribe();
         clearTimeout(timer);
         signal.removeEventListener('abort', stop);
       }
-      // The stream ended without a restart: the peer ended it (shutting down).
+      // The stream ended without a restart: caught up (backfill), or the peer ended it (follow).
       if (!restart.signal.aborted) return;
     }
   };
@@ -392,7 +394,7 @@ export function syncFromPeer$(
           abort.signal,
         );
         try {
-          await pullType(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
+          await pullRefiltered(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
         } catch (error) {
           if (!isPerTypeFailure(error)) throw error;
           failed.push(name);
@@ -408,10 +410,12 @@ export function syncFromPeer$(
       followSubscription = merge(
         ...followed.map((name) =>
           defer(() =>
-            followType(connected.peerDeviceId, name, emit, abort.signal).catch((error: unknown) => {
-              if (!isPerTypeFailure(error)) throw error;
-              emit({ kind: 'type_failed', resourceType: name, error });
-            }),
+            pullRefiltered(connected.peerDeviceId, name, 'follow', emit, abort.signal).catch(
+              (error: unknown) => {
+                if (!isPerTypeFailure(error)) throw error;
+                emit({ kind: 'type_failed', resourceType: name, error });
+              },
+            ),
           ),
         ),
       ).subscribe({

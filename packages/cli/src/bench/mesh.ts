@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Library } from '@tidemark/engine';
+import { Library, readResourceHeads } from '@tidemark/engine';
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import { freePort } from '../free-port';
 import { formatTable } from '../output';
@@ -44,6 +44,14 @@ interface PhaseResult {
 interface MeshNode {
   readonly process: NodeProcess;
   readonly metricsPort: number;
+  /** The node's library, opened by the bench too, to count what it holds. */
+  readonly library: Library;
+}
+
+/** Rows (every type) a library holds: what convergence is judged by. */
+async function heldRows(library: Library): Promise<number> {
+  const heads = await readResourceHeads(library);
+  return heads.reduce((sum, head) => sum + head.rowCount, 0);
 }
 
 interface Counters {
@@ -79,8 +87,8 @@ async function quiet(nodes: readonly MeshNode[], from: Counters[]): Promise<Coun
 }
 
 /**
- * Waits until every node applied `needed` rows more than at `before`, then returns the figures
- * of the phase. Applied counts rows written, each needed row exactly once.
+ * Waits until every node's library holds `target` rows, then (once the counters are quiet)
+ * returns the figures of the phase against `needed`, the rows each node had to receive.
  */
 async function measurePhase(
   phase: PhaseResult['phase'],
@@ -88,15 +96,17 @@ async function measurePhase(
   before: readonly Counters[],
   cpuBefore: readonly (ThreadCpu | undefined)[],
   needed: number,
+  target: number,
   started: number,
   log: (text: string) => void,
 ): Promise<PhaseResult> {
   const deadline = Date.now() + TIMEOUT_MS;
   let last = 0;
   for (;;) {
-    let now = await Promise.all(nodes.map(countersOf));
-    const done = now.every((counters, index) => counters.applied - before[index].applied >= needed);
+    const held = await Promise.all(nodes.map((node) => heldRows(node.library)));
+    const done = held.every((rows) => rows >= target);
     if (done) {
+      let now = await Promise.all(nodes.map(countersOf));
       const seconds = (performance.now() - started) / 1000;
       // Copies still on their way (a relay's, after the direct path delivered) count too: wait
       // until no node has received anything for QUIET_MS.
@@ -125,8 +135,7 @@ async function measurePhase(
     if (Date.now() > deadline) throw new Error(`${phase}: the mesh did not converge within an hour`);
     if (Date.now() - last > 10_000) {
       last = Date.now();
-      const progress = now.map((counters, index) => counters.applied - before[index].applied);
-      log(`${phase}: applied ${progress.join(' / ')} of ${needed} each`);
+      log(`${phase}: holding ${held.join(' / ')} of ${target} rows each`);
     }
     await sleep(POLL_MS);
   }
@@ -179,7 +188,11 @@ export async function runMesh(options: BenchOptions): Promise<void> {
         },
         options.cpuProfDir,
       );
-      nodes.push({ process: child, metricsPort: metricsPorts[index] });
+      nodes.push({
+        process: child,
+        metricsPort: metricsPorts[index],
+        library: await Library.open(Library.fileIn(dir)),
+      });
     }
     const zero: Counters = { received: 0, skippedHeld: 0, applied: 0 };
     const perDevice = 1 + VOLUMES + LOCATIONS + entries;
@@ -189,6 +202,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       nodes.map(() => zero),
       nodes.map(() => ({ main: 0, other: 0 })),
       (devices - 1) * perDevice,
+      devices * perDevice,
       started,
       log,
     );
@@ -199,25 +213,21 @@ export async function runMesh(options: BenchOptions): Promise<void> {
     const before = await Promise.all(nodes.map(countersOf));
     const cpuBefore = nodes.map((node) => readThreadCpu(node.process.pid));
     const liveStarted = performance.now();
-    const writers = dirs.map(async (dir, index) => {
-      const library = await Library.open(Library.fileIn(dir));
-      try {
-        await writeSyntheticLibrary(library, {
-          volumes: VOLUMES,
-          locations: LOCATIONS,
-          entries,
-          seed: 1_000 + index,
-        });
-      } finally {
-        await library.close();
-      }
-    });
+    const writers = nodes.map((node, index) =>
+      writeSyntheticLibrary(node.library, {
+        volumes: VOLUMES,
+        locations: LOCATIONS,
+        entries,
+        seed: 1_000 + index,
+      }),
+    );
     const live = measurePhase(
       'live',
       nodes,
       before,
       cpuBefore,
       (devices - 1) * (VOLUMES + LOCATIONS + entries),
+      devices * (perDevice + VOLUMES + LOCATIONS + entries),
       liveStarted,
       log,
     );
@@ -253,6 +263,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
     );
   } finally {
     for (const node of NodeProcess.started) await node.stop('SIGKILL');
+    for (const node of nodes) await node.library.close();
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 }
