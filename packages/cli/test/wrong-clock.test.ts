@@ -59,6 +59,25 @@ async function initDevice(launcher: Launcher, libraryId?: string): Promise<Devic
   return { dir, launcher, ...made };
 }
 
+/** `tidemark generate` on the device, under its own clock: one volume, then locations and entries. */
+const generate = (device: Device, locations: number, entries: number, seed: number) =>
+  cli(
+    [
+      'generate',
+      '--library',
+      device.dir,
+      '--volumes',
+      '1',
+      '--locations',
+      String(locations),
+      '--entries',
+      String(entries),
+      '--seed',
+      String(seed),
+    ],
+    device.launcher,
+  );
+
 /** Whether the library at `dir` has the same digest as the node at `address` for every type. */
 async function inStep(dir: string, address: string): Promise<boolean> {
   return (await runCli(['verify', '--library', dir, '--peer', address, '--insecure'])).code === 0;
@@ -137,35 +156,8 @@ describe.each([
     const wrong = await initDevice(shiftedBy(offset), correct.libraryId);
     const files = folderOfFiles(12);
     await cli(['index', '--library', wrong.dir, files], wrong.launcher);
-    await cli(
-      [
-        'generate',
-        '--library',
-        wrong.dir,
-        '--volumes',
-        '1',
-        '--locations',
-        '3',
-        '--entries',
-        '300',
-        '--seed',
-        '2',
-      ],
-      wrong.launcher,
-    );
-    await cli([
-      'generate',
-      '--library',
-      correct.dir,
-      '--volumes',
-      '1',
-      '--locations',
-      '2',
-      '--entries',
-      '100',
-      '--seed',
-      '3',
-    ]);
+    await generate(wrong, 3, 300, 2);
+    await generate(correct, 2, 100, 3);
     await cli(['tag', 'add', '--library', correct.dir, 'photos']);
 
     const [portA, portB, metricsPort] = [await freePort(), await freePort(), await freePort()];
@@ -272,30 +264,72 @@ describe.each([
   }, 240_000);
 });
 
+test('`tidemark sync` says how many rows came stamped beyond the max drift, how far ahead, and from which peer', async () => {
+  const correct = await initDevice(CORRECT);
+  const wrong = await initDevice(shiftedBy('+10m'), correct.libraryId);
+  const third = await initDevice(CORRECT, correct.libraryId);
+  await generate(wrong, 1, 60, 21);
+  await generate(correct, 1, 20, 22);
+  const [portCorrect, portWrong] = [await freePort(), await freePort()];
+  const nodeCorrect = new NodeProcess(correct.dir, portCorrect);
+  const nodeWrong = new NodeProcess(wrong.dir, portWrong, [], [], wrong.launcher);
+  await nodeCorrect.start();
+  await nodeWrong.start();
+  try {
+    // From a peer whose clock is right: no such line.
+    const fromCorrect = await cli([
+      'sync',
+      '--library',
+      third.dir,
+      '--peer',
+      nodeCorrect.address,
+      '--insecure',
+    ]);
+    expect(fromCorrect).toContain(`synced from ${nodeCorrect.address}`);
+    expect(fromCorrect).not.toContain('beyond the max drift');
+    await nodeCorrect.stop();
+
+    const fromWrong = await cli([
+      'sync',
+      '--library',
+      correct.dir,
+      '--peer',
+      nodeWrong.address,
+      '--insecure',
+    ]);
+    const line = fromWrong.split('\n').find((text) => text.startsWith('clock: '));
+    expect(line).toMatch(
+      new RegExp(
+        `^clock: (\\d+) rows from ${nodeWrong.address.replace(/\./g, '\\.')} \\(device ${wrong.deviceId}\\) ` +
+          'were stamped beyond the max drift \\(5 min\\) ahead of this clock, the furthest 10 min ahead;',
+      ),
+    );
+    const rows = Number(/^clock: (\d+)/.exec(line!)![1]);
+    // Every row the fast device wrote: 60 entries, its volume, location, device row and more.
+    expect(rows).toBeGreaterThanOrEqual(60 + 3);
+
+    // The same in --json, from a device that pulls exactly the same rows.
+    const json = await cliJson<{
+      peerDeviceId: string;
+      beyondDrift: { rows: number; maxAheadMs: number; maxDriftMs: number };
+    }>(['sync', '--library', third.dir, '--peer', nodeWrong.address, '--insecure']);
+    expect(json.peerDeviceId).toBe(wrong.deviceId);
+    expect(json.beyondDrift.rows).toBe(rows);
+    expect(json.beyondDrift.maxDriftMs).toBe(MAX_DRIFT_MS);
+    expect(Math.abs(json.beyondDrift.maxAheadMs - 10 * 60_000)).toBeLessThan(OFFSET_SLACK_MS + 60_000);
+  } finally {
+    await nodeCorrect.stop();
+    await nodeWrong.stop();
+  }
+}, 120_000);
+
 test('a chain of three devices at +4 min, 0 and -4 min converges with no type stalled', async () => {
   const started = Date.now();
   const fast = await initDevice(shiftedBy('+4m'));
   const middle = await initDevice(CORRECT, fast.libraryId);
   const slow = await initDevice(shiftedBy('-4m'), fast.libraryId);
   const devices = [fast, middle, slow];
-  for (const [index, device] of devices.entries()) {
-    await cli(
-      [
-        'generate',
-        '--library',
-        device.dir,
-        '--volumes',
-        '1',
-        '--locations',
-        '2',
-        '--entries',
-        '200',
-        '--seed',
-        String(10 + index),
-      ],
-      device.launcher,
-    );
-  }
+  for (const [index, device] of devices.entries()) await generate(device, 2, 200, 10 + index);
   await cli(['tag', 'add', '--library', fast.dir, 'from the fast one'], fast.launcher);
   await cli(['tag', 'add', '--library', slow.dir, 'from the slow one'], slow.launcher);
 

@@ -1,7 +1,7 @@
 import { ResourceName, SyncEvent, syncFromPeer$, TidemarkError } from '@tidemark/engine';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
-import { formatCount, printJson } from '../output';
+import { formatCount, formatDuration, printJson } from '../output';
 import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
 import { createProgressReporter } from '../progress';
 
@@ -31,6 +31,9 @@ export function registerSync(program: Command): void {
       const summary = new Map<ResourceName, TypeSummary>();
       const failures: { resourceType: ResourceName; error: string }[] = [];
       let peerDeviceId = '';
+      let maxDriftMs = 0;
+      const beyondDrift = { rows: 0, maxAheadMs: 0 };
+      const skipped = { afterRemoval: 0, ownRows: 0 };
       const started = Date.now();
       try {
         await withPeer(options, (library, transport) =>
@@ -38,10 +41,17 @@ export function registerSync(program: Command): void {
             syncFromPeer$(library, transport, { batchSize: options.batchSize }).pipe(
               tap((event: SyncEvent) => {
                 progress.onSync(event);
-                if (event.kind === 'connected') peerDeviceId = event.peerDeviceId;
+                if (event.kind === 'connected') {
+                  peerDeviceId = event.peerDeviceId;
+                  maxDriftMs = event.maxDriftMs;
+                }
                 if (event.kind === 'type_failed')
                   failures.push({ resourceType: event.resourceType, error: event.error.message });
                 if (event.kind === 'batch') {
+                  beyondDrift.rows += event.beyondDrift;
+                  beyondDrift.maxAheadMs = Math.max(beyondDrift.maxAheadMs, event.maxAheadMs);
+                  skipped.afterRemoval += event.skippedAfterRemoval;
+                  skipped.ownRows += event.ownRowsSkipped;
                   summary.set(event.resourceType, {
                     resourceType: event.resourceType,
                     received: event.totalReceived,
@@ -62,12 +72,42 @@ export function registerSync(program: Command): void {
       const seconds = (Date.now() - started) / 1000;
       const types = [...summary.values()];
       const received = types.reduce((sum, t) => sum + t.received, 0);
-      if (options.json) printJson({ peer: options.peer, peerDeviceId, seconds, received, types, failures });
-      else {
+      if (options.json) {
+        printJson({
+          peer: options.peer,
+          peerDeviceId,
+          seconds,
+          received,
+          types,
+          failures,
+          beyondDrift: { ...beyondDrift, maxDriftMs },
+          skipped,
+        });
+      } else {
+        const from = `${options.peer} (device ${peerDeviceId})`;
         process.stdout.write(
-          `synced from ${options.peer} (device ${peerDeviceId}): ${formatCount(received)} rows and tombstones in ` +
+          `synced from ${from}: ${formatCount(received)} rows and tombstones in ` +
             `${seconds.toFixed(1)} s (${formatCount(Math.round(received / Math.max(seconds, 0.001)))} rows/s)\n`,
         );
+        if (beyondDrift.rows > 0) {
+          process.stdout.write(
+            `clock: ${formatCount(beyondDrift.rows)} rows from ${from} were stamped beyond the max drift ` +
+              `(${formatDuration(maxDriftMs / 1000)}) ahead of this clock, the furthest ` +
+              `${formatDuration(beyondDrift.maxAheadMs / 1000)} ahead; applied, adopted only up to the bound. ` +
+              'A device clock is wrong: tidemark doctor names it\n',
+          );
+        }
+        if (skipped.afterRemoval > 0) {
+          process.stdout.write(
+            `skipped: ${formatCount(skipped.afterRemoval)} rows written by removed members after their removal\n`,
+          );
+        }
+        if (skipped.ownRows > 0) {
+          process.stdout.write(
+            `not taken: ${formatCount(skipped.ownRows)} rows in this device's own name that it does not hold; ` +
+              'tidemark doctor says what to do\n',
+          );
+        }
       }
       if (failures.length) {
         throw new TidemarkError(
