@@ -19,14 +19,21 @@ export interface TypeComparison {
 /**
  * Compares this library with a peer, type by type, over what both should hold: rows last
  * written by this device are left out on both sides, because the peer may not have pulled them.
+ * `includeOwn` compares them too: after a restore, the peer may hold this device's rows that
+ * this device lost (`repair --adopt-own`).
  */
-export async function compareWithPeer(library: Library, transport: SyncTransport): Promise<TypeComparison[]> {
+export async function compareWithPeer(
+  library: Library,
+  transport: SyncTransport,
+  { includeOwn = false }: { readonly includeOwn?: boolean } = {},
+): Promise<TypeComparison[]> {
   const { libraryId, deviceId } = library.identity;
-  const remote = await transport.digest({ libraryId, resourceTypes: [], excludeOrigins: [deviceId] });
+  const excludeOrigins = includeOwn ? [] : [deviceId];
+  const remote = await transport.digest({ libraryId, resourceTypes: [], excludeOrigins });
   const results: TypeComparison[] = [];
   for (const theirs of remote.digests) {
     const name = resourceNameOf(theirs.resourceType);
-    const ours = await readDigest(library, name, { excludeOrigins: [deviceId] });
+    const ours = await readDigest(library, name, { excludeOrigins });
     results.push({
       resourceType: name,
       equal: digestsEqual(ours, theirs),

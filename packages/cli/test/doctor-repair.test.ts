@@ -82,3 +82,103 @@ test('doctor explains an unmigrated legacy global-watermark library, and the mig
     'restarted from zero',
   );
 });
+
+interface StatusJson {
+  deviceId: string;
+  counts: { resourceType: string; owner: string; rows: number }[];
+}
+
+/** Rows of `type` on the device at `dir` written by `owner`. */
+async function ownedRows(dir: string, type: string, owner: string): Promise<number> {
+  const status = await runCliJson<StatusJson>(['status', '--library', dir]);
+  return status.counts.find((c) => c.resourceType === type && c.owner === owner)?.rows ?? 0;
+}
+
+const ownRowFindings = (report: DoctorJson) =>
+  report.findings.filter((f) => f.check === "rows in this device's name");
+
+test('a device restored from a backup gets its own rows back from a peer only with repair --adopt-own; doctor counts them until then', async () => {
+  const [dirA, dirB] = [tempDir(), tempDir()];
+  await runCliJson(['init', '--library', dirA]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  await nodeA.start(false); // mutual TLS
+  const nodeB = new NodeProcess(dirB, await freePort());
+  try {
+    const { invite } = await runCliJson<{ invite: string }>([
+      'invite',
+      '--library',
+      dirA,
+      '--address',
+      nodeA.address,
+    ]);
+    const { deviceId: b } = await runCliJson<{ deviceId: string }>(['join', '--library', dirB, invite]);
+    expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+
+    // The backup, taken with no process holding the library open.
+    const fileB = Library.fileIn(dirB);
+    const backup = path.join(tempDir(), 'library.db');
+    expect(fs.existsSync(`${fileB}-wal`) && fs.statSync(`${fileB}-wal`).size > 0).toBe(false);
+    fs.copyFileSync(fileB, backup);
+
+    // B writes, and A takes B's rows.
+    await runCli(['generate', '--library', dirB, '--volumes', '1', '--locations', '3', '--entries', '50']);
+    await nodeB.start(false);
+    expect((await runCli(['sync', '--library', dirA, '--peer', nodeB.address])).code).toBe(0);
+    await nodeB.stop();
+    expect(await ownedRows(dirA, 'entry', b)).toBe(50);
+
+    // B is restored from the backup: its entries now live only on A.
+    for (const file of [fileB, `${fileB}-wal`, `${fileB}-shm`]) fs.rmSync(file, { force: true });
+    fs.copyFileSync(backup, fileB);
+    expect(await ownedRows(dirB, 'entry', b)).toBe(0);
+
+    // A plain sync does not take rows in B's name from A; it says so, and doctor counts them per type.
+    const synced = await runCli(['sync', '--library', dirB, '--peer', nodeA.address]);
+    expect(synced.code).toBe(0);
+    const notTaken = /not taken: (\d+) rows in this device's own name/.exec(synced.stdout);
+    expect(notTaken?.[1]).toBeDefined();
+    expect(await ownedRows(dirB, 'entry', b)).toBe(0);
+    const before = await runCli(['doctor', '--library', dirB, '--json']);
+    expect(before.code).toBe(1);
+    const counted = ownRowFindings(JSON.parse(before.stdout) as DoctorJson);
+    expect(counted.every((f) => f.severity === 'problem' && f.message.includes('--adopt-own'))).toBe(true);
+    const perType = Object.fromEntries(
+      counted.map((f) => [/ (\w+) rows? written in this device's own name/.exec(f.message)![1], f.message]),
+    );
+    expect(perType.entry).toMatch(/^50 entry rows .*sent by peer /);
+    expect(perType.volume).toMatch(/^1 volume row /);
+    expect(perType.location).toMatch(/^3 location rows /);
+    const countedRows = counted.reduce((sum, f) => sum + Number(/^(\d+)/.exec(f.message)![1]), 0);
+    expect(countedRows).toBe(Number(notTaken![1]));
+    const human = await runCli(['doctor', '--library', dirB]);
+    expect(human.stdout).toMatch(
+      /PROBLEM {2}rows in this device's name: 50 entry rows written in this device's own name/,
+    );
+
+    // A plain repair does not take them either: own rows are not its business.
+    const plain = await runCli(['repair', '--library', dirB, '--peer', nodeA.address]);
+    expect(plain.code).toBe(0);
+    expect(await ownedRows(dirB, 'entry', b)).toBe(0);
+    expect(
+      ownRowFindings(
+        JSON.parse((await runCli(['doctor', '--library', dirB, '--json'])).stdout) as DoctorJson,
+      ),
+    ).toHaveLength(counted.length);
+
+    // --adopt-own takes them back, and doctor has nothing left to say about them.
+    const adopted = await runCli(['repair', '--library', dirB, '--peer', nodeA.address, '--adopt-own']);
+    expect(adopted.stdout).toContain('re-synced from zero: ');
+    expect(adopted.stdout).toContain('repaired: every resource type is equal');
+    expect(adopted.stdout).not.toContain('not taken');
+    expect(adopted.code).toBe(0);
+    expect(await ownedRows(dirB, 'entry', b)).toBe(50);
+    expect(await ownedRows(dirB, 'location', b)).toBe(3);
+    const after = await runCli(['doctor', '--library', dirB, '--json']);
+    expect(ownRowFindings(JSON.parse(after.stdout) as DoctorJson)).toEqual([]);
+    expect(after.code).toBe(0);
+    expect((await runCli(['verify', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+  } finally {
+    await nodeB.stop();
+    await nodeA.stop();
+  }
+}, 180_000);

@@ -337,8 +337,12 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   const owned = DEVICE_OWNED.has(name);
   let ownRowsSkipped = 0;
   let older = 0;
+  const refusedByOrigin = new Map<string, number>();
   for (const [index, item] of items.entries()) {
-    if (refused.has(index)) continue;
+    if (refused.has(index)) {
+      refusedByOrigin.set(item.origin, (refusedByOrigin.get(item.origin) ?? 0) + 1);
+      continue;
+    }
     const known = versions.get(item.uuid);
     // For these types origin is the owner: another origin would take the uuid over (a row
     // re-sent under another owner, or a tombstone of a row from a device that does not own it).
@@ -381,8 +385,8 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     context.membership = await readMembershipView(sql);
   }
   await recordSkippedRows(sql, peerDeviceId, name, {
-    afterRemoval: refused.size,
-    ownIdentity: ownRowsSkipped,
+    afterRemoval: refusedByOrigin,
+    ownIdentity: new Map([[self, ownRowsSkipped]]),
   });
   // A resent or reordered batch must never move the cursor backwards within one epoch.
   const sameEpoch = current?.peerEpoch === checkpoint.epoch;

@@ -50,7 +50,12 @@ export {
   signMemberRename,
 } from './membership/membership-writes';
 export { signerFromKey, type MembershipSigner, type SignedChange } from './membership/signed-change';
-export { readSkippedRows, type SkippedRows, type SkipReason } from './membership/skipped-rows';
+export {
+  forgetSkippedOwnRows,
+  readSkippedRows,
+  type SkippedRows,
+  type SkipReason,
+} from './membership/skipped-rows';
 export { type PeerClockOffset } from './peer-clocks';
 export { type PeerHead } from './peer-heads';
 export {

@@ -129,8 +129,21 @@ test("a removed member's earlier rows stay history everywhere; its later rows ar
   expect(skippedAfterRemoval(events)).toBe(2);
   expect(await heldTags(b.library)).toEqual(['c before removal']);
   expect(await readSkippedRows(b.library)).toEqual([
-    expect.objectContaining({ peerDeviceId: a.id, resourceType: 'tag', reason: 'after_removal', rows: 1 }),
-    expect.objectContaining({ peerDeviceId: a.id, resourceType: 'volume', reason: 'after_removal', rows: 1 }),
+    // Sent by the relay A, written by C: doctor names both.
+    expect.objectContaining({
+      peerDeviceId: a.id,
+      originDeviceId: c.id,
+      resourceType: 'tag',
+      reason: 'after_removal',
+      rows: 1,
+    }),
+    expect.objectContaining({
+      peerDeviceId: a.id,
+      originDeviceId: c.id,
+      resourceType: 'volume',
+      reason: 'after_removal',
+      rows: 1,
+    }),
   ]);
   // Caught up: a second sync receives nothing new and skips nothing again.
   const again = await syncOnce(b.library, a.library);

@@ -120,8 +120,20 @@ test('rows claiming this device that it does not hold are skipped and counted; t
   const held = await b.library.db.read.query('SELECT uuid FROM volumes WHERE uuid = ?', [forged.uuid]);
   expect(held).toEqual([]);
   expect(await readSkippedRows(b.library)).toEqual([
-    expect.objectContaining({ peerDeviceId: c.id, resourceType: 'tag', reason: 'own_identity', rows: 1 }),
-    expect.objectContaining({ peerDeviceId: c.id, resourceType: 'volume', reason: 'own_identity', rows: 1 }),
+    expect.objectContaining({
+      peerDeviceId: c.id,
+      originDeviceId: b.id,
+      resourceType: 'tag',
+      reason: 'own_identity',
+      rows: 1,
+    }),
+    expect.objectContaining({
+      peerDeviceId: c.id,
+      originDeviceId: b.id,
+      resourceType: 'volume',
+      reason: 'own_identity',
+      rows: 1,
+    }),
   ]);
   // Its own rows at the version it holds come back as the same write: nothing is counted.
   await b.library.write((tx) =>

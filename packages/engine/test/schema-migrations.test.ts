@@ -200,6 +200,43 @@ describe('the schema every library ends with', () => {
     },
   );
 
+  it('keeps the skipped rows counted before 0010, with this device as the origin of those in its name', async () => {
+    const file = await libraryAtMigration(MIGRATION_NAMES.indexOf('SignedMembership1733200000000') + 1);
+    const source = new DataSource({ type: 'sqlite', database: file });
+    await source.initialize();
+    try {
+      await source.query('DELETE FROM skipped_rows');
+      await source.query(
+        `INSERT INTO skipped_rows (peer_device_id, resource_type, reason, rows, last_at_ms)
+         VALUES ('peer', 'entry', 'own_identity', 3, 5), ('peer', 'tag', 'after_removal', 2, 6)`,
+      );
+    } finally {
+      await source.destroy();
+    }
+    const kept = await withDatabase(file, (db) =>
+      db.read.query('SELECT * FROM skipped_rows ORDER BY resource_type'),
+    );
+    expect(kept).toEqual([
+      {
+        peer_device_id: 'peer',
+        origin_device_id: 'library_identity-device_id',
+        resource_type: 'entry',
+        reason: 'own_identity',
+        rows: 3,
+        last_at_ms: 5,
+      },
+      // Its writer was not recorded before 0010.
+      {
+        peer_device_id: 'peer',
+        origin_device_id: '',
+        resource_type: 'tag',
+        reason: 'after_removal',
+        rows: 2,
+        last_at_ms: 6,
+      },
+    ]);
+  });
+
   it('is what the table descriptors describe, column for column', async () => {
     const problems: string[] = [];
     const file = path.join(tempDir('tidemark-schema-'), 'library.db');
@@ -334,6 +371,7 @@ describe('migrations are frozen', () => {
     Clocks1733100000000: { fresh: '9f6f79ad3e836779', legacy: '9f6f79ad3e836779' },
     SignedMembership1733200000000: { fresh: '098ae8b30889cd99', legacy: '098ae8b30889cd99' },
     OriginPrefixes1733400000000: { fresh: '84e0a7b9630c3aec', legacy: '84e0a7b9630c3aec' },
+    SkippedRowsOrigin1733500000000: { fresh: '50e71f0caa052298', legacy: '50e71f0caa052298' },
   };
 
   it('send the SQL they shipped with', async () => {

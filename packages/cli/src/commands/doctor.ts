@@ -27,8 +27,11 @@ export function registerDoctor(program: Command): void {
       'after',
       `
 Checks: database integrity, legacy global-watermark schema (migrated or not), peers behind per
-resource type, watermarks ahead of the rows they claim, HLC floor ahead of the wall clock, and
-peers' clocks (or this one) off by more than the max drift, as measured at their last handshake.
+resource type, watermarks ahead of the rows they claim, rows skipped per peer, type and origin
+(written by a removed member after its removal; in this device's own name but not held here,
+which \`tidemark repair --adopt-own\` takes back after a restore), HLC floor ahead of the wall
+clock, and peers' clocks (or this one) off by more than the max drift, as measured at their last
+handshake.
 
 Example:
   $ tidemark doctor --library ~/tidemark/desktop`,
@@ -115,6 +118,27 @@ function describe(finding: HealthFinding): Finding {
           `${where(finding)}: the watermark says caught up, but this device holds ${formatCount(finding.heldRows)} rows ` +
           `and the peer had ${formatCount(finding.peerRows)}; run tidemark repair against that peer`,
       };
+    case 'skipped_rows': {
+      const rows = `${formatCount(finding.rows)} ${finding.resourceType} row${finding.rows === 1 ? '' : 's'}`;
+      const peer = `peer ${finding.peerDeviceId}`;
+      const last = new Date(finding.lastAtMs).toISOString();
+      return finding.reason === 'own_identity'
+        ? {
+            severity,
+            check: "rows in this device's name",
+            message:
+              `${rows} written in this device's own name, sent by ${peer}, were not taken (this device does not ` +
+              `hold them; last ${last}). Restored from a backup? Run tidemark repair --adopt-own against that ` +
+              `peer. If not, that peer holds rows forged in this device's name`,
+          }
+        : {
+            severity,
+            check: 'rows after removal',
+            message:
+              `${rows} written by removed device ${finding.originDeviceId || '(not recorded)'} after its removal, ` +
+              `sent by ${peer}, were skipped (last ${last}): not library history, nothing to do`,
+          };
+    }
     case 'watermarks':
       return {
         severity,

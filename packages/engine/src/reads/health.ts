@@ -1,5 +1,6 @@
 import { decodeHlc } from '../hlc';
 import { Library } from '../library';
+import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
 import { readPeerClocks } from './peer-clocks';
 import { readRecord } from './records';
 import { ResourceName, resourceNameOf } from '../resource-types';
@@ -47,6 +48,25 @@ export type HealthFinding =
       readonly resourceType: ResourceName;
       readonly heldRows: number;
       readonly peerRows: number;
+    }
+  | {
+      /**
+       * Rows a peer sent that apply left out without stalling the type, per peer, origin, type
+       * and reason (docs/security.md): rows of a removed member written after its removal are
+       * expected (a relay took them before it heard of the removal) and only reported; rows in
+       * this device's own name that it did not hold ask for a decision: adopt them after a
+       * restore (`tidemark repair --adopt-own`), or find out why that peer holds rows forged in
+       * this device's name.
+       */
+      readonly kind: 'skipped_rows';
+      readonly severity: 'info' | 'problem';
+      readonly reason: SkipReason;
+      readonly peerDeviceId: string;
+      /** The device that wrote them; '' when it was not recorded (counted before migration 0010). */
+      readonly originDeviceId: string;
+      readonly resourceType: ResourceName;
+      readonly rows: number;
+      readonly lastAtMs: number;
     }
   | {
       /** No watermark is behind or ahead of its data (none at all before the first sync). */
@@ -113,9 +133,9 @@ const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
 
 /**
  * Checks an open library: database integrity, the legacy migration it may have had, every
- * watermark against the peer's last known head and against the rows held here, the HLC floor
- * against the wall clock, and the peers' clock offsets against the max drift. Findings come in
- * that order.
+ * watermark against the peer's last known head and against the rows held here, the rows apply
+ * skipped (per peer, origin, type and reason), the HLC floor against the wall clock, and the
+ * peers' clock offsets against the max drift. Findings come in that order.
  */
 export async function checkLibraryHealth(
   library: Library,
@@ -178,6 +198,13 @@ export async function checkLibraryHealth(
     }
   }
   if (!inconsistent) findings.push({ kind: 'watermarks', severity: 'ok', watermarks: marks.length });
+  for (const skipped of await readSkippedRows(library)) {
+    findings.push({
+      kind: 'skipped_rows',
+      severity: skipped.reason === 'own_identity' ? 'problem' : 'info',
+      ...skipped,
+    });
+  }
 
   const [floor] = await read.query<{ hlc_floor: string }>(
     'SELECT hlc_floor FROM library_identity WHERE id = 1',

@@ -6,6 +6,7 @@ import { FileIdentity1733000000000 } from './0005-file-identity';
 import { Clocks1733100000000 } from './0006-clocks';
 import { SignedMembership1733200000000 } from './0007-signed-membership';
 import { OriginPrefixes1733400000000 } from './0009-origin-prefixes';
+import { SkippedRowsOrigin1733500000000 } from './0010-skipped-rows-origin';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -20,4 +21,5 @@ export const LIBRARY_MIGRATIONS = [
   Clocks1733100000000,
   SignedMembership1733200000000,
   OriginPrefixes1733400000000,
+  SkippedRowsOrigin1733500000000,
 ] as const;
