@@ -184,6 +184,37 @@ class ApplyRulesTest(unittest.TestCase):
         self.store.apply_batch(B, tag_batch(1, rows=[("é" * 128, 100, A)]))  # 256 bytes
         self.assertEqual(self.store.counts(T.RESOURCE_TYPE_TAG), (1, 0))
 
+    def test_required_references_must_be_uuids_and_optional_ones_may_be_empty(self):
+        content, tag = "c0000000-0000-4000-8000-000000000001", "7a900000-0000-4000-8000-000000000002"
+
+        def assignment(tag_uuid: str, content_uuid: str, seq: int) -> sync_pb2.StateBatch:
+            row = records_pb2.TagAssignment(uuid=TAG, tag_uuid=tag_uuid, content_uuid=content_uuid,
+                                            hlc=hlc(100), origin=A)
+            return sync_pb2.StateBatch(
+                resource_type=T.RESOURCE_TYPE_TAG_ASSIGNMENT, records=[sync_pb2.Record(tag_assignment=row)],
+                checkpoint=sync_pb2.Checkpoint(resource_type=T.RESOURCE_TYPE_TAG_ASSIGNMENT, epoch=EPOCH, seq=seq))
+
+        for tag_uuid, content_uuid, field in (("", content, "tag_uuid"), (tag, "", "content_uuid"),
+                                              (tag, "NOT-A-UUID", "content_uuid")):
+            with self.assertRaisesRegex(tc.MalformedBatch, f"tag_assignment record 0: {field} must be a lowercase"):
+                self.store.apply_batch(B, assignment(tag_uuid, content_uuid, 1))
+        self.assertEqual(self.store.counts(T.RESOURCE_TYPE_TAG_ASSIGNMENT), (0, 0))
+        self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG_ASSIGNMENT), tc.Cursor())
+        self.store.apply_batch(B, assignment(tag, content, 1))
+        self.assertEqual(self.store.counts(T.RESOURCE_TYPE_TAG_ASSIGNMENT), (1, 0))
+
+        # An entry's location is required; its parent and content may be empty.
+        entry = records_pb2.Entry(uuid=TAG, device_uuid=A, location_uuid="", relative_path="x",
+                                  kind=records_pb2.ENTRY_KIND_FILE, hlc=hlc(100), origin=A)
+        batch = sync_pb2.StateBatch(resource_type=T.RESOURCE_TYPE_ENTRY, records=[sync_pb2.Record(entry=entry)],
+                                    checkpoint=sync_pb2.Checkpoint(resource_type=T.RESOURCE_TYPE_ENTRY, epoch=EPOCH, seq=1))
+        with self.assertRaisesRegex(tc.MalformedBatch, "location_uuid must be a lowercase"):
+            self.store.apply_batch(B, batch)
+        entry.location_uuid = content
+        batch.records[0].entry.CopyFrom(entry)
+        self.store.apply_batch(B, batch)
+        self.assertEqual(self.store.counts(T.RESOURCE_TYPE_ENTRY), (1, 0))
+
     def test_digest_is_order_independent_and_counts_duplicates(self):
         one, two = tc.Digest(), tc.Digest()
         one.add("r", TAG, "0000000000640000", A)

@@ -45,6 +45,11 @@ NAMES = {t: sync_pb2.ResourceType.Name(t).removeprefix("RESOURCE_TYPE_").lower()
 OWNER_FIELD = {"device": "uuid", "volume": "device_uuid", "location": "device_uuid", "entry": "device_uuid",
                "membership": "signer"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# References that must be UUIDs (docs/protocol.md, "Applying a batch"); every other `*_uuid` may
+# also be empty. proto3 leaves an empty string out of ListFields(), so these are named here.
+REQUIRED_UUIDS = {"volume": ("device_uuid",), "location": ("device_uuid",),
+                  "entry": ("device_uuid", "location_uuid"), "tag_assignment": ("tag_uuid", "content_uuid"),
+                  "membership": ("subject", "signer")}
 CHANNEL_OPTIONS = [
     # Batches go up to 10,000 records; gRPC's default 4 MiB receive limit is too small for that.
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -123,7 +128,10 @@ def _check_hlc(hlc, where: str) -> str:
 
 
 def _check_fields(name: str, row, where: str) -> None:
-    """The string limits of records.proto; `*_uuid` references are empty or UUIDs."""
+    """The string limits of records.proto; `*_uuid` references are UUIDs, or empty where optional."""
+    for field in REQUIRED_UUIDS.get(name, ()):
+        if not UUID.match(getattr(row, field)):
+            raise MalformedBatch(f"{where}: {field} must be a lowercase hyphenated UUID (got {getattr(row, field)!r})")
     for field, value in row.ListFields():
         if field.type != field.TYPE_STRING:
             continue
