@@ -24,6 +24,7 @@ export { deviceIdOf, fingerprintOf } from './membership/device-identity';
 export {
   createInvite,
   readInvites,
+  refuseUnlessInviteOpen,
   redeemInvite,
   revokeInvite,
   useInvite,

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Library } from '@tidemark/engine';
@@ -7,6 +8,7 @@ import { CLIENT_OPTIONS } from '../src/grpc/grpc-options';
 import { pairingTranscript, signPairing } from '../src/pairing/proof';
 import { pinnedChannel } from '../src/tls/client-credentials';
 import { removeTempDirs, startTestNode, statusOf } from './helpers';
+import { forgeCertificate, ForgeOptions } from './forged-certificates';
 import { createSecureDevice, issueInvite, SecureDevice } from './tls-helpers';
 
 /** The inviter's checks of `Pair` and their statuses, as docs/protocol.md lists them. */
@@ -101,7 +103,8 @@ test('each refusal has its documented status, and a redeemed invite answers with
   expect(response.inviter).toMatchObject({ deviceId: inviter.deviceId });
   expect(Buffer.from(response.inviter!.certificate)).toEqual(inviter.credentials.certificate.der);
 
-  // Not idempotent: the invite is spent.
+  // Not idempotent: the invite is spent (another one is open, so the node still pairs).
+  await newInvite();
   const retried = await failure(pair(node.address, joiner, good));
   expect(retried).toMatchObject({
     code: grpc.status.PERMISSION_DENIED,
@@ -125,4 +128,100 @@ test('an --insecure node answers FAILED_PRECONDITION', async () => {
   } finally {
     await insecure.close();
   }
+});
+
+test("a joiner's certificate must be self-signed, non-CA, P-256, with a subject no member has", async () => {
+  const joiner = await createSecureDevice(inviter.libraryId);
+  const invite = await newInvite();
+  const inviterSubject = inviter.credentials.certificate.x509.subject.replace(/^CN=/, '');
+  const other = forgeCertificate();
+  const cases: [string, ForgeOptions, RegExp][] = [
+    ['a CA', { ca: true }, /must not be a CA/],
+    ['a P-384 key', { curve: 'secp384r1' }, /P-256/],
+    [
+      'signed by another key',
+      { issuer: { key: crypto.createPrivateKey(other.keyPem), name: 'someone' } },
+      /self-signed/,
+    ],
+    ["the inviter's subject", { subject: inviterSubject }, /subject of member/],
+  ];
+  for (const [what, options, reason] of cases) {
+    const forged = forgeCertificate(options);
+    const request = {
+      ...requestFor(joiner, invite),
+      certificate: forged.der,
+      proof: signPairing(forged.keyPem, pairingTranscript(invite.libraryId, invite.inviteId, invite.secret)),
+    };
+    const status = await failure(pair(node.address, joiner, request));
+    expect({ what, ...status }).toMatchObject({
+      what,
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(reason),
+    });
+  }
+  // The invite was left unspent by every refusal above.
+  await expect(pair(node.address, joiner, requestFor(joiner, invite))).resolves.toMatchObject({
+    inviter: { deviceId: inviter.deviceId },
+  });
+});
+
+describe('a node of its own', () => {
+  let device: SecureDevice;
+  let own: RunningNode;
+  const pairOwn = (joiner: SecureDevice, request: Partial<PairRequest>) => {
+    const { certificate } = device.credentials;
+    const pinned = pinnedChannel(joiner.credentials, [
+      {
+        deviceId: certificate.deviceId,
+        fingerprint: certificate.fingerprint,
+        certificatePem: certificate.pem,
+      },
+    ]);
+    const client = new PairingServiceClient(own.address, pinned.credentials, {
+      ...CLIENT_OPTIONS,
+      ...pinned.options,
+    });
+    return failure(
+      new Promise<PairResponse>((resolve, reject) =>
+        client.pair(PairRequest.fromPartial(request), (error, response) =>
+          error ? reject(error) : resolve(response),
+        ),
+      ).finally(() => client.close()),
+    );
+  };
+
+  beforeEach(async () => {
+    device = await createSecureDevice();
+    own = await startTestNode(device.file, { insecure: false });
+  });
+  afterEach(() => own.close());
+
+  test('refuses pairing while it has no open invite', async () => {
+    const joiner = await createSecureDevice(device.libraryId);
+    const guess = { libraryId: device.libraryId, inviteId: randomUUID(), secret: randomBytes(32) };
+    const status = await pairOwn(joiner, requestFor(joiner, guess));
+    expect(status).toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      details: expect.stringMatching(/no open invite/),
+    });
+  });
+
+  test('parallel guesses are counted before any await: exactly 10 are answered, the rest rate limited', async () => {
+    const library = await Library.open(device.file);
+    try {
+      await issueInvite(library, device, own.address);
+    } finally {
+      await library.close();
+    }
+    const joiner = await createSecureDevice(device.libraryId);
+    const guesses = Array.from({ length: 30 }, () =>
+      pairOwn(
+        joiner,
+        requestFor(joiner, { libraryId: device.libraryId, inviteId: randomUUID(), secret: randomBytes(32) }),
+      ),
+    );
+    const codes = (await Promise.all(guesses)).map((status) => grpc.status[status.code]);
+    expect(codes.filter((code) => code === 'PERMISSION_DENIED')).toHaveLength(10);
+    expect(codes.filter((code) => code === 'RESOURCE_EXHAUSTED')).toHaveLength(20);
+  });
 });

@@ -70,6 +70,16 @@ export class InviteStore {
    * that a wrong secret and an unknown invite read the same (no oracle for guessing ids).
    */
   async redeem(inviteId: string, secret: Buffer, usedBy: string, nowMs: number): Promise<void> {
+    await this.check(inviteId, secret, nowMs);
+    await this.sql.query('UPDATE invites SET used_at_ms = ?, used_by = ? WHERE invite_id = ?', [
+      nowMs,
+      usedBy,
+      inviteId,
+    ]);
+  }
+
+  /** The checks of `redeem`, without marking the invite used. */
+  async check(inviteId: string, secret: Buffer, nowMs: number): Promise<void> {
     const [row] = await this.sql.query<InviteRow>('SELECT * FROM invites WHERE invite_id = ?', [inviteId]);
     const expected = row ? Buffer.from(row.secret_sha256, 'hex') : sha256(Buffer.from('no such invite'));
     if (!row || !timingSafeEqual(expected, sha256(secret))) {
@@ -97,11 +107,15 @@ export class InviteStore {
         `this invite expired at ${new Date(row.expires_at_ms).toISOString()}; ask for a new one (\`tidemark invite\`)`,
       );
     }
-    await this.sql.query('UPDATE invites SET used_at_ms = ?, used_by = ? WHERE invite_id = ?', [
-      nowMs,
-      usedBy,
-      inviteId,
-    ]);
+  }
+
+  /** Invites that a joiner could still redeem now: unused, unrevoked, unexpired. */
+  async openCount(nowMs: number): Promise<number> {
+    const [row] = await this.sql.query<{ open: number }>(
+      'SELECT count(*) AS open FROM invites WHERE used_at_ms IS NULL AND expires_at_ms > ?',
+      [nowMs],
+    );
+    return row?.open ?? 0;
   }
 
   /** Every invite this device issued, newest first. */
@@ -139,6 +153,30 @@ export class InviteStore {
 /** Every invite this device issued, newest first (only the hashes of their secrets are kept). */
 export async function readInvites(scope: ReadScope): Promise<InviteRecord[]> {
   return new InviteStore(await runnerOf(scope)).all();
+}
+
+/**
+ * Refuses pairing outright while this device has no invite a joiner could redeem: nobody was
+ * invited, so the attempt is a guess or comes too late. The joiner of an expired, used or
+ * revoked invite (right secret) is told which; anyone else that no invite is open.
+ */
+export async function refuseUnlessInviteOpen(
+  scope: ReadScope,
+  inviteId: string,
+  secret: Buffer,
+  nowMs = Date.now(),
+): Promise<void> {
+  const store = new InviteStore(await runnerOf(scope));
+  if ((await store.openCount(nowMs)) > 0) return;
+  try {
+    await store.check(inviteId, secret, nowMs);
+  } catch (error) {
+    if (!(error instanceof TidemarkError) || !/unknown invite/.test(error.message)) throw error;
+  }
+  throw new TidemarkError(
+    'INVITE_REJECTED',
+    'this device has no open invite, so it pairs nobody; run `tidemark invite` on it first',
+  );
 }
 
 /** Voids an unused invite issued by this device; false when it was revoked already. */

@@ -7,6 +7,7 @@ import {
   readMembershipChanges,
   readRecord,
   redeemInvite,
+  refuseUnlessInviteOpen,
   signMemberAdd,
   TidemarkError,
   useInvite,
@@ -19,6 +20,7 @@ import { FailureLimiter, hostOfPeer } from '../security/failure-limiter';
 import { MembershipWatch } from '../security/membership-watch';
 import { DeviceCredentials } from '../tls/device-credentials';
 import { identityOf } from '../tls/device-id';
+import { checkJoinerCertificate } from '../tls/joiner-certificate';
 import { deviceSigner } from '../tls/device-signer';
 import { pairingTranscript, verifyPairing } from './proof';
 
@@ -40,7 +42,10 @@ export interface PairingTls {
 const MAX_CERTIFICATE_BYTES = 16 * 1024;
 const MAX_NAME_BYTES = 256;
 
-/** Refusals that count against the caller's address: guessing, not typos. */
+/**
+ * Refusals that count against the caller's address: guessing, not typos. Every attempt is
+ * counted before the handler awaits anything, and given back when it ends otherwise.
+ */
 const COUNTED = new Set(['INVITE_REJECTED', 'UNAUTHENTICATED', 'LIBRARY_MISMATCH']);
 
 /**
@@ -90,6 +95,7 @@ export function createPairingHandlers(
     if (request.libraryId !== libraryId) {
       throw new TidemarkError('LIBRARY_MISMATCH', `this node does not serve library "${request.libraryId}"`);
     }
+    await refuseUnlessInviteOpen(library, request.inviteId, Buffer.from(request.secret));
     if (!isUuid(request.inviteId)) throw new TidemarkError('INVALID_ARGUMENT', 'invite_id must be a UUID');
     if (Buffer.byteLength(request.deviceName) > MAX_NAME_BYTES) {
       throw new TidemarkError('INVALID_ARGUMENT', `device_name must be at most ${MAX_NAME_BYTES} bytes`);
@@ -101,6 +107,10 @@ export function createPairingHandlers(
       );
     }
     const joiner = identityOf(Buffer.from(request.certificate));
+    checkJoinerCertificate(joiner, [
+      { deviceId, certificatePem: tls.device.certificate.pem },
+      ...tls.members.members,
+    ]);
     const transcript = pairingTranscript(request.libraryId, request.inviteId, Buffer.from(request.secret));
     if (!verifyPairing(joiner.x509.publicKey, transcript, Buffer.from(request.proof))) {
       throw new TidemarkError(
@@ -158,21 +168,30 @@ export function createPairingHandlers(
     pair(call, callback) {
       const host = hostOfPeer(call.getPeer());
       const decoded = call.request;
+      try {
+        // Counted before the first await: parallel attempts cannot all pass the check.
+        limiter.take(host);
+      } catch (error) {
+        callback(toGrpcStatus(error));
+        return;
+      }
       Promise.resolve()
         .then(() => {
-          limiter.check(host);
           if (!decoded.ok) throw new TidemarkError('INVALID_ARGUMENT', decoded.error);
           return run(decoded.value);
         })
         .then(
-          (response) => callback(null, response),
+          (response) => {
+            limiter.refund(host);
+            callback(null, response);
+          },
           (error: unknown) => {
             const status = toGrpcStatus(error);
             if (error instanceof TidemarkError && COUNTED.has(error.code)) {
-              limiter.record(host);
               logger.warn({ host, code: error.code, details: status.details }, 'pairing refused');
-            } else if (status.code === grpc.status.INTERNAL) {
-              logger.error({ host, err: error }, 'pairing failed');
+            } else {
+              limiter.refund(host);
+              if (status.code === grpc.status.INTERNAL) logger.error({ host, err: error }, 'pairing failed');
             }
             callback(status);
           },
