@@ -1,5 +1,6 @@
 import { ResourceDigest } from '@tidemark/proto';
 import { createHash } from 'node:crypto';
+import { TidemarkError } from './errors';
 import { resourceHead } from './heads';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { SqlRunner } from './store/library-database';
@@ -40,7 +41,7 @@ export class DigestAccumulator {
 export async function digestResource(
   sql: SqlRunner,
   name: ResourceName,
-  options: { readonly excludeOrigins?: readonly string[] } = {},
+  options: { readonly excludeOrigins?: readonly string[]; readonly signal?: AbortSignal } = {},
 ): Promise<ResourceDigest> {
   const excluded = options.excludeOrigins ?? [];
   const originFilter = excluded.length ? `AND origin NOT IN (${excluded.map(() => '?').join(', ')})` : '';
@@ -52,6 +53,8 @@ export async function digestResource(
   ] as const) {
     let after = -1;
     for (;;) {
+      // A caller that went away stops the scan at the next page, not after the last one.
+      if (options.signal?.aborted) throw digestCancelled();
       const rows = await sql.query<{ uuid: string; hlc: string; origin: string; seq: number }>(
         `SELECT uuid, hlc, origin, seq FROM ${from} WHERE seq > ? ${filter} ${originFilter} ORDER BY seq LIMIT ${PAGE}`,
         filter ? [after, name, ...excluded] : [after, ...excluded],
@@ -71,6 +74,10 @@ export async function digestResource(
     hash: accumulator.hash,
     seq: head,
   };
+}
+
+function digestCancelled(): TidemarkError {
+  return new TidemarkError('UNAVAILABLE', 'the digest was cancelled by its caller');
 }
 
 export function digestsEqual(a: ResourceDigest, b: ResourceDigest): boolean {

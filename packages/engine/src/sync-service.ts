@@ -109,10 +109,17 @@ export class LibrarySyncService {
     return concat(backfill, follow);
   }
 
-  async digest(request: DigestRequest): Promise<DigestResponse> {
+  /**
+   * Digests the requested types, each once however often it is listed (a request listing a
+   * type a million times costs one scan), and stops at the next page once `signal` aborts.
+   */
+  async digest(
+    request: DigestRequest,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<DigestResponse> {
     this.checkLibrary(request.libraryId);
     const names = request.resourceTypes.length
-      ? request.resourceTypes.map((type) => resourceNameOf(type))
+      ? [...new Set(request.resourceTypes.map((type) => resourceNameOf(type)))]
       : [...RESOURCE_NAMES];
     if (request.excludeOrigins.length > MAX_EXCLUDED_ORIGINS || !request.excludeOrigins.every(isUuid)) {
       throw new TidemarkError(
@@ -123,7 +130,10 @@ export class LibrarySyncService {
     const digests = [];
     for (const name of names) {
       digests.push(
-        await digestResource(this.library.db.read, name, { excludeOrigins: request.excludeOrigins }),
+        await digestResource(this.library.db.read, name, {
+          excludeOrigins: request.excludeOrigins,
+          signal: options.signal,
+        }),
       );
     }
     return { epoch: this.library.identity.epoch, digests };

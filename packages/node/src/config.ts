@@ -1,6 +1,7 @@
 import { TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { formatHostPort, HostPort, isLoopbackHost, parseHostPort } from './address';
+import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './grpc/grpc-options';
 
 export interface NodeConfig {
   /** Path to the library database (library.db). */
@@ -33,6 +34,8 @@ export interface NodeConfig {
   maxDriftMs?: number;
   /** Jittered exponential backoff between session attempts; defaults 200 ms .. 10 s. */
   reconnect?: { initialMs?: number; maxMs?: number };
+  /** How long the server keeps idle and old connections; defaults in grpc-options.ts. */
+  connections?: Partial<ConnectionLimits>;
 }
 
 export interface ReconnectPolicy {
@@ -53,6 +56,7 @@ export interface ResolvedConfig {
   readonly insecure: boolean;
   readonly credentialsDir: string | undefined;
   readonly membershipCheckMs: number;
+  readonly connections: ConnectionLimits;
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialMs: 200, maxMs: 10_000 };
@@ -95,6 +99,11 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   if (!(initialMs > 0) || !(maxMs >= initialMs) || !Number.isFinite(maxMs)) {
     throw invalid(`reconnect backoff must satisfy 0 < initialMs (${initialMs}) <= maxMs (${maxMs})`);
   }
+  const connections = { ...DEFAULT_CONNECTION_LIMITS, ...config.connections };
+  for (const [name, ms] of Object.entries(connections)) {
+    if (!(Number.isSafeInteger(ms) && ms > 0))
+      throw invalid(`connection limit ${name} ${ms} ms must be a positive integer`);
+  }
   return {
     libraryFile: config.libraryFile,
     listen,
@@ -107,5 +116,6 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     insecure: config.insecure,
     credentialsDir: config.credentialsDir,
     membershipCheckMs,
+    connections,
   };
 }

@@ -48,7 +48,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let security: NodeSecurity | undefined;
   try {
     security = await openNodeSecurity(library, resolved, logger);
-    server = await startNodeServer(library, resolved.listen, logger, security.server);
+    server = await startNodeServer(library, resolved.listen, logger, security.server, resolved.connections);
     const metrics = new NodeMetrics();
     if (resolved.metrics) {
       metricsServer = await startMetricsServer(resolved.metrics, metrics.registry, logger);

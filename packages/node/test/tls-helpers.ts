@@ -80,12 +80,21 @@ export async function issueInvite(
 }
 
 /** A raw TLS client presenting `as`'s certificate and pinning `server`'s. */
-export function tlsClient(address: string, as: SecureDevice, server: SecureDevice): SyncServiceClient {
+export function tlsClient(
+  address: string,
+  as: SecureDevice,
+  server: SecureDevice,
+  options: grpc.ChannelOptions = {},
+): SyncServiceClient {
   const { certificate } = server.credentials;
   const pinned = pinnedChannel(as.credentials, [
     { deviceId: certificate.deviceId, fingerprint: certificate.fingerprint, certificatePem: certificate.pem },
   ]);
-  return new SyncServiceClient(address, pinned.credentials, { ...CLIENT_OPTIONS, ...pinned.options });
+  return new SyncServiceClient(address, pinned.credentials, {
+    ...CLIENT_OPTIONS,
+    ...pinned.options,
+    ...options,
+  });
 }
 
 export function handshakeWith(client: SyncServiceClient, libraryId: string, deviceId = ''): Promise<unknown> {

@@ -13,8 +13,34 @@ const KEEPALIVE: ChannelOptions = {
 
 /** Largest batch message accepted; MAX_BATCH_SIZE records stay far below it. */
 export const MAX_BATCH_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** Requests are a few cursors; anything near this is garbage or abuse. */
-export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest request a server reads, from anyone, and the only limit that applies before the
+ * caller is authenticated (grpc-js reads the message before a handler can check membership;
+ * the limit is enforced on the length prefix, before the message is buffered). Every request
+ * of protocol v1 is far below it: a PairRequest is at most ~17 KiB (a 16 KiB certificate), a
+ * DigestRequest ~3 KiB (64 origins), a StateRequest a few cursors.
+ */
+export const MAX_REQUEST_MESSAGE_BYTES = 64 * 1024;
+
+/** How long the server keeps connections open; see `serverOptions`. */
+export interface ConnectionLimits {
+  /** A connection with no call open for this long is closed (GOAWAY). */
+  readonly idleMs: number;
+  /**
+   * Every connection is closed after this long (GOAWAY, then `maxAgeGraceMs` for its calls to
+   * end; grpc-js adds up to 10% jitter): a caller holding a stream open forever (a health watch,
+   * say) cannot pin a connection, and a member's follow streams reconnect and resume from
+   * their cursors.
+   */
+  readonly maxAgeMs: number;
+  readonly maxAgeGraceMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  idleMs: 5 * 60_000,
+  maxAgeMs: 60 * 60_000,
+  maxAgeGraceMs: 60_000,
+};
 
 /**
  * HTTP/2 streams one connection may have open at once. A client needs about 17 (see
@@ -22,12 +48,19 @@ export const MAX_REQUEST_MESSAGE_BYTES = 4 * 1024 * 1024;
  */
 export const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 100;
 
-export const SERVER_OPTIONS: ChannelOptions = {
-  ...KEEPALIVE,
-  'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
-  'grpc.max_send_message_length': MAX_BATCH_MESSAGE_BYTES,
-  'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
-};
+export function serverOptions(limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS): ChannelOptions {
+  return {
+    ...KEEPALIVE,
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS_PER_CONNECTION,
+    'grpc.max_send_message_length': MAX_BATCH_MESSAGE_BYTES,
+    'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
+    'grpc.max_connection_idle_ms': limits.idleMs,
+    'grpc.max_connection_age_ms': limits.maxAgeMs,
+    'grpc.max_connection_age_grace_ms': limits.maxAgeGraceMs,
+  };
+}
+
+export const SERVER_OPTIONS: ChannelOptions = serverOptions();
 
 export const CLIENT_OPTIONS: ChannelOptions = {
   ...KEEPALIVE,

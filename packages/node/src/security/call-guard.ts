@@ -22,6 +22,13 @@ export type CallLike = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getPeer' | 
 export const MAX_STREAMS_PER_CALLER = 64;
 
 /**
+ * Digests one caller may have running at once. A digest scans whole types; a client needs one
+ * at a time (`tidemark verify`, `sync --verify`), so two leave room for a retry overlapping a
+ * call that is still winding down.
+ */
+export const MAX_DIGESTS_PER_CALLER = 2;
+
+/**
  * Authentication and authorization of incoming sync calls. `admit` runs before the engine sees
  * a request; it throws the TidemarkError the caller should get as a status.
  */

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Library, LibrarySyncService, TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { formatHostPort, HostPort } from '../address';
-import { SERVER_OPTIONS } from '../grpc/grpc-options';
+import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS, serverOptions } from '../grpc/grpc-options';
 import { addHealthService, addReflectionService, markNotServing } from './introspection';
 import { createPairingHandlers, LenientPairingService, PairingTls } from '../pairing/pairing-server';
 import { LenientSyncService } from './request-decoding';
@@ -50,8 +50,9 @@ export async function startNodeServer(
   listen: HostPort,
   logger: Logger,
   security: ServerSecurity = INSECURE_SERVER,
+  connections: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
 ): Promise<NodeServer> {
-  const server = new grpc.Server(SERVER_OPTIONS);
+  const server = new grpc.Server(serverOptions(connections));
   const serverLogger = logger.child({ component: 'server' });
   const sync = createSyncServiceHandlers(new LibrarySyncService(library), serverLogger, security.guard);
   server.addService(LenientSyncService, sync.implementation);

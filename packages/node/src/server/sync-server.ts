@@ -12,7 +12,13 @@ import type { Logger } from 'pino';
 import { Subscription } from 'rxjs';
 import { toGrpcStatus } from '../grpc/grpc-status';
 import { Decoded } from './request-decoding';
-import { Caller, CallGuard, insecureGuard, MAX_STREAMS_PER_CALLER } from '../security/call-guard';
+import {
+  Caller,
+  CallGuard,
+  insecureGuard,
+  MAX_DIGESTS_PER_CALLER,
+  MAX_STREAMS_PER_CALLER,
+} from '../security/call-guard';
 import { WriteBackpressure } from './write-backpressure';
 
 type StateCall = grpc.ServerWritableStream<Decoded<StateRequest>, StateBatch>;
@@ -71,23 +77,54 @@ export function createSyncServiceHandlers(
   const active = new Map<StateCall, Subscription>();
   const callers = new Map<StateCall, Caller>();
 
+  /** Calls in flight per caller key, for methods capped per caller. */
+  const inFlight = new Map<string, number>();
+
   const unary =
     <Req extends { libraryId: string }, Res>(
       method: string,
-      run: (request: Req) => Promise<Res>,
+      run: (request: Req, signal: AbortSignal) => Promise<Res>,
       claimedDevice: (request: Req) => string = () => '',
+      maxPerCaller = Infinity,
     ): grpc.handleUnaryCall<Decoded<Req>, Res> =>
     (call, callback) => {
       const decoded = call.request;
+      // A caller that goes away stops the work it asked for (a digest scan, page by page).
+      const cancelled = new AbortController();
+      call.on('cancelled', () => cancelled.abort());
+      let held: string | undefined;
       const response = decoded.ok
         ? Promise.resolve().then(() => {
-            guard.admit(call, decoded.value.libraryId, claimedDevice(decoded.value));
-            return run(decoded.value);
+            const caller = guard.admit(call, decoded.value.libraryId, claimedDevice(decoded.value));
+            if (maxPerCaller !== Infinity) {
+              const key = `${method} ${caller.key}`;
+              const open = inFlight.get(key) ?? 0;
+              if (open >= maxPerCaller) {
+                throw new TidemarkError(
+                  'RATE_LIMITED',
+                  `this caller already has ${open} ${method} calls running (at most ${maxPerCaller}); wait for them`,
+                );
+              }
+              inFlight.set(key, open + 1);
+              held = key;
+            }
+            return run(decoded.value, cancelled.signal);
           })
         : Promise.reject(new TidemarkError('INVALID_ARGUMENT', decoded.error));
+      // The slot is held until the work ends, not the call: a cancelled scan counts until it stops.
+      const release = () => {
+        if (held === undefined) return;
+        const left = (inFlight.get(held) ?? 1) - 1;
+        if (left > 0) inFlight.set(held, left);
+        else inFlight.delete(held);
+      };
       response.then(
-        (response) => callback(null, response),
+        (response) => {
+          release();
+          callback(null, response);
+        },
         (error: unknown) => {
+          release();
           const status = toGrpcStatus(error);
           logFailure(logger, method, error, status);
           callback(status);
@@ -156,7 +193,12 @@ export function createSyncServiceHandlers(
         (request) => request.deviceId,
       ),
       streamState,
-      digest: unary('Digest', (request: DigestRequest) => service.digest(request)),
+      digest: unary(
+        'Digest',
+        (request: DigestRequest, signal) => service.digest(request, { signal }),
+        () => '',
+        MAX_DIGESTS_PER_CALLER,
+      ),
     },
     get activeStreams() {
       return active.size;
