@@ -3,8 +3,22 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-/** A plain text table with aligned columns, for people. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+/**
+ * Text from a peer (device, volume, tag names, paths) made safe to print on a terminal: control
+ * characters (C0, DEL, C1) and bidirectional overrides, which could move the cursor, recolour
+ * or rewrite the screen, or reorder what is shown, are written as `\u{…}` escapes. A backslash
+ * stays as it is: the escapes are for reading, not for parsing back (use --json for that).
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`);
+}
+
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A plain text table with aligned columns, for people; every cell goes through `printable`. */
+export function formatTable(headers: readonly string[], unsafeRows: readonly (readonly string[])[]): string {
+  const rows = unsafeRows.map((row) => row.map((cell) => printable(cell ?? '')));
   const widths = headers.map((header, i) =>
     Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)),
   );

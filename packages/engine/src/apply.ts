@@ -15,7 +15,7 @@ import { heldVersions } from './store/held-versions';
 import { SqlRunner } from './store/library-database';
 import { dataValuesOf, ownerOf, RESOURCE_TABLES } from './store/resource-tables';
 import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer';
-import { isUuid, validateFields, validateHlc } from './validate';
+import { isUuid, validateEpoch, validateFields, validateHlc } from './validate';
 import { ResourceWatermarkStore } from './watermarks';
 import { lineageIdsFor, lineageKey, OriginPrefixStore } from './origin-prefixes';
 
@@ -121,6 +121,8 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
   if (!checkpoint || checkpoint.resourceType !== batch.resourceType || !checkpoint.epoch) {
     throw new MalformedBatchError(`${name} batch has no checkpoint of its own type and epoch`);
   }
+  const badEpoch = validateEpoch(checkpoint.epoch);
+  if (badEpoch) throw new MalformedBatchError(`${name} batch checkpoint ${badEpoch}`);
   if (!Number.isSafeInteger(checkpoint.seq) || checkpoint.seq < 0) {
     throw new MalformedBatchError(`${name} batch checkpoint seq ${checkpoint.seq} is invalid`);
   }

@@ -3,7 +3,7 @@ import { merge, Observable, defer } from 'rxjs';
 import { BackfillGate } from './backfill-gate';
 import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches } from './apply';
-import { isTidemarkError, TidemarkError } from './errors';
+import { isTidemarkError, MalformedBatchError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { HlcStamp } from './hlc';
 import { Library } from './library';
@@ -12,6 +12,7 @@ import { PeerHeadStore } from './peer-heads';
 import { RESOURCE_NAMES, ResourceName, resourceTypeOf } from './resource-types';
 import { SyncTransport } from './transport';
 import { ResourceCursor } from './serve';
+import { isUuid, validateEpoch } from './validate';
 import { ResourceWatermarkStore } from './watermarks';
 
 export interface SyncOptions {
@@ -219,6 +220,11 @@ export function syncFromPeer$(
         `peer serves library ${handshake.libraryId}, not ${libraryId}`,
       );
     }
+    // Both are stored (cursors, peer heads) and the epoch is sent back in later requests.
+    const badHandshake = !isUuid(handshake.deviceId)
+      ? `device_id ${JSON.stringify(String(handshake.deviceId).slice(0, 40))} must be a lowercase hyphenated UUID`
+      : validateEpoch(handshake.epoch);
+    if (badHandshake) throw new MalformedBatchError(`the peer's handshake is malformed: ${badHandshake}`);
     if (handshake.deviceId === deviceId) {
       throw new TidemarkError(
         'INVALID_ARGUMENT',

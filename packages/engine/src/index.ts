@@ -14,6 +14,7 @@ export {
   type HlcStamp,
 } from './hlc';
 export {
+  createPrivateDirectory,
   Library,
   LIBRARY_FILE,
   type CreateLibraryOptions,
@@ -103,7 +104,7 @@ export {
 export { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type ResourceCursor } from './serve';
 export { LibrarySyncService, type StreamStateOptions } from './sync-service';
 export { type SyncTransport } from './transport';
-export { isUuid } from './validate';
+export { hasControlCharacter, isUuid, MAX_NAME_BYTES, MAX_PATH_BYTES } from './validate';
 export { resetWatermarks, type ResourceWatermark } from './watermarks';
 export { type WriteTransaction } from './write-path';
 export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';

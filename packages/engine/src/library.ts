@@ -66,6 +66,17 @@ export interface PrefixesRaised {
   readonly peerDeviceId: string;
 }
 
+/**
+ * Makes a library directory readable by its owner only (0700). A directory that already exists
+ * is the user's and left as it is; `tidemark doctor` says when it is wider.
+ */
+export function createPrivateDirectory(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The umask may have narrowed the mode further, never widened it; make it exact.
+  fs.chmodSync(dir, 0o700);
+}
+
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
@@ -147,7 +158,11 @@ export class Library {
         );
       }
     }
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    createPrivateDirectory(path.dirname(file));
+    // SQLite gives the -wal and -shm files the mode of the database file: 0600 makes all three
+    // private. An empty file is an empty database to SQLite.
+    fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
+    fs.chmodSync(file, 0o600);
     const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
     const identity: LibraryIdentity = {
       libraryId: options.libraryId ?? randomUUID(),

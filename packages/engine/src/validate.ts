@@ -6,6 +6,7 @@ import { FieldKind, RESOURCE_TABLES } from './store/resource-tables';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const MAX_TEXT_BYTES = 4096;
 export const MAX_NAME_BYTES = 256;
+export const MAX_PATH_BYTES = 4096;
 export const MAX_HASH_CHARS = 128;
 /** A certificate or a signature; a P-256 device certificate is about 400 bytes. */
 export const MAX_BYTES = 4096;
@@ -21,6 +22,14 @@ export function isUuid(value: unknown): value is string {
  */
 const NUL = '\u0000';
 
+/** C0 controls, DEL and C1 controls: terminal escapes and line breaks have no place in a name or path. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function hasControlCharacter(value: string): boolean {
+  return CONTROL.test(value);
+}
+
 function checkField(kind: FieldKind, value: unknown): string | undefined {
   if (typeof value === 'string' && value.includes(NUL)) return 'must not contain NUL (U+0000)';
   switch (kind) {
@@ -32,10 +41,21 @@ function checkField(kind: FieldKind, value: unknown): string | undefined {
       return typeof value === 'string' && Buffer.byteLength(value) <= MAX_TEXT_BYTES
         ? undefined
         : `must be a string of at most ${MAX_TEXT_BYTES} bytes`;
-    case 'name':
-      return typeof value === 'string' && value.length > 0 && Buffer.byteLength(value) <= MAX_NAME_BYTES
+    case 'label':
+      return typeof value === 'string' && Buffer.byteLength(value) <= MAX_NAME_BYTES && !CONTROL.test(value)
         ? undefined
-        : `must be a string of 1 to ${MAX_NAME_BYTES} bytes`;
+        : `must be a string of at most ${MAX_NAME_BYTES} bytes without control characters`;
+    case 'path':
+      return typeof value === 'string' && Buffer.byteLength(value) <= MAX_PATH_BYTES && !CONTROL.test(value)
+        ? undefined
+        : `must be a string of at most ${MAX_PATH_BYTES} bytes without control characters`;
+    case 'name':
+      return typeof value === 'string' &&
+        value.length > 0 &&
+        Buffer.byteLength(value) <= MAX_NAME_BYTES &&
+        !CONTROL.test(value)
+        ? undefined
+        : `must be a string of 1 to ${MAX_NAME_BYTES} bytes without control characters`;
     case 'hash':
       return typeof value === 'string' && value.length <= MAX_HASH_CHARS
         ? undefined
@@ -90,4 +110,11 @@ export function validateHlc(hlc: Hlc | undefined): string | undefined {
     return `hlc.logical ${hlc.logical} is out of range 0..${MAX_LOGICAL}`;
   }
   return undefined;
+}
+
+/** An epoch (a database's random id) received from a peer: stored, and sent back later. */
+export function validateEpoch(epoch: string): string | undefined {
+  return isUuid(epoch)
+    ? undefined
+    : `epoch ${JSON.stringify(String(epoch).slice(0, 40))} must be a lowercase hyphenated UUID`;
 }

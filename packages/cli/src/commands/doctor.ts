@@ -7,9 +7,10 @@ import {
 } from '@tidemark/engine';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { EXIT } from '../exit-codes';
 import { libraryFile } from '../options';
-import { formatCount, formatDuration, formatOffset, printJson } from '../output';
+import { formatCount, formatDuration, formatOffset, printable, printJson } from '../output';
 
 export interface Finding {
   readonly severity: 'ok' | 'info' | 'problem';
@@ -44,7 +45,7 @@ Example:
         for (const finding of findings) {
           const mark =
             finding.severity === 'problem' ? 'PROBLEM' : finding.severity === 'info' ? 'note   ' : 'ok     ';
-          process.stdout.write(`${mark}  ${finding.check}: ${finding.message}\n`);
+          process.stdout.write(`${mark}  ${finding.check}: ${printable(finding.message)}\n`);
         }
       }
       process.exitCode = findings.some((f) => f.severity === 'problem') ? EXIT.DIFFERENT : EXIT.OK;
@@ -76,7 +77,7 @@ export async function diagnose(file: string): Promise<Finding[]> {
   }
   const library = await Library.open(file);
   try {
-    return (await checkLibraryHealth(library)).map(describe);
+    return [...fileModeFindings(file), ...(await checkLibraryHealth(library)).map(describe)];
   } finally {
     await library.close();
   }
@@ -187,4 +188,39 @@ function describe(finding: HealthFinding): Finding {
 
 function where(finding: { readonly peerDeviceId: string; readonly resourceType: string }): string {
   return `peer ${finding.peerDeviceId.slice(0, 8)} ${finding.resourceType}`;
+}
+
+/**
+ * The library directory should be 0700 and the database, its WAL and shared-memory files 0600:
+ * they hold every path and name of the library. Wider modes are a warning, not a failure.
+ */
+export function fileModeFindings(file: string): Finding[] {
+  if (process.platform === 'win32') return [];
+  const dir = path.dirname(file);
+  const wide = [
+    { target: dir, expected: 0o700 },
+    ...[file, `${file}-wal`, `${file}-shm`].map((target) => ({ target, expected: 0o600 })),
+  ].flatMap(({ target, expected }) => {
+    if (!fs.existsSync(target)) return [];
+    const mode = fs.statSync(target).mode & 0o777;
+    return mode & 0o077
+      ? [`${target} is ${mode.toString(8).padStart(4, '0')} (run: chmod ${expected.toString(8)} ${target})`]
+      : [];
+  });
+  if (!wide.length) {
+    return [
+      {
+        severity: 'ok',
+        check: 'file modes',
+        message: 'the library directory and database are private to this user',
+      },
+    ];
+  }
+  return [
+    {
+      severity: 'info',
+      check: 'file modes',
+      message: `WARNING: readable by other local users: ${wide.join('; ')}`,
+    },
+  ];
 }

@@ -1,4 +1,4 @@
-import { TidemarkError } from '@tidemark/engine';
+import { hasControlCharacter, TidemarkError } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -115,6 +115,15 @@ class Walker {
           relativePath,
           absolutePath,
           reason: 'name is not valid UTF-8',
+          subtree: true,
+        };
+      } else if (hasControlCharacter(name)) {
+        // Peers refuse paths with control characters (docs/security.md, "Limits").
+        yield {
+          type: 'unreadable',
+          relativePath,
+          absolutePath,
+          reason: 'name contains a control character, which no peer accepts in a path',
           subtree: true,
         };
       } else if (Buffer.byteLength(relativePath) > MAX_RELATIVE_PATH_BYTES) {

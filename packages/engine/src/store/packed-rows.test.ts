@@ -42,7 +42,10 @@ function valueOf(kind: FieldKind, variant: number, column: number): string | num
       const text = TEXTS[(variant + column) % TEXTS.length].slice(0, MAX_NAME_BYTES / 3);
       return text === '' ? 'n' : text;
     }
+    case 'label':
+      return TEXTS[(variant + column) % TEXTS.length].slice(0, MAX_NAME_BYTES / 3);
     case 'text':
+    case 'path':
       return TEXTS[(variant + column) % TEXTS.length];
     case 'bytes':
       return variant % 2 === 0 ? '' : 'c0de'.repeat(1 + variant * 100);

@@ -6,7 +6,13 @@ import type { AnyRecord, ResourceName } from '../resource-types';
 export type FieldKind =
   | 'uuid'
   | 'optional_uuid'
+  /** Free text (a description): at most 4096 bytes. */
   | 'text'
+  /** A name people give or see (device, volume, location): at most 256 bytes, may be empty. */
+  | 'label'
+  /** A file system path: at most 4096 bytes. */
+  | 'path'
+  /** A required name (tag, collection): 1 to 256 bytes. */
   | 'name'
   | 'hash'
   | 'count'
@@ -55,7 +61,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
       f('subject', 'subject', 'uuid'),
       f('subjectFingerprint', 'subject_fingerprint', 'hash'),
       f('certificate', 'certificate', 'bytes'),
-      f('name', 'name', 'text'),
+      f('name', 'name', 'label'),
       f('legacy', 'legacy', 'flag'),
       f('signer', 'signer', 'uuid'),
       f('signature', 'signature', 'bytes'),
@@ -65,7 +71,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     name: 'device',
     table: 'devices',
     recordCase: 'device',
-    fields: [f('name', 'name', 'text'), f('os', 'os', 'text')],
+    fields: [f('name', 'name', 'label'), f('os', 'os', 'label')],
     ownerField: 'uuid',
   },
   volume: {
@@ -74,9 +80,9 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     recordCase: 'volume',
     fields: [
       f('deviceUuid', 'device_uuid', 'uuid'),
-      f('name', 'name', 'text'),
-      f('mountPoint', 'mount_point', 'text'),
-      f('filesystem', 'filesystem', 'text'),
+      f('name', 'name', 'label'),
+      f('mountPoint', 'mount_point', 'path'),
+      f('filesystem', 'filesystem', 'label'),
       f('capacityBytes', 'capacity_bytes', 'count'),
     ],
     ownerField: 'deviceUuid',
@@ -88,8 +94,8 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     fields: [
       f('deviceUuid', 'device_uuid', 'uuid'),
       f('volumeUuid', 'volume_uuid', 'optional_uuid'),
-      f('path', 'path', 'text'),
-      f('name', 'name', 'text'),
+      f('path', 'path', 'path'),
+      f('name', 'name', 'label'),
     ],
     ownerField: 'deviceUuid',
   },
@@ -100,7 +106,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     fields: [
       f('contentHash', 'content_hash', 'hash'),
       f('sizeBytes', 'size_bytes', 'count'),
-      f('mimeType', 'mime_type', 'text'),
+      f('mimeType', 'mime_type', 'label'),
     ],
   },
   entry: {
@@ -111,7 +117,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
       f('deviceUuid', 'device_uuid', 'uuid'),
       f('locationUuid', 'location_uuid', 'uuid'),
       f('parentUuid', 'parent_uuid', 'optional_uuid'),
-      f('relativePath', 'relative_path', 'text'),
+      f('relativePath', 'relative_path', 'path'),
       f('kind', 'kind', 'entry_kind'),
       f('sizeBytes', 'size_bytes', 'count'),
       f('modifiedAtMs', 'modified_at_ms', 'count'),
@@ -123,7 +129,7 @@ export const RESOURCE_TABLES: { readonly [N in ResourceName]: ResourceTable } = 
     name: 'tag',
     table: 'tags',
     recordCase: 'tag',
-    fields: [f('name', 'name', 'name'), f('color', 'color', 'text')],
+    fields: [f('name', 'name', 'name'), f('color', 'color', 'label')],
   },
   collection: {
     name: 'collection',
@@ -174,6 +180,8 @@ const INTEGER_KIND: { readonly [K in FieldKind]: boolean } = {
   uuid: false,
   optional_uuid: false,
   text: false,
+  label: false,
+  path: false,
   name: false,
   hash: false,
   count: true,

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createSelfSignedCertificate, TidemarkError } from '@tidemark/engine';
+import { createPrivateDirectory, createSelfSignedCertificate, TidemarkError } from '@tidemark/engine';
 import { CertificateIdentity, identityOf } from './device-id';
 
 /** File names inside the library directory. The key never leaves this device. */
@@ -22,7 +22,7 @@ export function createDeviceCredentials(dir: string, commonName = 'tidemark devi
   if (fs.existsSync(keyFile)) {
     throw new TidemarkError('ALREADY_EXISTS', `${keyFile} already exists; a device keeps its key for life`);
   }
-  fs.mkdirSync(dir, { recursive: true });
+  createPrivateDirectory(dir);
   const { keyPem, certificatePem } = createSelfSignedCertificate(commonName);
   fs.writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
   // The umask may have widened the mode given to open(); make it exact.
