@@ -104,7 +104,14 @@ export {
 export { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type ResourceCursor } from './serve';
 export { LibrarySyncService, type StreamStateOptions } from './sync-service';
 export { type SyncTransport } from './transport';
-export { hasControlCharacter, isUuid, MAX_NAME_BYTES, MAX_PATH_BYTES } from './validate';
+export {
+  hasControlCharacter,
+  isUuid,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  MAX_TOMBSTONE_WIRE_BYTES,
+  maxRecordWireBytes,
+} from './validate';
 export { resetWatermarks, type ResourceWatermark } from './watermarks';
 export { type WriteTransaction } from './write-path';
 export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';

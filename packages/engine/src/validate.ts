@@ -118,3 +118,35 @@ export function validateEpoch(epoch: string): string | undefined {
     ? undefined
     : `epoch ${JSON.stringify(String(epoch).slice(0, 40))} must be a lowercase hyphenated UUID`;
 }
+
+/** Bytes one field of a kind can take on the wire at most: its bound plus tag and length. */
+const MAX_FIELD_WIRE_BYTES: { readonly [K in FieldKind]: number } = {
+  uuid: 36 + 2,
+  optional_uuid: 36 + 2,
+  text: MAX_TEXT_BYTES + 3,
+  label: MAX_NAME_BYTES + 3,
+  path: MAX_PATH_BYTES + 3,
+  name: MAX_NAME_BYTES + 3,
+  hash: MAX_HASH_CHARS + 2,
+  count: 11,
+  entry_kind: 11,
+  bytes: MAX_BYTES + 3,
+  flag: 2,
+  membership_action: 11,
+};
+
+/** uuid, hlc and origin of a record, its oneof and its place in the batch: generously. */
+const RECORD_OVERHEAD_BYTES = 160;
+/** A tombstone: type, uuid, hlc, origin, and its place in the batch. */
+export const MAX_TOMBSTONE_WIRE_BYTES = 160;
+
+/**
+ * The most one record of a type can take in an encoded StateBatch when every field is at its
+ * bound: what a receiver may expect per row requested, and no more.
+ */
+export function maxRecordWireBytes(name: ResourceName): number {
+  return RESOURCE_TABLES[name].fields.reduce(
+    (sum, field) => sum + MAX_FIELD_WIRE_BYTES[field.kind],
+    RECORD_OVERHEAD_BYTES,
+  );
+}

@@ -11,8 +11,14 @@ const KEEPALIVE: ChannelOptions = {
   'grpc.keepalive_permit_without_calls': 1,
 };
 
-/** Largest batch message accepted; MAX_BATCH_SIZE records stay far below it. */
+/** Largest batch message a server sends; the engine cuts pages at 16 MiB (serve.ts). */
 export const MAX_BATCH_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest batch message a client reads at all, enforced by grpc-js on the length prefix before
+ * the message is buffered. Each stream then allows only what its requested rows can take
+ * (grpc-transport.ts), which is usually much less.
+ */
+export const MAX_RECEIVED_BATCH_BYTES = 20 * 1024 * 1024;
 /**
  * Largest request a server reads, from anyone, and the only limit that applies before the
  * caller is authenticated (grpc-js reads the message before a handler can check membership;
@@ -64,6 +70,6 @@ export const SERVER_OPTIONS: ChannelOptions = serverOptions();
 
 export const CLIENT_OPTIONS: ChannelOptions = {
   ...KEEPALIVE,
-  'grpc.max_receive_message_length': MAX_BATCH_MESSAGE_BYTES,
+  'grpc.max_receive_message_length': MAX_RECEIVED_BATCH_BYTES,
   'grpc.max_send_message_length': MAX_REQUEST_MESSAGE_BYTES,
 };

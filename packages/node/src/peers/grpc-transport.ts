@@ -1,5 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
-import { MalformedBatchError, SyncTransport } from '@tidemark/engine';
+import {
+  DEFAULT_BATCH_SIZE,
+  MalformedBatchError,
+  MAX_BATCH_SIZE,
+  MAX_TOMBSTONE_WIRE_BYTES,
+  maxRecordWireBytes,
+  resourceNameOf,
+  SyncTransport,
+} from '@tidemark/engine';
 import {
   DigestRequest,
   DigestResponse,
@@ -12,7 +20,7 @@ import {
 } from '@tidemark/proto';
 import { parseHostPort } from '../address';
 import { DecodeAhead } from './decode-ahead';
-import { CLIENT_OPTIONS } from '../grpc/grpc-options';
+import { CLIENT_OPTIONS, MAX_RECEIVED_BATCH_BYTES } from '../grpc/grpc-options';
 import { fromGrpcError } from '../grpc/grpc-status';
 import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from '../tls/client-security';
 
@@ -40,6 +48,8 @@ function deadlineIn(ms: number): grpc.Deadline {
 export class GrpcSyncTransport implements SyncTransport {
   private readonly client: SyncServiceClient;
   private readonly channel: SecuredChannel;
+  /** The batch sizes the peer advertised at its last handshake on this transport. */
+  private batchSizes: { readonly default: number; readonly max: number } | undefined;
 
   /**
    * `{ insecure: true }` dials plaintext (callers allow it on loopback only); `{ tls }` dials
@@ -70,7 +80,15 @@ export class GrpcSyncTransport implements SyncTransport {
           }
           // The device id in the answer is only a claim; over TLS it must be the certificate's
           // of the connection that carried this very answer.
-          this.settleServed(call, () => resolve(response), reject, response.deviceId);
+          this.settleServed(
+            call,
+            () => {
+              this.batchSizes = { default: response.defaultBatchSize, max: response.maxBatchSize };
+              resolve(response);
+            },
+            reject,
+            response.deviceId,
+          );
         },
       );
     });
@@ -118,6 +136,7 @@ export class GrpcSyncTransport implements SyncTransport {
   async *streamState(request: StateRequest, signal?: AbortSignal): AsyncGenerator<StateBatch> {
     if (signal?.aborted) return;
     const method = SyncServiceService.streamState;
+    const limits = this.batchLimits(request);
     const call = this.client.makeServerStreamRequest<StateRequest, Buffer>(
       method.path,
       method.requestSerialize,
@@ -126,7 +145,7 @@ export class GrpcSyncTransport implements SyncTransport {
     );
     // grpc-js emits the final status as an 'error' event even after we let go of the stream
     // (e.g. our own cancel below); DecodeAhead listens, so it is never an uncaught exception.
-    const batches = new DecodeAhead(call, (bytes) => decodeBatch(bytes, this.address), DECODED_AHEAD);
+    const batches = new DecodeAhead(call, (bytes) => decodeBatch(bytes, this.address, limits), DECODED_AHEAD);
     const cancel = () => call.cancel();
     let served = false;
     signal?.addEventListener('abort', cancel, { once: true });
@@ -155,14 +174,60 @@ export class GrpcSyncTransport implements SyncTransport {
   close(): void {
     this.client.close();
   }
+
+  /**
+   * What one batch of this request may hold: the rows asked for (the server's default for 0,
+   * clamped to its advertised maximum and to the protocol's), and the bytes those rows can take
+   * at their field bounds, never more than MAX_RECEIVED_BATCH_BYTES. A peer sending more is
+   * hostile or broken; without the check it could push a million tombstones in one message.
+   */
+  private batchLimits(request: StateRequest): BatchLimits {
+    const advertised = this.batchSizes;
+    const requested = request.batchSize > 0 ? request.batchSize : advertised?.default || DEFAULT_BATCH_SIZE;
+    const rows = Math.min(requested, advertised?.max || MAX_BATCH_SIZE, MAX_BATCH_SIZE);
+    let perRow = MAX_TOMBSTONE_WIRE_BYTES;
+    for (const cursor of request.cursors) {
+      try {
+        perRow = Math.max(perRow, maxRecordWireBytes(resourceNameOf(cursor.resourceType)));
+      } catch {
+        // An unknown type is refused by the server; it bounds nothing here.
+      }
+    }
+    return { rows, bytes: Math.min(rows * perRow + BATCH_OVERHEAD_BYTES, MAX_RECEIVED_BATCH_BYTES) };
+  }
 }
 
-/** A message that is not a StateBatch is the peer's fault, like any other malformed batch. */
-function decodeBatch(bytes: Buffer, address: string): StateBatch {
+/** Checkpoint, counters and flags of a batch. */
+const BATCH_OVERHEAD_BYTES = 1024;
+
+interface BatchLimits {
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/**
+ * A message that is not a StateBatch, or is larger than the request allows, is the peer's fault,
+ * like any other malformed batch. The size is checked before decoding, which takes 5-10x the
+ * bytes in memory.
+ */
+function decodeBatch(bytes: Buffer, address: string, limits: BatchLimits): StateBatch {
+  if (bytes.length > limits.bytes) {
+    throw new MalformedBatchError(
+      `protocol error: ${address} sent a ${bytes.length}-byte batch; ${limits.rows} rows take at most ${limits.bytes}`,
+    );
+  }
+  let batch: StateBatch;
   try {
-    return StateBatch.decode(bytes);
+    batch = StateBatch.decode(bytes);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new MalformedBatchError(`${address} sent a StateBatch that does not decode: ${reason}`);
   }
+  const rows = batch.records.length + batch.tombstones.length;
+  if (rows > limits.rows) {
+    throw new MalformedBatchError(
+      `protocol error: ${address} sent a batch of ${rows} rows and tombstones; at most ${limits.rows} were asked for`,
+    );
+  }
+  return batch;
 }
