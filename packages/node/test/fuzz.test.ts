@@ -2,7 +2,8 @@
  * Hostile input: random and mutated protobuf messages to every RPC of a TLS node, from a paired
  * member (so they get past authentication and reach the handlers) and from a stranger. The node
  * never crashes, every reply is a gRPC status (or a well-formed answer), and nothing stored in
- * the library changes.
+ * the library changes. String fields are also laced with terminal escapes and control
+ * characters, or oversized (past the name and path bounds, past the 64 KiB request limit).
  */
 import * as grpc from '@grpc/grpc-js';
 import { Library, readMembers } from '@tidemark/engine';
@@ -53,7 +54,12 @@ function rawClient(as: SecureDevice): grpc.Client {
   const pinned = pinnedChannel(as.credentials, [
     { deviceId: certificate.deviceId, fingerprint: certificate.fingerprint, certificatePem: certificate.pem },
   ]);
-  return new grpc.Client(node.address, pinned.credentials, { ...CLIENT_OPTIONS, ...pinned.options });
+  // Sends anything: the server's own request limit is part of what is tested.
+  return new grpc.Client(node.address, pinned.credentials, {
+    ...CLIENT_OPTIONS,
+    ...pinned.options,
+    'grpc.max_send_message_length': -1,
+  });
 }
 
 /** Sends raw bytes to a unary method; resolves with the status code (OK for an answer). */
@@ -90,15 +96,32 @@ function stream(client: grpc.Client, body: Buffer): Promise<number> {
   });
 }
 
+/** Terminal escapes, line breaks, bidi overrides, NUL: what a hostile name or path might carry. */
+const ESCAPES = ['\u001b[2J', '\u001b]0;owned\u0007', '\r\n', '\u009b31m', '\u202e', '\u0000', '\u007f'];
+
+/** Short strings, strings laced with escapes, and strings up to past the 64 KiB request limit. */
+function hostileString(maxLength: number): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.string({ maxLength }) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom(...ESCAPES)), { maxLength: 8 })
+        .map((parts) => parts.join('')),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(257, 4_097, 60 * 1024, 70 * 1024)
+        .chain((length) => fc.constantFrom('x', 'é', '\u001b').map((char) => char.repeat(length))),
+    },
+  );
+}
+
 /** Well-formed requests with random field values, half of them for the served library. */
 function structured(path: string): fc.Arbitrary<Buffer> {
-  const libraryId = fc.oneof(fc.constant(a.libraryId), fc.string({ maxLength: 40 }), fc.uuid());
-  const deviceId = fc.oneof(
-    fc.constant(member.deviceId),
-    fc.constant(''),
-    fc.uuid(),
-    fc.string({ maxLength: 40 }),
-  );
+  const libraryId = fc.oneof(fc.constant(a.libraryId), hostileString(40), fc.uuid());
+  const deviceId = fc.oneof(fc.constant(member.deviceId), fc.constant(''), fc.uuid(), hostileString(40));
   const type = fc.integer({ min: -2, max: 12 }) as fc.Arbitrary<ResourceType>;
   const seq = fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(2 ** 60));
   const encode =
@@ -111,7 +134,7 @@ function structured(path: string): fc.Arbitrary<Buffer> {
         .record({
           libraryId,
           deviceId,
-          epoch: fc.string({ maxLength: 40 }),
+          epoch: hostileString(40),
           protocolVersion: fc.integer({ min: -1, max: 5 }),
           heads: fc.constant<ResourceHead[]>([]),
           sentAtMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
@@ -125,7 +148,7 @@ function structured(path: string): fc.Arbitrary<Buffer> {
           cursors: fc.array(
             fc.record({
               resourceType: type,
-              epoch: fc.oneof(fc.constant(''), fc.string({ maxLength: 40 })),
+              epoch: fc.oneof(fc.constant(''), hostileString(40)),
               seq,
               held: fc.array(
                 fc.record({
@@ -154,13 +177,13 @@ function structured(path: string): fc.Arbitrary<Buffer> {
       return fc
         .record({
           libraryId,
-          inviteId: fc.oneof(fc.uuid(), fc.string({ maxLength: 40 })),
+          inviteId: fc.oneof(fc.uuid(), hostileString(40)),
           secret: fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
           certificate: fc.oneof(
             fc.constant(stranger.credentials.certificate.der),
             fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
           ),
-          deviceName: fc.string({ maxLength: 300 }),
+          deviceName: hostileString(300),
           proof: fc.uint8Array({ maxLength: 80 }).map((bytes) => Buffer.from(bytes)),
         })
         .map(encode(PairRequest));

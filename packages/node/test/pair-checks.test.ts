@@ -165,6 +165,24 @@ test("a joiner's certificate must be self-signed, non-CA, P-256, with a subject 
   });
 });
 
+test('a device name with control characters is refused before the invite is spent', async () => {
+  const joiner = await createSecureDevice(inviter.libraryId);
+  const invite = await newInvite();
+  const escaped = await failure(
+    pair(node.address, joiner, {
+      ...requestFor(joiner, invite),
+      deviceName: 'laptop\u001b[2J\u001b]0;owned\u0007',
+    }),
+  );
+  expect(escaped).toMatchObject({
+    code: grpc.status.INVALID_ARGUMENT,
+    details: expect.stringMatching(/without control characters/),
+  });
+  await expect(pair(node.address, joiner, requestFor(joiner, invite))).resolves.toMatchObject({
+    inviter: { deviceId: inviter.deviceId },
+  });
+});
+
 describe('a node of its own', () => {
   let device: SecureDevice;
   let own: RunningNode;

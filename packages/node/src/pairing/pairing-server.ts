@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import {
+  hasControlCharacter,
   isUuid,
   Library,
   readLibraryRoot,
@@ -97,8 +98,11 @@ export function createPairingHandlers(
     }
     await refuseUnlessInviteOpen(library, request.inviteId, Buffer.from(request.secret));
     if (!isUuid(request.inviteId)) throw new TidemarkError('INVALID_ARGUMENT', 'invite_id must be a UUID');
-    if (Buffer.byteLength(request.deviceName) > MAX_NAME_BYTES) {
-      throw new TidemarkError('INVALID_ARGUMENT', `device_name must be at most ${MAX_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(request.deviceName) > MAX_NAME_BYTES || hasControlCharacter(request.deviceName)) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `device_name must be at most ${MAX_NAME_BYTES} bytes, without control characters`,
+      );
     }
     if (request.certificate.length === 0 || request.certificate.length > MAX_CERTIFICATE_BYTES) {
       throw new TidemarkError(
