@@ -51,8 +51,9 @@ REQUIRED_UUIDS = {"volume": ("device_uuid",), "location": ("device_uuid",),
                   "entry": ("device_uuid", "location_uuid"), "tag_assignment": ("tag_uuid", "content_uuid"),
                   "membership": ("subject", "signer")}
 CHANNEL_OPTIONS = [
-    # Batches go up to 10,000 records; gRPC's default 4 MiB receive limit is too small for that.
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Nodes end a batch before it could pass 16 MiB; gRPC's default 4 MiB is too small for that,
+    # and 20 MiB (what a node's own client reads at most) keeps a hostile peer from pushing more.
+    ("grpc.max_receive_message_length", 20 * 1024 * 1024),
     # Notice a node that vanished without closing the connection (a follow stream is silent).
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),

@@ -3,7 +3,8 @@
  * SQLite as JSON text (row-writer.ts). They must come out exactly as stored: quotes,
  * backslashes, control characters, non-BMP characters, 4 KiB of multi-byte text; counts at the
  * 2^53 edge stay exact. A NUL is refused at both doors, because node-sqlite3 reads strings only
- * up to it.
+ * up to it. Control characters are allowed in free text (a collection's description) only;
+ * names and paths refuse them (test/field-bounds.test.ts), so they get the other strings.
  */
 import { EntryKind, StateBatch, Tag } from '@tidemark/proto';
 import { createLibrary, removeTempDirs } from '../test/fixtures';
@@ -31,6 +32,10 @@ const AWKWARD = [
   'é'.repeat(MAX_TEXT_BYTES / 2),
 ];
 
+/** AWKWARD without control characters, for paths and names. */
+// eslint-disable-next-line no-control-regex
+const PRINTABLE = AWKWARD.map((text) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '));
+
 let a: Library;
 let b: Library;
 
@@ -39,7 +44,7 @@ beforeAll(async () => {
   b = await createLibrary({ libraryId: a.identity.libraryId });
   const location = fixedUuid(1, 1);
   await a.write(async (tx) => {
-    for (const [index, text] of AWKWARD.entries()) {
+    for (const [index, text] of PRINTABLE.entries()) {
       await tx.put('entry', {
         uuid: fixedUuid(2, index),
         deviceUuid: a.identity.deviceId,
@@ -51,7 +56,16 @@ beforeAll(async () => {
         modifiedAtMs: index,
         contentUuid: '',
       });
-      await tx.put('tag', { uuid: fixedUuid(3, index), name: text.slice(0, 60) || 'x', color: text });
+      await tx.put('tag', {
+        uuid: fixedUuid(3, index),
+        name: text.slice(0, 60) || 'x',
+        color: text.slice(0, 80),
+      });
+      await tx.put('collection', {
+        uuid: fixedUuid(5, index),
+        name: `c${index}`,
+        description: AWKWARD[index],
+      });
     }
   });
 });
@@ -66,17 +80,21 @@ test('a page carries every stored string and count exactly', async () => {
   const stored = await a.db.read.query<{ relative_path: string; size_bytes: number }>(
     `SELECT relative_path, size_bytes FROM ${RESOURCE_TABLES.entry.table} ORDER BY seq`,
   );
-  expect(stored.map((row) => row.relative_path)).toEqual(AWKWARD);
+  expect(stored.map((row) => row.relative_path)).toEqual(PRINTABLE);
   const served = page.records.map(
     (record) => record.kind!.value as { relativePath: string; sizeBytes: number },
   );
-  expect(served.map((entry) => entry.relativePath)).toEqual(AWKWARD);
+  expect(served.map((entry) => entry.relativePath)).toEqual(PRINTABLE);
+  const collections = await readPage(a.db.read, 'collection', 0, 100);
+  expect(
+    collections.records.map((record) => (record.kind!.value as { description: string }).description),
+  ).toEqual(AWKWARD);
   expect(served.map((entry) => entry.sizeBytes)).toEqual(AWKWARD.map((_, i) => Number.MAX_SAFE_INTEGER - i));
 });
 
 test('a peer stores the same strings: rows and digests equal', async () => {
   await syncOnce(b, a);
-  for (const table of ['entries', 'tags']) {
+  for (const table of ['entries', 'tags', 'collections']) {
     const query = `SELECT * FROM ${table} ORDER BY uuid`;
     const theirs = await a.db.read.query<{ [column: string]: unknown }>(query);
     const ours = await b.db.read.query<{ [column: string]: unknown }>(query);
@@ -85,7 +103,7 @@ test('a peer stores the same strings: rows and digests equal', async () => {
     expect(ours.map(portable)).toEqual(theirs.map(portable));
   }
   const [ours, theirs] = [await digestsOf(b), await digestsOf(a)];
-  expect([ours.entry, ours.tag]).toEqual([theirs.entry, theirs.tag]);
+  expect([ours.entry, ours.tag, ours.collection]).toEqual([theirs.entry, theirs.tag, theirs.collection]);
 });
 
 test("a NUL in a string is refused on write and in a peer's batch; nothing is stored", async () => {

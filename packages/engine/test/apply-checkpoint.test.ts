@@ -47,14 +47,16 @@ async function servedTags(): Promise<StateBatch> {
 
 const tagMark = () => new ResourceWatermarkStore(b.db.read).get(a.identity.deviceId, 'tag');
 
+const ANOTHER_EPOCH = 'a0000000-0000-4000-8000-00000000e90c';
+
 test('a batch of another epoch than the cursor, not marked reset, is refused naming both epochs', async () => {
   const batch = await servedTags();
   await applyBatch(b, a.identity.deviceId, batch);
-  const other = { ...batch, checkpoint: { ...batch.checkpoint!, epoch: 'another-epoch' }, reset: false };
+  const other = { ...batch, checkpoint: { ...batch.checkpoint!, epoch: ANOTHER_EPOCH }, reset: false };
   const refusal = applyBatch(b, a.identity.deviceId, other);
   await expect(refusal).rejects.toBeInstanceOf(MalformedBatchError);
   await expect(refusal).rejects.toThrow(
-    `tag batch is from epoch another-epoch but the cursor is from ${a.identity.epoch} and the batch is not marked reset`,
+    `tag batch is from epoch ${ANOTHER_EPOCH} but the cursor is from ${a.identity.epoch} and the batch is not marked reset`,
   );
   expect((await tagMark())?.peerEpoch).toBe(a.identity.epoch);
 });

@@ -56,7 +56,7 @@ async function applyTags(
       originSeq: 0,
       originEpoch: '',
     })),
-    checkpoint: { resourceType, epoch: 'vectors', seq, hlc: undefined, covered: [] },
+    checkpoint: { resourceType, epoch: 'ec000000-0000-4000-8000-000000000001', seq, hlc: undefined, covered: [] },
     remaining: 0,
     reset: false,
     caughtUp: true,

@@ -16,6 +16,12 @@ export interface VersionedTombstone extends SyncColumns {
 }
 
 /**
+ * Packed characters per upsert statement: ordinary rows (~200 bytes) fill a 10,000-row group in
+ * one statement; rows at their field bounds take several.
+ */
+const MAX_STATEMENT_JSON_CHARS = 2 * 1024 * 1024;
+
+/**
  * Multi-row statements for the hot paths (bulk local writes and apply): one prepared statement
  * per chunk instead of one per row.
  */
@@ -39,14 +45,25 @@ export class RowWriter {
     const packing = rowPackingOf(table);
     const { columns } = packing;
     const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
-    const packed = rows.map((row) => packing.pack(row.values, row));
     // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
-    await this.sql.query(
-      `INSERT INTO ${table.table} (${columns.join(', ')})
+    const insert = `INSERT INTO ${table.table} (${columns.join(', ')})
        SELECT ${packing.select('value').join(', ')} FROM json_each(?) WHERE true
-       ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`,
-      [JSON.stringify(packed)],
-    );
+       ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`;
+    let packed: string[] = [];
+    let chars = 0;
+    for (const row of rows) {
+      const one = packing.pack(row.values, row);
+      packed.push(one);
+      chars += one.length;
+      // Rows at their field bounds (4 KiB paths) would make one statement's JSON tens of MB,
+      // copied to UTF-8 and parsed again by SQLite: a few MB per statement keeps that bounded.
+      if (chars >= MAX_STATEMENT_JSON_CHARS) {
+        await this.sql.query(insert, [JSON.stringify(packed)]);
+        packed = [];
+        chars = 0;
+      }
+    }
+    if (packed.length) await this.sql.query(insert, [JSON.stringify(packed)]);
     // A backfill brings rows that were never deleted here: one index probe (or the caller's,
     // made earlier in the same transaction) skips the delete.
     if (!(known.anyTombstone ?? (await this.hasTombstones(name)))) return;
