@@ -135,10 +135,13 @@ const MAX_FIELD_WIRE_BYTES: { readonly [K in FieldKind]: number } = {
   membership_action: 11,
 };
 
-/** uuid, hlc and origin of a record, its oneof and its place in the batch: generously. */
-const RECORD_OVERHEAD_BYTES = 160;
-/** A tombstone: type, uuid, hlc, origin, and its place in the batch. */
-export const MAX_TOMBSTONE_WIRE_BYTES = 160;
+/**
+ * uuid, hlc and origin of a record, its oneof and its place in the batch, and its origin seq,
+ * epoch reference and (at most one per record) origin epoch: generously.
+ */
+const RECORD_OVERHEAD_BYTES = 256;
+/** A tombstone: type, uuid, hlc, origin, origin seq and epoch, and its place in the batch. */
+export const MAX_TOMBSTONE_WIRE_BYTES = 256;
 
 /**
  * The most one record of a type can take in an encoded StateBatch when every field is at its

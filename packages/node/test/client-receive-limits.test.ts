@@ -89,7 +89,7 @@ async function pull(batchSize: number): Promise<{ rows: number[]; error: unknown
     for await (const batch of transport.streamState({
       libraryId: '',
       deviceId: '',
-      cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0 }],
+      cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, held: [] }],
       batchSize,
       follow: false,
     })) {
@@ -125,8 +125,8 @@ test("asking for 0 means the server's advertised default; more than its advertis
 });
 
 test('a batch larger than its rows can take at their field bounds is refused before it is decoded', async () => {
-  // Ten tombstones, each with a 100 KB "uuid": within the row count, far over the bytes.
-  send = () => [encode(tombstones(10, 100_000))];
+  // Ten tombstones, each with a 300 KB "uuid": within the row count, far over the bytes.
+  send = () => [encode(tombstones(10, 300_000))];
   const { error } = await pull(10);
   expect(error).toMatchObject({
     code: 'MALFORMED_BATCH',

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Library, readRecord } from '@tidemark/engine';
 import { HandshakeRequest } from '@tidemark/proto';
 import { RunningNode } from '../src';
-import { MAX_REQUEST_MESSAGE_BYTES } from '../src/grpc/grpc-options';
+import { MAX_REQUEST_MESSAGE_BYTES, MAX_UNAUTHENTICATED_REQUEST_BYTES } from '../src/grpc/grpc-options';
 import { removeTempDirs, startTestNode, statusOf, waitUntil } from './helpers';
 import { addMemberToFile, createSecureDevice, SecureDevice, tlsClient } from './tls-helpers';
 
@@ -47,25 +47,34 @@ function handshake(client: ReturnType<typeof tlsClient>, request: Partial<Handsh
   ).then(() => ({ code: grpc.status.OK, details: '' }), statusOf);
 }
 
-test('a request over 64 KiB is refused before it is read; one under it reaches the membership check', async () => {
+test('a non-member gets 64 KiB per request, a member up to 1 MiB; nothing larger is read at all', async () => {
   const a = await createSecureDevice();
+  const member = await createSecureDevice(a.libraryId);
+  await addMemberToFile(a.file, member);
   const node = await startTestNode(a.file, { insecure: false });
   try {
     const stranger = await createSecureDevice(a.libraryId);
-    // This client would send anything: the server's limit is what is tested.
-    const client = tlsClient(node.address, stranger, a, { 'grpc.max_send_message_length': -1 });
-    // The epoch field pads the request; the membership check runs before anything reads it.
-    const under = await handshake(client, { libraryId: a.libraryId, epoch: 'x'.repeat(60 * 1024) });
-    expect(under.code).toBe(grpc.status.UNAUTHENTICATED);
-    const over = await handshake(client, {
-      libraryId: a.libraryId,
-      epoch: 'x'.repeat(MAX_REQUEST_MESSAGE_BYTES + 1),
-    });
-    expect(over).toMatchObject({
+    // These clients would send anything: the server's limits are what is tested.
+    const options = { 'grpc.max_send_message_length': -1 };
+    const strangerClient = tlsClient(node.address, stranger, a, options);
+    const memberClient = tlsClient(node.address, member, a, options);
+    // The epoch field pads the request; nothing reads it before the membership check.
+    const padded = (bytes: number) => ({ libraryId: a.libraryId, epoch: 'x'.repeat(bytes) });
+    expect((await handshake(strangerClient, padded(60 * 1024))).code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await handshake(strangerClient, padded(MAX_UNAUTHENTICATED_REQUEST_BYTES + 1))).toMatchObject({
       code: grpc.status.RESOURCE_EXHAUSTED,
-      details: expect.stringMatching(/larger than max/),
+      details: expect.stringMatching(/not a member; the limit before authentication is 65536/),
     });
-    client.close();
+    expect((await handshake(memberClient, padded(MAX_UNAUTHENTICATED_REQUEST_BYTES + 1))).code).toBe(
+      grpc.status.OK,
+    );
+    for (const client of [strangerClient, memberClient]) {
+      expect(await handshake(client, padded(MAX_REQUEST_MESSAGE_BYTES + 1))).toMatchObject({
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: expect.stringMatching(/larger than max/),
+      });
+      client.close();
+    }
   } finally {
     await node.close();
   }

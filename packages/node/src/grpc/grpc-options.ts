@@ -20,13 +20,19 @@ export const MAX_BATCH_MESSAGE_BYTES = 64 * 1024 * 1024;
  */
 export const MAX_RECEIVED_BATCH_BYTES = 20 * 1024 * 1024;
 /**
- * Largest request a server reads, from anyone, and the only limit that applies before the
- * caller is authenticated (grpc-js reads the message before a handler can check membership;
- * the limit is enforced on the length prefix, before the message is buffered). Every request
- * of protocol v1 is far below it: a PairRequest is at most ~17 KiB (a 16 KiB certificate), a
- * DigestRequest ~3 KiB (64 origins), a StateRequest a few cursors.
+ * Largest request a server reads, from anyone (grpc-js enforces it on the length prefix, before
+ * the message is buffered). The largest legitimate one is a member's StateRequest listing held
+ * origin prefixes: 9 cursors of at most 1,000 prefixes of ~95 bytes, ~0.9 MiB.
  */
-export const MAX_REQUEST_MESSAGE_BYTES = 64 * 1024;
+export const MAX_REQUEST_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * Largest request a caller that has not authenticated may send: a PairRequest is at most ~17 KiB
+ * (a 16 KiB certificate). grpc-js has one request limit per server, so the 64 KiB is enforced on
+ * the decoded request's size: by Pair, and by the call guard for every SyncService call of a
+ * caller that is not a member (before anything else is checked).
+ */
+export const MAX_UNAUTHENTICATED_REQUEST_BYTES = 64 * 1024;
 
 /** How long the server keeps connections open; see `serverOptions`. */
 export interface ConnectionLimits {

@@ -15,6 +15,7 @@ import {
 } from '@tidemark/engine';
 import { Member, PairingServiceService, PairRequest, PairResponse } from '@tidemark/proto';
 import type { Logger } from 'pino';
+import { MAX_UNAUTHENTICATED_REQUEST_BYTES } from '../grpc/grpc-options';
 import { toGrpcStatus } from '../grpc/grpc-status';
 import { Decoded, lenient } from '../server/request-decoding';
 import { FailureLimiter, hostOfPeer } from '../security/failure-limiter';
@@ -181,6 +182,12 @@ export function createPairingHandlers(
       }
       Promise.resolve()
         .then(() => {
+          if (decoded.size > MAX_UNAUTHENTICATED_REQUEST_BYTES) {
+            throw new TidemarkError(
+              'INVALID_ARGUMENT',
+              `a PairRequest is at most ${MAX_UNAUTHENTICATED_REQUEST_BYTES} bytes; this one has ${decoded.size}`,
+            );
+          }
           if (!decoded.ok) throw new TidemarkError('INVALID_ARGUMENT', decoded.error);
           return run(decoded.value);
         })

@@ -197,8 +197,11 @@ export class GrpcSyncTransport implements SyncTransport {
   }
 }
 
-/** Checkpoint, counters and flags of a batch. */
-const BATCH_OVERHEAD_BYTES = 1024;
+/**
+ * Checkpoint (with the origin prefixes it covers, one per lineage the server knows), counters
+ * and flags of a batch: generously.
+ */
+const BATCH_OVERHEAD_BYTES = 1024 * 1024;
 
 interface BatchLimits {
   readonly rows: number;

@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { TidemarkError } from '@tidemark/engine';
+import { MAX_UNAUTHENTICATED_REQUEST_BYTES } from '../grpc/grpc-options';
 import { fingerprintOf } from '../tls/device-id';
 import { FailureLimiter, hostOfPeer } from './failure-limiter';
 import { MembershipWatch } from './membership-watch';
@@ -35,7 +36,8 @@ export const MAX_DIGESTS_PER_CALLER = 2;
 export interface CallGuard {
   readonly secure: boolean;
   readonly limiter: FailureLimiter;
-  admit(call: CallLike, libraryId: string, claimedDeviceId: string): Caller;
+  /** `requestBytes`: the request's encoded size, held to a smaller limit for non-members. */
+  admit(call: CallLike, libraryId: string, claimedDeviceId: string, requestBytes?: number): Caller;
   /** False once the caller's device was removed (live streams are then cut). */
   stillAllowed(caller: Caller): boolean;
 }
@@ -72,21 +74,29 @@ export function memberGuard(
   return {
     secure: true,
     limiter,
-    admit(call, requestedLibraryId, claimedDeviceId) {
+    admit(call, requestedLibraryId, claimedDeviceId, requestBytes = 0) {
       const host = hostOfPeer(call.getPeer());
       const refuse = (error: TidemarkError): TidemarkError => {
         limiter.check(host);
         limiter.record(host);
         return error;
       };
+      const certificate = call.getAuthContext().sslPeerCertificate;
+      const fingerprint = certificate?.raw ? fingerprintOf(certificate.raw) : undefined;
+      const member = fingerprint === undefined ? undefined : members.memberByFingerprint(fingerprint);
+      if (!member && requestBytes > MAX_UNAUTHENTICATED_REQUEST_BYTES) {
+        throw refuse(
+          new TidemarkError(
+            'RATE_LIMITED',
+            `a request of ${requestBytes} bytes from a caller that is not a member; the limit before authentication is ${MAX_UNAUTHENTICATED_REQUEST_BYTES}`,
+          ),
+        );
+      }
       if (requestedLibraryId !== libraryId) {
         throw refuse(
           new TidemarkError('LIBRARY_MISMATCH', `this node does not serve library "${requestedLibraryId}"`),
         );
       }
-      const certificate = call.getAuthContext().sslPeerCertificate;
-      const fingerprint = certificate?.raw ? fingerprintOf(certificate.raw) : undefined;
-      const member = fingerprint === undefined ? undefined : members.memberByFingerprint(fingerprint);
       if (!member) {
         throw refuse(
           new TidemarkError(

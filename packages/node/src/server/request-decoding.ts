@@ -1,9 +1,10 @@
 import type { MethodDefinition } from '@grpc/grpc-js';
 import { StateBatch, SyncServiceService } from '@tidemark/proto';
 
-/** A request as received: decoded, or the reason it could not be. */
-export type Decoded<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+/** A request as received: decoded, or the reason it could not be; `size` is its length in bytes. */
+export type Decoded<T> = (
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string }
+) & { readonly size: number };
 
 /**
  * The generated decoders keep 64-bit fields as JavaScript numbers and refuse a value of 2^53 or
@@ -29,11 +30,17 @@ export function lenient<Req, Res>(
     ...method,
     requestDeserialize: (bytes: Buffer): Decoded<Req> => {
       try {
-        return { ok: true, value: method.requestDeserialize(bytes) };
+        return { ok: true, value: method.requestDeserialize(bytes), size: bytes.length };
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        if (tooLarge !== undefined && reason === UNSAFE_INTEGER) return { ok: false, error: tooLarge };
-        return { ok: false, error: `request is not a valid tidemark.sync.v1.${typeName}: ${reason}` };
+        if (tooLarge !== undefined && reason === UNSAFE_INTEGER) {
+          return { ok: false, error: tooLarge, size: bytes.length };
+        }
+        return {
+          ok: false,
+          error: `request is not a valid tidemark.sync.v1.${typeName}: ${reason}`,
+          size: bytes.length,
+        };
       }
     },
     requestSerialize: (request: Decoded<Req>): Buffer => {

@@ -95,7 +95,12 @@ export function createSyncServiceHandlers(
       let held: string | undefined;
       const response = decoded.ok
         ? Promise.resolve().then(() => {
-            const caller = guard.admit(call, decoded.value.libraryId, claimedDevice(decoded.value));
+            const caller = guard.admit(
+              call,
+              decoded.value.libraryId,
+              claimedDevice(decoded.value),
+              decoded.size,
+            );
             if (maxPerCaller !== Infinity) {
               const key = `${method} ${caller.key}`;
               const open = inFlight.get(key) ?? 0;
@@ -150,7 +155,7 @@ export function createSyncServiceHandlers(
     const request = decoded.value;
     let subscription: Subscription;
     try {
-      const caller = guard.admit(call, request.libraryId, request.deviceId);
+      const caller = guard.admit(call, request.libraryId, request.deviceId, decoded.size);
       const open = [...callers.values()].filter((other) => other.key === caller.key).length;
       if (open >= MAX_STREAMS_PER_CALLER) {
         throw new TidemarkError(
