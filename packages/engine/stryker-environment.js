@@ -11,7 +11,13 @@
 // Bail. Stryker counts a mutant killed by its first failing test, but its jest runner always runs
 // every selected test (jest's own `bail` is turned off). Under a mutant, once a test has failed
 // in a run, the remaining tests of that run are skipped: the verdict is the same, the run shorter.
+//
+// Test names by file. Stryker selects a mutant's tests by name only, so jest would still load
+// every test file (tens of seconds) to run two tests. The dry run writes each file's test names
+// under the sandbox; stryker-sequencer.js keeps only the files that hold a selected test.
+const fs = require('node:fs');
 const { TestEnvironment } = require('jest-environment-node');
+const { NAMES_DIR, namesFile } = require('./stryker-test-names');
 
 const IN_HOOK = '(beforeAll hook)';
 
@@ -31,6 +37,16 @@ class MutationTestingEnvironment extends TestEnvironment {
     super(config, context);
     // One object per jest run, shared by its test files: names the run a failure belongs to.
     this.run = config.globalConfig;
+    this.testPath = context.testPath;
+    this.names = [];
+  }
+
+  async teardown() {
+    if (process.env.__STRYKER_ACTIVE_MUTANT__ === undefined && this.testPath) {
+      fs.mkdirSync(NAMES_DIR(), { recursive: true });
+      fs.writeFileSync(namesFile(this.testPath), JSON.stringify({ path: this.testPath, names: this.names }));
+    }
+    await super.teardown();
   }
 
   handleTestEvent(event) {
@@ -46,6 +62,7 @@ class MutationTestingEnvironment extends TestEnvironment {
       if (event.name === 'test_done' && event.test.errors.length > 0) runsWithAFailure.add(this.run);
       return;
     }
+    if (event.name === 'test_done') this.names.push(fullName(event.test));
     if (!event.name.startsWith('hook_') || event.hook.type !== 'beforeAll') return;
     if (event.name === 'hook_start') {
       context.currentTestId = IN_HOOK;

@@ -1,0 +1,200 @@
+/**
+ * What applyBatch says when it refuses a malformed batch: one sentence naming the type, the
+ * record or tombstone by its index, and what is wrong with it, so the operator (or the author of
+ * another client) can tell which check failed. Every check before the transaction has its case;
+ * malformed-batch.test.ts shows that a refused batch leaves nothing behind.
+ */
+import { ResourceType, StateBatch, Tombstone } from '@tidemark/proto';
+import { applyBatch } from '../src/apply';
+import { MalformedBatchError } from '../src/errors';
+import { Library } from '../src/library';
+import { wrapRecord } from '../src/records';
+import { ResourceName, resourceTypeOf } from '../src/resource-types';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { fixedUuid } from './scenario-helpers';
+
+let clock: TestClock;
+let a: Library;
+let b: Library;
+
+beforeAll(async () => {
+  clock = new TestClock();
+  a = await createLibrary({ clock: { now: clock.now } });
+  b = await createLibrary({ libraryId: a.identity.libraryId, clock: { now: clock.now } });
+});
+
+afterAll(async () => {
+  await b.close();
+  await a.close();
+  removeTempDirs();
+});
+
+const OTHER = fixedUuid(9, 9);
+const stamp = () => ({ physicalMs: clock.ms, logical: 0 });
+
+function tagOf(origin: string, n: number) {
+  return wrapRecord('tag', { uuid: fixedUuid(5, n), name: `tag ${n}`, color: '', hlc: stamp(), origin });
+}
+
+function tombstoneOf(name: ResourceName, uuid: string, origin: string): Tombstone {
+  return { resourceType: resourceTypeOf(name), uuid, hlc: stamp(), origin };
+}
+
+function batchOf(name: ResourceName, parts: Partial<StateBatch> = {}): StateBatch {
+  return {
+    resourceType: resourceTypeOf(name),
+    records: [],
+    tombstones: [],
+    checkpoint: { resourceType: resourceTypeOf(name), epoch: a.identity.epoch, seq: 1, hlc: undefined },
+    remaining: 0,
+    reset: false,
+    caughtUp: true,
+    ...parts,
+  };
+}
+
+const checkpoint = (parts: object) => ({ ...batchOf('tag').checkpoint!, ...parts });
+
+const CASES: readonly {
+  readonly label: string;
+  readonly batch: () => StateBatch;
+  readonly message: string;
+}[] = [
+  {
+    label: 'an unknown resource type',
+    batch: () => ({ ...batchOf('tag'), resourceType: 99 as ResourceType }),
+    message: 'batch has unknown resource type 99',
+  },
+  {
+    label: 'no checkpoint',
+    batch: () => batchOf('tag', { checkpoint: undefined }),
+    message: 'tag batch has no checkpoint of its own type and epoch',
+  },
+  {
+    label: 'a checkpoint of another type',
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ resourceType: resourceTypeOf('entry') }) }),
+    message: 'tag batch has no checkpoint of its own type and epoch',
+  },
+  {
+    label: 'a checkpoint without an epoch',
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ epoch: '' }) }),
+    message: 'tag batch has no checkpoint of its own type and epoch',
+  },
+  {
+    label: 'a negative checkpoint seq',
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ seq: -1 }) }),
+    message: 'tag batch checkpoint seq -1 is invalid',
+  },
+  {
+    label: 'a checkpoint seq beyond 2^53',
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ seq: 2 ** 53 }) }),
+    message: 'tag batch checkpoint seq 9007199254740992 is invalid',
+  },
+  {
+    label: 'a record of another type',
+    batch: () => batchOf('collection', { records: [tagOf(a.identity.deviceId, 1)] }),
+    message: 'collection batch record 0 is not a collection',
+  },
+  {
+    label: 'a record with a field out of range',
+    batch: () =>
+      batchOf('tag', {
+        records: [
+          tagOf(a.identity.deviceId, 1),
+          wrapRecord('tag', { uuid: fixedUuid(5, 2), name: '', color: '', hlc: stamp(), origin: OTHER }),
+        ],
+      }),
+    message: 'tag batch record 1: name must be a string of 1 to 256 bytes (got "")',
+  },
+  {
+    label: 'a record without a stamp',
+    batch: () =>
+      batchOf('tag', {
+        records: [
+          wrapRecord('tag', { uuid: fixedUuid(5, 3), name: 't', color: '', hlc: undefined, origin: OTHER }),
+        ],
+      }),
+    message: 'tag batch record 0: hlc is missing',
+  },
+  {
+    label: 'a record whose origin is no UUID',
+    batch: () => batchOf('tag', { records: [tagOf('ORIGIN', 4)] }),
+    message: 'tag batch record 0: origin must be a lowercase hyphenated UUID',
+  },
+  {
+    label: 'a device-owned record whose origin is not its owner',
+    batch: () =>
+      batchOf('volume', {
+        records: [
+          wrapRecord('volume', {
+            uuid: fixedUuid(2, 1),
+            deviceUuid: a.identity.deviceId,
+            name: 'disk',
+            mountPoint: '/',
+            filesystem: 'ext4',
+            capacityBytes: 1,
+            hlc: stamp(),
+            origin: OTHER,
+          }),
+        ],
+      }),
+    message: `volume batch record 0: origin ${OTHER} is not the owning device {A}`,
+  },
+  {
+    label: 'a tombstone of another type',
+    batch: () =>
+      batchOf('tag', {
+        tombstones: [
+          tombstoneOf('tag', fixedUuid(5, 5), OTHER),
+          tombstoneOf('collection', fixedUuid(5, 6), OTHER),
+        ],
+      }),
+    message: 'tag batch tombstone 1: resource type differs from the batch',
+  },
+  {
+    label: 'a tombstone of a membership change',
+    batch: () => batchOf('membership', { tombstones: [tombstoneOf('membership', fixedUuid(5, 7), OTHER)] }),
+    message: 'membership batch tombstone 0: membership changes are never deleted',
+  },
+  {
+    label: "a tombstone of a device row from another device than the row's own",
+    batch: () => batchOf('device', { tombstones: [tombstoneOf('device', fixedUuid(1, 1), OTHER)] }),
+    message: `device batch tombstone 0: a device row is deleted only by the device itself, not by ${OTHER}`,
+  },
+  {
+    label: 'a tombstone whose uuid is no UUID',
+    batch: () => batchOf('tag', { tombstones: [tombstoneOf('tag', 'nope', OTHER)] }),
+    message: 'tag batch tombstone 0: uuid must be a lowercase hyphenated UUID',
+  },
+  {
+    label: 'a tombstone whose origin is no UUID',
+    batch: () => batchOf('tag', { tombstones: [tombstoneOf('tag', fixedUuid(5, 8), 'not-a-device')] }),
+    message: 'tag batch tombstone 0: origin must be a lowercase hyphenated UUID',
+  },
+  {
+    label: 'a tombstone without a stamp',
+    batch: () =>
+      batchOf('tag', { tombstones: [{ ...tombstoneOf('tag', fixedUuid(5, 9), OTHER), hlc: undefined }] }),
+    message: 'tag batch tombstone 0: hlc is missing',
+  },
+];
+
+test.each(CASES)('$label is refused with one sentence saying so', async ({ batch, message }) => {
+  const refusal = applyBatch(b, a.identity.deviceId, batch());
+  await expect(refusal).rejects.toBeInstanceOf(MalformedBatchError);
+  await expect(refusal).rejects.toThrow(message.replace('{A}', a.identity.deviceId));
+});
+
+test('a device tombstone from the device itself, and a checkpoint seq of 0, pass these checks', async () => {
+  const own = fixedUuid(1, 2);
+  const result = await applyBatch(
+    b,
+    a.identity.deviceId,
+    batchOf('device', {
+      tombstones: [tombstoneOf('device', own, own)],
+      checkpoint: { ...checkpoint({ seq: 0 }), resourceType: resourceTypeOf('device') },
+    }),
+  );
+  expect(result.received).toBe(1);
+  expect(result.watermarkSeq).toBe(0);
+});

@@ -1,0 +1,169 @@
+/**
+ * The batches `backfillResource$` emits for one type, field by field: `remaining` counts down by
+ * what each batch carried and is 0 only on the batch that catches the type up (a write between
+ * two pages never makes it say 0 early); each checkpoint is the page's last seq and the stamp of
+ * the item at that seq; the next page is read only after the transport's backpressure resolved;
+ * in follow mode a commit arrives as a batch of its own, and a quiet catch-up sends nothing
+ * until then.
+ */
+import { StateBatch } from '@tidemark/proto';
+import { firstValueFrom, lastValueFrom, Observable, toArray } from 'rxjs';
+import { decodeHlc } from '../src/hlc';
+import { Library } from '../src/library';
+import { resourceTypeOf } from '../src/resource-types';
+import { backfillResource$, BackfillOptions } from '../src/serve';
+import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { fixedUuid } from './scenario-helpers';
+
+let clock: TestClock;
+let library: Library;
+
+beforeEach(async () => {
+  clock = new TestClock();
+  library = await createLibrary({ clock: { now: clock.now } });
+});
+
+afterEach(() => library.close());
+
+afterAll(removeTempDirs);
+
+async function putTags(first: number, count: number, name = 'tag'): Promise<void> {
+  clock.advance(1_000);
+  await library.write(async (tx) => {
+    for (let n = first; n < first + count; n++)
+      await tx.put('tag', { uuid: fixedUuid(5, n), name: `${name} ${n}`, color: '' });
+  });
+}
+
+/** Every tag as stored: seq and hlc, in seq order. */
+const storedTags = () =>
+  library.db.read.query<{ uuid: string; seq: number; hlc: string }>(
+    'SELECT uuid, seq, hlc FROM tags ORDER BY seq',
+  );
+
+const served = (batchSize: number, options: BackfillOptions = {}, seq = 0): Observable<StateBatch> =>
+  backfillResource$(library, 'tag', { epoch: library.identity.epoch, seq }, batchSize, options);
+
+const shapeOf = (batch: StateBatch) => ({
+  items: batch.records.length + batch.tombstones.length,
+  remaining: batch.remaining,
+  caughtUp: batch.caughtUp,
+  reset: batch.reset,
+});
+
+test('remaining counts down by what each batch carried; each checkpoint is its last seq and that item’s stamp', async () => {
+  await putTags(0, 5);
+  await library.write((tx) => tx.delete('tag', fixedUuid(5, 0)));
+  const batches = await lastValueFrom(served(2).pipe(toArray()));
+  expect(batches.map(shapeOf)).toEqual([
+    { items: 2, remaining: 3, caughtUp: false, reset: false },
+    { items: 2, remaining: 1, caughtUp: false, reset: false },
+    { items: 1, remaining: 0, caughtUp: true, reset: false },
+  ]);
+  // Tags 1..4, then the tombstone of tag 0 at the highest seq, ending the last page.
+  const tags = await storedTags();
+  const [tombstone] = await library.db.read.query<{ seq: number; hlc: string }>(
+    'SELECT seq, hlc FROM tombstones',
+  );
+  expect(batches.map((batch) => batch.checkpoint)).toEqual([
+    {
+      resourceType: resourceTypeOf('tag'),
+      epoch: library.identity.epoch,
+      seq: tags[1].seq,
+      hlc: decodeHlc(tags[1].hlc),
+    },
+    {
+      resourceType: resourceTypeOf('tag'),
+      epoch: library.identity.epoch,
+      seq: tags[3].seq,
+      hlc: decodeHlc(tags[3].hlc),
+    },
+    {
+      resourceType: resourceTypeOf('tag'),
+      epoch: library.identity.epoch,
+      seq: tombstone.seq,
+      hlc: decodeHlc(tombstone.hlc),
+    },
+  ]);
+  expect(batches[2].tombstones.map((t) => t.uuid)).toEqual([fixedUuid(5, 0)]);
+});
+
+test('a page whose last seq is a row, after a tombstone, takes the row’s stamp', async () => {
+  await putTags(0, 2);
+  await library.write((tx) => tx.delete('tag', fixedUuid(5, 0)));
+  await putTags(2, 1);
+  const [batch] = await lastValueFrom(served(10).pipe(toArray()));
+  const tags = await storedTags();
+  expect(batch.tombstones).toHaveLength(1);
+  expect(batch.checkpoint?.seq).toBe(tags[tags.length - 1].seq);
+  expect(batch.checkpoint?.hlc).toEqual(decodeHlc(tags[tags.length - 1].hlc));
+});
+
+test('an empty type is one caught-up batch with remaining 0, at the cursor’s seq and without a stamp', async () => {
+  await putTags(0, 3);
+  const head = await library.headSeq();
+  const batches = await lastValueFrom(served(2, {}, head).pipe(toArray()));
+  expect(batches.map(shapeOf)).toEqual([{ items: 0, remaining: 0, caughtUp: true, reset: false }]);
+  expect(batches[0].checkpoint).toMatchObject({ seq: head, hlc: undefined });
+});
+
+test('the next page is read after the backpressure resolved: rows updated in between are served again, and remaining stays above 0 until caught up', async () => {
+  await putTags(0, 4);
+  let calls = 0;
+  const backpressure = async () => {
+    // After the first batch (tags 0 and 1), both are updated: they move behind tags 2 and 3.
+    if (++calls === 1) await putTags(0, 2, 'renamed');
+  };
+  const batches = await lastValueFrom(served(2, { backpressure }).pipe(toArray()));
+  expect(calls).toBe(3);
+  expect(batches.map(shapeOf)).toEqual([
+    { items: 2, remaining: 2, caughtUp: false, reset: false },
+    // The count taken at the start is spent, but the type is not caught up: remaining says 1, not 0.
+    { items: 2, remaining: 1, caughtUp: false, reset: false },
+    { items: 2, remaining: 0, caughtUp: true, reset: false },
+  ]);
+  const names = batches[2].records.map((record) => (record.kind?.value as { name: string }).name);
+  expect(names).toEqual(['renamed 0', 'renamed 1']);
+});
+
+test('follow: after catching up, a commit arrives as a batch of its own', async () => {
+  await putTags(0, 2);
+  const batches = await new Promise<StateBatch[]>((resolve, reject) => {
+    const seen: StateBatch[] = [];
+    const subscription = served(10, { follow: true }).subscribe({
+      next: (batch) => {
+        seen.push(batch);
+        if (seen.length === 1) putTags(2, 1).catch(reject);
+        if (seen.length === 2) {
+          subscription.unsubscribe();
+          resolve(seen);
+        }
+      },
+      error: reject,
+      complete: () => reject(new Error('a follow stream completed')),
+    });
+  });
+  expect(batches.map(shapeOf)).toEqual([
+    { items: 2, remaining: 0, caughtUp: true, reset: false },
+    { items: 1, remaining: 0, caughtUp: true, reset: false },
+  ]);
+  expect((batches[1].records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 2));
+});
+
+test('follow with a quiet catch-up from the head sends nothing until a commit, then that commit', async () => {
+  await putTags(0, 2);
+  const head = await library.headSeq();
+  // The commit is made once the stream has read its (empty) first page and looks for new
+  // commits: the second time it reads the head.
+  const realHeadSeq = library.headSeq.bind(library);
+  let reads = 0;
+  jest.spyOn(library, 'headSeq').mockImplementation(async () => {
+    const value = await realHeadSeq();
+    if (++reads === 2) await putTags(2, 1);
+    return value;
+  });
+  const batch = await firstValueFrom(served(10, { follow: true, quietCatchUp: true }, head));
+  expect(reads).toBeGreaterThanOrEqual(2);
+  expect(shapeOf(batch)).toEqual({ items: 1, remaining: 0, caughtUp: true, reset: false });
+  expect((batch.records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 2));
+});
