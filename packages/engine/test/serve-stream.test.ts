@@ -11,7 +11,8 @@ import { firstValueFrom, lastValueFrom, Observable, toArray } from 'rxjs';
 import { decodeHlc } from '../src/hlc';
 import { Library } from '../src/library';
 import { resourceTypeOf } from '../src/resource-types';
-import { backfillResource$, BackfillOptions } from '../src/serve';
+import { backfillResource$, BackfillOptions, readPage } from '../src/serve';
+import { SqlRunner } from '../src/store/library-database';
 import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
 
@@ -166,4 +167,27 @@ test('follow with a quiet catch-up from the head sends nothing until a commit, t
   expect(reads).toBeGreaterThanOrEqual(2);
   expect(shapeOf(batch)).toEqual({ items: 1, remaining: 0, caughtUp: true, reset: false });
   expect((batch.records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 2));
+});
+
+test('rows that move on between the page’s probe and its read leave an empty page at the probe’s bound, without a stamp', async () => {
+  await putTags(0, 3);
+  const head = await library.headSeq();
+  let statements = 0;
+  // The commit lands right after the probe fixed the page's bound, before the rows are read.
+  const sql: SqlRunner = {
+    query: async (text, params) => {
+      const rows = await library.db.read.query(text, params);
+      if (++statements === 1) await putTags(0, 3, 'moved');
+      return rows as never;
+    },
+  };
+  const page = await readPage(sql, 'tag', 0, 10);
+  expect(page).toEqual({ records: [], tombstones: [], lastSeq: head, lastHlc: undefined, caughtUp: true });
+  // The moved rows are after the bound: the next page has them.
+  const next = await readPage(library.db.read, 'tag', page.lastSeq, 10);
+  expect(next.records.map((record) => (record.kind?.value as { name: string }).name)).toEqual([
+    'moved 0',
+    'moved 1',
+    'moved 2',
+  ]);
 });
