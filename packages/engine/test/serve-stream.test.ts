@@ -191,3 +191,70 @@ test('rows that move on between the page’s probe and its read leave an empty p
     'moved 2',
   ]);
 });
+
+test('a reset is said on the first batch only', async () => {
+  await putTags(0, 5);
+  const batches = await lastValueFrom(
+    backfillResource$(library, 'tag', { epoch: 'an-old-epoch', seq: 3 }, 2).pipe(toArray()),
+  );
+  expect(batches.map(shapeOf)).toEqual([
+    { items: 2, remaining: 3, caughtUp: false, reset: true },
+    { items: 2, remaining: 1, caughtUp: false, reset: false },
+    { items: 1, remaining: 0, caughtUp: true, reset: false },
+  ]);
+});
+
+test.each([
+  ['its own epoch', () => library.identity.epoch, false],
+  ['an old epoch (reset)', () => 'an-old-epoch', true],
+])(
+  'follow from %s: a commit to another type sends nothing for this one, once it is caught up',
+  async (_, epoch, reset) => {
+    await putTags(0, 2);
+    // Resolves when the stream has read its next tag page and acted on it (emitted it or not).
+    // A page's last read is its probe when that finds nothing, else its tombstones; what follows
+    // runs before the next macrotask.
+    let pageRead: (() => void) | undefined;
+    const read = library.db.read;
+    const watched: SqlRunner = {
+      query: async (text, params) => {
+        const rows = await read.query(text, params);
+        const emptyProbe = text.trimStart().startsWith('WITH firsts') && (rows[0] as { n: number }).n === 0;
+        if (emptyProbe || text.startsWith('SELECT uuid, hlc, origin, seq FROM tombstones')) {
+          setImmediate(() => pageRead?.());
+        }
+        return rows as never;
+      },
+    };
+    jest.spyOn(library.db, 'read', 'get').mockReturnValue(watched);
+    const nextPageRead = () => new Promise<void>((resolve) => (pageRead = resolve));
+
+    const batches: StateBatch[] = [];
+    let failure: unknown;
+    const caughtUp = nextPageRead();
+    const subscription = backfillResource$(library, 'tag', { epoch: epoch(), seq: 0 }, 10, {
+      follow: true,
+    }).subscribe({
+      next: (batch) => batches.push(batch),
+      error: (error: unknown) => (failure = error),
+    });
+    try {
+      await caughtUp;
+      const woken = nextPageRead();
+      await library.write((tx) =>
+        tx.put('collection', { uuid: fixedUuid(6, 1), name: 'album', description: '' }),
+      );
+      await woken;
+      const tagged = nextPageRead();
+      await putTags(2, 1);
+      await tagged;
+      expect(failure).toBeUndefined();
+      expect(batches.map(shapeOf)).toEqual([
+        { items: 2, remaining: 0, caughtUp: true, reset },
+        { items: 1, remaining: 0, caughtUp: true, reset: false },
+      ]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  },
+);
