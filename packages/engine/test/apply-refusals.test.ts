@@ -198,3 +198,37 @@ test('a device tombstone from the device itself, and a checkpoint seq of 0, pass
   expect(result.received).toBe(1);
   expect(result.watermarkSeq).toBe(0);
 });
+
+test('a row or a tombstone that would take over a device-owned row is refused naming the row and both devices', async () => {
+  const uuid = fixedUuid(2, 7);
+  const volumeOf = (owner: string, logical: number) =>
+    wrapRecord('volume', {
+      uuid,
+      deviceUuid: owner,
+      name: 'disk',
+      mountPoint: '/',
+      filesystem: 'ext4',
+      capacityBytes: 1,
+      hlc: { physicalMs: clock.ms, logical },
+      origin: owner,
+    });
+  await applyBatch(
+    b,
+    a.identity.deviceId,
+    batchOf('volume', { records: [volumeOf(a.identity.deviceId, 0)] }),
+  );
+  const owner = `volume ${uuid} belongs to device ${a.identity.deviceId}`;
+  const fromOther = (parts: Partial<StateBatch>) => applyBatch(b, OTHER, batchOf('volume', parts));
+  await expect(fromOther({ records: [volumeOf(OTHER, 1)] })).rejects.toMatchObject({
+    code: 'FORBIDDEN_ROWS',
+    message: `volume batch from ${OTHER}: ${owner}; a row from ${OTHER} would take it over`,
+  });
+  await expect(
+    fromOther({
+      tombstones: [{ ...tombstoneOf('volume', uuid, OTHER), hlc: { physicalMs: clock.ms, logical: 2 } }],
+    }),
+  ).rejects.toMatchObject({
+    code: 'FORBIDDEN_ROWS',
+    message: `volume batch from ${OTHER}: ${owner}; a tombstone from ${OTHER} would take it over`,
+  });
+});

@@ -249,3 +249,14 @@ test('membership changes cannot be put or deleted like rows: only signed through
     code: 'INVALID_ARGUMENT',
   });
 });
+
+test('a change whose record names another origin than its signer is refused, with one sentence saying so', async () => {
+  const honest = addOf(member.key.signer, libraryIdOf(root.library));
+  const batch = changesBatch([honest], member.library.identity.epoch, 50);
+  (batch.records[0].kind!.value as { origin: string }).origin = root.id;
+  const before = await snapshotOf(receiver.library, member.id);
+  await expect(applyBatch(receiver.library, member.id, batch)).rejects.toThrow(
+    `membership batch record 0: origin ${root.id} is not the signer ${member.id}`,
+  );
+  expect(await snapshotOf(receiver.library, member.id)).toEqual(before);
+});
