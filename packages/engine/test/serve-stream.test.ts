@@ -258,3 +258,16 @@ test.each([
     }
   },
 );
+
+test('a failure while serving errors the stream with that failure', async () => {
+  await putTags(0, 2);
+  const failure = new Error('the disk went away');
+  const read = library.db.read;
+  jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    query: async (text, params) => {
+      if (text.trimStart().startsWith('WITH firsts')) throw failure;
+      return read.query(text, params);
+    },
+  });
+  await expect(lastValueFrom(served(10))).rejects.toBe(failure);
+});
