@@ -41,10 +41,20 @@ function tags(first: number, count: number, seq: number): StateBatch {
       }),
     ),
     tombstones: [],
-    checkpoint: { resourceType: resourceTypeOf('tag'), epoch: a.identity.epoch, seq, hlc: undefined },
+    checkpoint: {
+      resourceType: resourceTypeOf('tag'),
+      epoch: a.identity.epoch,
+      seq,
+      hlc: undefined,
+      covered: [],
+    },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
   };
 }
 

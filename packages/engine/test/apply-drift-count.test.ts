@@ -46,12 +46,24 @@ function tagsAhead(aheadMs: readonly number[]): StateBatch {
         uuid: fixedUuid(5, 99),
         hlc: { physicalMs: clock.ms + DEFAULT_MAX_DRIFT_MS + 3, logical: 0 },
         origin: a.identity.deviceId,
+        originSeq: 0,
+        originEpoch: '',
       },
     ],
-    checkpoint: { resourceType: resourceTypeOf('tag'), epoch: a.identity.epoch, seq: 10, hlc: undefined },
+    checkpoint: {
+      resourceType: resourceTypeOf('tag'),
+      epoch: a.identity.epoch,
+      seq: 10,
+      hlc: undefined,
+      covered: [],
+    },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
   };
 }
 
@@ -66,7 +78,13 @@ test('a batch within the drift counts nothing', async () => {
   const result = await applyBatch(b, a.identity.deviceId, {
     ...tagsAhead([0, 1]),
     tombstones: [],
-    checkpoint: { resourceType: resourceTypeOf('tag'), epoch: a.identity.epoch, seq: 20, hlc: undefined },
+    checkpoint: {
+      resourceType: resourceTypeOf('tag'),
+      epoch: a.identity.epoch,
+      seq: 20,
+      hlc: undefined,
+      covered: [],
+    },
   });
   expect(result).toMatchObject({ received: 2, written: 2, beyondDrift: 0, maxAheadMs: 0 });
 });

@@ -37,7 +37,7 @@ function tagOf(origin: string, n: number) {
 }
 
 function tombstoneOf(name: ResourceName, uuid: string, origin: string): Tombstone {
-  return { resourceType: resourceTypeOf(name), uuid, hlc: stamp(), origin };
+  return { resourceType: resourceTypeOf(name), uuid, hlc: stamp(), origin, originSeq: 0, originEpoch: '' };
 }
 
 function batchOf(name: ResourceName, parts: Partial<StateBatch> = {}): StateBatch {
@@ -45,10 +45,20 @@ function batchOf(name: ResourceName, parts: Partial<StateBatch> = {}): StateBatc
     resourceType: resourceTypeOf(name),
     records: [],
     tombstones: [],
-    checkpoint: { resourceType: resourceTypeOf(name), epoch: a.identity.epoch, seq: 1, hlc: undefined },
+    checkpoint: {
+      resourceType: resourceTypeOf(name),
+      epoch: a.identity.epoch,
+      seq: 1,
+      hlc: undefined,
+      covered: [],
+    },
     remaining: 0,
     reset: false,
     caughtUp: true,
+    recordOriginSeqs: [],
+    recordOriginEpochs: [],
+    originEpochs: [],
+    heldSkipped: 0,
     ...parts,
   };
 }
