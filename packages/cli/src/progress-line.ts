@@ -9,6 +9,8 @@ export interface BarState {
   readonly finished: boolean;
   /** Rows per second, once measured; undefined before that. */
   readonly rowsPerSecond?: number;
+  /** Printed after the counts, in place of rows/s and ETA (an indexing run's own rates). */
+  readonly detail?: string;
 }
 
 /** Width of the label column: the longest resource type name, `content_identity`. */
@@ -25,6 +27,7 @@ export function formatBarLine(state: BarState, drawBar: (progress: number) => st
   const head = ` ${state.label.padEnd(LABEL_WIDTH)} |${drawBar(progress)}|`;
   if (nothingToDo) return `${head} caught up, nothing to send`;
   const parts = [`${formatCount(state.done)}/${formatCount(state.total)} rows`];
+  if (state.detail) parts.push(state.detail);
   const rate = state.rowsPerSecond;
   const rateKnown = rate !== undefined && Number.isFinite(rate) && rate > 0;
   if (rateKnown) parts.push(`${formatCount(Math.round(rate))} rows/s`);

@@ -1,4 +1,5 @@
 import { ResourceName, SyncEvent } from '@tidemark/engine';
+import type { IndexProgress } from './indexer/index-location';
 import { Format, MultiBar, Presets, SingleBar } from 'cli-progress';
 import { formatCount } from './output';
 import { BarState, formatBarLine } from './progress-line';
@@ -8,7 +9,17 @@ export interface ProgressReporter {
   onSync(event: SyncEvent): void;
   /** Feeds generic progress (indexing, generating): rows done of total for a type. */
   onRows(type: string, done: number, total: number): void;
+  /** Feeds an indexing run's progress: objects walked, files/s, bytes hashed/s. */
+  onIndex(progress: IndexProgress): void;
   stop(): void;
+}
+
+/** "12,345 files/s, 48.2 MB/s hashed": rates over the run so far. */
+export function indexRates(progress: IndexProgress): string {
+  const seconds = Math.max(progress.seconds, 0.001);
+  const files = formatCount(Math.round(progress.walked / seconds));
+  const megabytes = (progress.bytesHashed / seconds / 1e6).toFixed(1);
+  return `${files} files/s, ${formatCount(progress.filesHashed)} hashed at ${megabytes} MB/s`;
 }
 
 /**
@@ -17,7 +28,13 @@ export interface ProgressReporter {
  * no progress at all, only the final document.
  */
 export function createProgressReporter(mode: { json: boolean; tty: boolean }): ProgressReporter {
-  if (mode.json) return { onSync: () => undefined, onRows: () => undefined, stop: () => undefined };
+  if (mode.json)
+    return {
+      onSync: () => undefined,
+      onRows: () => undefined,
+      onIndex: () => undefined,
+      stop: () => undefined,
+    };
   return mode.tty ? new BarReporter() : new LineReporter();
 }
 
@@ -57,6 +74,18 @@ class BarReporter implements ProgressReporter {
         ? ((done - first.done) * 1000) / (now - first.at)
         : undefined;
     this.show({ label: type, done, total, finished: done >= total, rowsPerSecond });
+  }
+
+  onIndex(progress: IndexProgress): void {
+    // Without a count first the total is unknown: the bar shows the walk so far as its total.
+    const total = Math.max(progress.total, progress.walked);
+    this.show({
+      label: 'entry',
+      done: progress.walked,
+      total: progress.finished ? progress.walked : total,
+      finished: progress.finished,
+      detail: indexRates(progress),
+    });
   }
 
   private show(state: BarState): void {
@@ -101,6 +130,14 @@ class LineReporter implements ProgressReporter {
   onRows(type: string, done: number, total: number): void {
     if (done >= total || this.due(type))
       process.stderr.write(`${pad(type)} ${formatCount(done)}/${formatCount(total)}\n`);
+  }
+
+  onIndex(progress: IndexProgress): void {
+    if (!progress.finished && !this.due('entry')) return;
+    const of = progress.total > progress.walked ? `/${formatCount(progress.total)}` : '';
+    process.stderr.write(
+      `${pad('entry')} ${formatCount(progress.walked)}${of} walked${progress.finished ? ', done' : ''} (${indexRates(progress)})\n`,
+    );
   }
 
   private due(type: string): boolean {

@@ -36,7 +36,8 @@ const entryAt = async (library: Library, relativePath: string) =>
 
 // Running as root, permission errors cannot be produced on disk (root reads chmod 000 files), and
 // a file vanishing between the walk and its hash is a race. Both are injected at the fs call the
-// indexer makes, with the error a real failure would raise.
+// indexer makes, with the error a real failure would raise (hashing on the main thread, where the
+// injection reaches: hashing threads have their own fs).
 test('a directory or file that cannot be read keeps its stored entries; the next good run catches up', async () => {
   const root = tempDir();
   fs.mkdirSync(path.join(root, 'private'));
@@ -49,14 +50,13 @@ test('a directory or file that cannot be read keeps its stored entries; the next
     fs.writeFileSync(path.join(root, 'notes.txt'), 'version two\n');
     fs.utimesSync(path.join(root, 'notes.txt'), new Date(2_000_000_000_000), new Date(2_000_000_000_000));
     fs.writeFileSync(path.join(root, 'private', 'added-while-unreadable.txt'), 'x\n');
-    const realOpendir = fs.promises.opendir;
+    const realReaddir = fs.promises.readdir;
     jest
-      .spyOn(fs.promises, 'opendir')
-      .mockImplementation((dir, options) =>
+      .spyOn(fs.promises, 'readdir')
+      .mockImplementation(((dir: fs.PathLike, options: { encoding: 'latin1' }) =>
         String(dir).endsWith('/private')
           ? Promise.reject(errno('EACCES', 'permission denied'))
-          : realOpendir(dir, options),
-      );
+          : realReaddir(dir, options)) as typeof fs.promises.readdir);
     const realOpen = fs.promises.open;
     jest
       .spyOn(fs.promises, 'open')
@@ -66,7 +66,10 @@ test('a directory or file that cannot be read keeps its stored entries; the next
           : realOpen(file, flags, mode),
       );
     const problems: WalkProblem[] = [];
-    const second = await indexLocation(library, root, { onProblem: (p) => problems.push(p) });
+    const second = await indexLocation(library, root, {
+      hashThreads: 0,
+      onProblem: (p) => problems.push(p),
+    });
     expect(second).toMatchObject({ added: 0, deleted: 0, unreadable: 2 });
     expect(problems.map((p) => [p.relativePath, p.reason])).toEqual(
       expect.arrayContaining([

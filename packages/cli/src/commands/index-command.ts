@@ -90,7 +90,7 @@ Examples:
             batchSize: options.batchSize || DEFAULT_INDEX_BATCH,
             exclude: libraryExclusion(options.library),
             countFirst: !options.json,
-            onProgress: (done, total) => progress.onRows('entry', done, total),
+            onProgress: (walked) => progress.onIndex(walked),
             onProblem: (problem) => problems.add(problem),
           }),
         );

@@ -14,6 +14,42 @@ export interface ContentDigest {
   readonly mimeType: string;
 }
 
+/**
+ * NOFOLLOW and NONBLOCK: the path was a regular file when walked, but may since have become a
+ * symlink (which we must not follow) or a FIFO (whose open would block forever).
+ */
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/** The byte ranges hashed for a file of `size` bytes: the whole file, or three samples. */
+function rangesOf(size: number): readonly (readonly [position: number, length: number])[] {
+  if (size <= FULL_HASH_LIMIT) return [[0, size]];
+  return [
+    [0, SAMPLE_BYTES],
+    [Math.floor(size / 2) - SAMPLE_BYTES / 2, SAMPLE_BYTES],
+    [size - SAMPLE_BYTES, SAMPLE_BYTES],
+  ];
+}
+
+/** Bytes read to hash a file of `size` bytes. */
+export function bytesReadToHash(size: number): number {
+  return rangesOf(size).reduce((sum, [, length]) => sum + length, 0);
+}
+
+/**
+ * Sampling keeps indexing a disk of videos bounded by file count, not by terabytes; the size in
+ * the sampled hash keeps files that differ only in length apart.
+ */
+function digestOf(size: number, parts: readonly Buffer[]): ContentDigest {
+  const hash = createHash('sha256');
+  if (size > FULL_HASH_LIMIT) {
+    const header = Buffer.alloc(8);
+    header.writeBigUInt64LE(BigInt(size));
+    hash.update(header);
+  }
+  for (const part of parts) hash.update(part);
+  return { hash: hash.digest('hex'), sizeBytes: size, mimeType: sniffMime(parts[0]) };
+}
+
 async function readAt(handle: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
   const buffer = Buffer.alloc(length);
   let filled = 0;
@@ -25,36 +61,42 @@ async function readAt(handle: fs.promises.FileHandle, position: number, length: 
   return buffer.subarray(0, filled);
 }
 
-/**
- * Hashes a regular file. Sampling keeps indexing a disk of videos bounded by file count, not by
- * terabytes; the size in the sampled hash keeps files that differ only in length apart.
- */
+/** Hashes a regular file on this thread, without blocking it. */
 export async function hashContent(file: string): Promise<ContentDigest> {
-  // NOFOLLOW and NONBLOCK: the path was a regular file when walked, but may since have become a
-  // symlink (which we must not follow) or a FIFO (whose open would block forever).
-  const handle = await fs.promises.open(
-    file,
-    fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
-  );
+  const handle = await fs.promises.open(file, OPEN_FLAGS);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new Error('no longer a regular file');
-    const size = stats.size;
-    const hash = createHash('sha256');
-    let head: Buffer;
-    if (size <= FULL_HASH_LIMIT) {
-      head = await readAt(handle, 0, size);
-      hash.update(head);
-    } else {
-      const header = Buffer.alloc(8);
-      header.writeBigUInt64LE(BigInt(size));
-      head = await readAt(handle, 0, SAMPLE_BYTES);
-      const middle = await readAt(handle, Math.floor(size / 2) - SAMPLE_BYTES / 2, SAMPLE_BYTES);
-      const tail = await readAt(handle, size - SAMPLE_BYTES, SAMPLE_BYTES);
-      hash.update(header).update(head).update(middle).update(tail);
-    }
-    return { hash: hash.digest('hex'), sizeBytes: size, mimeType: sniffMime(head) };
+    const parts: Buffer[] = [];
+    for (const [position, length] of rangesOf(stats.size)) parts.push(await readAt(handle, position, length));
+    return digestOf(stats.size, parts);
   } finally {
     await handle.close();
+  }
+}
+
+function readAtSync(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = fs.readSync(fd, buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/** Hashes a regular file with blocking reads: for a hashing worker thread, which has nothing else to do. */
+export function hashContentSync(file: string): ContentDigest {
+  const fd = fs.openSync(file, OPEN_FLAGS);
+  try {
+    const stats = fs.fstatSync(fd);
+    if (!stats.isFile()) throw new Error('no longer a regular file');
+    return digestOf(
+      stats.size,
+      rangesOf(stats.size).map(([position, length]) => readAtSync(fd, position, length)),
+    );
+  } finally {
+    fs.closeSync(fd);
   }
 }

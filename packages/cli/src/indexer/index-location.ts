@@ -9,26 +9,39 @@ import {
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ContentDigest, hashContent } from './content-hash';
-import { ExistingEntry, loadExistingEntries, markSubtreeSeen } from './existing-entries';
+import { bytesReadToHash, ContentDigest } from './content-hash';
+import { defaultHashThreads, HashPool } from './hash-pool';
 import { ensureLocation } from './location';
-import { mapLimit } from './map-limit';
+import { StoredEntry, StoredEntryCursor } from './stored-entries';
+import { mergeWithStored, TreeChange } from './tree-merge';
 import { probeVolume, volumeUuidOf } from './volume';
 import { countTree, describeError, walkTree, WalkedEntry, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
-const DEFAULT_HASH_CONCURRENCY = 8;
+
+/** Where an indexing run stands, for progress lines. */
+export interface IndexProgress {
+  /** Objects the walk has compared with the store. */
+  readonly walked: number;
+  /** From a count made first (`countFirst`), or 0 when unknown. */
+  readonly total: number;
+  readonly filesHashed: number;
+  readonly bytesHashed: number;
+  readonly seconds: number;
+  readonly finished: boolean;
+}
 
 export interface IndexOptions {
   /** Entries per write transaction. */
   readonly batchSize?: number;
-  /** Files hashed at once. */
-  readonly hashConcurrency?: number;
+  /** Threads that hash files (default: one per core); 0 hashes on the main thread. */
+  readonly hashThreads?: number;
   /** Absolute paths left out (the library's own directory, when it lies inside the tree). */
   readonly exclude?: readonly string[];
   /** Count the tree first so that progress has a total (one extra pass over directory listings). */
   readonly countFirst?: boolean;
-  readonly onProgress?: (scanned: number, total: number) => void;
+  /** Called at most every PROGRESS_MS while the run goes, and once when it is done. */
+  readonly onProgress?: (progress: IndexProgress) => void;
   readonly onProblem?: (problem: WalkProblem) => void;
 }
 
@@ -51,17 +64,33 @@ export interface IndexSummary {
   skipped: number;
   /** Content identities this run created (content new to the library). */
   contentAdded: number;
+  /** Files whose content was read and hashed (new, or size or mtime moved). */
+  hashed: number;
+  bytesHashed: number;
   /** Write transactions committed. */
   transactions: number;
   seconds: number;
 }
 
+const PROGRESS_MS = 200;
+
 type EntryFields = FieldsOf<'entry'>;
 
-interface Resolved {
-  readonly fields: EntryFields;
-  readonly existing: ExistingEntry | undefined;
-  readonly digest?: ContentDigest;
+/** One walked object, compared; `hash` is set when its content must be read. */
+interface Compared {
+  readonly walked: WalkedEntry;
+  readonly stored: StoredEntry | undefined;
+  fields: EntryFields;
+  readonly hash: boolean;
+}
+
+/** What one write transaction will hold. */
+class Batch {
+  readonly compared: Compared[] = [];
+  readonly gone: string[] = [];
+  get size(): number {
+    return this.compared.length + this.gone.length;
+  }
 }
 
 async function realDirectory(input: string): Promise<string> {
@@ -77,38 +106,39 @@ async function realDirectory(input: string): Promise<string> {
   return real;
 }
 
-function sameEntry(existing: ExistingEntry, fields: EntryFields): boolean {
+function sameEntry(stored: StoredEntry, fields: EntryFields): boolean {
   return (
-    existing.uuid === fields.uuid &&
-    existing.parentUuid === fields.parentUuid &&
-    existing.kind === fields.kind &&
-    existing.sizeBytes === fields.sizeBytes &&
-    existing.modifiedAtMs === fields.modifiedAtMs &&
-    existing.contentUuid === fields.contentUuid
+    stored.uuid === fields.uuid &&
+    stored.parentUuid === fields.parentUuid &&
+    stored.kind === fields.kind &&
+    stored.sizeBytes === fields.sizeBytes &&
+    stored.modifiedAtMs === fields.modifiedAtMs &&
+    stored.contentUuid === fields.contentUuid
   );
 }
 
 /**
- * Indexes one directory tree as a location of this device: a streamed walk, compared by relative
- * path with the stored entries, written in bulk transactions through the one write path. Only
- * what changed is written; entries gone from disk become tombstones.
+ * Indexes one directory tree as a location of this device. The walk comes out in byte order of
+ * the relative path and is merged with the stored entries read in the same order, so a run holds
+ * the open directory listings and one page of stored entries, not the location. Only files that
+ * are new or whose size or mtime moved are read; they are hashed on worker threads while the walk
+ * goes on, and what changed is written in bulk transactions through the one write path, one batch
+ * written while the next is walked. Entries gone from disk become tombstones.
  */
 export class LocationIndexer {
   private readonly batchSize: number;
-  private readonly hashConcurrency: number;
-  private readonly started = Date.now();
+  private readonly started = performance.now();
   private total = 0;
-  /** Entries taken from the walk so far, for progress. */
   private walked = 0;
-  private existing = new Map<string, ExistingEntry>();
+  private lastProgress = 0;
   private summary!: IndexSummary;
+  private hashes!: HashPool;
 
   constructor(
     private readonly library: Library,
     private readonly options: IndexOptions = {},
   ) {
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_INDEX_BATCH);
-    this.hashConcurrency = Math.max(1, options.hashConcurrency ?? DEFAULT_HASH_CONCURRENCY);
   }
 
   async run(input: string): Promise<IndexSummary> {
@@ -142,139 +172,150 @@ export class LocationIndexer {
       unreadable: 0,
       skipped: 0,
       contentAdded: 0,
+      hashed: 0,
+      bytesHashed: 0,
       transactions: 0,
       seconds: 0,
     };
-    this.existing = await loadExistingEntries(this.library, locationUuid);
     const walkOptions = { exclude: new Set(this.options.exclude ?? []) };
     if (this.options.countFirst) this.total = await countTree(root, walkOptions);
 
-    let batch: WalkedEntry[] = [];
-    for await (const item of walkTree(root, walkOptions)) {
-      if (item.type !== 'entry') {
-        this.problem(item);
-        continue;
-      }
-      batch.push(item);
-      if (batch.length >= this.batchSize) {
-        await this.writeBatch(batch);
-        batch = [];
-      }
+    this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
+    const stored = await StoredEntryCursor.open(this.library, locationUuid);
+    try {
+      await this.compareAndWrite(mergeWithStored(walkTree(root, walkOptions), stored));
+    } finally {
+      await stored.close();
+      await this.hashes.close();
     }
-    await this.writeBatch(batch);
-    this.options.onProgress?.(this.walked, this.walked);
-    await this.deleteUnseen();
-    this.summary.seconds = (Date.now() - this.started) / 1000;
+    this.summary.seconds = (performance.now() - this.started) / 1000;
+    this.report(true);
     return this.summary;
+  }
+
+  private async compareAndWrite(changes: AsyncIterable<TreeChange>): Promise<void> {
+    let batch = new Batch();
+    // One batch is hashed and written while the walk fills the next: at most two are held.
+    let writing: Promise<void> = Promise.resolve();
+    const send = async (full: Batch): Promise<void> => {
+      const digests = this.hashes.hash(full.compared.filter((c) => c.hash).map((c) => c.walked.absolutePath));
+      digests.catch(() => undefined);
+      await writing;
+      writing = this.writeBatch(full, digests);
+      // Awaited before the next batch and at the end; until then a failure must not go unhandled.
+      writing.catch(() => undefined);
+    };
+    for await (const change of changes) {
+      if (change.type === 'gone') batch.gone.push(change.stored.uuid);
+      else if (change.type === 'entry') batch.compared.push(this.compare(change.walked, change.stored));
+      else this.problem(change);
+      if (batch.size >= this.batchSize) {
+        await send(batch);
+        batch = new Batch();
+      }
+      this.report(false);
+    }
+    await send(batch);
+    await writing;
+  }
+
+  private report(finished: boolean): void {
+    if (!this.options.onProgress) return;
+    const now = performance.now();
+    if (!finished && now - this.lastProgress < PROGRESS_MS) return;
+    this.lastProgress = now;
+    this.options.onProgress({
+      walked: this.walked,
+      total: this.total,
+      filesHashed: this.summary.hashed,
+      bytesHashed: this.summary.bytesHashed,
+      seconds: (now - this.started) / 1000,
+      finished,
+    });
   }
 
   private problem(item: WalkProblem): void {
     this.options.onProblem?.(item);
-    // A special file is known not to be what was stored there, so a stored entry goes.
-    if (item.type === 'special') {
-      this.summary.skipped++;
-      return;
-    }
-    this.summary.unreadable++;
-    // A read error may be passing (a disk waking up, a permission being fixed): keep what was
-    // stored rather than tombstoning it on every peer.
-    if (item.subtree) markSubtreeSeen(this.existing, item.relativePath);
-    const stored = this.existing.get(item.relativePath);
-    if (stored) stored.seen = true;
+    if (item.type === 'special') this.summary.skipped++;
+    else this.summary.unreadable++;
   }
 
-  private async writeBatch(batch: readonly WalkedEntry[]): Promise<void> {
-    if (batch.length === 0) return;
-    const resolved = (await mapLimit(batch, this.hashConcurrency, (item) => this.resolve(item))).filter(
-      (r): r is Resolved => r !== undefined,
-    );
-    const changed = resolved.filter((r) => !(r.existing && sameEntry(r.existing, r.fields)));
-    this.summary.scanned += resolved.length;
-    this.summary.unchanged += resolved.length - changed.length;
-    if (changed.length > 0) {
-      await this.library.write(async (tx) => {
-        const contents = new Map<string, ContentDigest>();
-        for (const { fields, digest } of changed) if (digest) contents.set(fields.contentUuid, digest);
-        // Content identities already live: rewriting one would only churn its shared LWW version.
-        const stored = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
-        for (const [uuid, digest] of contents) {
-          if (stored.has(uuid)) continue;
-          await tx.put('content_identity', {
-            uuid,
-            contentHash: digest.hash,
-            sizeBytes: digest.sizeBytes,
-            mimeType: digest.mimeType,
-          });
-          this.summary.contentAdded++;
-        }
-        for (const { fields } of changed) await tx.put('entry', fields);
-      });
-      this.summary.transactions++;
-      for (const { existing } of changed) {
-        if (existing) this.summary.updated++;
-        else this.summary.added++;
-      }
-    }
-  }
-
-  private async resolve(item: WalkedEntry): Promise<Resolved | undefined> {
-    try {
-      return await this.compare(item);
-    } finally {
-      // Per entry, not per batch: a batch of large files can take minutes to hash. Reporters
-      // print every call at done >= total, so the count is reported complete once, at the end
-      // (the tree may have grown since it was counted).
-      this.walked++;
-      if (this.walked < this.total) this.options.onProgress?.(this.walked, this.total);
-    }
-  }
-
-  /** The entry's new fields, hashing a file only when it is new or its size or mtime moved. */
-  private async compare(item: WalkedEntry): Promise<Resolved | undefined> {
+  /** The entry's new fields; its content is to be hashed when it is new or its size or mtime moved. */
+  private compare(walked: WalkedEntry, stored: StoredEntry | undefined): Compared {
+    this.walked++;
     const { locationUuid } = this.summary;
-    const existing = this.existing.get(item.relativePath);
-    if (existing) existing.seen = true;
-    const parentPath = path.posix.dirname(item.relativePath);
+    const parentPath = path.posix.dirname(walked.relativePath);
     const parentUuid =
-      parentPath === '.'
-        ? ''
-        : (this.existing.get(parentPath)?.uuid ?? entryUuidOf(locationUuid, parentPath));
+      parentPath === '.' ? '' : (walked.parent?.uuid ?? entryUuidOf(locationUuid, parentPath));
     const fields: EntryFields = {
-      uuid: existing?.uuid ?? entryUuidOf(locationUuid, item.relativePath),
+      uuid: stored?.uuid ?? entryUuidOf(locationUuid, walked.relativePath),
       deviceUuid: this.library.identity.deviceId,
       locationUuid,
       parentUuid,
-      relativePath: item.relativePath,
-      kind: item.kind,
-      sizeBytes: item.sizeBytes,
-      modifiedAtMs: item.modifiedAtMs,
+      relativePath: walked.relativePath,
+      kind: walked.kind,
+      sizeBytes: walked.sizeBytes,
+      modifiedAtMs: walked.modifiedAtMs,
       contentUuid: '',
     };
-    if (item.kind !== EntryKind.ENTRY_KIND_FILE) return { fields, existing };
+    // Its children, walked next, name this entry's uuid as their parent.
+    if (walked.directory) walked.directory.uuid = fields.uuid;
+    if (walked.kind !== EntryKind.ENTRY_KIND_FILE) return { walked, stored, fields, hash: false };
     const unmoved =
-      existing?.kind === item.kind &&
-      existing.sizeBytes === item.sizeBytes &&
-      existing.modifiedAtMs === item.modifiedAtMs &&
-      existing.contentUuid !== '';
-    if (unmoved) return { fields: { ...fields, contentUuid: existing.contentUuid }, existing };
-    try {
-      const digest = await hashContent(item.absolutePath);
-      return { fields: { ...fields, contentUuid: contentUuidOf(digest.hash) }, existing, digest };
-    } catch (error) {
-      this.problem({ ...item, type: 'unreadable', reason: describeError(error), subtree: false });
-      return undefined;
-    }
+      stored?.kind === walked.kind &&
+      stored.sizeBytes === walked.sizeBytes &&
+      stored.modifiedAtMs === walked.modifiedAtMs &&
+      stored.contentUuid !== '';
+    if (unmoved)
+      return { walked, stored, fields: { ...fields, contentUuid: stored.contentUuid }, hash: false };
+    return { walked, stored, fields, hash: true };
   }
 
-  private async deleteUnseen(): Promise<void> {
-    const gone = [...this.existing.values()].filter((entry) => !entry.seen).map((entry) => entry.uuid);
-    for (let start = 0; start < gone.length; start += this.batchSize) {
-      const chunk = gone.slice(start, start + this.batchSize);
-      await this.library.write(async (tx) => {
-        for (const uuid of chunk) await tx.delete('entry', uuid);
-      });
-      this.summary.transactions++;
-      this.summary.deleted += chunk.length;
+  private async writeBatch(batch: Batch, digests: Promise<(ContentDigest | Error)[]>): Promise<void> {
+    const hashed = await digests;
+    const contents = new Map<string, ContentDigest>();
+    const written: Compared[] = [];
+    let next = 0;
+    for (const compared of batch.compared) {
+      if (compared.hash) {
+        const digest = hashed[next++];
+        if (digest instanceof Error) {
+          // Stored entries of files that cannot be read are kept, as for the walk's problems.
+          const reason = describeError(digest);
+          this.problem({ ...compared.walked, type: 'unreadable', reason, subtree: false });
+          continue;
+        }
+        this.summary.hashed++;
+        this.summary.bytesHashed += bytesReadToHash(digest.sizeBytes);
+        compared.fields = { ...compared.fields, contentUuid: contentUuidOf(digest.hash) };
+        contents.set(compared.fields.contentUuid, digest);
+      }
+      this.summary.scanned++;
+      if (compared.stored && sameEntry(compared.stored, compared.fields)) this.summary.unchanged++;
+      else written.push(compared);
+    }
+    if (written.length === 0 && batch.gone.length === 0) return;
+    await this.library.write(async (tx) => {
+      // Content identities already live: rewriting one would only churn its shared LWW version.
+      const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
+      for (const [uuid, digest] of contents) {
+        if (held.has(uuid)) continue;
+        await tx.put('content_identity', {
+          uuid,
+          contentHash: digest.hash,
+          sizeBytes: digest.sizeBytes,
+          mimeType: digest.mimeType,
+        });
+        this.summary.contentAdded++;
+      }
+      for (const uuid of batch.gone) await tx.delete('entry', uuid);
+      for (const { fields } of written) await tx.put('entry', fields);
+    });
+    this.summary.transactions++;
+    this.summary.deleted += batch.gone.length;
+    for (const { stored } of written) {
+      if (stored) this.summary.updated++;
+      else this.summary.added++;
     }
   }
 }

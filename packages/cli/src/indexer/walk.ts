@@ -12,6 +12,11 @@ export interface WalkedEntry {
   readonly kind: EntryKind;
   readonly sizeBytes: number;
   readonly modifiedAtMs: number;
+  readonly inode: number;
+  /** The directory this entry is in; undefined at the root. */
+  readonly parent: WalkedDirectory | undefined;
+  /** Set for a directory: its children name it as `parent`. */
+  readonly directory?: WalkedDirectory;
 }
 
 /** Something the walk met but cannot index: `unreadable` failed, `special` is a FIFO, socket or device. */
@@ -33,8 +38,8 @@ export interface WalkOptions {
 
 /** relative_path is a proto string of at most 4096 bytes. */
 const MAX_RELATIVE_PATH_BYTES = 4096;
-/** Directory entries lstat'ed concurrently. */
-const STAT_CHUNK = 64;
+/** lstat calls in flight at once: enough to keep libuv's thread pool busy. */
+const STAT_IN_FLIGHT = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -64,89 +69,109 @@ function specialKind(stats: fs.Stats): string {
   return 'not a file, directory or symlink';
 }
 
-class Walker {
-  private readonly directories: string[] = [''];
+/** A directory the walk met, named to its children so they can point at its entry. */
+export interface WalkedDirectory {
+  /** Set by the consumer when it resolves the directory's own entry, which comes before its children. */
+  uuid?: string;
+}
 
+interface Examined {
+  /** Byte order of the relative path: the name as latin1 (one character per byte), "/" after a directory to descend. */
+  readonly key: string;
+  readonly item?: WalkItem;
+  readonly descend?: { readonly relativePath: string; readonly directory: WalkedDirectory };
+}
+
+const byKey = (a: Examined, b: Examined): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+class Walker {
   constructor(
     private readonly root: string,
     private readonly exclude: ReadonlySet<string>,
   ) {}
 
-  async *walk(): AsyncGenerator<WalkItem> {
-    // Depth-first with one directory open at a time: memory grows with the number of pending
-    // directories, never with the number of files.
-    for (let relative = this.directories.pop(); relative !== undefined; relative = this.directories.pop()) {
-      const absolute = relative ? path.join(this.root, relative) : this.root;
-      let names: string[] = [];
-      try {
-        const dir = await fs.promises.opendir(absolute, { encoding: 'latin1', bufferSize: STAT_CHUNK });
-        for await (const dirent of dir) {
-          names.push(dirent.name);
-          if (names.length >= STAT_CHUNK) {
-            yield* this.examine(relative, names);
-            names = [];
-          }
-        }
-      } catch (error) {
-        if (!relative)
-          throw new TidemarkError('INVALID_ARGUMENT', `cannot read ${absolute}: ${describeError(error)}`);
-        yield {
-          type: 'unreadable',
-          relativePath: relative,
-          absolutePath: absolute,
-          reason: describeError(error),
-          subtree: true,
-        };
-      }
-      yield* this.examine(relative, names);
+  walk(): AsyncGenerator<WalkItem> {
+    return this.directory('', undefined);
+  }
+
+  /**
+   * Depth-first, each directory's children in byte order with a directory's contents placed at
+   * "name/": so the whole walk comes out in byte order of the relative path, the order the
+   * store's (location, path) index reads in. One directory listing per level is held: memory
+   * grows with the tree's width and depth, never with its size.
+   */
+  private async *directory(relative: string, self: WalkedDirectory | undefined): AsyncGenerator<WalkItem> {
+    const absolute = relative ? path.join(this.root, relative) : this.root;
+    let rawNames: string[];
+    try {
+      rawNames = await fs.promises.readdir(absolute, { encoding: 'latin1' });
+    } catch (error) {
+      if (!relative)
+        throw new TidemarkError('INVALID_ARGUMENT', `cannot read ${absolute}: ${describeError(error)}`);
+      yield {
+        type: 'unreadable',
+        relativePath: relative,
+        absolutePath: absolute,
+        reason: describeError(error),
+        subtree: true,
+      };
+      return;
+    }
+    const examined = await this.examine(relative, rawNames, self);
+    rawNames = [];
+    examined.sort(byKey);
+    for (const { item, descend } of examined) {
+      if (item) yield item;
+      if (descend) yield* this.directory(descend.relativePath, descend.directory);
     }
   }
 
-  private async *examine(parent: string, rawNames: readonly string[]): AsyncGenerator<WalkItem> {
-    const candidates: { relativePath: string; absolutePath: string }[] = [];
+  private async examine(
+    parent: string,
+    rawNames: readonly string[],
+    self: WalkedDirectory | undefined,
+  ): Promise<Examined[]> {
+    const examined: Examined[] = [];
+    const candidates: { raw: string; relativePath: string; absolutePath: string }[] = [];
     for (const raw of rawNames) {
       const name = decodeName(raw);
       const shown = name ?? Buffer.from(raw, 'latin1').toString('utf8');
       const relativePath = parent ? `${parent}/${name ?? shown}` : (name ?? shown);
       const absolutePath = path.join(this.root, relativePath);
       if (name === undefined) {
-        yield {
-          type: 'unreadable',
-          relativePath,
-          absolutePath,
-          reason: 'name is not valid UTF-8',
-          subtree: true,
-        };
+        const reason = 'name is not valid UTF-8';
+        examined.push({
+          key: raw,
+          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true },
+        });
       } else if (hasControlCharacter(name)) {
         // Peers refuse paths with control characters (docs/security.md, "Limits").
-        yield {
-          type: 'unreadable',
-          relativePath,
-          absolutePath,
-          reason: 'name contains a control character, which no peer accepts in a path',
-          subtree: true,
-        };
+        const reason = 'name contains a control character, which no peer accepts in a path';
+        examined.push({
+          key: raw,
+          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true },
+        });
       } else if (Buffer.byteLength(relativePath) > MAX_RELATIVE_PATH_BYTES) {
         const reason = `relative path is longer than ${MAX_RELATIVE_PATH_BYTES} bytes`;
-        yield { type: 'unreadable', relativePath, absolutePath, reason, subtree: true };
+        examined.push({
+          key: raw,
+          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true },
+        });
       } else if (!this.exclude.has(absolutePath)) {
-        candidates.push({ relativePath, absolutePath });
+        candidates.push({ raw, relativePath, absolutePath });
       }
     }
-    const stats = await Promise.allSettled(candidates.map((c) => fs.promises.lstat(c.absolutePath)));
-    for (const [index, { relativePath, absolutePath }] of candidates.entries()) {
-      const result = stats[index];
-      if (result.status === 'rejected') {
-        yield {
-          type: 'unreadable',
-          relativePath,
-          absolutePath,
-          reason: describeError(result.reason),
-          subtree: true,
-        };
+    const stats = await lstatAll(candidates.map((c) => c.absolutePath));
+    for (const [index, { raw, relativePath, absolutePath }] of candidates.entries()) {
+      const stat = stats[index];
+      if (!(stat instanceof fs.Stats)) {
+        const reason = describeError(stat);
+        examined.push({
+          key: raw,
+          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true },
+        });
         continue;
       }
-      const stat = result.value;
       const kind = stat.isFile()
         ? EntryKind.ENTRY_KIND_FILE
         : stat.isDirectory()
@@ -155,21 +180,56 @@ class Walker {
             ? EntryKind.ENTRY_KIND_SYMLINK
             : undefined;
       if (kind === undefined) {
-        yield { type: 'special', relativePath, absolutePath, reason: specialKind(stat), subtree: false };
+        const reason = specialKind(stat);
+        examined.push({
+          key: raw,
+          item: { type: 'special', relativePath, absolutePath, reason, subtree: false },
+        });
         continue;
       }
-      if (kind === EntryKind.ENTRY_KIND_DIRECTORY) this.directories.push(relativePath);
-      yield {
-        type: 'entry',
-        relativePath,
-        absolutePath,
-        kind,
-        // The proto: 0 for directories and symlinks; 0 is also "unknown" for a pre-1970 mtime.
-        sizeBytes: kind === EntryKind.ENTRY_KIND_FILE ? stat.size : 0,
-        modifiedAtMs: Math.max(0, Math.floor(stat.mtimeMs)),
-      };
+      const directory: WalkedDirectory | undefined = kind === EntryKind.ENTRY_KIND_DIRECTORY ? {} : undefined;
+      examined.push({
+        key: raw,
+        item: {
+          type: 'entry',
+          relativePath,
+          absolutePath,
+          kind,
+          // The proto: 0 for directories and symlinks; 0 is also "unknown" for a pre-1970 mtime.
+          sizeBytes: kind === EntryKind.ENTRY_KIND_FILE ? stat.size : 0,
+          modifiedAtMs: Math.max(0, Math.floor(stat.mtimeMs)),
+          inode: stat.ino,
+          parent: self,
+          ...(directory ? { directory } : {}),
+        },
+      });
+      if (directory) examined.push({ key: `${raw}/`, descend: { relativePath, directory } });
     }
+    return examined;
   }
+}
+
+/**
+ * lstat of every path, at most STAT_IN_FLIGHT at once on libuv's thread pool; an error in place
+ * of the stats of a path that failed. The callback API: a promise per call costs more than the
+ * syscall on a warm cache.
+ */
+function lstatAll(paths: readonly string[]): Promise<(fs.Stats | Error)[]> {
+  const results = new Array<fs.Stats | Error>(paths.length);
+  if (paths.length === 0) return Promise.resolve(results);
+  return new Promise((resolve) => {
+    let next = 0;
+    let done = 0;
+    const start = (): void => {
+      const index = next++;
+      fs.lstat(paths[index], (error, stats) => {
+        results[index] = error ?? stats;
+        if (++done === paths.length) resolve(results);
+        else if (next < paths.length) start();
+      });
+    };
+    for (let i = 0; i < Math.min(STAT_IN_FLIGHT, paths.length); i++) start();
+  });
 }
 
 /** Walks the tree under `root` (a real path) without following symlinks. */

@@ -1,0 +1,126 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ContentDigest, hashContent } from './content-hash';
+import { mapLimit } from './map-limit';
+
+/** @internal The message a hashing thread receives. */
+export interface HashRequest {
+  readonly id: number;
+  readonly files: readonly string[];
+}
+/** @internal A digest, or why a file could not be hashed. */
+export type HashResult = ContentDigest | { readonly error: string; readonly code?: string };
+/** @internal The message a hashing thread answers with. */
+export interface HashResponse {
+  readonly id: number;
+  readonly results: readonly HashResult[];
+}
+
+/** Files per message: one message per file would cost more than hashing a small file. */
+const FILES_PER_REQUEST = 32;
+/** Files hashed at once on the main thread, when there are no hashing threads. */
+const MAIN_THREAD_CONCURRENCY = 8;
+
+/** Hashing threads by default: one per core, the main thread walking and writing alongside. */
+export function defaultHashThreads(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+function workerFile(): string {
+  const compiled = path.join(__dirname, 'hash-worker.js');
+  // Run from the TypeScript sources (tests), the thread still needs JavaScript: the built copy.
+  return fs.existsSync(compiled) ? compiled : path.resolve(__dirname, '../../dist/indexer/hash-worker.js');
+}
+
+function errorOf(result: { error: string; code?: string }): Error {
+  return Object.assign(new Error(result.error), result.code ? { code: result.code } : {});
+}
+
+interface Request {
+  readonly files: readonly string[];
+  readonly resolve: (results: readonly HashResult[]) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * Hashes files on worker threads, so that hashing uses every core. Each thread works on one
+ * request at a time; requests wait in a queue bounded by what the caller has in flight (the
+ * indexer: one write batch).
+ */
+export class HashPool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Request[] = [];
+  private readonly busy = new Map<Worker, Request>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  /** `threads` 0 hashes on the main thread (small trees, and where fs calls are to be observed). */
+  constructor(private readonly threads: number = defaultHashThreads()) {
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(workerFile());
+      worker.on('message', (response: HashResponse) => this.answered(worker, response));
+      worker.on('error', (error) => this.failed(error));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.failed(new Error(`a hashing thread exited with code ${code}`));
+      });
+      this.workers.push(worker);
+      this.idle.push(worker);
+    }
+  }
+
+  /** A digest or the error for each file, in order. */
+  async hash(files: readonly string[]): Promise<(ContentDigest | Error)[]> {
+    if (files.length === 0) return [];
+    if (this.threads === 0) {
+      return mapLimit(files, MAIN_THREAD_CONCURRENCY, (file) =>
+        hashContent(file).catch((error: unknown) =>
+          error instanceof Error ? error : new Error(String(error)),
+        ),
+      );
+    }
+    const chunks: Promise<readonly HashResult[]>[] = [];
+    for (let start = 0; start < files.length; start += FILES_PER_REQUEST) {
+      const chunk = files.slice(start, start + FILES_PER_REQUEST);
+      chunks.push(new Promise((resolve, reject) => this.enqueue({ files: chunk, resolve, reject })));
+    }
+    return (await Promise.all(chunks)).flat().map((result) => ('error' in result ? errorOf(result) : result));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private enqueue(request: Request): void {
+    if (this.failure) return request.reject(this.failure);
+    this.queue.push(request);
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const worker = this.idle.pop()!;
+      const request = this.queue.shift()!;
+      this.busy.set(worker, request);
+      const message: HashRequest = { id: this.nextId++, files: request.files };
+      worker.postMessage(message);
+    }
+  }
+
+  private answered(worker: Worker, response: HashResponse): void {
+    const request = this.busy.get(worker);
+    this.busy.delete(worker);
+    this.idle.push(worker);
+    request?.resolve(response.results);
+    this.dispatch();
+  }
+
+  /** A thread that dies takes the pool with it: every waiting request fails with the reason. */
+  private failed(error: Error): void {
+    this.failure ??= error;
+    for (const request of [...this.busy.values(), ...this.queue.splice(0)]) request.reject(this.failure);
+    this.busy.clear();
+  }
+}
