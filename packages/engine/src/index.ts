@@ -67,7 +67,8 @@ export {
 } from './membership/self-signed-certificate';
 export { readCollections } from './reads/collections';
 export { type DigestOptions, readDigest } from './reads/digests';
-export { readEntriesOfLocation, readEntryAt } from './reads/entries';
+export { readEntriesOfLocation, readEntryAt, readEntryStatesOfLocation } from './reads/entries';
+export type { EntryState } from './reads/entries';
 export {
   checkLibraryHealth,
   type HealthCheckOptions,

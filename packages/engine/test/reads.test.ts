@@ -10,6 +10,7 @@ import {
   Library,
   readEntriesOfLocation,
   readEntryAt,
+  readEntryStatesOfLocation,
   readHeldUuids,
   readLocationsOfDevice,
   readCollections,
@@ -97,6 +98,26 @@ describe('entries of a location', () => {
         origin: library.identity.deviceId,
       });
       expect(entries[0].hlc?.physicalMs).toBeGreaterThan(0);
+    },
+  );
+
+  test.each([1, 2, 5, 12, 1_000])(
+    'page size %i: entry states are the entries of the location, in the same order, with only the compared fields',
+    async (pageSize) => {
+      await writeEntries(PATHS);
+      const entries = await collect(readEntriesOfLocation(library, LOCATION, { pageSize }));
+      const states = await collect(readEntryStatesOfLocation(library, LOCATION, { pageSize }));
+      expect(states).toEqual(
+        entries.map(({ uuid, parentUuid, relativePath, kind, sizeBytes, modifiedAtMs, contentUuid }) => ({
+          uuid,
+          parentUuid,
+          relativePath,
+          kind,
+          sizeBytes,
+          modifiedAtMs,
+          contentUuid,
+        })),
+      );
     },
   );
 

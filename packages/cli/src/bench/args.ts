@@ -36,7 +36,8 @@ const HELP = `usage: npm run bench -- [options]
                          rows received per device / rows it needed, wall time and CPU, for a
                          backfill (all populated, then started) and for live writes (every
                          device writes --entries more while the nodes run)
-  --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)`;
+  --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)
+  --index                the indexing bench instead (--index --help for its options)`;
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefined {
   if (argv.includes('--help') || argv.includes('-h')) {

@@ -13,6 +13,7 @@ import { PEER_SESSION_BATCH_SIZE } from '@tidemark/node';
 import { formatTable } from '../output';
 import { BenchOptions, parseBenchArgs } from './args';
 import { FloorResult, measureFloor } from './floor';
+import { parseIndexBenchArgs, runIndexBench } from './index-bench';
 import { prepareSource } from './libraries';
 import { ThreadCpu } from './thread-cpu';
 import { runMesh } from './mesh';
@@ -246,7 +247,18 @@ async function run(options: BenchOptions): Promise<void> {
   }
 }
 
-const options = parseBenchArgs(process.argv.slice(2));
+function failed(error: unknown): void {
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+}
+
+const argv = process.argv.slice(2);
+// `--index` is its own bench (index-bench.ts): `tidemark index` against file-system floors.
+const indexOptions = argv.includes('--index') ? parseIndexBenchArgs(argv) : undefined;
+const options = argv.includes('--index') ? undefined : parseBenchArgs(argv);
+if (indexOptions) runIndexBench(indexOptions).catch(failed);
 if (options) {
   (options.mesh !== undefined ? runMesh(options) : run(options)).catch((error: unknown) => {
     process.stderr.write(

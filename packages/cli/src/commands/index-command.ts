@@ -1,12 +1,21 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_INDEX_BATCH, indexLocation, IndexSummary } from '../indexer/index-location';
 import { WalkProblem } from '../indexer/walk';
 import { positiveInt } from '../options';
 import { formatCount, printJson } from '../output';
 import { createProgressReporter } from '../progress';
 import { withLibrary } from '../with-library';
+
+/**
+ * V8 grows its heap after a full GC by up to 4x the live objects when allocation is fast, and an
+ * indexing run allocates fast (stats, rows, digests) around a small live set (~25 MB at any tree
+ * size). A fixed 1.2x keeps the heap near it, as tidemark node does: measured on 51k files,
+ * first index peak RSS 231 -> 187 MB at the same speed.
+ */
+const HEAP_GROWING_PERCENT = 20;
 
 /** Problem lines kept while a progress bar owns the terminal; printed when it stops. */
 const MAX_HELD_PROBLEMS = 200;
@@ -80,6 +89,8 @@ Examples:
   $ tidemark index --library ~/tidemark/laptop /srv/music --json`,
     )
     .action(async (target: string, options: { library: string; batchSize: number; json?: boolean }) => {
+      // Process wide, and this process's one job is the run.
+      setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
       const tty = !!process.stderr.isTTY;
       const progress = createProgressReporter({ json: !!options.json, tty });
       const problems = new ProblemLog(tty && !options.json);

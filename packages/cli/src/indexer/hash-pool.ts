@@ -58,8 +58,12 @@ export class HashPool {
   private failure: Error | undefined;
 
   /** `threads` 0 hashes on the main thread (small trees, and where fs calls are to be observed). */
-  constructor(private readonly threads: number = defaultHashThreads()) {
-    for (let i = 0; i < threads; i++) {
+  constructor(private readonly threads: number = defaultHashThreads()) {}
+
+  /** Threads start on the first file to hash: a re-index that finds nothing changed pays for none. */
+  private start(): void {
+    if (this.workers.length > 0) return;
+    for (let i = 0; i < this.threads; i++) {
       const worker = new Worker(workerFile());
       worker.on('message', (response: HashResponse) => this.answered(worker, response));
       worker.on('error', (error) => this.failed(error));
@@ -81,6 +85,7 @@ export class HashPool {
         ),
       );
     }
+    this.start();
     const chunks: Promise<readonly HashResult[]>[] = [];
     for (let start = 0; start < files.length; start += FILES_PER_REQUEST) {
       const chunk = files.slice(start, start + FILES_PER_REQUEST);

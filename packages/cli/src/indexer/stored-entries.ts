@@ -1,11 +1,7 @@
-import { Library, readEntriesOfLocation } from '@tidemark/engine';
-import { Entry } from '@tidemark/proto';
+import { EntryState, Library, readEntryStatesOfLocation } from '@tidemark/engine';
 
 /** What an indexing run compares a walked object with. */
-export type StoredEntry = Pick<
-  Entry,
-  'uuid' | 'parentUuid' | 'relativePath' | 'kind' | 'sizeBytes' | 'modifiedAtMs' | 'contentUuid'
->;
+export type StoredEntry = EntryState;
 
 /** Rows per read: the most the engine allows, so a million entries are 100 statements. */
 const STORED_PAGE_SIZE = 10_000;
@@ -18,11 +14,13 @@ const STORED_PAGE_SIZE = 10_000;
 export class StoredEntryCursor {
   private head: StoredEntry | undefined;
 
-  private constructor(private readonly entries: AsyncIterator<Entry>) {}
+  private constructor(private readonly entries: AsyncIterator<EntryState>) {}
 
   static async open(library: Library, locationUuid: string): Promise<StoredEntryCursor> {
     const cursor = new StoredEntryCursor(
-      readEntriesOfLocation(library, locationUuid, { pageSize: STORED_PAGE_SIZE })[Symbol.asyncIterator](),
+      readEntryStatesOfLocation(library, locationUuid, { pageSize: STORED_PAGE_SIZE })[
+        Symbol.asyncIterator
+      ](),
     );
     await cursor.advance();
     return cursor;

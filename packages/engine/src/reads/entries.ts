@@ -36,6 +36,61 @@ export async function* readEntriesOfLocation(
   });
 }
 
+/** What an indexer compares a walked object with: an entry's identity, place and file state. */
+export type EntryState = Pick<
+  Entry,
+  'uuid' | 'parentUuid' | 'relativePath' | 'kind' | 'sizeBytes' | 'modifiedAtMs' | 'contentUuid'
+>;
+
+interface EntryStateRow {
+  readonly uuid: string;
+  readonly parent_uuid: string | null;
+  readonly relative_path: string;
+  readonly kind: number;
+  readonly size_bytes: number;
+  readonly modified_at_ms: number;
+  readonly content_uuid: string | null;
+  readonly page_rowid: number;
+}
+
+/**
+ * The entries of one location as readEntriesOfLocation yields them (byte order of the relative
+ * path, page by page on the (location, path) index), with only the columns an indexer compares:
+ * a re-index of an unchanged tree reads every entry of the location, and the version columns
+ * would be decoded for nothing.
+ */
+export async function* readEntryStatesOfLocation(
+  scope: ReadScope,
+  locationUuid: string,
+  options: PagedReadOptions = {},
+): AsyncGenerator<EntryState, void, undefined> {
+  type Key = readonly [path: string, rowid: number];
+  yield* keysetPages<EntryState, Key>(pageSizeOf(options), async (after, limit) => {
+    const rows = await (
+      await runnerOf(scope)
+    ).query<EntryStateRow>(
+      `SELECT uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid,
+              rowid AS page_rowid FROM entries
+       WHERE location_uuid = ? ${after ? 'AND (relative_path, rowid) > (?, ?)' : ''}
+       ORDER BY relative_path, rowid LIMIT ${limit}`,
+      after ? [locationUuid, ...after] : [locationUuid],
+    );
+    const last = rows.at(-1);
+    return {
+      items: rows.map((row) => ({
+        uuid: String(row.uuid),
+        parentUuid: row.parent_uuid ?? '',
+        relativePath: String(row.relative_path),
+        kind: Number(row.kind),
+        sizeBytes: Number(row.size_bytes),
+        modifiedAtMs: Number(row.modified_at_ms),
+        contentUuid: row.content_uuid ?? '',
+      })),
+      last: last ? ([String(last.relative_path), last.page_rowid] as const) : undefined,
+    };
+  });
+}
+
 /** The entry at `relativePath` in a location, if one is stored (the first by uuid if several are). */
 export async function readEntryAt(
   scope: ReadScope,
