@@ -12,7 +12,7 @@ export {
   type ClosableTransport,
   type PeerSessionOptions,
 } from './peers/peer-session';
-export { runNodeProcess } from './process';
+export { runNodeProcess, type NodeCompanion } from './process';
 export { decodeInvite, encodeInvite, type Invite } from './pairing/invite-code';
 export { joinLibrary, type JoinResult } from './pairing/pairing-client';
 export { type TrustedCertificate } from './tls/client-credentials';

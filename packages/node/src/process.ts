@@ -2,8 +2,13 @@ import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { NodeConfig } from './config';
 import { tuneProcessForDaemon } from './daemon-memory';
-import { createLogger } from './logger';
-import { startNode } from './node';
+import { createLogger, Logger } from './logger';
+import { RunningNode, startNode } from './node';
+
+/** Work run alongside a node in its process (the CLI's location watcher), stopped before the node closes. */
+export interface NodeCompanion {
+  close(): Promise<void>;
+}
 
 /**
  * Runs a node as the process's main job: starts it, logs the bound address as the JSON line
@@ -11,7 +16,10 @@ import { startNode } from './node';
  * on SIGTERM or SIGINT closes gracefully and exits 0. A second signal during shutdown exits 1
  * at once, for when a shutdown hangs.
  */
-export async function runNodeProcess(config: NodeConfig): Promise<void> {
+export async function runNodeProcess(
+  config: NodeConfig,
+  startCompanion?: (node: RunningNode, logger: Logger) => Promise<NodeCompanion>,
+): Promise<void> {
   // Before any stream exists: the stream default applies to streams created afterwards.
   tuneProcessForDaemon();
   const logger = config.logger ?? createLogger();
@@ -24,6 +32,13 @@ export async function runNodeProcess(config: NodeConfig): Promise<void> {
     { address: node.address, metricsAddress: node.metricsAddress, library: node.library.identity.libraryId },
     'listening',
   );
+  let companion: NodeCompanion | undefined;
+  try {
+    companion = await startCompanion?.(node, logger);
+  } catch (error) {
+    await node.close();
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -33,16 +48,19 @@ export async function runNodeProcess(config: NodeConfig): Promise<void> {
       }
       stopping = true;
       logger.info({ signal }, 'signal received');
-      node.close().then(
-        () => {
-          resolve();
-          process.exit(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      (companion?.close() ?? Promise.resolve())
+        .catch((error: unknown) => logger.error({ err: error }, 'stopping failed'))
+        .then(() => node.close())
+        .then(
+          () => {
+            resolve();
+            process.exit(0);
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

@@ -1,5 +1,8 @@
 import { runNodeProcess } from '@tidemark/node';
 import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LocationWatcher } from '../indexer/location-watcher';
 import { collect, hostPort, libraryFile, positiveInt } from '../options';
 
 export function registerNode(program: Command): void {
@@ -21,6 +24,10 @@ export function registerNode(program: Command): void {
       'ask peers for every row, also rows this node already holds (by default peers leave them out)',
     )
     .option(
+      '--watch',
+      "keep this device's indexed locations current from file-system events (rescanned at start and when events are lost)",
+    )
+    .option(
       '--insecure',
       'plaintext gRPC, no authentication or authorization (loopback addresses only; default: mutual TLS)',
     )
@@ -30,6 +37,10 @@ export function registerNode(program: Command): void {
 Examples:
   $ tidemark node --library ~/tidemark/desktop --listen 0.0.0.0:7401 --peer 192.168.1.20:7400
   $ tidemark node --library ~/tidemark/desktop --listen 127.0.0.1:7401 --peer 127.0.0.1:7400 --insecure
+
+With --watch, every location \`tidemark index\` has indexed on this device is re-indexed at start
+(catching what changed while the node was down) and after each burst of file-system events, so
+followers see a change within about a second.
 
 Without --insecure every connection is mutual TLS: this node serves only devices paired with
 \`tidemark invite\` / \`tidemark join\`, and dials only peers presenting a member's certificate.
@@ -45,17 +56,26 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         batchSize: number;
         originFilter: boolean;
         insecure?: boolean;
+        watch?: boolean;
       }) => {
-        await runNodeProcess({
-          libraryFile: libraryFile(options.library),
-          listen: options.listen,
-          peers: options.peer,
-          metrics: options.metrics,
-          batchSize: options.batchSize,
-          originFilter: options.originFilter,
-          // resolveConfig refuses --insecure on anything but loopback addresses.
-          insecure: options.insecure === true,
-        });
+        const libraryDir = path.resolve(options.library);
+        const exclude = fs.existsSync(libraryDir) ? [fs.realpathSync(libraryDir)] : [];
+        await runNodeProcess(
+          {
+            libraryFile: libraryFile(options.library),
+            listen: options.listen,
+            peers: options.peer,
+            metrics: options.metrics,
+            batchSize: options.batchSize,
+            originFilter: options.originFilter,
+            // resolveConfig refuses --insecure on anything but loopback addresses.
+            insecure: options.insecure === true,
+          },
+          options.watch
+            ? (node, logger) =>
+                LocationWatcher.start(node.library, logger.child({ component: 'watch' }), { exclude })
+            : undefined,
+        );
       },
     );
 }

@@ -1,0 +1,147 @@
+import { contentUuidOf, Library, readEntriesOfLocation } from '@tidemark/engine';
+import { EntryKind } from '@tidemark/proto';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as parcelWatcher from '@parcel/watcher';
+import { indexLocation } from '../src/indexer/index-location';
+import { LocationWatcher, Subscribe } from '../src/indexer/location-watcher';
+import { createLogger } from '@tidemark/node';
+import { freePort, NodeProcess, removeTempDirs, runCliJson, tempDir, waitFor } from './harness';
+import { collect, independentWalk, IndexJson, withLibraryAt } from './index-helpers';
+
+afterAll(removeTempDirs);
+
+/** Generous: the machine running the tests may be slow; the claim is "it arrives", not how fast. */
+const ARRIVES_MS = 60_000;
+
+/** path -> [kind, content uuid] of a location's entries in the library at `dir`. */
+async function entriesIn(dir: string, locationUuid: string): Promise<Map<string, [EntryKind, string]>> {
+  return withLibraryAt(
+    dir,
+    async (library) =>
+      new Map(
+        (await collect(readEntriesOfLocation(library, locationUuid))).map((e) => [
+          e.relativePath,
+          [e.kind, e.contentUuid] as [EntryKind, string],
+        ]),
+      ),
+  );
+}
+
+/** What the tree on disk should be as entries: path -> [kind, content uuid of the bytes]. */
+function expectedOf(tree: string): Map<string, [EntryKind, string]> {
+  const expected = new Map<string, [EntryKind, string]>();
+  for (const [relative, kind] of independentWalk(tree)) {
+    const content =
+      kind === EntryKind.ENTRY_KIND_FILE
+        ? contentUuidOf(
+            createHash('sha256')
+              .update(fs.readFileSync(path.join(tree, relative)))
+              .digest('hex'),
+          )
+        : '';
+    expected.set(relative, [kind, content]);
+  }
+  return expected;
+}
+
+const same = (a: Map<string, [EntryKind, string]>, b: Map<string, [EntryKind, string]>) =>
+  JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+
+async function waitUntilMatches(
+  dir: string,
+  locationUuid: string,
+  tree: string,
+  what: string,
+): Promise<void> {
+  await waitFor(async () => same(await entriesIn(dir, locationUuid), expectedOf(tree)), ARRIVES_MS, what);
+}
+
+test('a watched location: create, modify, rename, delete and a removed directory reach a follower; a restart rescans what changed while down', async () => {
+  const [dirA, dirB, base] = [tempDir(), tempDir(), tempDir()];
+  const tree = path.join(base, 'photos');
+  fs.mkdirSync(path.join(tree, 'album', 'nested'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'keep.txt'), 'keep\n');
+  fs.writeFileSync(path.join(tree, 'album', 'one.jpg'), 'one\n');
+  fs.writeFileSync(path.join(tree, 'album', 'nested', 'two.jpg'), 'two\n');
+  const { libraryId } = await runCliJson<{ libraryId: string }>(['init', '--library', dirA]);
+  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
+  const { locationUuid } = await runCliJson<IndexJson>(['index', '--library', dirA, tree]);
+
+  const nodeA = new NodeProcess(dirA, await freePort(), [], ['--watch']);
+  const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
+  await nodeA.start();
+  await nodeB.start();
+  try {
+    await waitUntilMatches(dirB, locationUuid, tree, 'B to hold the indexed tree');
+
+    fs.writeFileSync(path.join(tree, 'created.txt'), 'created\n');
+    await waitUntilMatches(dirB, locationUuid, tree, 'a created file on B');
+
+    fs.writeFileSync(path.join(tree, 'keep.txt'), 'keep, modified\n');
+    await waitUntilMatches(dirB, locationUuid, tree, 'a modified file on B');
+
+    fs.renameSync(path.join(tree, 'created.txt'), path.join(tree, 'album', 'renamed.txt'));
+    await waitUntilMatches(dirB, locationUuid, tree, 'a renamed file on B');
+
+    fs.rmSync(path.join(tree, 'album', 'one.jpg'));
+    await waitUntilMatches(dirB, locationUuid, tree, 'a deleted file gone from B');
+
+    fs.rmSync(path.join(tree, 'album'), { recursive: true });
+    await waitUntilMatches(dirB, locationUuid, tree, 'a removed directory gone from B');
+    expect([...(await entriesIn(dirB, locationUuid)).keys()].some((p) => p.startsWith('album'))).toBe(false);
+
+    // Changes made while the watching node is down are found by the rescan at its start.
+    expect(await nodeA.stop()).toBe(0);
+    fs.writeFileSync(path.join(tree, 'while-down.txt'), 'written while the node was down\n');
+    fs.rmSync(path.join(tree, 'keep.txt'));
+    fs.mkdirSync(path.join(tree, 'new-dir'));
+    fs.writeFileSync(path.join(tree, 'new-dir', 'inside.txt'), 'inside\n');
+    await nodeA.start();
+    await waitUntilMatches(dirB, locationUuid, tree, 'changes made while A was down on B');
+    expect(nodeA.output).toContain('"reason":"start"');
+  } finally {
+    await nodeB.stop();
+    await nodeA.stop();
+  }
+});
+
+test('a watcher error (events lost, as on a kernel queue overflow) rescans the location and loses nothing', async () => {
+  const [libraryDir, tree] = [tempDir(), tempDir()];
+  fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    // The real watcher, with its events withheld: only the error reaches the indexer.
+    let reportError: ((error: Error) => void) | undefined;
+    const dropping: Subscribe = async (dir, onEvents, options) => {
+      reportError = (error) => onEvents(error, []);
+      return parcelWatcher.subscribe(dir, () => undefined, options);
+    };
+    const logger = createLogger({ level: 'silent' });
+    const watcher = await LocationWatcher.start(library, logger, { subscribe: dropping });
+    try {
+      expect(watcher.paths).toEqual([fs.realpathSync(tree)]);
+      await watcher.settled();
+      fs.writeFileSync(path.join(tree, 'b.txt'), 'b\n');
+      fs.rmSync(path.join(tree, 'a.txt'));
+      // No events are forwarded, so no run is scheduled and nothing has changed in the library.
+      const stored = async () => [...(await entriesOfLibrary(library, locationUuid)).keys()];
+      await watcher.settled();
+      expect(await stored()).toEqual(['a.txt']);
+      reportError!(new Error('Events were dropped'));
+      await waitFor(async () => JSON.stringify(await stored()) === '["b.txt"]', ARRIVES_MS, 'the rescan');
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+async function entriesOfLibrary(library: Library, locationUuid: string): Promise<Map<string, EntryKind>> {
+  return new Map(
+    (await collect(readEntriesOfLocation(library, locationUuid))).map((e) => [e.relativePath, e.kind]),
+  );
+}
