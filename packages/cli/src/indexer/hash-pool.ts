@@ -20,6 +20,11 @@ export interface HashResponse {
 
 /** Files per message: one message per file would cost more than hashing a small file. */
 const FILES_PER_REQUEST = 32;
+/**
+ * A hashing thread holds one file (at most 1 MiB read whole) and 32 digests at a time; V8's
+ * default young generation for it (as large as the main thread's) is mostly garbage space.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 /** Files hashed at once on the main thread, when there are no hashing threads. */
 const MAIN_THREAD_CONCURRENCY = 8;
 
@@ -64,7 +69,7 @@ export class HashPool {
   private start(): void {
     if (this.workers.length > 0) return;
     for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(workerFile());
+      const worker = new Worker(workerFile(), { resourceLimits: WORKER_LIMITS });
       worker.on('message', (response: HashResponse) => this.answered(worker, response));
       worker.on('error', (error) => this.failed(error));
       worker.on('exit', (code) => {

@@ -41,6 +41,7 @@ const MAX_RELATIVE_PATH_BYTES = 4096;
 /** lstat calls in flight at once: enough to keep libuv's thread pool busy. */
 const STAT_IN_FLIGHT = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const ASCII = /^[ -~]*$/;
 
 /**
  * Names are read as latin1, which maps each byte to one character, so the exact bytes can be
@@ -48,6 +49,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * decoding it lossily would yield a path that does not exist.
  */
 function decodeName(raw: string): string | undefined {
+  // Most names are ASCII, the same in latin1 and UTF-8: no bytes to copy and decode.
+  if (ASCII.test(raw)) return raw;
   try {
     return utf8.decode(Buffer.from(raw, 'latin1'));
   } catch {
@@ -137,7 +140,9 @@ class Walker {
       const name = decodeName(raw);
       const shown = name ?? Buffer.from(raw, 'latin1').toString('utf8');
       const relativePath = parent ? `${parent}/${name ?? shown}` : (name ?? shown);
-      const absolutePath = path.join(this.root, relativePath);
+      // Plain concatenation: the root is a real path and names hold no "/", so there is nothing
+      // for path.join to normalize, and it costs more than the lstat on a warm cache.
+      const absolutePath = this.root === '/' ? `/${relativePath}` : `${this.root}/${relativePath}`;
       if (name === undefined) {
         const reason = 'name is not valid UTF-8';
         examined.push({
