@@ -10,6 +10,7 @@ import { MalformedBatchError } from '../src/errors';
 import { Library } from '../src/library';
 import { wrapRecord } from '../src/records';
 import { ResourceName, resourceTypeOf } from '../src/resource-types';
+import { validateFields } from '../src/validate';
 import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
 
@@ -114,7 +115,8 @@ const CASES: readonly {
           wrapRecord('tag', { uuid: fixedUuid(5, 2), name: '', color: '', hlc: stamp(), origin: OTHER }),
         ],
       }),
-    message: 'tag batch record 1: name must be a string of 1 to 256 bytes (got "")',
+    // validate.ts words the field's problem; apply names the type and the record's index.
+    message: `tag batch record 1: ${validateFields('tag', { uuid: fixedUuid(5, 2), name: '', color: '' })}`,
   },
   {
     label: 'a record without a stamp',
