@@ -54,6 +54,7 @@ test('a batch size above the maximum is clamped to it; one below 1 or fractional
   expect(clampBatchSize(MAX_BATCH_SIZE + 1)).toBe(MAX_BATCH_SIZE);
   expect(clampBatchSize(MAX_BATCH_SIZE)).toBe(MAX_BATCH_SIZE);
   expect(clampBatchSize(-1)).toBe(DEFAULT_BATCH_SIZE);
+  expect(clampBatchSize(Number.NaN)).toBe(DEFAULT_BATCH_SIZE);
   expect(clampBatchSize(2.5)).toBe(2);
   expect(clampBatchSize(1)).toBe(1);
 });
