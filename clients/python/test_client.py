@@ -139,6 +139,19 @@ class ApplyRulesTest(unittest.TestCase):
                 self.store.apply_batch(B, bad)
         self.assertEqual(self.store.counts(T.RESOURCE_TYPE_MEMBERSHIP), (1, 0))
 
+    def test_cursor_keeps_the_commit_id_of_its_seq_and_refuses_a_malformed_one(self):
+        def batch(seq, commit_id):
+            b = tag_batch(seq)
+            b.checkpoint.commit_id = commit_id
+            return b
+
+        self.store.apply_batch(B, batch(50, "ab" * 16))
+        self.store.apply_batch(B, batch(3, "cd" * 16))  # a resent older batch: the cursor stays
+        self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG), tc.Cursor(EPOCH, 50, "ab" * 16))
+        with self.assertRaises(tc.MalformedBatch):
+            self.store.apply_batch(B, batch(60, "not-a-commit-id"))
+        self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG).seq, 50)
+
     def test_cursor_never_moves_back_within_an_epoch_and_adopts_a_reset(self):
         self.store.apply_batch(B, tag_batch(50))
         self.store.apply_batch(B, tag_batch(20))  # a resent, older batch
@@ -457,6 +470,7 @@ class BackfillTest(NodeTestCase):
         self.assertTrue(1000 <= entries_before < ENTRIES, entries_before)
         self.assertEqual((volumes, locations), (VOLUMES, LOCATIONS), "older types were backfilled first")
         self.assertEqual(entry_cursor.epoch, self.node.epoch)
+        self.assertRegex(entry_cursor.commit_id, "^[0-9a-f]{32}$", "the checkpoint's commit id is kept to send back")
 
         stats, events = run_client(self.db, "sync", "--batch-size", "200")
         starts = {e["type"]: e for e in events if e["event"] == "start"}
@@ -540,7 +554,7 @@ class BackfillTest(NodeTestCase):
         for batch in batches:
             client.store.apply_batch(self.node.device_id, batch)
         self.assertEqual(client.store.cursor(self.node.device_id, T.RESOURCE_TYPE_VOLUME),
-                         tc.Cursor(self.node.epoch, seq))
+                         tc.Cursor(self.node.epoch, seq, batches[-1].checkpoint.commit_id))
 
 
 MUTATE_JS = r"""

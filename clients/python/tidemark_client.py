@@ -50,6 +50,7 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 REQUIRED_UUIDS = {"volume": ("device_uuid",), "location": ("device_uuid",),
                   "entry": ("device_uuid", "location_uuid"), "tag_assignment": ("tag_uuid", "content_uuid"),
                   "membership": ("subject", "signer")}
+COMMIT_ID = re.compile(r"^[0-9a-f]{32}$")
 CHANNEL_OPTIONS = [
     # Nodes end a batch before it could pass 16 MiB; gRPC's default 4 MiB is too small for that,
     # and 20 MiB (what a node's own client reads at most) keeps a hostile peer from pushing more.
@@ -110,6 +111,7 @@ class Digest:
 class Cursor:
     epoch: str = ""  # epoch of the serving database; "" = no cursor yet
     seq: int = 0  # last change-sequence number applied from it
+    commit_id: str = ""  # the checkpoint's commit_id: tells a restored server's new history apart
 
 
 @dataclass
@@ -168,6 +170,8 @@ def parse_batch(batch: sync_pb2.StateBatch) -> list[Item]:
     for prefix in cp.covered:
         if not UUID.match(prefix.origin) or not UUID.match(prefix.epoch):
             raise MalformedBatch(f"{name} batch: checkpoint.covered needs UUID origins and epochs")
+    if cp.commit_id and not COMMIT_ID.match(cp.commit_id):
+        raise MalformedBatch(f"{name} batch checkpoint commit_id must be empty or 32 lowercase hex digits")
     items = []
     for i, record in enumerate(batch.records):
         if record.WhichOneof("kind") != name or not record.HasField(name):
@@ -227,6 +231,9 @@ class Store:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.executescript(SCHEMA)
+        columns = [row[1] for row in self.db.execute("PRAGMA table_info(cursors)")]
+        if "commit_id" not in columns:  # a store made before the field
+            self.db.execute("ALTER TABLE cursors ADD COLUMN commit_id TEXT NOT NULL DEFAULT ''")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('library_id', ?)", (library_id,))
         (stored,) = self.db.execute("SELECT value FROM meta WHERE key = 'library_id'").fetchone()
         if stored != library_id:
@@ -237,7 +244,7 @@ class Store:
 
     def cursor(self, peer: str, rtype: int) -> Cursor:
         row = self.db.execute(
-            "SELECT epoch, seq FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype)
+            "SELECT epoch, seq, commit_id FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype)
         ).fetchone()
         return Cursor(*row) if row else Cursor()
 
@@ -285,12 +292,19 @@ class Store:
                     )
                 written += 1
             # Within one epoch a cursor never moves backwards (a resent batch is harmless).
+            # The commit id travels with the seq it names.
             same_epoch = current.epoch == cp.epoch and not batch.reset
-            seq = max(current.seq, cp.seq) if same_epoch else cp.seq
+            seq, commit_id = (current.seq, current.commit_id) if same_epoch and current.seq > cp.seq else (cp.seq, cp.commit_id)
             self.db.execute(
-                "INSERT OR REPLACE INTO cursors VALUES (?, ?, ?, ?, ?, ?)",
-                (peer, rtype, cp.epoch, seq, encode_hlc(cp.hlc) if cp.HasField("hlc") else None, time.time()),
+                "INSERT OR REPLACE INTO cursors (peer_device_id, resource_type, epoch, seq, last_hlc, updated_at, commit_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (peer, rtype, cp.epoch, seq, encode_hlc(cp.hlc) if cp.HasField("hlc") else None, time.time(), commit_id),
             )
+            # A reset in the cursor's own epoch: the server's history changed under it (restored
+            # in place), so what is held of its lineage in that epoch may be of the lost history.
+            if batch.reset and current.epoch == cp.epoch:
+                self.db.execute("DELETE FROM held WHERE origin = ? AND epoch = ? AND resource_type = ?",
+                                (peer, cp.epoch, rtype))
             # Only a caught-up batch covers anything. This client applies every row it receives
             # (no membership rules, no device of its own), so it may take every prefix listed.
             if batch.caught_up:
@@ -383,7 +397,7 @@ class Client:
         for t in types:
             c = self.store.cursor(peer, t)
             held = self.store.held(t) if origin_filter else []
-            cursors.append(sync_pb2.Cursor(resource_type=t, epoch=c.epoch, seq=c.seq, held=held))
+            cursors.append(sync_pb2.Cursor(resource_type=t, epoch=c.epoch, seq=c.seq, commit_id=c.commit_id, held=held))
             on_event({"event": "start", "type": NAMES[t], "epoch": c.epoch, "seq": c.seq})
         request = sync_pb2.StateRequest(
             library_id=self.library_id, cursors=cursors, batch_size=self.batch_size, follow=follow

@@ -37,7 +37,7 @@ async function serveEntries(cursor: { epoch: string; seq: number }): Promise<Sta
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('entry'), ...cursor, held: [] }],
+        cursors: [{ resourceType: resourceTypeOf('entry'), ...cursor, commitId: '', held: [] }],
         batchSize: BATCH,
         follow: false,
       })

@@ -3,6 +3,7 @@ import { acceptChanges } from './membership/accept-changes';
 import { authorizeRows, MembershipView, readMembershipView } from './membership/authorize-batch';
 import { rederiveMembers } from './membership/membership-state';
 import { changeFromRecord, checkChange, SignedChange } from './membership/signed-change';
+import { COMMIT_ID_PATTERN } from './commits';
 import { recordSkippedRows } from './membership/skipped-rows';
 import { MalformedBatchError, TidemarkError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
@@ -128,6 +129,13 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
   }
   const originProblem = checkOriginLists(batch);
   if (originProblem) throw new MalformedBatchError(`${name} batch: ${originProblem}`);
+  // In-process callers may build a checkpoint without the field; the wire always decodes one.
+  const commitId = checkpoint.commitId ?? '';
+  if (commitId !== '' && !COMMIT_ID_PATTERN.test(commitId)) {
+    throw new MalformedBatchError(
+      `${name} batch checkpoint commit_id must be empty or 32 lowercase hex digits`,
+    );
+  }
   const items: Incoming[] = [];
   batch.records.forEach((wire, index) => {
     const record = unwrapRecord(name, wire);
@@ -274,7 +282,7 @@ interface ApplyContext {
   membership: MembershipView;
   readonly options: ApplyOptions;
   readonly watermarks: ResourceWatermarkStore;
-  readonly cursors: Map<ResourceName, { peerEpoch: string; lastSeq: number } | undefined>;
+  readonly cursors: Map<ResourceName, CursorPosition | undefined>;
   /** Types whose origin prefixes this transaction raised. */
   readonly raised: Set<ResourceName>;
 }
@@ -299,10 +307,19 @@ async function openApplyContext(
   };
 }
 
+interface CursorPosition {
+  readonly peerEpoch: string;
+  readonly lastSeq: number;
+  readonly peerCommit: string;
+}
+
 async function cursorOf(context: ApplyContext, name: ResourceName) {
   if (!context.cursors.has(name)) {
     const stored = await context.watermarks.get(context.peerDeviceId, name);
-    context.cursors.set(name, stored && { peerEpoch: stored.peerEpoch, lastSeq: stored.lastSeq });
+    context.cursors.set(
+      name,
+      stored && { peerEpoch: stored.peerEpoch, lastSeq: stored.lastSeq, peerCommit: stored.peerCommit },
+    );
   }
   return context.cursors.get(name);
 }
@@ -391,12 +408,23 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     ownIdentity: new Map([[self, ownRowsSkipped]]),
   });
   // A resent or reordered batch must never move the cursor backwards within one epoch.
+  // The commit id travels with the seq it names.
   const sameEpoch = current?.peerEpoch === checkpoint.epoch;
-  const nextSeq = sameEpoch && !reset ? Math.max(current!.lastSeq, checkpoint.seq) : checkpoint.seq;
+  const keep = sameEpoch && !reset && current!.lastSeq > checkpoint.seq;
+  const next: CursorPosition = keep
+    ? current!
+    : { peerEpoch: checkpoint.epoch, lastSeq: checkpoint.seq, peerCommit: checkpoint.commitId ?? '' };
   const lastHlc = checkpoint.hlc && !validateHlc(checkpoint.hlc) ? encodeHlc(checkpoint.hlc) : undefined;
-  await context.watermarks.advance(peerDeviceId, name, checkpoint.epoch, nextSeq, lastHlc, Date.now());
-  context.cursors.set(name, { peerEpoch: checkpoint.epoch, lastSeq: nextSeq });
+  await context.watermarks.advance(peerDeviceId, name, next, lastHlc, Date.now());
+  context.cursors.set(name, next);
   await new PeerHeadStore(sql).raise(peerDeviceId, name, checkpoint.seq);
+  if (reset && sameEpoch) {
+    // The server restarted a cursor of its own epoch: its history changed under that epoch (a
+    // restore that kept it, docs/architecture.md "Restored libraries"), and what this device
+    // claims of its lineage may be of the lost history, whose origin seqs the new one reuses.
+    // Forgetting a claim only costs transfer; streams filtered by it are re-requested.
+    if (await new OriginPrefixStore(sql).forget(peerDeviceId, checkpoint.epoch, name)) context.raised.add(name);
+  }
   const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered) : 0;
   const written = rows.length + tombstones.length;
   return {
@@ -406,7 +434,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     skipped: older,
     skippedAfterRemoval: refused.size,
     ownRowsSkipped,
-    watermarkSeq: nextSeq,
+    watermarkSeq: next.lastSeq,
     beyondDrift,
     maxAheadMs,
     heldSkipped: prepared.heldSkipped,

@@ -189,7 +189,7 @@ export function syncFromPeer$(
     options.cursorFor ??
     (async (peerDeviceId: string, name: ResourceName): Promise<ResourceCursor> => {
       const mark = await watermarks.get(peerDeviceId, name);
-      return { epoch: mark?.peerEpoch ?? '', seq: mark?.lastSeq ?? 0 };
+      return { epoch: mark?.peerEpoch ?? '', seq: mark?.lastSeq ?? 0, commitId: mark?.peerCommit ?? '' };
     });
   const prefixes = new OriginPrefixStore(library.db.read);
   // Repair (adoptOwnRows) wants every row back, its own included.
@@ -280,7 +280,15 @@ export function syncFromPeer$(
         {
           libraryId,
           deviceId,
-          cursors: [{ resourceType: resourceTypeOf(name), ...cursor, held }],
+          cursors: [
+            {
+              resourceType: resourceTypeOf(name),
+              epoch: cursor.epoch,
+              seq: cursor.seq,
+              commitId: cursor.commitId ?? '',
+              held,
+            },
+          ],
           batchSize: options.batchSize ?? 0,
           follow: phase === 'follow',
         },

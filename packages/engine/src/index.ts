@@ -65,7 +65,10 @@ export {
   toPem,
   type KeyAndCertificate,
 } from './membership/self-signed-certificate';
+export { compareWithPeer, type DigestSide, type TypeComparison } from './compare-with-peer';
+export { recordDigestChecks, type DigestCheck } from './digest-checks';
 export { readCollections } from './reads/collections';
+export { readDigestChecks } from './reads/digest-checks';
 export { type DigestOptions, readDigest } from './reads/digests';
 export { readEntriesOfLocation, readEntryAt, readEntryStatesOfLocation } from './reads/entries';
 export type { EntryState } from './reads/entries';

@@ -16,7 +16,9 @@ import {
 } from 'rxjs';
 import { TidemarkError } from './errors';
 import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
+import { checkHistoryMark, currentHistoryMark } from './rolled-back';
 import { ChangeSequence } from './sequence';
+import { writeHistoryMark } from './store/history-mark';
 import { LibraryDatabase } from './store/library-database';
 import { isUuid } from './validate';
 import { LineageCache, lineageIdsFor } from './origin-prefixes';
@@ -76,11 +78,14 @@ export function createPrivateDirectory(dir: string): void {
   // The umask may have narrowed the mode further, never widened it; make it exact.
   fs.chmodSync(dir, 0o700);
 }
+/** How often, at most, commits move the history mark beside the database. */
+const HISTORY_MARK_INTERVAL_MS = 1_000;
 
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
   private readonly closing = new Subject<void>();
+  private closed = false;
   /** Emits the head seq after every commit made through this process. */
   readonly commits$: Observable<number> = this.commitsSubject.asObservable();
   /**
@@ -199,6 +204,7 @@ export class Library {
         os: process.platform,
       }),
     );
+    await library.markHistory();
     return library;
   }
 
@@ -225,7 +231,11 @@ export class Library {
         `${file} has no library identity; it was not made by \`tidemark init\``,
       );
     }
-    const epoch = await Library.checkFileIdentity(db, file, row.epoch, row.file_identity);
+    const epoch = await checkHistoryMark(
+      db,
+      file,
+      await Library.checkFileIdentity(db, file, row.epoch, row.file_identity),
+    );
     const identity: LibraryIdentity = {
       libraryId: row.library_id,
       deviceId: row.device_id,
@@ -299,6 +309,28 @@ export class Library {
    */
   notifyCommitted(head: number): void {
     this.commitsSubject.next(head);
+    this.markHistorySoon();
+  }
+
+  private historyTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Moves the history mark beside the database up to the head, at most once a second: a mark
+   * a little behind the database is still true of it, and a backup copied over the database
+   * after the mark moved past the backup is found on the next open.
+   */
+  private markHistorySoon(): void {
+    if (this.historyTimer || this.closed) return;
+    this.historyTimer = setTimeout(() => {
+      this.historyTimer = undefined;
+      void this.markHistory().catch(() => undefined);
+    }, HISTORY_MARK_INTERVAL_MS);
+    this.historyTimer.unref();
+  }
+
+  private async markHistory(): Promise<void> {
+    if (this.closed) return;
+    writeHistoryMark(this.db.file, await currentHistoryMark(this.db.read, this.identity.epoch));
   }
 
   /**
@@ -318,6 +350,11 @@ export class Library {
   }
 
   async close(): Promise<void> {
+    if (this.historyTimer) clearTimeout(this.historyTimer);
+    this.historyTimer = undefined;
+    // Best effort: a mark left behind only weakens the check on the next open.
+    await this.markHistory().catch(() => undefined);
+    this.closed = true;
     this.closing.next();
     this.closing.complete();
     this.commitsSubject.complete();

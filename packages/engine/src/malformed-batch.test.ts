@@ -61,7 +61,7 @@ async function servedBatches(name: ResourceName, batchSize: number): Promise<Sta
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf(name), epoch: '', seq: 0, held: [] }],
+        cursors: [{ resourceType: resourceTypeOf(name), epoch: '', seq: 0, commitId: '', held: [] }],
         batchSize,
         follow: false,
       })

@@ -125,6 +125,25 @@ export class OriginPrefixStore {
     return true;
   }
 
+  /**
+   * Forgets the claim on one lineage of one type (its history changed under the same epoch).
+   * Returns whether there was one.
+   */
+  async forget(origin: string, epoch: string, name: ResourceName): Promise<boolean> {
+    const [held] = await this.sql.query<{ n: number }>(
+      `SELECT count(*) AS n FROM origin_prefixes
+       WHERE resource_type = ?1 AND lineage IN (SELECT id FROM origin_lineages WHERE origin = ?2 AND epoch = ?3)`,
+      [name, origin, epoch],
+    );
+    if (held.n === 0) return false;
+    await this.sql.query(
+      `DELETE FROM origin_prefixes
+       WHERE resource_type = ?1 AND lineage IN (SELECT id FROM origin_lineages WHERE origin = ?2 AND epoch = ?3)`,
+      [name, origin, epoch],
+    );
+    return true;
+  }
+
   /** Forgets what is held of some types: the next pull of them from any peer is whole (repair). */
   async clear(names: readonly ResourceName[]): Promise<void> {
     for (const name of names) {

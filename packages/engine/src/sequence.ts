@@ -1,4 +1,5 @@
 import { decodeHlc, encodeHlc, HybridLogicalClock } from './hlc';
+import { recordCommit } from './commits';
 import { SqlRunner } from './store/library-database';
 
 /**
@@ -42,11 +43,15 @@ export class ChangeSequence {
     return this.last !== this.first;
   }
 
-  /** Persists the counter, the HLC floor and the held ceiling; call last, inside the same transaction. */
+  /**
+   * Persists the counter, the HLC floor and the held ceiling, and names the seqs this transaction
+   * issued with a fresh commit id; call last, inside the same transaction.
+   */
   async commit(): Promise<void> {
     await this.sql.query(
       'UPDATE library_identity SET last_seq = ?, hlc_floor = ?, hlc_ceiling = ? WHERE id = 1',
       [this.last, encodeHlc(this.clock.current), encodeHlc(this.clock.heldCeiling)],
     );
+    if (this.changed) await recordCommit(this.sql, this.last);
   }
 }

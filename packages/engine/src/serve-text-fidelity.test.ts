@@ -134,6 +134,7 @@ test("a NUL in a string is refused on write and in a peer's batch; nothing is st
       seq: page.lastSeq,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     caughtUp: true,

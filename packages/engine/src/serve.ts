@@ -1,5 +1,6 @@
 import { Checkpoint, OriginPrefix, Record as WireRecord, StateBatch, Tombstone } from '@tidemark/proto';
 import { Observable } from 'rxjs';
+import { commitAt } from './commits';
 import { decodeHlc } from './hlc';
 import { Library } from './library';
 import { OriginPrefixStore, toWire } from './origin-prefixes';
@@ -16,6 +17,8 @@ export interface ResourceCursor {
   /** Epoch of the database the seq belongs to; '' when the client has none yet. */
   readonly epoch: string;
   readonly seq: number;
+  /** Commit id of the checkpoint `seq` came from; '' when the client has none. */
+  readonly commitId?: string;
 }
 
 export interface BackfillOptions {
@@ -313,6 +316,19 @@ export function clampBatchSize(requested: number): number {
 }
 
 /**
+ * Whether a cursor of this epoch was taken on this database's history. A database copied back
+ * from a backup keeps its epoch and reuses the seqs above the backup for new rows: a cursor past
+ * everything committed, or one whose commit id is not the one that issued its seq here, was
+ * taken on the lost history, and resuming it would skip the new rows below it.
+ */
+async function sameHistory(library: Library, cursor: ResourceCursor): Promise<boolean> {
+  if (cursor.seq <= 0) return true;
+  if (cursor.seq > (await library.headSeq())) return false;
+  if (!cursor.commitId) return true;
+  return (await commitAt(library.db.read, cursor.seq)) === cursor.commitId;
+}
+
+/**
  * Serves one resource type from a cursor as an Observable of batches: pages of
  * `seq > cursor ORDER BY seq`, ending when caught up or, in follow mode, going on as commits
  * arrive (in-process notification, plus a poll for commits made by other processes).
@@ -350,13 +366,23 @@ export function backfillResource$(
       // without an epoch to no database we can name: restart from 0, never skip. Whenever that
       // discards a position (seq > 0, or any foreign epoch), say so, so the client does not take
       // the restart for its old position going on.
-      const ours = cursor.epoch === epoch;
+      const ours = cursor.epoch === epoch && (await sameHistory(library, cursor));
       const reset = !ours && (cursor.epoch !== '' || cursor.seq > 0);
       let seq = ours ? cursor.seq : 0;
       let remaining = await countAfter(library.db.read, name, seq);
       let firstBatch = true;
       let announcedCatchUp = options.quietCatchUp ?? false;
-      const held = new HeldFilter(library, options.held ?? []);
+      // A cursor of this epoch from a history this database no longer has (it was restored with
+      // the history mark, docs/architecture.md "Restored libraries"): what the requester claims of
+      // this device's lineage in this epoch may be of the lost history, whose origin seqs the new
+      // one reuses. Serve every row of it.
+      const historyChanged = !ours && cursor.epoch === epoch;
+      const ownLineage = (prefix: OriginPrefix) =>
+        prefix.origin === library.identity.deviceId && prefix.epoch === epoch;
+      const held = new HeldFilter(
+        library,
+        (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix))),
+      );
       const claims = new OriginPrefixStore(library.db.read);
       while (!stopped) {
         // Both read BEFORE the page: what they claim was held then, so it is held when the page
@@ -379,6 +405,7 @@ export function backfillResource$(
             covered: page.caughtUp
               ? [...toWire(covered), { origin: library.identity.deviceId, epoch, seq: head }]
               : [],
+            commitId: (await commitAt(library.db.read, page.lastSeq)) ?? '',
           };
           const origins = await originsOnWire(library, page);
           subscriber.next({

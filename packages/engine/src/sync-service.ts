@@ -9,6 +9,7 @@ import {
   StateRequest,
 } from '@tidemark/proto';
 import { concat, defer, merge, Observable, tap } from 'rxjs';
+import { COMMIT_ID_PATTERN } from './commits';
 import { digestResource } from './digest';
 import { TidemarkError } from './errors';
 import { resourceHeads } from './heads';
@@ -82,14 +83,25 @@ export class LibrarySyncService {
     const batchSize = clampBatchSize(request.batchSize);
     const positions = new Map<ResourceName, ResourceCursor>(cursors);
     const held = new Map(cursors.map(([name, cursor]) => [name, cursor.held]));
-    const epoch = this.library.identity.epoch;
+    const { epoch, deviceId } = this.library.identity;
     const backfill = concat(
       ...cursors.map(([name, cursor]) =>
         defer(() =>
           backfillResource$(this.library, name, cursor, batchSize, {
             backpressure: options.backpressure,
             held: cursor.held,
-          }).pipe(tap((batch) => positions.set(name, { epoch, seq: batch.checkpoint?.seq ?? 0 }))),
+          }).pipe(
+            tap((batch) => {
+              positions.set(name, {
+                epoch,
+                seq: batch.checkpoint?.seq ?? 0,
+                commitId: batch.checkpoint?.commitId ?? '',
+              });
+              // A restarted cursor may carry claims of this device's lineage from a history it
+              // no longer has: the follow phase leaves them out too (backfillResource$ did).
+              if (batch.reset) held.set(name, withoutLineage(held.get(name), deviceId, epoch));
+            }),
+          ),
         ),
       ),
     );
@@ -208,9 +220,25 @@ export class LibrarySyncService {
       if (!Number.isSafeInteger(cursor.seq) || cursor.seq < 0) {
         throw new TidemarkError('INVALID_ARGUMENT', `cursor seq ${cursor.seq} for ${name} is out of range`);
       }
-      return [name, { epoch: cursor.epoch, seq: cursor.seq, held: this.parseHeld(name, cursor.held) }];
+      // In-process callers may build a cursor without the field; the wire always decodes one.
+      const commitId = cursor.commitId ?? '';
+      if (commitId !== '' && !COMMIT_ID_PATTERN.test(commitId)) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `cursor commit_id for ${name} must be empty or 32 lowercase hex digits, as a checkpoint sent it`,
+        );
+      }
+      return [name, { epoch: cursor.epoch, seq: cursor.seq, commitId, held: this.parseHeld(name, cursor.held) }];
     });
   }
+}
+
+function withoutLineage(
+  held: readonly OriginPrefix[] | undefined,
+  origin: string,
+  epoch: string,
+): OriginPrefix[] {
+  return (held ?? []).filter((prefix) => !(prefix.origin === origin && prefix.epoch === epoch));
 }
 
 export { MAX_BATCH_SIZE };

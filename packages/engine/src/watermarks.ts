@@ -11,6 +11,8 @@ export interface ResourceWatermark {
   readonly peerEpoch: string;
   /** The peer's seq of the last applied batch: the next request asks for `seq > lastSeq`. */
   readonly lastSeq: number;
+  /** Commit id of the checkpoint `lastSeq` came from, sent back on resume; '' when unknown. */
+  readonly peerCommit: string;
   /** Encoded HLC of the last applied row: for people and lag metrics, never a cursor. */
   readonly lastHlc: string | undefined;
   readonly updatedAtMs: number;
@@ -21,6 +23,7 @@ interface WatermarkRow {
   resource_type: ResourceName;
   peer_epoch: string;
   last_seq: number;
+  peer_commit: string;
   last_hlc: string | null;
   updated_at_ms: number;
 }
@@ -31,6 +34,7 @@ function fromRow(row: WatermarkRow): ResourceWatermark {
     resourceType: row.resource_type,
     peerEpoch: row.peer_epoch,
     lastSeq: row.last_seq,
+    peerCommit: row.peer_commit,
     lastHlc: row.last_hlc ?? undefined,
     updatedAtMs: row.updated_at_ms,
   };
@@ -78,25 +82,25 @@ export class ResourceWatermarkStore {
   async advance(
     peerDeviceId: string,
     name: ResourceName,
-    peerEpoch: string,
-    lastSeq: number,
+    position: { readonly peerEpoch: string; readonly lastSeq: number; readonly peerCommit: string },
     lastHlc: string | undefined,
     nowMs: number,
   ): Promise<void> {
     await this.sql.query(
-      `INSERT INTO resource_watermarks (peer_device_id, resource_type, peer_epoch, last_seq, last_hlc, updated_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO resource_watermarks
+         (peer_device_id, resource_type, peer_epoch, last_seq, peer_commit, last_hlc, updated_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (peer_device_id, resource_type) DO UPDATE SET
-         peer_epoch = excluded.peer_epoch, last_seq = excluded.last_seq,
+         peer_epoch = excluded.peer_epoch, last_seq = excluded.last_seq, peer_commit = excluded.peer_commit,
          last_hlc = coalesce(excluded.last_hlc, resource_watermarks.last_hlc), updated_at_ms = excluded.updated_at_ms`,
-      [peerDeviceId, name, peerEpoch, lastSeq, lastHlc ?? null, nowMs],
+      [peerDeviceId, name, position.peerEpoch, position.lastSeq, position.peerCommit, lastHlc ?? null, nowMs],
     );
   }
 
   /** Restarts one type of one peer from 0 (repair: its digest differs from the peer's). */
   async resetType(peerDeviceId: string, name: ResourceName, nowMs: number): Promise<void> {
     await this.sql.query(
-      'UPDATE resource_watermarks SET last_seq = 0, updated_at_ms = ? WHERE peer_device_id = ? AND resource_type = ?',
+      "UPDATE resource_watermarks SET last_seq = 0, peer_commit = '', updated_at_ms = ? WHERE peer_device_id = ? AND resource_type = ?",
       [nowMs, peerDeviceId, name],
     );
   }
@@ -111,7 +115,7 @@ export class ResourceWatermarkStore {
         `INSERT INTO resource_watermarks (peer_device_id, resource_type, peer_epoch, last_seq, last_hlc, updated_at_ms)
          VALUES (?, ?, ?, 0, NULL, ?)
          ON CONFLICT (peer_device_id, resource_type) DO UPDATE SET
-           peer_epoch = excluded.peer_epoch, last_seq = 0, updated_at_ms = excluded.updated_at_ms`,
+           peer_epoch = excluded.peer_epoch, last_seq = 0, peer_commit = '', updated_at_ms = excluded.updated_at_ms`,
         [peerDeviceId, name, peerEpoch, nowMs],
       );
     }

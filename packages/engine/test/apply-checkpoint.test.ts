@@ -36,7 +36,7 @@ async function servedTags(): Promise<StateBatch> {
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, held: [] }],
+        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, commitId: '', held: [] }],
         batchSize: 100,
         follow: false,
       })

@@ -50,7 +50,7 @@ test('pages of maximum-length rows end early under the byte budget and lose noth
       .streamState({
         libraryId: a.identity.libraryId,
         deviceId: fixedUuid(9, 9),
-        cursors: [{ resourceType: resourceTypeOf('entry'), epoch: '', seq: 0, held: [] }],
+        cursors: [{ resourceType: resourceTypeOf('entry'), epoch: '', seq: 0, commitId: '', held: [] }],
         batchSize: MAX_BATCH_SIZE,
         follow: false,
       })

@@ -28,7 +28,7 @@ function serveTags(epoch: string, seq: number, type = resourceTypeOf('tag')): Pr
     service
       .streamState({
         libraryId: library.identity.libraryId,
-        cursors: [{ resourceType: type, epoch, seq, held: [] }],
+        cursors: [{ resourceType: type, epoch, seq, commitId: '', held: [] }],
         batchSize: 0,
         follow: false,
         deviceId: '',

@@ -62,6 +62,7 @@ async function applyTags(
       seq,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     reset: false,

@@ -102,6 +102,7 @@ describe('stamps', () => {
         seq: 2,
         hlc: undefined,
         covered: [],
+        commitId: '',
       },
       remaining: 0,
       reset: false,

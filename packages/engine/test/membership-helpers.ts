@@ -73,7 +73,7 @@ export function batchOf(
       originSeq: 0,
       originEpoch: '',
     })),
-    checkpoint: { resourceType: type, epoch, seq, hlc: undefined, covered: [] },
+    checkpoint: { resourceType: type, epoch, seq, hlc: undefined, covered: [], commitId: '' },
     remaining: 0,
     reset: false,
     caughtUp: true,

@@ -370,6 +370,7 @@ describe('migrations are frozen', () => {
     FileIdentity1733000000000: { fresh: 'c762f8f376cda1dc', legacy: 'c762f8f376cda1dc' },
     Clocks1733100000000: { fresh: '9f6f79ad3e836779', legacy: '9f6f79ad3e836779' },
     SignedMembership1733200000000: { fresh: '098ae8b30889cd99', legacy: '098ae8b30889cd99' },
+    CommitIds1733300000000: { fresh: 'bd0d83e50c0598a6', legacy: 'bd0d83e50c0598a6' },
     OriginPrefixes1733400000000: { fresh: '84e0a7b9630c3aec', legacy: '84e0a7b9630c3aec' },
     SkippedRowsOrigin1733500000000: { fresh: '50e71f0caa052298', legacy: '50e71f0caa052298' },
   };

@@ -33,7 +33,7 @@ async function batchSizesServed(batchSize: number): Promise<number[]> {
       .streamState({
         libraryId: library.identity.libraryId,
         deviceId: '',
-        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, held: [] }],
+        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, commitId: '', held: [] }],
         batchSize,
         follow: false,
       })

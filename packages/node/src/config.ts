@@ -2,6 +2,7 @@ import { TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { formatHostPort, HostPort, isLoopbackHost, parseHostPort } from './address';
 import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './grpc/grpc-options';
+import { AntiEntropyPolicy, DEFAULT_ANTI_ENTROPY } from './peers/anti-entropy';
 
 export interface NodeConfig {
   /** Path to the library database (library.db). */
@@ -36,6 +37,12 @@ export interface NodeConfig {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** How long the server keeps idle and old connections; defaults in grpc-options.ts. */
   connections?: Partial<ConnectionLimits>;
+  /**
+   * Anti-entropy: every type's digest is compared with each peer's after its backfill and then
+   * every `intervalMs` (default 10 minutes); a difference is looked at again after
+   * `confirmDelayMs` (default 5 s) before it is reported.
+   */
+  antiEntropy?: { intervalMs?: number; confirmDelayMs?: number };
 }
 
 export interface ReconnectPolicy {
@@ -57,6 +64,7 @@ export interface ResolvedConfig {
   readonly credentialsDir: string | undefined;
   readonly membershipCheckMs: number;
   readonly connections: ConnectionLimits;
+  readonly antiEntropy: AntiEntropyPolicy;
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialMs: 200, maxMs: 10_000 };
@@ -104,6 +112,18 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     if (!(Number.isSafeInteger(ms) && ms > 0))
       throw invalid(`connection limit ${name} ${ms} ms must be a positive integer`);
   }
+  const antiEntropy = {
+    intervalMs: config.antiEntropy?.intervalMs ?? DEFAULT_ANTI_ENTROPY.intervalMs,
+    confirmDelayMs: config.antiEntropy?.confirmDelayMs ?? DEFAULT_ANTI_ENTROPY.confirmDelayMs,
+  };
+  if (
+    !(antiEntropy.intervalMs > 0 && Number.isFinite(antiEntropy.intervalMs)) ||
+    !(antiEntropy.confirmDelayMs >= 0)
+  ) {
+    throw invalid(
+      `anti-entropy needs 0 < intervalMs (${antiEntropy.intervalMs}) and 0 <= confirmDelayMs (${antiEntropy.confirmDelayMs})`,
+    );
+  }
   return {
     libraryFile: config.libraryFile,
     listen,
@@ -117,5 +137,6 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     credentialsDir: config.credentialsDir,
     membershipCheckMs,
     connections,
+    antiEntropy,
   };
 }

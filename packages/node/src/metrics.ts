@@ -85,6 +85,19 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
+  private readonly digestDifferent = new Gauge({
+    name: 'tidemark_digest_different',
+    help: "1 when anti-entropy's newest comparison found the type different from the peer's (this node's own rows left out of both), else 0.",
+    labelNames: PEER_TYPE,
+    registers: [this.registry],
+  });
+  private readonly digestChecks = new Counter({
+    name: 'tidemark_digest_checks_total',
+    help: 'Anti-entropy comparisons of every type with the peer, by result (equal or different).',
+    labelNames: ['peer', 'result'] as const,
+    registers: [this.registry],
+  });
+
   /** The newest HLC the peer holds per "peer|type", from its handshake and from batches since. */
   private readonly peerNewest = new Map<string, HlcStamp>();
 
@@ -113,6 +126,11 @@ export class NodeMetrics {
         return;
       case 'reconnect_scheduled':
         this.reconnects.inc({ peer });
+        return;
+      case 'digest_check':
+        this.digestChecks.inc({ peer, result: event.differing.length ? 'different' : 'equal' });
+        for (const result of event.results)
+          this.digestDifferent.set({ peer, resource_type: result.resourceType }, result.equal ? 0 : 1);
         return;
       case 'sync':
         break;

@@ -102,6 +102,7 @@ function runNode(parts: {
           library,
           batchSize: config.batchSize,
           reconnect: config.reconnect,
+          antiEntropy: config.antiEntropy,
           connect: (address) => security.connect(address),
           backfillGate,
           originFilter: config.originFilter,

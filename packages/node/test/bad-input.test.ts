@@ -76,7 +76,7 @@ const entryCursor = (epoch = '', seq = 0) => ({
   resourceType: resourceTypeOf('entry'),
   epoch,
   seq,
-  held: [],
+  commitId: '', held: [],
 });
 const sizeOf = (batch: StateBatch) => batch.records.length + batch.tombstones.length;
 
@@ -84,13 +84,13 @@ test('an unknown resource type is INVALID_ARGUMENT', async () => {
   const bad = 99 as ResourceType;
   const streamed = await stream({
     libraryId,
-    cursors: [{ resourceType: bad, epoch: '', seq: 0, held: [] }],
+    cursors: [{ resourceType: bad, epoch: '', seq: 0, commitId: '', held: [] }],
   }).catch(statusOf);
   expect(streamed).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   expect(JSON.stringify(streamed)).toMatch(/unknown resource type 99/);
   const unspecified = await stream({
     libraryId,
-    cursors: [{ resourceType: 0, epoch: '', seq: 0, held: [] }],
+    cursors: [{ resourceType: 0, epoch: '', seq: 0, commitId: '', held: [] }],
   }).catch(statusOf);
   expect(unspecified).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   await expect(digest({ libraryId, resourceTypes: [bad] }).catch(statusOf)).resolves.toMatchObject({
@@ -158,12 +158,14 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
         'a 64-bit integer of the request is 2^53 or more, which no node holds (they stay below 2^53 = 9,007,199,254,740,992)',
     });
   }
-  // One below is a position like any other: past the head, so one empty caught-up batch.
+  // One below is a valid seq, but past everything this node committed: a cursor from a history
+  // it no longer has (a restore), so the type is served from 0 with reset.
   const largest = await stream({
     libraryId,
     cursors: [entryCursor(node.library.identity.epoch, Number.MAX_SAFE_INTEGER)],
   });
-  expect(largest).toEqual([expect.objectContaining({ records: [], caughtUp: true, reset: false })]);
+  expect(largest[0]).toMatchObject({ reset: true, checkpoint: { epoch: node.library.identity.epoch } });
+  expect(largest[largest.length - 1].caughtUp).toBe(true);
 });
 
 describe('garbage bytes', () => {

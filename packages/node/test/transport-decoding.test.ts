@@ -31,6 +31,7 @@ const GOOD: StateBatch = {
     seq: 1,
     hlc: undefined,
     covered: [],
+    commitId: '',
   },
   remaining: 1,
   reset: false,

@@ -149,6 +149,7 @@ describe('wire round trip', () => {
       seq: 2 ** 40,
       hlc,
       covered: [{ origin, epoch: uuid(12), seq: 2 ** 53 - 1 }],
+      commitId: '0123456789abcdef0123456789abcdef',
     };
     const batch: StateBatch = {
       resourceType: ResourceType.RESOURCE_TYPE_ENTRY,

@@ -1,4 +1,5 @@
 import {
+  compareWithPeer,
   decodeHlc,
   Library,
   RESOURCE_NAMES,
@@ -18,7 +19,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
-import { compareWithPeer } from '../compare-digests';
 import { ChildNode } from '../demo/child-node';
 import { EXIT } from '../exit-codes';
 import { freePort } from '../free-port';

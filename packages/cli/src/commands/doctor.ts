@@ -177,6 +177,22 @@ function describe(finding: HealthFinding): Finding {
           `this device's clock is ${formatOffset(finding.aheadMs)} of all ${finding.peers} peers it has measured ` +
           `(max drift ${formatDuration(finding.maxDriftMs / 1000)}): this clock is the likely wrong one; check this machine's time (NTP)`,
       };
+    case 'digest_mismatch':
+      return {
+        severity,
+        check: 'digest',
+        message:
+          `${where(finding)} differs from this device's (${formatCount(finding.localCount)} rows and tombstones here, ` +
+          `${formatCount(finding.peerCount)} there, this device's own left out; compared by the node at ` +
+          `${new Date(finding.checkedAtMs).toISOString()}): run tidemark repair --peer against that peer; ` +
+          'if that device was restored from a backup, run tidemark repair --adopt-own there to take back the rows it lost',
+      };
+    case 'digest_checks':
+      return {
+        severity,
+        check: 'digests',
+        message: `every type equal to each of ${finding.peers} peer${finding.peers === 1 ? '' : 's'} at the node's newest comparison`,
+      };
     case 'peer_clocks':
       return {
         severity,

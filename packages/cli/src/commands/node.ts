@@ -20,6 +20,11 @@ export function registerNode(program: Command): void {
       0,
     )
     .option(
+      '--anti-entropy-interval <seconds>',
+      "compare every type's digest with each peer this often, after its backfill (default 600)",
+      positiveInt('--anti-entropy-interval'),
+    )
+    .option(
       '--no-origin-filter',
       'ask peers for every row, also rows this node already holds (by default peers leave them out)',
     )
@@ -55,6 +60,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         metrics?: string;
         batchSize: number;
         originFilter: boolean;
+        antiEntropyInterval?: number;
         insecure?: boolean;
         watch?: boolean;
       }) => {
@@ -68,6 +74,9 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
             metrics: options.metrics,
             batchSize: options.batchSize,
             originFilter: options.originFilter,
+            ...(options.antiEntropyInterval
+              ? { antiEntropy: { intervalMs: options.antiEntropyInterval * 1000 } }
+              : {}),
             // resolveConfig refuses --insecure on anything but loopback addresses.
             insecure: options.insecure === true,
           },

@@ -1,8 +1,13 @@
-import { forgetSkippedOwnRows, ResourceName, resetWatermarks, syncFromPeer$ } from '@tidemark/engine';
+import {
+  compareWithPeer,
+  forgetSkippedOwnRows,
+  ResourceName,
+  resetWatermarks,
+  syncFromPeer$,
+} from '@tidemark/engine';
 import { ProtocolVersion } from '@tidemark/proto';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
-import { compareWithPeer } from '../compare-digests';
 import { EXIT } from '../exit-codes';
 import { formatCount, printJson } from '../output';
 import { createProgressReporter } from '../progress';

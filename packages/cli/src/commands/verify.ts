@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { compareWithPeer } from '../compare-digests';
+import { compareWithPeer } from '@tidemark/engine';
 import { EXIT } from '../exit-codes';
 import { formatCount, formatTable, printJson } from '../output';
 import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';

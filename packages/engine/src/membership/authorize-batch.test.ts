@@ -73,6 +73,7 @@ function volumeBatch(owner: string, origin: string, epoch: string, count = 3): S
       seq: 10,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     reset: false,

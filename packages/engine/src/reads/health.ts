@@ -1,6 +1,7 @@
 import { decodeHlc } from '../hlc';
 import { Library } from '../library';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
+import { readDigestChecks } from './digest-checks';
 import { readPeerClocks } from './peer-clocks';
 import { readRecord } from './records';
 import { ResourceName, resourceNameOf } from '../resource-types';
@@ -110,6 +111,28 @@ export type HealthFinding =
       readonly maxDriftMs: number;
     }
   | {
+      /**
+       * The node's anti-entropy found this type different from a peer's at its newest comparison
+       * (this device's own rows left out of both): rows one side lacks that a cursor skipped, or
+       * rows a restored peer lost (docs/architecture.md, "Restored libraries").
+       */
+      readonly kind: 'digest_mismatch';
+      readonly severity: 'problem';
+      readonly peerDeviceId: string;
+      readonly resourceType: ResourceName;
+      readonly checkedAtMs: number;
+      /** Rows plus tombstones on each side. */
+      readonly localCount: number;
+      readonly peerCount: number;
+    }
+  | {
+      /** Every type compared with every peer by anti-entropy was equal at its newest comparison. */
+      readonly kind: 'digest_checks';
+      readonly severity: 'ok';
+      /** Peers compared with. */
+      readonly peers: number;
+    }
+  | {
       /** Every peer with an estimate is within the max drift of this device's clock. */
       readonly kind: 'peer_clocks';
       readonly severity: 'ok';
@@ -134,8 +157,9 @@ const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
 /**
  * Checks an open library: database integrity, the legacy migration it may have had, every
  * watermark against the peer's last known head and against the rows held here, the rows apply
- * skipped (per peer, origin, type and reason), the HLC floor against the wall clock, and the
- * peers' clock offsets against the max drift. Findings come in that order.
+ * skipped (per peer, origin, type and reason), the HLC floor against the wall clock, the
+ * peers' clock offsets against the max drift, and the node's newest digest comparison with
+ * each peer. Findings come in that order.
  */
 export async function checkLibraryHealth(
   library: Library,
@@ -213,7 +237,33 @@ export async function checkLibraryHealth(
   const tolerance = options.floorAheadToleranceMs ?? DEFAULT_FLOOR_AHEAD_TOLERANCE_MS;
   findings.push({ kind: 'clock', severity: floorAheadMs > tolerance ? 'problem' : 'ok', floorAheadMs });
   findings.push(...(await peerClockFindings(library, options.maxDriftMs ?? library.clock.maxDriftMs)));
+  findings.push(...(await digestCheckFindings(library)));
   return findings;
+}
+
+async function digestCheckFindings(library: Library): Promise<HealthFinding[]> {
+  const checks = await readDigestChecks(library);
+  const different = checks.filter((check) => !check.equal);
+  // Like peer clocks: nothing to say before a node has compared with any peer.
+  if (checks.length === 0) return [];
+  if (different.length === 0) {
+    return [
+      {
+        kind: 'digest_checks',
+        severity: 'ok',
+        peers: new Set(checks.map((check) => check.peerDeviceId)).size,
+      },
+    ];
+  }
+  return different.map((check) => ({
+    kind: 'digest_mismatch',
+    severity: 'problem',
+    peerDeviceId: check.peerDeviceId,
+    resourceType: check.resourceType,
+    checkedAtMs: check.checkedAtMs,
+    localCount: check.localCount,
+    peerCount: check.peerCount,
+  }));
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { SyncEvent, TidemarkError } from '@tidemark/engine';
+import type { ResourceName, SyncEvent, TidemarkError, TypeComparison } from '@tidemark/engine';
 
 type EngineEvent<K extends SyncEvent['kind']> = Extract<SyncEvent, { kind: K }>;
 
@@ -26,6 +26,17 @@ export type PeerSessionEvent =
       readonly peer: string;
       readonly peerDeviceId: string;
       readonly event: EngineEvent<'batch' | 'type_failed' | 'backfilled'>;
+    }
+  /**
+   * Anti-entropy compared every type's digest with the peer's (after the backfill, then at an
+   * interval); `differing` names the types still different after a second look.
+   */
+  | {
+      readonly kind: 'digest_check';
+      readonly peer: string;
+      readonly peerDeviceId: string;
+      readonly differing: readonly ResourceName[];
+      readonly results: readonly TypeComparison[];
     }
   /** The session ended with `error`; a reconnect follows unless the node is closing. */
   | {

@@ -8,6 +8,7 @@ import {
   TidemarkErrorCode,
 } from '@tidemark/engine';
 import { Observable, Subscription } from 'rxjs';
+import { AntiEntropy, AntiEntropyPolicy, DEFAULT_ANTI_ENTROPY } from './anti-entropy';
 import { backoffDelay, maxBackoffDelay } from './backoff';
 import type { ReconnectPolicy } from '../config';
 import type { PeerSessionEvent } from './events';
@@ -30,6 +31,8 @@ export interface PeerSessionOptions {
   readonly backfillGate?: BackfillGate;
   /** Send held prefixes to the peer (default true); see SyncOptions.originFilter. */
   readonly originFilter?: boolean;
+  /** Digest comparisons with the peer after its backfill and at an interval. */
+  readonly antiEntropy?: AntiEntropyPolicy;
 }
 
 /**
@@ -85,8 +88,23 @@ function startAttempt(
   };
   const retries = new TypeRetries({ ...options, transport, emit: forward });
 
+  let antiEntropy: AntiEntropy | undefined;
+  const startAntiEntropy = () => {
+    if (peerDeviceId === undefined || antiEntropy) return;
+    const id = peerDeviceId;
+    antiEntropy = new AntiEntropy(
+      library,
+      transport,
+      id,
+      options.antiEntropy ?? DEFAULT_ANTI_ENTROPY,
+      ({ results, differing }) => emit({ kind: 'digest_check', peer, peerDeviceId: id, results, differing }),
+    );
+    antiEntropy.start();
+  };
+
   const stop = () => {
     ended = true;
+    antiEntropy?.stop();
     retries.stop();
     main.unsubscribe();
     transport.close();
@@ -109,6 +127,7 @@ function startAttempt(
         emit({ kind: 'connected', peer, peerDeviceId, event });
       } else {
         forward(event);
+        if (event.kind === 'backfilled') startAntiEntropy();
       }
     },
     error: finish,

@@ -56,6 +56,33 @@ export function logSessionEvent(logger: Logger, event: PeerSessionEvent): void {
     case 'reconnect_scheduled':
       logger.info({ peer, attempt: event.attempt, delay_ms: event.delayMs }, 'reconnect scheduled');
       return;
+    case 'digest_check': {
+      const fields = { peer, peer_device_id: event.peerDeviceId };
+      if (event.differing.length === 0) {
+        logger.debug(fields, 'every type equal to the peer (anti-entropy)');
+        return;
+      }
+      logger.warn(
+        {
+          ...fields,
+          differing: event.differing,
+          counts: Object.fromEntries(
+            event.results
+              .filter((result) => !result.equal)
+              .map((result) => [
+                result.resourceType,
+                {
+                  local: result.local.rows + result.local.tombstones,
+                  peer: result.peer.rows + result.peer.tombstones,
+                },
+              ]),
+          ),
+        },
+        `digests differ from the peer for ${event.differing.join(', ')}: ` +
+          'run tidemark repair --peer against it (tidemark doctor shows the finding)',
+      );
+      return;
+    }
     case 'sync':
       break;
   }
@@ -77,7 +104,10 @@ export function logSessionEvent(logger: Logger, event: PeerSessionEvent): void {
         },
       };
       if (sync.reset)
-        logger.warn(fields, 'type restarted from 0: the cursor belonged to another epoch of the peer');
+        logger.warn(
+          fields,
+          'type restarted from 0: the cursor belonged to another epoch or history of the peer (its database was recreated or restored)',
+        );
       if (sync.beyondDrift > 0) {
         logger.warn(
           { ...fields, beyond_drift: sync.beyondDrift, max_ahead_ms: sync.maxAheadMs },

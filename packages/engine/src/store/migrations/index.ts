@@ -5,6 +5,7 @@ import { MembersInvites1732900000000 } from './0004-members-invites';
 import { FileIdentity1733000000000 } from './0005-file-identity';
 import { Clocks1733100000000 } from './0006-clocks';
 import { SignedMembership1733200000000 } from './0007-signed-membership';
+import { CommitIds1733300000000 } from './0008-commit-ids';
 import { OriginPrefixes1733400000000 } from './0009-origin-prefixes';
 import { SkippedRowsOrigin1733500000000 } from './0010-skipped-rows-origin';
 
@@ -20,6 +21,7 @@ export const LIBRARY_MIGRATIONS = [
   FileIdentity1733000000000,
   Clocks1733100000000,
   SignedMembership1733200000000,
+  CommitIds1733300000000,
   OriginPrefixes1733400000000,
   SkippedRowsOrigin1733500000000,
 ] as const;

@@ -1,0 +1,217 @@
+import * as fs from 'node:fs';
+import { Library } from '../src/library';
+import { LibrarySyncService } from '../src/sync-service';
+import { InMemoryTransport } from '../src/testing';
+import { historyMarkFile, writeHistoryMark } from '../src/store/history-mark';
+import { ResourceWatermarkStore } from '../src/watermarks';
+import { createMembers, removeTempDirs } from './fixtures';
+import { countRows, digestsOf, pull, syncUntilCut } from './sync-helpers';
+
+afterAll(removeTempDirs);
+
+/**
+ * The most ordinary restore: a backup copied over the live file in place (same inode, so the
+ * epoch stays), WAL and SHM removed. The restored database numbers its new rows with the seqs the
+ * lost history used, below the cursors its peers hold; commit ids tell the two histories apart.
+ */
+
+async function addTags(library: Library, prefix: string, count: number): Promise<void> {
+  await library.write(async (tx) => {
+    for (let i = 0; i < count; i++) {
+      await tx.put('tag', { uuid: crypto.randomUUID(), name: `${prefix}-${i}`, color: '' });
+    }
+  });
+}
+
+/** Closes, copies the file (and the history mark beside it) aside, reopens. */
+async function backup(library: Library): Promise<{ library: Library; copy: string }> {
+  const file = library.db.file;
+  await library.close();
+  const copy = `${file}.backup-${Math.random().toString(16).slice(2)}`;
+  fs.copyFileSync(file, copy);
+  fs.copyFileSync(historyMarkFile(file), historyMarkFile(copy));
+  return { library: await Library.open(file), copy };
+}
+
+/**
+ * Closes, copies the backup's bytes over the live file (keeping its inode), reopens. With
+ * `mark`, the history mark beside it goes back too: a whole-directory snapshot rolled back,
+ * which the database cannot see on open.
+ */
+async function restoreInPlace(library: Library, copy: string, { mark = false } = {}): Promise<Library> {
+  const file = library.db.file;
+  await library.close();
+  const inode = fs.statSync(file).ino;
+  for (const suffix of ['-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
+  fs.copyFileSync(copy, file);
+  if (mark) fs.copyFileSync(historyMarkFile(copy), historyMarkFile(file));
+  expect(fs.statSync(file).ino).toBe(inode);
+  return Library.open(file);
+}
+
+const namesLike = async (library: Library, prefix: string) =>
+  (
+    await library.db.read.query<{ n: number }>('SELECT count(*) AS n FROM tags WHERE name LIKE ?', [
+      `${prefix}-%`,
+    ])
+  )[0].n;
+
+/** A server that ignores commit ids: what a cursor check without them would do (the bug). */
+class SeqOnlyService extends LibrarySyncService {
+  override streamState(...[request, options]: Parameters<LibrarySyncService['streamState']>) {
+    return super.streamState(
+      { ...request, cursors: request.cursors.map((cursor) => ({ ...cursor, commitId: '' })) },
+      options,
+    );
+  }
+}
+
+describe('a library restored in place from a backup', () => {
+  test('the database alone: the history mark beside it shows the rollback on open, a new epoch, and peers get every row written since', async () => {
+    const [first, b] = await createMembers(2);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    const copy = saved.copy;
+    const epoch = a.identity.epoch;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    a = await restoreInPlace(a, copy);
+    expect(a.identity.epoch).not.toBe(epoch);
+    await addTags(a, 'after-restore', 15);
+    await pull(b, a);
+    expect(await namesLike(b, 'after-restore')).toBe(15);
+    await a.close();
+    await b.close();
+  });
+
+  test('a history mark behind the database (a crash before it moved) or missing keeps the epoch', async () => {
+    let [a] = await createMembers(1);
+    const file = a.db.file;
+    await addTags(a, 'first', 3);
+    const early = { epoch: a.identity.epoch, seq: await a.headSeq() };
+    const [commit] = await a.db.read.query<{ commit_id: string }>(
+      'SELECT commit_id FROM commits WHERE high_seq >= ? ORDER BY high_seq LIMIT 1',
+      [early.seq],
+    );
+    await addTags(a, 'second', 3);
+    await a.close();
+    writeHistoryMark(file, { ...early, commitId: commit.commit_id });
+    a = await Library.open(file);
+    expect(a.identity.epoch).toBe(early.epoch);
+    await a.close();
+    fs.rmSync(historyMarkFile(file));
+    a = await Library.open(file);
+    expect(a.identity.epoch).toBe(early.epoch);
+    await a.close();
+  });
+
+  test('with its history mark (a whole-directory snapshot): keeps its epoch, and a peer whose cursor lies in the lost history gets every row written since', async () => {
+    const [first, b] = await createMembers(2);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    const copy = saved.copy;
+    const epoch = a.identity.epoch;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    expect(await countRows(b, 'tags')).toBe(20);
+
+    a = await restoreInPlace(a, copy, { mark: true });
+    expect(a.identity.epoch).toBe(epoch);
+    // More rows than were lost: the new history passes B's cursor, so only a commit id can tell.
+    await addTags(a, 'after-restore', 15);
+    const headOfA = await a.headSeq();
+    const cursorOfB = (await new ResourceWatermarkStore(b.db.read).get(a.identity.deviceId, 'tag'))!;
+    expect(cursorOfB.lastSeq).toBeLessThan(headOfA);
+    expect(cursorOfB.peerCommit).toMatch(/^[0-9a-f]{32}$/);
+
+    await pull(b, a);
+    expect(await namesLike(b, 'after-restore')).toBe(15);
+    // What the restore lost stays on B (A's anti-entropy reports it; repair --adopt-own takes it back).
+    expect(await namesLike(b, 'after-backup')).toBe(10);
+    await a.close();
+    await b.close();
+  });
+
+  test('a server comparing seqs alone skips what the restored library wrote below the old cursor (the bug the commit id catches)', async () => {
+    const [first, b] = await createMembers(2);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    const copy = saved.copy;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    a = await restoreInPlace(a, copy, { mark: true });
+    await addTags(a, 'after-restore', 15);
+    const transport = new InMemoryTransport(new SeqOnlyService(a));
+    expect((await syncUntilCut(b, transport, { batchSize: 3 })).error).toBeUndefined();
+    expect(await namesLike(b, 'after-restore')).toBeLessThan(15);
+    await a.close();
+    await b.close();
+  });
+
+  test('a cursor beyond everything the restored library has committed restarts from 0, with or without a commit id', async () => {
+    for (const withCommitIds of [true, false]) {
+      const [first, b] = await createMembers(2);
+      await addTags(first, 'before-backup', 10);
+      const saved = await backup(first);
+      let a = saved.library;
+      const copy = saved.copy;
+      await addTags(a, 'after-backup', 30);
+      await pull(b, a);
+      a = await restoreInPlace(a, copy, { mark: true });
+      // Fewer than were lost: the restored head stays below B's cursor.
+      await addTags(a, 'after-restore', 3);
+      const transport = new InMemoryTransport(
+        withCommitIds ? new LibrarySyncService(a) : new SeqOnlyService(a),
+      );
+      const run = await syncUntilCut(b, transport, { batchSize: 3 });
+      expect(run.error).toBeUndefined();
+      expect(await namesLike(b, 'after-restore')).toBe(3);
+      const resets = run.events.filter((event) => event.kind === 'batch' && event.reset);
+      expect(resets.length).toBeGreaterThan(0);
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a restore to a backup taken before the peer ever synced converges', async () => {
+    const [first, b] = await createMembers(2);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    const copy = saved.copy;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    a = await restoreInPlace(a, copy);
+    await addTags(a, 'after-restore', 12);
+    await pull(b, a);
+    expect(await namesLike(b, 'after-restore')).toBe(12);
+    expect(await namesLike(b, 'before-backup')).toBe(10);
+    await a.close();
+    await b.close();
+  });
+
+  test('a restore of the puller itself converges: it re-pulls what it lost, and its peer re-pulls it from 0', async () => {
+    const [a, first] = await createMembers(2);
+    await addTags(a, 'a-first', 10);
+    await pull(first, a);
+    const saved = await backup(first);
+    let b = saved.library;
+    const copy = saved.copy;
+    await addTags(a, 'a-second', 10);
+    await pull(b, a);
+    await pull(a, b);
+    b = await restoreInPlace(b, copy);
+    // B's watermark for A went back with the file: it pulls A's second batch again.
+    await addTags(b, 'b-after-restore', 4);
+    await pull(b, a);
+    await pull(a, b);
+    expect(await namesLike(b, 'a-second')).toBe(10);
+    expect(await namesLike(a, 'b-after-restore')).toBe(4);
+    expect(await digestsOf(a)).toEqual(await digestsOf(b));
+    await a.close();
+    await b.close();
+  });
+});
