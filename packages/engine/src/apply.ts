@@ -423,7 +423,8 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     // restore that kept it, docs/architecture.md "Restored libraries"), and what this device
     // claims of its lineage may be of the lost history, whose origin seqs the new one reuses.
     // Forgetting a claim only costs transfer; streams filtered by it are re-requested.
-    if (await new OriginPrefixStore(sql).forget(peerDeviceId, checkpoint.epoch, name)) context.raised.add(name);
+    if (await new OriginPrefixStore(sql).forget(peerDeviceId, checkpoint.epoch, name))
+      context.raised.add(name);
   }
   const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered) : 0;
   const written = rows.length + tombstones.length;

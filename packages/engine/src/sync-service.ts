@@ -228,7 +228,10 @@ export class LibrarySyncService {
           `cursor commit_id for ${name} must be empty or 32 lowercase hex digits, as a checkpoint sent it`,
         );
       }
-      return [name, { epoch: cursor.epoch, seq: cursor.seq, commitId, held: this.parseHeld(name, cursor.held) }];
+      return [
+        name,
+        { epoch: cursor.epoch, seq: cursor.seq, commitId, held: this.parseHeld(name, cursor.held) },
+      ];
     });
   }
 }

@@ -214,4 +214,28 @@ describe('a library restored in place from a backup', () => {
     await a.close();
     await b.close();
   });
+
+  test('with its history mark: a device that hears of the restore from the restored device, which then vanishes, gets its new rows through a relay (claims of the lost history are forgotten)', async () => {
+    const [first, b, c] = await createMembers(3);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    await pull(c, a);
+    a = await restoreInPlace(a, saved.copy, { mark: true });
+    await addTags(a, 'after-restore', 15);
+    await pull(b, a);
+    // C's stream from A is cut after its first batch (the reset), and A is gone for good.
+    const cut = new InMemoryTransport(new LibrarySyncService(a), {
+      cutBefore: (_, delivered) => delivered >= 1,
+    });
+    const run = await syncUntilCut(c, cut, { batchSize: 3, types: ['tag'] });
+    expect(run.events.some((event) => event.kind === 'batch' && event.reset)).toBe(true);
+    await a.close();
+    await pull(c, b);
+    expect(await namesLike(c, 'after-restore')).toBe(15);
+    await b.close();
+    await c.close();
+  });
 });

@@ -76,7 +76,8 @@ const entryCursor = (epoch = '', seq = 0) => ({
   resourceType: resourceTypeOf('entry'),
   epoch,
   seq,
-  commitId: '', held: [],
+  commitId: '',
+  held: [],
 });
 const sizeOf = (batch: StateBatch) => batch.records.length + batch.tombstones.length;
 

@@ -146,7 +146,9 @@ describe('client pinning over mutual TLS', () => {
           transport.streamState({
             libraryId: a.libraryId,
             deviceId: a.deviceId,
-            cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, commitId: '', held: [] }],
+            cursors: [
+              { resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, commitId: '', held: [] },
+            ],
             batchSize: 0,
             follow: false,
           }),

@@ -173,7 +173,9 @@ describe('mutual TLS over 127.0.0.1', () => {
       const stream = client.streamState({
         libraryId: a.libraryId,
         deviceId: b.deviceId,
-        cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, commitId: '', held: [] }],
+        cursors: [
+          { resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, commitId: '', held: [] },
+        ],
         batchSize: 0,
         follow: true,
       });
