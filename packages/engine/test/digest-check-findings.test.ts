@@ -52,7 +52,9 @@ test('compareWithPeer asks for the named types only, and refuses an answer that 
       return { ...answer, digests: answer.digests.slice(1) };
     },
   };
-  await expect(compareWithPeer(b, spying, { names: ['tag', 'collection'] })).rejects.toThrow(/did not return a digest/);
+  await expect(compareWithPeer(b, spying, { names: ['tag', 'collection'] })).rejects.toThrow(
+    /did not return a digest/,
+  );
   expect(asked).toHaveLength(1);
   expect(asked[0]).toHaveLength(2);
   await a.close();
