@@ -89,7 +89,7 @@ async function pull(batchSize: number): Promise<{ rows: number[]; error: unknown
     for await (const batch of transport.streamState({
       libraryId: '',
       deviceId: '',
-      cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, held: [] }],
+      cursors: [{ resourceType: ResourceType.RESOURCE_TYPE_TAG, epoch: '', seq: 0, commitId: '', held: [] }],
       batchSize,
       follow: false,
     })) {
