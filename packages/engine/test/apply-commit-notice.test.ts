@@ -47,6 +47,7 @@ function tags(first: number, count: number, seq: number): StateBatch {
       seq,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     reset: false,

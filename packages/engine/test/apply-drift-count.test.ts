@@ -56,6 +56,7 @@ function tagsAhead(aheadMs: readonly number[]): StateBatch {
       seq: 10,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     reset: false,
@@ -84,6 +85,7 @@ test('a batch within the drift counts nothing', async () => {
       seq: 20,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
   });
   expect(result).toMatchObject({ received: 2, written: 2, beyondDrift: 0, maxAheadMs: 0 });

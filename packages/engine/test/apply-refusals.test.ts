@@ -52,6 +52,7 @@ function batchOf(name: ResourceName, parts: Partial<StateBatch> = {}): StateBatc
       seq: 1,
       hlc: undefined,
       covered: [],
+      commitId: '',
     },
     remaining: 0,
     reset: false,
