@@ -2,7 +2,15 @@ import { Library, readLocationsOfDevice } from '@tidemark/engine';
 import { forgetRows } from '@tidemark/engine/testing';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+import {
+  freePort,
+  initDevicesOfOneLibrary,
+  NodeProcess,
+  removeTempDirs,
+  runCli,
+  runCliJson,
+  tempDir,
+} from './harness';
 
 afterAll(removeTempDirs);
 
@@ -12,13 +20,10 @@ interface DoctorJson {
 }
 
 test('doctor and verify catch rows missing behind a caught-up watermark, and repair restores them', async () => {
-  const [dirA, dirB] = [tempDir(), tempDir()];
-  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>([
-    'init',
-    '--library',
-    dirA,
-  ]);
-  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
+  const {
+    dirs: [dirA, dirB],
+    deviceId,
+  } = await initDevicesOfOneLibrary(2);
   await runCli(['generate', '--library', dirA, '--volumes', '5', '--locations', '100', '--entries', '3000']);
   const nodeA = new NodeProcess(dirA, await freePort());
   await nodeA.start();

@@ -160,3 +160,21 @@ export async function waitFor(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/**
+ * `tidemark init` in `count` new directories, all of one library (the first's id, given to the
+ * others with --library-id: the insecure multi-device flow). Returns the directories and the
+ * first device's ids.
+ */
+export async function initDevicesOfOneLibrary(
+  count: number,
+): Promise<{ dirs: string[]; libraryId: string; deviceId: string }> {
+  const dirs = Array.from({ length: count }, () => tempDir());
+  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>([
+    'init',
+    '--library',
+    dirs[0],
+  ]);
+  for (const dir of dirs.slice(1)) await runCliJson(['init', '--library', dir, '--library-id', libraryId]);
+  return { dirs, libraryId, deviceId };
+}

@@ -9,7 +9,7 @@ import {
 } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
+import { freePort, initDevicesOfOneLibrary, NodeProcess, removeTempDirs, runCli, waitFor } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -38,10 +38,9 @@ const entryState = (dir: string, uuid: string) =>
   });
 
 test('C, connected only to B, receives A rows through B, and an A-owned delete reaches C', async () => {
-  const [dirA, dirB, dirC] = [tempDir(), tempDir(), tempDir()];
-  const { libraryId } = await runCliJson<{ libraryId: string }>(['init', '--library', dirA]);
-  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
-  await runCliJson(['init', '--library', dirC, '--library-id', libraryId]);
+  const {
+    dirs: [dirA, dirB, dirC],
+  } = await initDevicesOfOneLibrary(3);
   expect(
     (
       await runCli([
@@ -91,13 +90,10 @@ test('C, connected only to B, receives A rows through B, and an A-owned delete r
 });
 
 test('rows written on A while B follows appear on B without a new sync (latency printed, not asserted)', async () => {
-  const [dirA, dirB] = [tempDir(), tempDir()];
-  const { libraryId, deviceId } = await runCliJson<{ libraryId: string; deviceId: string }>([
-    'init',
-    '--library',
-    dirA,
-  ]);
-  await runCliJson(['init', '--library', dirB, '--library-id', libraryId]);
+  const {
+    dirs: [dirA, dirB],
+    deviceId,
+  } = await initDevicesOfOneLibrary(2);
   const nodeA = new NodeProcess(dirA, await freePort());
   const nodeB = new NodeProcess(dirB, await freePort(), [nodeA.address]);
   await nodeA.start();

@@ -4,45 +4,25 @@
  * information for the watermark, so one out of range is not recorded and the batch still applies.
  */
 import { StateBatch } from '@tidemark/proto';
-import { lastValueFrom, toArray } from 'rxjs';
 import { applyBatch } from '../src/apply';
 import { MalformedBatchError } from '../src/errors';
 import { Library } from '../src/library';
-import { resourceTypeOf } from '../src/resource-types';
-import { LibrarySyncService } from '../src/sync-service';
 import { ResourceWatermarkStore } from '../src/watermarks';
-import { createLibrary, removeTempDirs } from './fixtures';
+import { twoDevicesForEachTest } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
+import { servedThroughWire } from './sync-helpers';
 
 let a: Library;
 let b: Library;
+twoDevicesForEachTest((x, y) => ([a, b] = [x, y]));
 
 beforeEach(async () => {
-  a = await createLibrary();
-  b = await createLibrary({ libraryId: a.identity.libraryId });
   await a.write((tx) => tx.put('tag', { uuid: fixedUuid(5, 1), name: 'tag', color: '' }));
 });
 
-afterEach(async () => {
-  await b.close();
-  await a.close();
-});
-
-afterAll(removeTempDirs);
-
 async function servedTags(): Promise<StateBatch> {
-  const [batch] = await lastValueFrom(
-    new LibrarySyncService(a)
-      .streamState({
-        libraryId: a.identity.libraryId,
-        deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, commitId: '', held: [] }],
-        batchSize: 100,
-        follow: false,
-      })
-      .pipe(toArray()),
-  );
-  return StateBatch.decode(StateBatch.encode(batch).finish());
+  const [batch] = await servedThroughWire(a, b, 'tag');
+  return batch;
 }
 
 const tagMark = () => new ResourceWatermarkStore(b.db.read).get(a.identity.deviceId, 'tag');

@@ -4,47 +4,23 @@
  * row in, the newer one is what a library keeps, and applying a batch again writes nothing.
  */
 import { StateBatch } from '@tidemark/proto';
-import { lastValueFrom, toArray } from 'rxjs';
 import { applyBatch } from '../src/apply';
 import { Library } from '../src/library';
-import { resourceTypeOf } from '../src/resource-types';
-import { LibrarySyncService } from '../src/sync-service';
-import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { TestClock, twoDevicesForEachTest } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
+import { servedThroughWire } from './sync-helpers';
 
 const TAG = fixedUuid(5, 1);
 let a: Library;
 let b: Library;
 let clock: TestClock;
-
-beforeEach(async () => {
-  clock = new TestClock();
-  a = await createLibrary({ clock: { now: clock.now } });
-  b = await createLibrary({ libraryId: a.identity.libraryId, clock: { now: clock.now } });
-});
-
-afterEach(async () => {
-  await b.close();
-  await a.close();
-});
-
-afterAll(removeTempDirs);
+twoDevicesForEachTest((x, y, c) => ([a, b, clock] = [x, y, c]), { steppingClock: true });
 
 /** A's whole tag type as one batch, through the wire format like every real batch. */
 async function servedTags(): Promise<StateBatch> {
-  const batches = await lastValueFrom(
-    new LibrarySyncService(a)
-      .streamState({
-        libraryId: a.identity.libraryId,
-        deviceId: b.identity.deviceId,
-        cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, commitId: '', held: [] }],
-        batchSize: 100,
-        follow: false,
-      })
-      .pipe(toArray()),
-  );
+  const batches = await servedThroughWire(a, b, 'tag');
   expect(batches).toHaveLength(1);
-  return StateBatch.decode(StateBatch.encode(batches[0]).finish());
+  return batches[0];
 }
 
 async function tagOnB(): Promise<string> {

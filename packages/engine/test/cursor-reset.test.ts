@@ -1,33 +1,19 @@
 import { StateBatch } from '@tidemark/proto';
 import { lastValueFrom, toArray } from 'rxjs';
-import { Library } from '../src/library';
 import { resourceTypeOf } from '../src/resource-types';
 import { LibrarySyncService } from '../src/sync-service';
-import { createLibrary, removeTempDirs } from './fixtures';
+import { libraryOfTagsForFile } from './scenario-helpers';
 
 const TAGS = 5;
 
-let library: Library;
-
-beforeAll(async () => {
-  library = await createLibrary();
-  await library.write(async (tx) => {
-    for (let i = 0; i < TAGS; i++)
-      await tx.put('tag', { uuid: crypto.randomUUID(), name: `t${i}`, color: '' });
-  });
-});
-
-afterAll(async () => {
-  await library.close();
-  removeTempDirs();
-});
+const tags = libraryOfTagsForFile(TAGS);
 
 function serveTags(epoch: string, seq: number, type = resourceTypeOf('tag')): Promise<StateBatch[]> {
-  const service = new LibrarySyncService(library);
+  const service = new LibrarySyncService(tags.library);
   return lastValueFrom(
     service
       .streamState({
-        libraryId: library.identity.libraryId,
+        libraryId: tags.library.identity.libraryId,
         cursors: [{ resourceType: type, epoch, seq, commitId: '', held: [] }],
         batchSize: 0,
         follow: false,
@@ -43,7 +29,7 @@ test('a seq without an epoch is served from 0, and the first batch says reset be
   const batches = await serveTags('', 3);
   expect(batches.map((batch) => batch.reset)).toEqual([true]);
   expect(rowsOf(batches)).toBe(TAGS);
-  expect(batches[0].checkpoint?.epoch).toBe(library.identity.epoch);
+  expect(batches[0].checkpoint?.epoch).toBe(tags.library.identity.epoch);
 });
 
 test('the reset is announced even when the type is empty: one empty caught-up batch with reset', async () => {
@@ -69,6 +55,6 @@ test('a foreign epoch is reset whatever its seq, and the server own epoch resume
     });
   }
   const head = (await serveTags('', 0))[0].checkpoint!.seq;
-  const own = await serveTags(library.identity.epoch, head - 2);
+  const own = await serveTags(tags.library.identity.epoch, head - 2);
   expect({ reset: own.map((batch) => batch.reset), rows: rowsOf(own) }).toEqual({ reset: [false], rows: 2 });
 });

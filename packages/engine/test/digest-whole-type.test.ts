@@ -3,32 +3,16 @@
  * pages it is read in, so a copy missing rows of a large type never verifies as complete.
  */
 import { DigestAccumulator, digestResource } from '../src/digest';
-import { Library } from '../src/library';
-import { createLibrary, removeTempDirs } from './fixtures';
-import { fixedUuid, versionsOf } from './scenario-helpers';
+import { fixedUuid, libraryOfTagsForFile, versionsOf } from './scenario-helpers';
 
 /** More than two pages of the digest's reads (5,000 versions each). */
 const TAGS = 10_001;
-let library: Library;
-
-beforeAll(async () => {
-  library = await createLibrary();
-  await library.write(async (tx) => {
-    for (let n = 0; n < TAGS; n++)
-      await tx.put('tag', { uuid: fixedUuid(5, n), name: `tag ${n}`, color: '' });
-    await tx.delete('tag', fixedUuid(5, 0));
-  });
-});
-
-afterAll(async () => {
-  await library.close();
-  removeTempDirs();
-});
+const tags = libraryOfTagsForFile(TAGS, (tx) => tx.delete('tag', fixedUuid(5, 0)));
 
 /** The digest computed from every version the library holds, read in one query. */
 async function expectedDigest(name: 'tag' | 'device'): Promise<string> {
   const accumulator = new DigestAccumulator();
-  for (const version of await versionsOf(library, name)) {
+  for (const version of await versionsOf(tags.library, name)) {
     const [kind, uuid, hlc, origin] = version.split('|');
     accumulator.add(kind === 'r' ? 'r' : 't', uuid, hlc, origin);
   }
@@ -36,7 +20,7 @@ async function expectedDigest(name: 'tag' | 'device'): Promise<string> {
 }
 
 async function servedDigest(name: 'tag' | 'device'): Promise<string> {
-  const digest = await digestResource(library.db.read, name);
+  const digest = await digestResource(tags.library.db.read, name);
   return `${digest.rowCount}/${digest.tombstoneCount}/${Buffer.from(digest.hash).toString('hex')}`;
 }
 
@@ -47,9 +31,10 @@ test('a type larger than one page is digested whole', async () => {
 
 test("the version holding the library's first seq is digested", async () => {
   // A new library's first write is its own device row, at seq 1.
-  const [{ seq }] = await library.db.read.query<{ seq: number }>('SELECT seq FROM devices WHERE uuid = ?', [
-    library.identity.deviceId,
-  ]);
+  const [{ seq }] = await tags.library.db.read.query<{ seq: number }>(
+    'SELECT seq FROM devices WHERE uuid = ?',
+    [tags.library.identity.deviceId],
+  );
   expect(seq).toBe(1);
   expect(await servedDigest('device')).toBe(await expectedDigest('device'));
   expect((await servedDigest('device')).startsWith('1/0/')).toBe(true);

@@ -38,3 +38,25 @@ export async function createMembers(count: number, options: CreateLibraryOptions
 export function removeTempDirs(): void {
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * For each test of a file: two new devices of one library, handed to `use` (with the stepping
+ * clock they share when `steppingClock`, else they read the real clock), closed after the test;
+ * the temp dirs are removed after the file. Hooks the file registers later run after these.
+ */
+export function twoDevicesForEachTest(
+  use: (a: Library, b: Library, clock: TestClock) => void,
+  { steppingClock = false }: { readonly steppingClock?: boolean } = {},
+): void {
+  const opened: Library[] = [];
+  beforeEach(async () => {
+    const clock = new TestClock();
+    const [a, b] = await createMembers(2, steppingClock ? { clock: { now: clock.now } } : {});
+    opened.push(a, b);
+    use(a, b, clock);
+  });
+  afterEach(async () => {
+    for (const library of opened.splice(0).reverse()) await library.close();
+  });
+  afterAll(removeTempDirs);
+}

@@ -9,23 +9,13 @@ import { StateRequest } from '@tidemark/proto';
 import { Library } from '../src/library';
 import { RESOURCE_NAMES } from '../src/resource-types';
 import { ResourceWatermarkStore } from '../src/watermarks';
-import { createMembers, removeTempDirs } from './fixtures';
+import { twoDevicesForEachTest } from './fixtures';
 import { fixedUuid, HookedTransport } from './scenario-helpers';
 import { syncUntilCut, transportTo } from './sync-helpers';
 
 let a: Library;
 let b: Library;
-
-beforeEach(async () => {
-  [a, b] = await createMembers(2);
-});
-
-afterEach(async () => {
-  await a.close();
-  await b.close();
-});
-
-afterAll(removeTempDirs);
+twoDevicesForEachTest((x, y) => ([a, b] = [x, y]));
 
 /** B's watermarks for A, type by type, as "epoch:seq". */
 async function marksForA(): Promise<string[]> {

@@ -13,7 +13,9 @@ import {
   ResourceCursor,
   ResourceName,
   SyncTransport,
+  WriteTransaction,
 } from '../src';
+import { createLibrary, removeTempDirs } from './fixtures';
 import { ResourceWatermarkStore } from '../src/watermarks';
 import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from '../src/origin-prefixes';
 import { compareVersion } from '../src/hlc';
@@ -317,4 +319,26 @@ export function appliedHeldPolicy(library: Library): HeldPolicy {
       { origin: deviceId, epoch, seq: WHOLE_LINEAGE },
     ];
   };
+}
+
+/**
+ * One library for every test of a file, holding `count` tags (`fixedUuid(5, n)`, named `tag n`,
+ * one transaction), and then whatever `more` writes; closed, and the temp dirs removed, after
+ * the file's tests. Read `library` inside tests and hooks, not at load time.
+ */
+export function libraryOfTagsForFile(count: number, more?: (tx: WriteTransaction) => Promise<void>) {
+  const held = { library: undefined as unknown as Library };
+  beforeAll(async () => {
+    held.library = await createLibrary();
+    await held.library.write(async (tx) => {
+      for (let n = 0; n < count; n++)
+        await tx.put('tag', { uuid: fixedUuid(5, n), name: `tag ${n}`, color: '' });
+      await more?.(tx);
+    });
+  });
+  afterAll(async () => {
+    await held.library.close();
+    removeTempDirs();
+  });
+  return held;
 }

@@ -4,34 +4,19 @@
  */
 import { StateBatch } from '@tidemark/proto';
 import { lastValueFrom, toArray } from 'rxjs';
-import { Library } from '../src/library';
 import { resourceTypeOf } from '../src/resource-types';
 import { clampBatchSize, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE } from '../src/serve';
 import { LibrarySyncService } from '../src/sync-service';
-import { createLibrary, removeTempDirs } from './fixtures';
-import { fixedUuid } from './scenario-helpers';
+import { libraryOfTagsForFile } from './scenario-helpers';
 
 const TAGS = DEFAULT_BATCH_SIZE + 1;
-let library: Library;
-
-beforeAll(async () => {
-  library = await createLibrary();
-  await library.write(async (tx) => {
-    for (let n = 0; n < TAGS; n++)
-      await tx.put('tag', { uuid: fixedUuid(5, n), name: `tag ${n}`, color: '' });
-  });
-});
-
-afterAll(async () => {
-  await library.close();
-  removeTempDirs();
-});
+const tags = libraryOfTagsForFile(TAGS);
 
 async function batchSizesServed(batchSize: number): Promise<number[]> {
   const batches: StateBatch[] = await lastValueFrom(
-    new LibrarySyncService(library)
+    new LibrarySyncService(tags.library)
       .streamState({
-        libraryId: library.identity.libraryId,
+        libraryId: tags.library.identity.libraryId,
         deviceId: '',
         cursors: [{ resourceType: resourceTypeOf('tag'), epoch: '', seq: 0, commitId: '', held: [] }],
         batchSize,

@@ -3,33 +3,18 @@
  * aggregate, whose input order is the subquery's in practice but not by contract: the page is
  * put in seq order whatever order the aggregate returns.
  */
-import { Library } from '../src/library';
 import { readPage } from '../src/serve';
 import { SqlRunner } from '../src/store/library-database';
-import { createLibrary, removeTempDirs } from './fixtures';
-import { fixedUuid } from './scenario-helpers';
+import { fixedUuid, libraryOfTagsForFile } from './scenario-helpers';
 
 const TAGS = 12;
-let library: Library;
-
-beforeAll(async () => {
-  library = await createLibrary();
-  await library.write(async (tx) => {
-    for (let n = 0; n < TAGS; n++)
-      await tx.put('tag', { uuid: fixedUuid(5, n), name: `tag ${n}`, color: '' });
-  });
-});
-
-afterAll(async () => {
-  await library.close();
-  removeTempDirs();
-});
+const tags = libraryOfTagsForFile(TAGS);
 
 /** The library's reader, with every JSON array an aggregate builds rearranged by `rearrange`. */
 function aggregatesRearranged(rearrange: (rows: unknown[]) => unknown[]): SqlRunner {
   return {
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<Row[]> {
-      const rows = await library.db.read.query<Row>(sql, params);
+      const rows = await tags.library.db.read.query<Row>(sql, params);
       if (!sql.includes('json_group_array')) return rows;
       return rows.map((row) => {
         const { rows: json } = row as { rows: string };
@@ -47,7 +32,7 @@ test.each([
   ['rotated', (rows: unknown[]) => [...rows.slice(5), ...rows.slice(0, 5)]],
   ['with one pair swapped at the end', (rows: unknown[]) => [...rows.slice(0, -2), rows.at(-1), rows.at(-2)]],
 ])('a page is in seq order when the aggregate returns its rows %s', async (_, rearrange) => {
-  const inOrder = await readPage(library.db.read, 'tag', 0, 100);
+  const inOrder = await readPage(tags.library.db.read, 'tag', 0, 100);
   expect(uuidsOf(inOrder)).toEqual(Array.from({ length: TAGS }, (_, n) => fixedUuid(5, n)));
 
   const page = await readPage(aggregatesRearranged(rearrange), 'tag', 0, 100);

@@ -1,9 +1,11 @@
+import { StateBatch } from '@tidemark/proto';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import {
   Library,
   LibrarySyncService,
   RESOURCE_NAMES,
   ResourceName,
+  resourceTypeOf,
   SyncEvent,
   syncFromPeer$,
   SyncOptions,
@@ -60,4 +62,25 @@ export async function countRows(library: Library, table: string): Promise<number
 export async function pull(client: Library, server: Library): Promise<void> {
   const run = await syncUntilCut(client, transportTo(server), { batchSize: 3 });
   expect(run.error).toBeUndefined();
+}
+
+/** `server`'s whole type as it serves it to `client` from seq 0, through the wire format like every real batch. */
+export async function servedThroughWire(
+  server: Library,
+  client: Library,
+  name: ResourceName,
+  batchSize = 100,
+): Promise<StateBatch[]> {
+  const batches = await lastValueFrom(
+    new LibrarySyncService(server)
+      .streamState({
+        libraryId: server.identity.libraryId,
+        deviceId: client.identity.deviceId,
+        cursors: [{ resourceType: resourceTypeOf(name), epoch: '', seq: 0, commitId: '', held: [] }],
+        batchSize,
+        follow: false,
+      })
+      .pipe(toArray()),
+  );
+  return batches.map((batch) => StateBatch.decode(StateBatch.encode(batch).finish()));
 }

@@ -19,24 +19,14 @@ import {
 import { encodeHlc } from '../src/hlc';
 import { PeerHeadStore } from '../src/peer-heads';
 import { forgetRows } from '../src/testing';
-import { createMembers, removeTempDirs } from './fixtures';
+import { twoDevicesForEachTest } from './fixtures';
 import { copyLegacyFixture, rawQuery } from './legacy-fixture';
 import { fixedUuid } from './scenario-helpers';
 import { syncOnce } from './sync-helpers';
 
 let a: Library;
 let b: Library;
-
-beforeEach(async () => {
-  [a, b] = await createMembers(2);
-});
-
-afterEach(async () => {
-  await a.close();
-  await b.close();
-});
-
-afterAll(removeTempDirs);
+twoDevicesForEachTest((x, y) => ([a, b] = [x, y]));
 
 async function writeTags(library: Library, namespace: number, count: number): Promise<void> {
   await library.write(async (tx) => {

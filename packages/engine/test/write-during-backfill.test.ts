@@ -4,7 +4,7 @@
  */
 import { ResourceType } from '@tidemark/proto';
 import { concatMap, filter, firstValueFrom, merge, of, Subscription, timeout } from 'rxjs';
-import { createLibrary, removeTempDirs, TestClock } from './fixtures';
+import { TestClock, twoDevicesForEachTest } from './fixtures';
 import { fixedUuid, hasRow, HookedTransport, lostRows } from './scenario-helpers';
 import { syncUntilCut, transportTo } from './sync-helpers';
 import { SyncEvent, syncFromPeer$ } from '../src/client';
@@ -18,20 +18,11 @@ const NEW_TAG = fixedUuid(5, 99);
 let a: Library;
 let b: Library;
 let clock: TestClock;
+twoDevicesForEachTest((x, y, c) => ([a, b, clock] = [x, y, c]), { steppingClock: true });
 
 beforeEach(async () => {
-  clock = new TestClock();
-  a = await createLibrary({ clock: { now: clock.now } });
-  b = await createLibrary({ libraryId: a.identity.libraryId, clock: { now: clock.now } });
   await writeSyntheticLibrary(a, { volumes: 3, locations: 5, entries: 3_000, entriesPerTransaction: 1_000 });
 });
-
-afterEach(async () => {
-  await b.close();
-  await a.close();
-});
-
-afterAll(removeTempDirs);
 
 /**
  * A transport on which A commits, right after B applied its 2nd entry batch: a new volume (a type
