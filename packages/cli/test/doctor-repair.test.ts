@@ -133,9 +133,8 @@ test('a device restored from a backup gets its own rows back from a peer only wi
     expect(await ownedRows(dirA, 'entry', b)).toBe(50);
 
     // B is restored from the backup: its entries now live only on A. The copy is renamed over the
-    // file, so it is a new file (a new inode) while the old one still exists: the engine detects
-    // the restore by file identity and takes a new epoch. (Removing the file first and copying can
-    // get the freed inode back: that restore goes unnoticed, docs/architecture.md "Epochs never skip".)
+    // file, a new file (a new inode) while the old one still exists, so the engine sees a restore
+    // and takes a new epoch (how a restore is detected: docs/architecture.md, "Epochs never skip").
     for (const file of [`${fileB}-wal`, `${fileB}-shm`]) fs.rmSync(file, { force: true });
     fs.copyFileSync(backup, `${fileB}.restoring`);
     fs.renameSync(`${fileB}.restoring`, fileB);
