@@ -25,3 +25,19 @@ test('a writer cache size that is not a whole number of KiB >= 64 is refused bef
     await library.close();
   }
 });
+
+test('a fallback poll interval that is not a whole number of milliseconds from 1 to 2^31-1 is refused before anything opens', async () => {
+  const dir = tempDir();
+  await (await createLibrary({ dir })).close();
+  const file = Library.fileIn(dir);
+  for (const fallbackPollMs of [0, -5, 2.5, Number.NaN, 2 ** 31]) {
+    const error = await Library.open(file, { fallbackPollMs }).catch((e: unknown) => e);
+    expect(isTidemarkError(error) && error.code).toBe('INVALID_ARGUMENT');
+  }
+  const fresh = Library.fileIn(tempDir());
+  const error = await Library.create(fresh, { fallbackPollMs: 0 }).catch((e: unknown) => e);
+  expect(isTidemarkError(error) && error.code).toBe('INVALID_ARGUMENT');
+  const library = await Library.open(file, { fallbackPollMs: 3_600_000 });
+  expect(library.fallbackPollMs).toBe(3_600_000);
+  await library.close();
+});

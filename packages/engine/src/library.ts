@@ -2,18 +2,8 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  distinctUntilChanged,
-  filter,
-  from,
-  interval,
-  merge,
-  Observable,
-  share,
-  Subject,
-  switchMap,
-  takeUntil,
-} from 'rxjs';
+import { merge, Observable, share, Subject, takeUntil } from 'rxjs';
+import { checkFallbackPollMs, CommitWatch, DEFAULT_FALLBACK_POLL_MS } from './commit-watch';
 import { TidemarkError } from './errors';
 import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
 import { checkHistoryMark, currentHistoryMark } from './rolled-back';
@@ -36,8 +26,21 @@ export interface LibraryIdentity {
 
 export interface OpenLibraryOptions {
   readonly clock?: HlcOptions;
-  /** How often followers look for commits made by other processes. Default 50 ms. */
-  readonly pollIntervalMs?: number;
+  /**
+   * Commits made by other processes writing this file (an indexer, `tidemark tag`) wake
+   * followers through a file-system notification on the WAL. This slow poll, only while someone
+   * follows, recovers a commit the notification missed, and is all there is where the file
+   * system sends none (docs/architecture.md, "Following commits of other processes").
+   * Default 2,000 ms.
+   */
+  readonly fallbackPollMs?: number;
+  /**
+   * False: no file-system notification, the fallback poll alone. For a file system whose
+   * notifications are known to be wrong; default true.
+   */
+  readonly commitNotifications?: boolean;
+  /** Told when the library's directory cannot be watched (the fallback poll goes on). */
+  readonly onCommitWatchError?: (error: TidemarkError) => void;
   /**
    * SQLite page cache of the writer connection, in KiB (default 16 MiB). A bigger cache keeps
    * more of the random-keyed index pages an apply touches; a daemon that must stay small passes
@@ -81,6 +84,10 @@ export function createPrivateDirectory(dir: string): void {
 /** How often, at most, commits move the history mark beside the database. */
 const HISTORY_MARK_INTERVAL_MS = 1_000;
 
+function checkFollowOptions(options: OpenLibraryOptions): void {
+  if (options.fallbackPollMs !== undefined) checkFallbackPollMs(options.fallbackPollMs);
+}
+
 /** A library file on this device: identity, clock, the one write path and commit notifications. */
 export class Library {
   private readonly commitsSubject = new Subject<number>();
@@ -90,12 +97,11 @@ export class Library {
   readonly commits$: Observable<number> = this.commitsSubject.asObservable();
   /**
    * Emits when the change sequence may have moved: at once for commits made through this
-   * process, and within `pollIntervalMs` for commits of other processes writing the same file
-   * (an indexer running beside the node). One poller serves every follower of this library, and
-   * only while someone follows.
+   * process, and on a file-system notification for commits of other processes writing the same
+   * file (an indexer running beside the node), or at the latest at the next `fallbackPollMs`.
+   * One watch serves every follower of this library, and only while someone follows.
    */
   readonly changes$: Observable<number>;
-  readonly pollIntervalMs: number;
   /**
    * Lineages by id, as committed (serving puts each row's origin epoch on the wire).
    * @internal
@@ -108,6 +114,8 @@ export class Library {
    * @internal
    */
   readonly prefixesRaised$: Observable<PrefixesRaised> = this.appliedPrefixesSubject.asObservable();
+  readonly fallbackPollMs: number;
+  private readonly commitWatch: CommitWatch;
 
   private constructor(
     /**
@@ -127,14 +135,16 @@ export class Library {
     readonly ownLineage: number,
   ) {
     this.lineages = new LineageCache(db.read);
-    this.pollIntervalMs = options.pollIntervalMs ?? 50;
-    const polled$ = interval(this.pollIntervalMs).pipe(
-      switchMap(() => from(this.headSeq().catch(() => 0))),
-      filter((head) => head > 0),
-      distinctUntilChanged(),
-    );
-    // Completes on close, so no poll timer outlives the library.
-    this.changes$ = merge(this.commits$, polled$).pipe(takeUntil(this.closing), share());
+    this.fallbackPollMs = options.fallbackPollMs ?? DEFAULT_FALLBACK_POLL_MS;
+    this.commitWatch = new CommitWatch({
+      file: db.file,
+      readHead: () => this.headSeq(),
+      fallbackPollMs: this.fallbackPollMs,
+      notifications: options.commitNotifications ?? true,
+      onWatchError: options.onCommitWatchError,
+    });
+    // Completes on close, so no watch or timer outlives the library.
+    this.changes$ = merge(this.commits$, this.commitWatch.heads$).pipe(takeUntil(this.closing), share());
   }
 
   /** Path of this library's database file. */
@@ -163,6 +173,7 @@ export class Library {
         );
       }
     }
+    checkFollowOptions(options);
     createPrivateDirectory(path.dirname(file));
     // SQLite gives the -wal and -shm files the mode of the database file: 0600 makes all three
     // private. An empty file is an empty database to SQLite.
@@ -213,6 +224,7 @@ export class Library {
     if (!fs.existsSync(file)) {
       throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
     }
+    checkFollowOptions(options);
     const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
     const [row] = await db.read.query<{
       library_id: string;
@@ -308,6 +320,7 @@ export class Library {
    * @internal
    */
   notifyCommitted(head: number): void {
+    this.commitWatch.saw(head);
     this.commitsSubject.next(head);
     this.markHistorySoon();
   }

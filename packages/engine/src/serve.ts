@@ -331,7 +331,8 @@ async function sameHistory(library: Library, cursor: ResourceCursor): Promise<bo
 /**
  * Serves one resource type from a cursor as an Observable of batches: pages of
  * `seq > cursor ORDER BY seq`, ending when caught up or, in follow mode, going on as commits
- * arrive (in-process notification, plus a poll for commits made by other processes).
+ * arrive (`Library.changes$`: commits of this process at once, other processes' by a file-system
+ * notification, or the fallback poll).
  * At most one page is read ahead of what the consumer has taken.
  */
 export function backfillResource$(
@@ -349,8 +350,9 @@ export function backfillResource$(
     const epoch = library.identity.epoch;
     const resourceType = resourceTypeOf(name);
 
-    // Resolves once the library's head passes `seenHead`, woken by `changes$` (in-process
-    // commits at once, other processes' commits by its poll).
+    // Resolves once the library's head passes `seenHead`, woken by `changes$`. `seenHead` was
+    // read before the page that found nothing more: a wake-up that arrived while that page was
+    // read is dropped, but its commit is above `seenHead`, so it causes another read.
     const waitForCommit = async (seenHead: number) => {
       while (!stopped) {
         const woken = new Promise<void>((resolve) => (wake = resolve));

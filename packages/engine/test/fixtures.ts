@@ -22,7 +22,7 @@ export function tempDir(prefix = 'tidemark-test-'): string {
 
 export async function createLibrary(options: CreateLibraryOptions & { dir?: string } = {}): Promise<Library> {
   const dir = options.dir ?? tempDir();
-  return Library.create(Library.fileIn(dir), { pollIntervalMs: 50, ...options });
+  return Library.create(Library.fileIn(dir), options);
 }
 
 /** Creates `count` member devices of one new library. */

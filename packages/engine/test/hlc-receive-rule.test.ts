@@ -24,7 +24,6 @@ beforeEach(async () => {
   bFile = Library.fileIn(tempDir());
   b = await Library.create(bFile, {
     libraryId: a.identity.libraryId,
-    pollIntervalMs: 50,
     clock: { now: bClock.now },
   });
 });
@@ -52,7 +51,7 @@ async function receiveThenEdit(restartBetween: boolean): Promise<void> {
   expect(received.origin).toBe(a.identity.deviceId);
   if (restartBetween) {
     await b.close();
-    b = await Library.open(bFile, { pollIntervalMs: 50, clock: { now: bClock.now } });
+    b = await Library.open(bFile, { clock: { now: bClock.now } });
   }
   bClock.advance(1_000); // later on B's wall clock, still a minute behind A's
   await b.write((tx) => tx.put('tag', { uuid: TAG, name: 'edited on B', color: '' }));

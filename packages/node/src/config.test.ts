@@ -37,6 +37,8 @@ test('config errors are INVALID_ARGUMENT and name the bad value', () => {
   expect(codeOf(() => resolveConfig({ ...base, peers: ['nope'] }))).toBe('INVALID_ARGUMENT');
   expect(codeOf(() => resolveConfig({ ...base, batchSize: -1 }))).toBe('INVALID_ARGUMENT');
   expect(codeOf(() => resolveConfig({ ...base, maxDriftMs: 0 }))).toBe('INVALID_ARGUMENT');
+  for (const fallbackPollMs of [0, 1.5, 2 ** 31])
+    expect(codeOf(() => resolveConfig({ ...base, fallbackPollMs }))).toBe('INVALID_ARGUMENT');
   expect(codeOf(() => resolveConfig({ ...base, reconnect: { initialMs: 500, maxMs: 100 } }))).toBe(
     'INVALID_ARGUMENT',
   );

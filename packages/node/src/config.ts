@@ -30,6 +30,11 @@ export interface NodeConfig {
   credentialsDir?: string;
   /** How often members are re-read, so a removal reaches live streams. Default 1 s. */
   membershipCheckMs?: number;
+  /**
+   * How often followers look for commits of other processes where no file-system notification
+   * reports them (docs/architecture.md, "Following commits of other processes"). Default 2 s.
+   */
+  fallbackPollMs?: number;
   logger?: Logger;
   /** Remote HLC stamps further ahead than this are rejected (engine default 5 minutes). */
   maxDriftMs?: number;
@@ -65,6 +70,7 @@ export interface ResolvedConfig {
   readonly membershipCheckMs: number;
   readonly connections: ConnectionLimits;
   readonly antiEntropy: AntiEntropyPolicy;
+  readonly fallbackPollMs: number | undefined;
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialMs: 200, maxMs: 10_000 };
@@ -91,6 +97,13 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   const membershipCheckMs = config.membershipCheckMs ?? 1_000;
   if (!(Number.isFinite(membershipCheckMs) && membershipCheckMs > 0)) {
     throw invalid(`membership check interval ${membershipCheckMs} ms must be a positive number`);
+  }
+  const fallbackPollMs = config.fallbackPollMs;
+  if (
+    fallbackPollMs !== undefined &&
+    !(Number.isSafeInteger(fallbackPollMs) && fallbackPollMs >= 1 && fallbackPollMs < 2 ** 31)
+  ) {
+    throw invalid(`fallback poll interval ${fallbackPollMs} ms must be a whole number from 1 to 2147483647`);
   }
   const duplicate = peers.find((peer, index) => peers.indexOf(peer) !== index);
   if (duplicate) throw invalid(`peer ${duplicate} is listed twice`);
@@ -138,5 +151,6 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     membershipCheckMs,
     connections,
     antiEntropy,
+    fallbackPollMs,
   };
 }

@@ -41,6 +41,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const logger: Logger = config.logger ?? createLogger();
   const library = await Library.open(resolved.libraryFile, {
     writerCacheKib: DAEMON_WRITER_CACHE_KIB,
+    fallbackPollMs: resolved.fallbackPollMs,
+    onCommitWatchError: (error) => logger.warn({ err: error }, error.message),
     ...(resolved.maxDriftMs === undefined ? {} : { clock: { maxDriftMs: resolved.maxDriftMs } }),
   });
   let server: NodeServer | undefined;

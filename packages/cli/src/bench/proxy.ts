@@ -9,6 +9,7 @@ export class CountingProxy {
   downstreamBytes = 0;
   upstreamBytes = 0;
   private readonly sockets = new Set<net.Socket>();
+  private targetPort = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -20,12 +21,19 @@ export class CountingProxy {
       const server = net.createServer();
       const ready = () => {
         const proxy = new CountingProxy(server, (server.address() as net.AddressInfo).port);
-        server.on('connection', (client) => proxy.relay(client, targetPort));
+        proxy.targetPort = targetPort;
+        server.on('connection', (client) => proxy.relay(client, proxy.targetPort));
         resolve(proxy);
       };
       server.once('error', reject);
       server.listen(0, '127.0.0.1', ready);
     });
+  }
+
+  /** Relays new connections to `targetPort` and cuts the open ones: the client reconnects there. */
+  retarget(targetPort: number): void {
+    this.targetPort = targetPort;
+    for (const socket of this.sockets) socket.destroy();
   }
 
   reset(): void {

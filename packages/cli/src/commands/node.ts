@@ -33,6 +33,11 @@ export function registerNode(program: Command): void {
       "keep this device's indexed locations current from file-system events (rescanned at start and when events are lost)",
     )
     .option(
+      '--fallback-poll-ms <ms>',
+      'how often to look for commits of other processes on file systems that send no notification (default 2000)',
+      positiveInt('--fallback-poll-ms'),
+    )
+    .option(
       '--insecure',
       'plaintext gRPC, no authentication or authorization (loopback addresses only; default: mutual TLS)',
     )
@@ -61,6 +66,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         batchSize: number;
         originFilter: boolean;
         antiEntropyInterval?: number;
+        fallbackPollMs?: number;
         insecure?: boolean;
         watch?: boolean;
       }) => {
@@ -77,6 +83,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
             ...(options.antiEntropyInterval
               ? { antiEntropy: { intervalMs: options.antiEntropyInterval * 1000 } }
               : {}),
+            fallbackPollMs: options.fallbackPollMs,
             // resolveConfig refuses --insecure on anything but loopback addresses.
             insecure: options.insecure === true,
           },

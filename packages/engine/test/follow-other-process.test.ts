@@ -1,0 +1,145 @@
+/**
+ * Live follow across processes: a writer in another real process commits 200 tags at seeded
+ * random intervals (a third back to back) on the library's file, and a follower in this process
+ * (the serving side of a follow stream) must see every commit, in seq order, none twice.
+ *
+ * Each way of waking the follower runs alone: the file-system notification with the fallback
+ * poll pushed to an hour, and the fallback poll alone. The control removes both (no
+ * notification, a fallback of an hour): the follower then sees none of the commits, which
+ * proves the test catches a follower that other processes' commits do not wake.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { StateBatch } from '@tidemark/proto';
+import { Subscription } from 'rxjs';
+import { Library, OpenLibraryOptions } from '../src/library';
+import { backfillResource$ } from '../src/serve';
+import { createLibrary, removeTempDirs } from './fixtures';
+
+const DIST = path.join(__dirname, '..', 'dist', 'index.js');
+const WRITER = path.join(__dirname, 'fixtures', 'commit-writer.js');
+const COMMITS = 200;
+/** Generous: the machine is shared and slow at times. */
+const DEADLINE_MS = 60_000;
+/** How long the control waits, after the writer is done, for commits it must not see. */
+const CONTROL_GRACE_MS = 3_000;
+const SEED = Number(process.env.FOLLOW_SEED ?? Date.now() % 1_000_000);
+
+afterAll(removeTempDirs);
+
+interface Variant {
+  readonly label: string;
+  readonly options: OpenLibraryOptions;
+  /** Commits the follower must have seen when the writer is done and the wait is over. */
+  readonly seen: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+const VARIANTS: readonly Variant[] = [
+  {
+    label:
+      'the file-system notification alone (fallback poll of an hour) wakes the follower for every commit',
+    options: { fallbackPollMs: HOUR_MS },
+    seen: COMMITS,
+  },
+  {
+    label: 'the fallback poll alone (no notification) recovers every commit',
+    options: { commitNotifications: false, fallbackPollMs: 250 },
+    seen: COMMITS,
+  },
+  {
+    label: 'control: no notification and a fallback poll of an hour FAILS, seeing none of the commits',
+    options: { commitNotifications: false, fallbackPollMs: HOUR_MS },
+    seen: 0,
+  },
+];
+
+/** Lines of a child's stdout as they arrive, and a promise for its exit code. */
+function startWriter(file: string): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [WRITER, DIST, file, String(COMMITS), String(SEED)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      if (code !== 0) process.stderr.write(`commit writer exited ${code}: ${stderr}\n`);
+      resolve(code);
+    }),
+  );
+  return { child, lines, exited };
+}
+
+/** Polls `condition` until it holds or the deadline passes; returns whether it held. */
+async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+describe.each(VARIANTS)('$label', (variant) => {
+  let follower: Library;
+  let writer: ReturnType<typeof startWriter> | undefined;
+  let stream: Subscription | undefined;
+
+  afterEach(async () => {
+    writer?.child.kill('SIGKILL');
+    stream?.unsubscribe();
+    await follower?.close();
+  });
+
+  test(`200 commits of another process, in seq order, none twice (seed ${SEED}; replay with FOLLOW_SEED)`, async () => {
+    expect(fs.existsSync(DIST)).toBe(true); // build first: npx nx run engine:build
+    const made = await createLibrary();
+    const file = made.file;
+    await made.close();
+    follower = await Library.open(file, variant.options);
+    const base = await follower.headSeq();
+
+    const batches: StateBatch[] = [];
+    const caughtUp = new Promise<void>((resolve, reject) => {
+      stream = backfillResource$(follower, 'tag', { epoch: follower.identity.epoch, seq: base }, 1_000, {
+        follow: true,
+      }).subscribe({
+        next: (batch) => {
+          batches.push(batch);
+          if (batch.caughtUp) resolve();
+        },
+        error: reject,
+      });
+    });
+    await caughtUp;
+    const names = () =>
+      batches.flatMap((batch) =>
+        batch.records.map((record) => (record.kind?.$case === 'tag' ? record.kind.value.name : '?')),
+      );
+
+    writer = startWriter(file);
+    expect(await writer.exited).toBe(0);
+    expect(writer.lines.at(-1)).toBe('done');
+    const heads = writer.lines.slice(0, -1).map((line) => (JSON.parse(line) as { head: number }).head);
+    expect(heads).toEqual(Array.from({ length: COMMITS }, (_, i) => base + i + 1));
+
+    if (variant.seen === COMMITS) {
+      await until(() => names().length >= COMMITS, DEADLINE_MS);
+    } else {
+      await until(() => names().length > variant.seen, CONTROL_GRACE_MS);
+    }
+    const seen = names();
+    expect(seen).toHaveLength(variant.seen);
+    // In seq order and none twice: commit i wrote "commit i" at seq base + i + 1.
+    expect(seen).toEqual(Array.from({ length: variant.seen }, (_, i) => `commit ${i}`));
+    const seqs = batches.filter((batch) => batch.records.length).map((batch) => batch.checkpoint!.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    if (variant.seen) expect(seqs.at(-1)).toBe(base + COMMITS);
+  });
+});
