@@ -345,20 +345,28 @@ export function backfillResource$(
   return new Observable<StateBatch>((subscriber) => {
     let stopped = false;
     let wake: (() => void) | undefined;
-    const changes = library.changes$.subscribe(() => wake?.());
+    // The highest head known to this stream: read once when it starts, then as `changes$`
+    // reports it. Every commit made after the subscription is reported, by this process at once
+    // or by the commit watch, with a head at least its own seq, and only once it is visible to
+    // the reader connection.
+    let reported = 0;
+    const changes = library.changes$.subscribe((head) => {
+      if (head > reported) reported = head;
+      wake?.();
+    });
     const limit = clampBatchSize(batchSize);
     const epoch = library.identity.epoch;
     const resourceType = resourceTypeOf(name);
 
-    // Resolves once the library's head passes `seenHead`, woken by `changes$`. `seenHead` was
-    // read before the page that found nothing more: a wake-up that arrived while that page was
-    // read is dropped, but its commit is above `seenHead`, so it causes another read.
+    // Waits until `changes$` reports a head above `seenHead`, the value `reported` had before
+    // the page that found nothing more was read. A commit that page missed was not yet visible,
+    // so it had not been reported: its report comes later and is above `seenHead`, whether it
+    // arrives while the page is read (then this returns at once, and the page is read again) or
+    // while this waits. No read of the head per wake-up: with a stream per resource type, that
+    // was two queries per type on every commit.
     const waitForCommit = async (seenHead: number) => {
-      while (!stopped) {
-        const woken = new Promise<void>((resolve) => (wake = resolve));
-        // Armed before looking, so a commit landing in between still wakes us.
-        if ((await library.headSeq()) > seenHead) return;
-        await woken;
+      while (!stopped && reported <= seenHead) {
+        await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
       }
     };
@@ -386,12 +394,15 @@ export function backfillResource$(
         (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix))),
       );
       const claims = new OriginPrefixStore(library.db.read);
+      // Commits before this stream subscribed are never reported to it: start from the head.
+      reported = Math.max(reported, await library.headSeq());
       while (!stopped) {
-        // Both read BEFORE the page: what they claim was held then, so it is held when the page
+        // Both taken BEFORE the page: what they claim was held then, so it is held when the page
         // is read, and a caught-up page hands all of it over (docs/architecture.md,
-        // "Origin-aware serving", points 1 and 2).
+        // "Origin-aware serving", points 1 and 2). `reported` is a head that was visible, at
+        // most the head of the moment: every seq up to it has committed.
         const covered = await claims.forType(name);
-        const head = await library.headSeq();
+        const head = reported;
         const page = await readPage(library.db.read, name, seq, limit, await held.byLineage());
         if (stopped) return;
         const sent = page.records.length + page.tombstones.length;
