@@ -101,8 +101,13 @@ export class NodeMetrics {
   /** The newest HLC the peer holds per "peer|type", from its handshake and from batches since. */
   private readonly peerNewest = new Map<string, HlcStamp>();
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /**
+   * `processMetrics`: Node's process figures (memory, CPU, event-loop delay). Only when they are
+   * served: prom-client samples the event-loop delay with a 10 ms libuv timer, and an idle node
+   * with no metrics endpoint would wake 100 times a second for figures nobody reads.
+   */
+  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   observe(event: PeerSessionEvent): void {

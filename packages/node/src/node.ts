@@ -51,7 +51,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   try {
     security = await openNodeSecurity(library, resolved, logger);
     server = await startNodeServer(library, resolved.listen, logger, security.server, resolved.connections);
-    const metrics = new NodeMetrics();
+    const metrics = new NodeMetrics({ processMetrics: resolved.metrics !== undefined });
     if (resolved.metrics) {
       metricsServer = await startMetricsServer(resolved.metrics, metrics.registry, logger);
     }
