@@ -237,11 +237,17 @@ test.each([
 
     const batches: StateBatch[] = [];
     let failure: unknown;
-    const caughtUp = nextPageRead();
+    // A page with items is emitted after its checkpoint's commit id is read: wait for the batch.
+    let batchEmitted: (() => void) | undefined;
+    const nextBatch = () => new Promise<void>((resolve) => (batchEmitted = resolve));
+    const caughtUp = nextBatch();
     const subscription = backfillResource$(library, 'tag', { epoch: epoch(), seq: 0 }, 10, {
       follow: true,
     }).subscribe({
-      next: (batch) => batches.push(batch),
+      next: (batch) => {
+        batches.push(batch);
+        batchEmitted?.();
+      },
       error: (error: unknown) => (failure = error),
     });
     try {
@@ -251,7 +257,7 @@ test.each([
         tx.put('collection', { uuid: fixedUuid(6, 1), name: 'album', description: '' }),
       );
       await woken;
-      const tagged = nextPageRead();
+      const tagged = nextBatch();
       await putTags(2, 1);
       await tagged;
       expect(failure).toBeUndefined();
