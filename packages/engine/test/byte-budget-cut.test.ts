@@ -85,3 +85,55 @@ test('a page over the byte budget ends at the last seq where rows and tombstones
   const short = await readPage(library.db.read, 'entry', 0, rowsFit.length);
   expect({ lastSeq: short.lastSeq, caughtUp: short.caughtUp }).toEqual({ lastSeq: cut, caughtUp: false });
 });
+
+test('a page over the byte budget cut exactly at a tombstone serves that tombstone, and paging serves every one', async () => {
+  // Each kept row is followed by a tombstone (a junk row put and deleted), so the item before
+  // the row that overflows the budget is a tombstone: the cut lands on it.
+  const alternating = await createLibrary();
+  try {
+    await alternating.write(async (tx) => {
+      for (let index = 0; index < 1_500; index++) {
+        const name = `/file-${index}`;
+        const entry = (uuid: string, relativePath: string) =>
+          tx.put('entry', {
+            uuid,
+            deviceUuid: alternating.identity.deviceId,
+            locationUuid: fixedUuid(2, 1),
+            parentUuid: '',
+            relativePath,
+            kind: EntryKind.ENTRY_KIND_FILE,
+            sizeBytes: index,
+            modifiedAtMs: 1_700_000_000_000,
+            contentUuid: '',
+          });
+        await entry(fixedUuid(3, index), 'd'.repeat(MAX_TEXT_BYTES - name.length) + name);
+        await entry(fixedUuid(4, index), `/junk-${index}`);
+        await tx.delete('entry', fixedUuid(4, index));
+      }
+    });
+    const tombstoneSeqs = new Set(
+      (
+        await alternating.db.read.query<{ seq: number }>(
+          "SELECT seq FROM tombstones WHERE resource_type = 'entry'",
+        )
+      ).map((row) => Number(row.seq)),
+    );
+    const first = await readPage(alternating.db.read, 'entry', 0, MAX_BATCH_SIZE);
+    // Premise: the page was cut by the budget, at a tombstone's seq.
+    expect(first.caughtUp).toBe(false);
+    expect(tombstoneSeqs.has(first.lastSeq)).toBe(true);
+    expect(first.tombstones.length).toBeGreaterThan(0);
+
+    const served = new Set<string>();
+    let after = 0;
+    for (;;) {
+      const page = await readPage(alternating.db.read, 'entry', after, MAX_BATCH_SIZE);
+      for (const tombstone of page.tombstones) served.add(tombstone.uuid);
+      after = page.lastSeq;
+      if (page.caughtUp) break;
+    }
+    expect(served.size).toBe(1_500);
+  } finally {
+    await alternating.close();
+  }
+});
