@@ -9,8 +9,10 @@ const linux = fs.existsSync('/proc/self/task');
     const before = readThreadCpu(process.pid)!;
     expect(before.main).toBeGreaterThan(0);
     let after = readThreadCpu(process.pid)!;
-    // Compute until the kernel's 10 ms tick shows it; bounded so a broken reader fails, not hangs.
-    for (let spins = 0; after.main === before.main && spins < 200; spins++) {
+    // Compute until the main thread has 0.3 s (30 of the kernel's 10 ms ticks), so that it
+    // outweighs what background threads (GC, compilers) do meanwhile; a single tick did not on a
+    // busy machine (main 0.02 s, others 0.03 s). Bounded so a broken reader fails, not hangs.
+    for (let spins = 0; after.main - before.main < 0.3 && spins < 200; spins++) {
       const until = process.hrtime.bigint() + 20_000_000n;
       while (process.hrtime.bigint() < until);
       after = readThreadCpu(process.pid)!;
