@@ -2,10 +2,12 @@ import {
   Library,
   LibrarySyncService,
   readRecords,
+  readResourceHeads,
   readTombstones,
   RecordOf,
   RESOURCE_NAMES,
   ResourceName,
+  resourceTypeOf,
   syncFromPeer$,
 } from '@tidemark/engine';
 import { InMemoryTransport } from '@tidemark/engine/testing';
@@ -73,6 +75,13 @@ export async function withLibraryAt<T>(dir: string, fn: (library: Library) => Pr
     await library.close();
   }
 }
+
+/** Rows of one type the library at `dir` holds. */
+export const rowCountAt = (dir: string, name: ResourceName) =>
+  withLibraryAt(dir, async (library) => {
+    const heads = await readResourceHeads(library);
+    return heads.find((head) => head.resourceType === resourceTypeOf(name))!.rowCount;
+  });
 
 /** Pulls everything `serverDir` has into `clientDir`, in process, through the wire encoding. */
 export async function syncInProcess(clientDir: string, serverDir: string): Promise<void> {

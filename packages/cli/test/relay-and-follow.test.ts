@@ -1,33 +1,12 @@
-import {
-  Library,
-  readRecord,
-  readRecords,
-  readResourceHeads,
-  readTombstones,
-  ResourceName,
-  resourceTypeOf,
-} from '@tidemark/engine';
+import { Library, readRecord, readRecords, readTombstones } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
 import { freePort, initDevicesOfOneLibrary, NodeProcess, removeTempDirs, runCli, waitFor } from './harness';
+import { rowCountAt, withLibraryAt } from './index-helpers';
 
 afterAll(removeTempDirs);
 
-async function withLibraryAt<T>(dir: string, fn: (library: Library) => Promise<T>): Promise<T> {
-  const library = await Library.open(Library.fileIn(dir));
-  try {
-    return await fn(library);
-  } finally {
-    await library.close();
-  }
-}
-
-/** Rows of one type the library at `dir` holds. */
-const count = (dir: string, name: ResourceName) =>
-  withLibraryAt(dir, async (library) => {
-    const heads = await readResourceHeads(library);
-    return heads.find((head) => head.resourceType === resourceTypeOf(name))!.rowCount;
-  });
+const count = rowCountAt;
 
 /** Whether the library at `dir` holds `uuid` as an entry row, and as an entry tombstone. */
 const entryState = (dir: string, uuid: string) =>

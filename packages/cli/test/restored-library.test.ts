@@ -1,5 +1,6 @@
-import { Library, readRecords, readResourceHeads, ResourceName, resourceTypeOf } from '@tidemark/engine';
+import { Library, readRecords } from '@tidemark/engine';
 import * as fs from 'node:fs';
+import { rowCountAt, withLibraryAt } from './index-helpers';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
@@ -10,20 +11,7 @@ afterAll(removeTempDirs);
  * history the restore threw away; the new rows reuse those seqs.
  */
 
-async function withLibraryAt<T>(dir: string, fn: (library: Library) => Promise<T>): Promise<T> {
-  const library = await Library.open(Library.fileIn(dir));
-  try {
-    return await fn(library);
-  } finally {
-    await library.close();
-  }
-}
-
-const count = (dir: string, name: ResourceName) =>
-  withLibraryAt(dir, async (library) => {
-    const heads = await readResourceHeads(library);
-    return heads.find((head) => head.resourceType === resourceTypeOf(name))!.rowCount;
-  });
+const count = rowCountAt;
 
 const entryUuids = (dir: string) =>
   withLibraryAt(dir, async (library) => {
