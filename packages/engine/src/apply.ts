@@ -389,7 +389,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     const versioned = {
       hlc: item.hlc,
       origin: item.origin,
-      seq: sequence.next(),
+      seq: sequence.next(name),
       originSeq: item.originSeq,
       lineage: item.originSeq > 0 ? lineages.get(lineageKey(item.origin, item.originEpoch))! : 0,
     };
@@ -483,6 +483,7 @@ async function applyTogether(
   options: ApplyOptions,
 ): Promise<ApplyResult[]> {
   let head = 0;
+  let written: ResourceName[] = [];
   let raised: ResourceName[] = [];
   const results = await library.db.writeTransaction(async (sql) => {
     const context = await openApplyContext(sql, library, peerDeviceId, options);
@@ -491,10 +492,11 @@ async function applyTogether(
     // Persists the counter and the HLC floor the receive rule raised, once for all batches.
     await context.sequence.commit();
     if (context.sequence.changed) head = context.sequence.head;
+    written = [...context.sequence.types];
     raised = [...context.raised];
     return applied;
   });
-  if (head > 0) library.notifyCommitted(head);
+  if (head > 0) library.notifyCommitted(head, written);
   for (const name of raised) library.notifyPrefixesRaised({ resourceType: name, peerDeviceId });
   return results;
 }

@@ -18,7 +18,7 @@ export async function resourceHead(sql: SqlRunner, name: ResourceName): Promise<
             (SELECT max(seq) FROM tombstones WHERE resource_type = ?1) AS t_seq,
             (SELECT count(*) FROM tombstones WHERE resource_type = ?1) AS t,
             (SELECT max(hlc) FROM (SELECT max(hlc) AS hlc FROM ${RESOURCE_TABLES[name].table}
-                                   UNION ALL SELECT max(hlc) FROM tombstones WHERE resource_type = ?1)) AS hlc`,
+                                   UNION ALL SELECT max(hlc) FROM tombstones WHERE resource_type = ?1) AS both_kinds) AS hlc`,
     [name],
   );
   return {

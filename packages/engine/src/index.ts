@@ -15,8 +15,12 @@ export {
 } from './hlc';
 export {
   createPrivateDirectory,
+  DATABASE_LOCATOR_FILE,
+  databaseLocatorOf,
   Library,
   LIBRARY_FILE,
+  readDatabaseLocator,
+  writeDatabaseLocator,
   type CreateLibraryOptions,
   type LibraryIdentity,
   type OpenLibraryOptions,
@@ -120,3 +124,5 @@ export { resetWatermarks, type ResourceWatermark } from './watermarks';
 export { type WriteTransaction } from './write-path';
 export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';
 export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';
+export { type StoreKind } from './store/dialect';
+export { DEFAULT_MAX_CONNECTIONS, isDatabaseUrl, parseDatabaseUrl } from './store/postgres-database';

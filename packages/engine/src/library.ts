@@ -9,7 +9,11 @@ import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
 import { checkHistoryMark, currentHistoryMark } from './rolled-back';
 import { ChangeSequence } from './sequence';
 import { writeHistoryMark } from './store/history-mark';
-import { LibraryDatabase } from './store/library-database';
+import { StoreKind } from './store/dialect';
+import { LibraryDatabase, LibraryStore } from './store/library-database';
+import { isDatabaseUrl, PostgresDatabase } from './store/postgres-database';
+import { ListenWatch } from './listen-watch';
+import { ResourceName } from './resource-types';
 import { isUuid } from './validate';
 import { LineageCache, lineageIdsFor } from './origin-prefixes';
 import { WriteTransaction } from './write-path';
@@ -47,6 +51,14 @@ export interface OpenLibraryOptions {
    * less (see @tidemark/node).
    */
   readonly writerCacheKib?: number;
+  /**
+   * Open the hub library at this PostgreSQL URL (`postgres://user@host:port/db?schema=name`)
+   * whatever the directory holds. Without it, a directory with `database.json` and no
+   * `library.db` opens the URL written there.
+   */
+  readonly databaseUrl?: string;
+  /** PostgreSQL only: pooled connections of this process (default 10), plus one to LISTEN. */
+  readonly maxConnections?: number;
 }
 
 export interface CreateLibraryOptions extends OpenLibraryOptions {
@@ -58,11 +70,63 @@ export interface CreateLibraryOptions extends OpenLibraryOptions {
 }
 
 export const LIBRARY_FILE = 'library.db';
+/** In a hub library's directory instead of `library.db`: `{"url": "postgres://..."}`. */
+export const DATABASE_LOCATOR_FILE = 'database.json';
+
+/** The locator beside a library file path (`<dir>/database.json` for `<dir>/library.db`). */
+export function databaseLocatorOf(file: string): string {
+  return path.join(path.dirname(file), DATABASE_LOCATOR_FILE);
+}
+
+/**
+ * Writes `database.json` into a library directory (made 0700 when new), so that
+ * `Library.open(Library.fileIn(dir))` opens the hub at `url`. The file is 0600: the URL may
+ * hold a password.
+ */
+export function writeDatabaseLocator(dir: string, url: string): void {
+  if (!isDatabaseUrl(url)) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      'a database URL must start with postgres:// or postgresql://',
+    );
+  }
+  createPrivateDirectory(dir);
+  const file = path.join(dir, DATABASE_LOCATOR_FILE);
+  fs.writeFileSync(file, JSON.stringify({ url }) + '\n', { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+}
+
+/** The URL a library directory's `database.json` names. */
+export function readDatabaseLocator(file: string): string {
+  let url: unknown;
+  try {
+    url = (JSON.parse(fs.readFileSync(file, 'utf8')) as { url?: unknown }).url;
+  } catch (error) {
+    throw new TidemarkError('INVALID_ARGUMENT', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (typeof url !== 'string' || !isDatabaseUrl(url)) {
+    throw new TidemarkError('INVALID_ARGUMENT', `${file} must be {"url": "postgres://..."}`);
+  }
+  return url;
+}
 
 /** Device and inode of a file: what changes when a file is restored or copied into place. */
 function fileIdentityOf(file: string): string {
   const stat = fs.statSync(file);
   return `${stat.dev}:${stat.ino}`;
+}
+
+/**
+ * What a hub's database is, as `file_identity` records it: the oids of its database and schema.
+ * A database restored by pg_restore (or recreated) into place has new ones, so it takes a new
+ * epoch on open, as a SQLite file copied into place does.
+ */
+async function postgresIdentityOf(db: PostgresDatabase): Promise<string> {
+  const [row] = await db.read.query<{ id: string }>(
+    `SELECT 'pg:' || (SELECT oid FROM pg_database WHERE datname = current_database())::text || ':' ||
+            (SELECT oid FROM pg_namespace WHERE nspname = current_schema())::text AS id`,
+  );
+  return row.id;
 }
 
 /** An apply raised the origin prefixes held of a type, from a batch of this peer. */
@@ -115,7 +179,10 @@ export class Library {
    */
   readonly prefixesRaised$: Observable<PrefixesRaised> = this.appliedPrefixesSubject.asObservable();
   readonly fallbackPollMs: number;
-  private readonly commitWatch: CommitWatch;
+  private readonly commitWatch: CommitWatch | undefined;
+  private readonly listenWatch: ListenWatch | undefined;
+  /** Commits of this process, per resource type written. */
+  private readonly typeCommits = new Map<string, Subject<number>>();
 
   private constructor(
     /**
@@ -124,7 +191,7 @@ export class Library {
      * through `write`, and never depends on table names.
      * @internal
      */
-    readonly db: LibraryDatabase,
+    readonly db: LibraryStore,
     readonly identity: LibraryIdentity,
     readonly clock: HybridLogicalClock,
     options: OpenLibraryOptions,
@@ -136,15 +203,43 @@ export class Library {
   ) {
     this.lineages = new LineageCache(db.read);
     this.fallbackPollMs = options.fallbackPollMs ?? DEFAULT_FALLBACK_POLL_MS;
-    this.commitWatch = new CommitWatch({
-      file: db.file,
-      readHead: () => this.headSeq(),
-      fallbackPollMs: this.fallbackPollMs,
-      notifications: options.commitNotifications ?? true,
-      onWatchError: options.onCommitWatchError,
-    });
+    if (db instanceof PostgresDatabase) {
+      this.listenWatch = new ListenWatch({
+        listen: (onAnnouncement) => db.listen(onAnnouncement),
+        readHead: () => this.headSeq(),
+        fallbackPollMs: this.fallbackPollMs,
+        onWatchError: options.onCommitWatchError,
+      });
+    } else {
+      this.commitWatch = new CommitWatch({
+        file: db.file,
+        readHead: () => this.headSeq(),
+        fallbackPollMs: this.fallbackPollMs,
+        notifications: options.commitNotifications ?? true,
+        onWatchError: options.onCommitWatchError,
+      });
+    }
+    const others = this.listenWatch?.heads$ ?? this.commitWatch!.heads$;
     // Completes on close, so no watch or timer outlives the library.
-    this.changes$ = merge(this.commits$, this.commitWatch.heads$).pipe(takeUntil(this.closing), share());
+    this.changes$ = merge(this.commits$, others).pipe(takeUntil(this.closing), share());
+  }
+
+  /** Which database holds this library. */
+  get store(): StoreKind {
+    return this.db.kind;
+  }
+
+  /**
+   * Like `changes$`, for the follow streams of one resource type: emits when a commit that
+   * wrote `name` may be visible. In PostgreSQL, only commits of that type (of any process)
+   * wake it; with SQLite, commits of other processes wake every type (the WAL notification
+   * does not say what a commit wrote).
+   */
+  changesOf$(name: ResourceName): Observable<number> {
+    let own = this.typeCommits.get(name);
+    if (!own) this.typeCommits.set(name, (own = new Subject<number>()));
+    const others = this.listenWatch?.headsOf$(name) ?? this.commitWatch!.heads$;
+    return merge(own, others).pipe(takeUntil(this.closing));
   }
 
   /** Path of this library's database file. */
@@ -157,10 +252,19 @@ export class Library {
     return path.join(dir, LIBRARY_FILE);
   }
 
-  /** Creates a new library database (or a new member of an existing library). */
+  /**
+   * Creates a new library database (or a new member of an existing library): a SQLite file at
+   * `file`, or with `databaseUrl` a hub library in PostgreSQL whose directory (`file`'s) gets a
+   * `database.json` naming the URL.
+   */
   static async create(file: string, options: CreateLibraryOptions = {}): Promise<Library> {
-    if (fs.existsSync(file)) {
-      throw new TidemarkError('ALREADY_EXISTS', `${file} already exists; open it instead of creating it`);
+    for (const existing of [file, databaseLocatorOf(file)]) {
+      if (fs.existsSync(existing)) {
+        throw new TidemarkError(
+          'ALREADY_EXISTS',
+          `${existing} already exists; open it instead of creating it`,
+        );
+      }
     }
     for (const [label, value] of [
       ['library id', options.libraryId],
@@ -175,11 +279,45 @@ export class Library {
     }
     checkFollowOptions(options);
     createPrivateDirectory(path.dirname(file));
+    if (options.databaseUrl !== undefined) return Library.createHub(file, options.databaseUrl, options);
     // SQLite gives the -wal and -shm files the mode of the database file: 0600 makes all three
     // private. An empty file is an empty database to SQLite.
     fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
     fs.chmodSync(file, 0o600);
     const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
+    return Library.initialize(db, fileIdentityOf(file), options);
+  }
+
+  /** A new library in PostgreSQL; `database.json` is written only once it exists. */
+  private static async createHub(file: string, url: string, options: CreateLibraryOptions): Promise<Library> {
+    const db = await PostgresDatabase.open(url, databaseLocatorOf(file), {
+      create: true,
+      maxConnections: options.maxConnections,
+    });
+    let library: Library;
+    try {
+      const [held] = await db.read.query('SELECT 1 FROM library_identity WHERE id = 1');
+      if (held) {
+        throw new TidemarkError(
+          'ALREADY_EXISTS',
+          `${db.location.display} (schema "${db.location.schema}") already holds a library; ` +
+            'open it (write its URL into the directory with writeDatabaseLocator) instead of creating it',
+        );
+      }
+      library = await Library.initialize(db, await postgresIdentityOf(db), options);
+    } catch (error) {
+      await db.close().catch(() => undefined);
+      throw error;
+    }
+    writeDatabaseLocator(path.dirname(file), url);
+    return library;
+  }
+
+  private static async initialize(
+    db: LibraryStore,
+    storeIdentity: string,
+    options: CreateLibraryOptions,
+  ): Promise<Library> {
     const identity: LibraryIdentity = {
       libraryId: options.libraryId ?? randomUUID(),
       deviceId: options.deviceId ?? randomUUID(),
@@ -190,14 +328,7 @@ export class Library {
       sql.query(
         `INSERT INTO library_identity (id, library_id, device_id, epoch, name, created_at_ms, file_identity)
          VALUES (1, ?, ?, ?, ?, ?, ?)`,
-        [
-          identity.libraryId,
-          identity.deviceId,
-          identity.epoch,
-          identity.name,
-          Date.now(),
-          fileIdentityOf(file),
-        ],
+        [identity.libraryId, identity.deviceId, identity.epoch, identity.name, Date.now(), storeIdentity],
       ),
     );
     const ownLineage = await Library.ownLineageOf(db, identity);
@@ -219,13 +350,35 @@ export class Library {
     return library;
   }
 
-  /** Opens an existing library database, migrating its schema when needed. */
+  /**
+   * Opens an existing library, migrating its schema when needed: the SQLite file at `file`, or
+   * the hub its directory's `database.json` names (or `options.databaseUrl`).
+   */
   static async open(file: string, options: OpenLibraryOptions = {}): Promise<Library> {
-    if (!fs.existsSync(file)) {
+    const locator = databaseLocatorOf(file);
+    const url =
+      options.databaseUrl ??
+      (!fs.existsSync(file) && fs.existsSync(locator) ? readDatabaseLocator(locator) : undefined);
+    if (url === undefined && !fs.existsSync(file)) {
       throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
     }
     checkFollowOptions(options);
-    const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
+    if (url !== undefined) {
+      return Library.openStore(
+        await PostgresDatabase.open(url, options.databaseUrl === undefined ? locator : url, {
+          maxConnections: options.maxConnections,
+        }),
+        options,
+      );
+    }
+    return Library.openStore(
+      await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib }),
+      options,
+    );
+  }
+
+  private static async openStore(db: LibraryStore, options: OpenLibraryOptions): Promise<Library> {
+    const file = db.file;
     const [row] = await db.read.query<{
       library_id: string;
       device_id: string;
@@ -243,11 +396,16 @@ export class Library {
         `${file} has no library identity; it was not made by \`tidemark init\``,
       );
     }
-    const epoch = await checkHistoryMark(
-      db,
-      file,
-      await Library.checkFileIdentity(db, file, row.epoch, row.file_identity),
-    );
+    const epoch =
+      db instanceof PostgresDatabase
+        ? // A hub is not restored by copying a file: a database restored into place (pg_restore
+          // into a new database or schema) has new oids; a physical restore is caught by commit ids.
+          await Library.checkStoreIdentity(db, row.epoch, row.file_identity, await postgresIdentityOf(db))
+        : await checkHistoryMark(
+            db as LibraryDatabase,
+            file,
+            await Library.checkStoreIdentity(db, row.epoch, row.file_identity, fileIdentityOf(file)),
+          );
     const identity: LibraryIdentity = {
       libraryId: row.library_id,
       deviceId: row.device_id,
@@ -260,7 +418,7 @@ export class Library {
   }
 
   /** This database's lineage id, made on the first open in an epoch. */
-  private static async ownLineageOf(db: LibraryDatabase, identity: LibraryIdentity): Promise<number> {
+  private static async ownLineageOf(db: LibraryStore, identity: LibraryIdentity): Promise<number> {
     const [row] = await db.read.query<{ id: number }>(
       'SELECT id FROM origin_lineages WHERE origin = ? AND epoch = ?',
       [identity.deviceId, identity.epoch],
@@ -279,13 +437,12 @@ export class Library {
    * peer restart this device from 0 instead (idempotent apply keeps that cheap). A file moved by
    * rename keeps its inode and its epoch. Returns the epoch to use.
    */
-  private static async checkFileIdentity(
-    db: LibraryDatabase,
-    file: string,
+  private static async checkStoreIdentity(
+    db: LibraryStore,
     epoch: string,
     recorded: string,
+    actual: string,
   ): Promise<string> {
-    const actual = fileIdentityOf(file);
     if (recorded === actual) return epoch;
     const next = recorded === '' ? epoch : randomUUID();
     await db.writeTransaction((sql) =>
@@ -301,6 +458,7 @@ export class Library {
   async write<T>(fn: (tx: WriteTransaction) => Promise<T>): Promise<T> {
     let head = 0;
     let changed = false;
+    let written: ResourceName[] = [];
     const result = await this.db.writeTransaction(async (sql) => {
       const sequence = await ChangeSequence.begin(sql, this.clock);
       const tx = new WriteTransaction(sql, sequence, this.clock, this.identity.deviceId, this.ownLineage);
@@ -309,9 +467,10 @@ export class Library {
       await sequence.commit();
       head = sequence.head;
       changed = sequence.changed;
+      written = [...sequence.types];
       return value;
     });
-    if (changed) this.notifyCommitted(head);
+    if (changed) this.notifyCommitted(head, written);
     return result;
   }
 
@@ -319,8 +478,10 @@ export class Library {
    * Tells in-process followers that the change sequence reached `head`.
    * @internal
    */
-  notifyCommitted(head: number): void {
-    this.commitWatch.saw(head);
+  notifyCommitted(head: number, types: Iterable<ResourceName>): void {
+    this.commitWatch?.saw(head);
+    this.listenWatch?.saw(head);
+    for (const type of types) this.typeCommits.get(type)?.next(head);
     this.commitsSubject.next(head);
     this.markHistorySoon();
   }
@@ -333,7 +494,7 @@ export class Library {
    * after the mark moved past the backup is found on the next open.
    */
   private markHistorySoon(): void {
-    if (this.historyTimer || this.closed) return;
+    if (this.historyTimer || this.closed || this.db.kind !== 'sqlite') return;
     this.historyTimer = setTimeout(() => {
       this.historyTimer = undefined;
       void this.markHistory().catch(() => undefined);
@@ -342,7 +503,7 @@ export class Library {
   }
 
   private async markHistory(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.db.kind !== 'sqlite') return;
     writeHistoryMark(this.db.file, await currentHistoryMark(this.db.read, this.identity.epoch));
   }
 

@@ -42,7 +42,10 @@ export async function lineageIdsFor(
   for (const { origin, epoch } of lineages) {
     const k = key(origin, epoch);
     if (ids.has(k)) continue;
-    await sql.query('INSERT OR IGNORE INTO origin_lineages (origin, epoch) VALUES (?, ?)', [origin, epoch]);
+    await sql.query('INSERT INTO origin_lineages (origin, epoch) VALUES (?, ?) ON CONFLICT DO NOTHING', [
+      origin,
+      epoch,
+    ]);
     const [row] = await sql.query<{ id: number }>(
       'SELECT id FROM origin_lineages WHERE origin = ? AND epoch = ?',
       [origin, epoch],
@@ -119,7 +122,8 @@ export class OriginPrefixStore {
     if (before && before.seq >= seq) return false;
     await this.sql.query(
       `INSERT INTO origin_prefixes (lineage, resource_type, seq) VALUES (?, ?, ?)
-       ON CONFLICT (lineage, resource_type) DO UPDATE SET seq = max(seq, excluded.seq)`,
+       ON CONFLICT (lineage, resource_type)
+       DO UPDATE SET seq = ${this.sql.dialect.greatest('origin_prefixes.seq', 'excluded.seq')}`,
       [lineage, name, seq],
     );
     return true;

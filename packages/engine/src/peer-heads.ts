@@ -58,7 +58,8 @@ export class PeerHeadStore {
   /** A batch proved the peer's head is at least `seq` (it moves on while we follow). */
   async raise(peerDeviceId: string, name: ResourceName, seq: number): Promise<void> {
     await this.sql.query(
-      'UPDATE peer_heads SET head_seq = max(head_seq, ?) WHERE peer_device_id = ? AND resource_type = ?',
+      `UPDATE peer_heads SET head_seq = ${this.sql.dialect.greatest('head_seq', '?')}
+       WHERE peer_device_id = ? AND resource_type = ?`,
       [seq, peerDeviceId, name],
     );
   }

@@ -1,12 +1,13 @@
 import { decodeHlc, encodeHlc, HybridLogicalClock } from './hlc';
 import { recordCommit } from './commits';
+import { ResourceName } from './resource-types';
 import { SqlRunner } from './store/library-database';
 
 /**
  * The library's change counter, read and advanced inside one write transaction. Every write of a
  * synced row or tombstone, local or applied from a peer, takes the next value. The counter is
- * read after BEGIN IMMEDIATE, under SQLite's write lock, so seq order is commit order across
- * processes too.
+ * read after BEGIN IMMEDIATE, under SQLite's write lock, or in PostgreSQL after the counter row
+ * was locked (store/postgres-database.ts), so seq order is commit order across processes too.
  */
 export class ChangeSequence {
   private constructor(
@@ -30,13 +31,22 @@ export class ChangeSequence {
     return new ChangeSequence(sql, clock, state.last_seq, state.last_seq);
   }
 
-  next(): number {
+  private readonly written = new Set<ResourceName>();
+
+  /** The next seq, for a row or tombstone of `name`. */
+  next(name: ResourceName): number {
+    this.written.add(name);
     this.last += 1;
     return this.last;
   }
 
   get head(): number {
     return this.last;
+  }
+
+  /** The resource types this transaction wrote (a commit wakes only their follow streams). */
+  get types(): ReadonlySet<ResourceName> {
+    return this.written;
   }
 
   get changed(): boolean {
@@ -52,6 +62,9 @@ export class ChangeSequence {
       'UPDATE library_identity SET last_seq = ?, hlc_floor = ?, hlc_ceiling = ? WHERE id = 1',
       [this.last, encodeHlc(this.clock.current), encodeHlc(this.clock.heldCeiling)],
     );
-    if (this.changed) await recordCommit(this.sql, this.last);
+    if (!this.changed) return;
+    await recordCommit(this.sql, this.last);
+    // PostgreSQL: other processes' follow streams of these types learn of it at commit.
+    await this.sql.announce?.(this.last, [...this.written]);
   }
 }

@@ -89,15 +89,16 @@ export async function readPage(
   // so an exactly full last page is already marked caught up. The probe answers in one row (how
   // many, the last, the limit-th) rather than returning its up to limit + 1 seqs: node-sqlite3
   // builds an object per returned row (docs/architecture.md, "Performance").
-  const [probe] = await sql.query<{ n: number; last: number | null; atLimit: number | null }>(
+  const [probe] = await sql.query<{ n: number; last: number | null; at_limit: number | null }>(
     `WITH firsts AS MATERIALIZED (
        SELECT seq FROM (
-         SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+         SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2) AS live
          UNION ALL
-         SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2))
+         SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2) AS dead
+       ) AS both_kinds
        ORDER BY seq LIMIT ?2)
      SELECT (SELECT count(*) FROM firsts) AS n, (SELECT max(seq) FROM firsts) AS last,
-            (SELECT seq FROM firsts ORDER BY seq LIMIT 1 OFFSET ?4) AS atLimit`,
+            (SELECT seq FROM firsts ORDER BY seq LIMIT 1 OFFSET ?4) AS at_limit`,
     [afterSeq, limit + 1, name, limit - 1],
   );
   if (probe.n === 0)
@@ -112,7 +113,7 @@ export async function readPage(
       heldSkipped: 0,
     };
   let caughtUp = probe.n <= limit;
-  let upper = Number(caughtUp ? probe.last : probe.atLimit);
+  let upper = Number(caughtUp ? probe.last : probe.at_limit);
   const columns = columnsOf(table);
   const seqAt = columns.indexOf('seq');
   const hlcAt = columns.indexOf('hlc');
@@ -181,8 +182,7 @@ async function readRows(
   keep: string,
 ): Promise<StoredValues[]> {
   const [page] = await sql.query<{ rows: string }>(
-    `SELECT json_group_array(json_array(${columns.join(', ')})) AS rows
-     FROM (SELECT ${columns.join(', ')} FROM ${tableName} WHERE seq > ? AND seq <= ? AND ${keep} ORDER BY seq)`,
+    sql.dialect.rowsAsJson(columns, `${tableName} WHERE seq > ? AND seq <= ? AND ${keep}`, 'seq'),
     [afterSeq, upper],
   );
   const rows = JSON.parse(page.rows) as StoredValues[];
@@ -350,7 +350,8 @@ export function backfillResource$(
     // or by the commit watch, with a head at least its own seq, and only once it is visible to
     // the reader connection.
     let reported = 0;
-    const changes = library.changes$.subscribe((head) => {
+    // Only commits that wrote this type wake it (in PostgreSQL across processes too).
+    const changes = library.changesOf$(name).subscribe((head) => {
       if (head > reported) reported = head;
       wake?.();
     });

@@ -66,7 +66,7 @@ export class WriteTransaction {
         `a ${name} owned by device ${owner} cannot be written on device ${this.deviceId}`,
       );
     }
-    const seq = this.sequence.next();
+    const seq = this.sequence.next(name);
     const row: VersionedRow = {
       values: dataValuesOf(RESOURCE_TABLES[name], record as never),
       hlc: encodeHlc(this.clock.now()),
@@ -114,7 +114,7 @@ export class WriteTransaction {
         `device ${uuid} can only be deleted by itself, not by device ${this.deviceId}`,
       );
     }
-    const seq = this.sequence.next();
+    const seq = this.sequence.next(name);
     const tombstone: VersionedTombstone = {
       uuid,
       hlc: encodeHlc(this.clock.now()),
@@ -137,7 +137,7 @@ export class WriteTransaction {
   async putSignedChange(change: SignedChange): Promise<void> {
     await this.flush();
     const table = RESOURCE_TABLES.membership;
-    const seq = this.sequence.next();
+    const seq = this.sequence.next('membership');
     // A change signed by another device (a bridge writes none, but stay exact) has no known
     // origin seq here: it is never left out of a stream.
     const own = change.signer === this.deviceId;
@@ -206,7 +206,7 @@ export class WriteTransaction {
       `SELECT uuid, owner FROM (
          SELECT uuid, ${ownerColumn} AS owner FROM ${table.table} WHERE uuid IN (${marks})
          UNION ALL SELECT uuid, origin AS owner FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})
-       ) WHERE owner <> ? LIMIT 1`,
+       ) AS held WHERE owner <> ? LIMIT 1`,
       [...uuids, name, ...uuids, this.deviceId],
     );
     if (foreign) {

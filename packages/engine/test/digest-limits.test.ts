@@ -48,6 +48,7 @@ test('an aborted digest stops at the next page instead of scanning the whole typ
   const controller = new AbortController();
   let pages = 0;
   const counting: SqlRunner = {
+    dialect: library.db.dialect,
     query: (sql, params) => {
       pages += 1;
       // The caller leaves while the first page is read.

@@ -2,6 +2,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateLibraryOptions, Library } from '../src';
+import { freshTestDatabaseUrl } from '../src/testing';
+
+/**
+ * The store the scenario tests run on: `TIDEMARK_TEST_STORE=postgres` (jest.postgres.config.js)
+ * makes every library they create through `createLibrary` a hub in its own PostgreSQL schema;
+ * the default is SQLite. The same tests run on both.
+ */
+export const STORE_UNDER_TEST: 'sqlite' | 'postgres' =
+  process.env.TIDEMARK_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/** Options that put a new library on the store under test (a fresh schema for a hub). */
+export function storeOptions(): { databaseUrl?: string } {
+  return STORE_UNDER_TEST === 'postgres' ? { databaseUrl: freshTestDatabaseUrl() } : {};
+}
 
 /** A stepping wall clock: tests decide what time it is. */
 export class TestClock {
@@ -22,7 +36,7 @@ export function tempDir(prefix = 'tidemark-test-'): string {
 
 export async function createLibrary(options: CreateLibraryOptions & { dir?: string } = {}): Promise<Library> {
   const dir = options.dir ?? tempDir();
-  return Library.create(Library.fileIn(dir), options);
+  return Library.create(Library.fileIn(dir), { ...storeOptions(), ...options });
 }
 
 /** Creates `count` member devices of one new library. */

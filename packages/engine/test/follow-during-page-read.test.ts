@@ -28,6 +28,7 @@ function commitDuringNextProbe(during: () => Promise<void>): { armed: boolean } 
   const reader = library.db.read;
   const state = { armed: false };
   const wrapped: SqlRunner = {
+    dialect: reader.dialect,
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<Row[]> {
       const rows = await reader.query<Row>(sql, params);
       if (state.armed && sql.includes('WITH firsts')) {

@@ -132,6 +132,7 @@ describe('entries of a location', () => {
     const read = library.db.read;
     const statements = jest.fn();
     jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+      dialect: read.dialect,
       query: (sql, params) => {
         statements(sql);
         return read.query(sql, params);

@@ -13,6 +13,7 @@ const tags = libraryOfTagsForFile(TAGS);
 /** The library's reader, with every JSON array an aggregate builds rearranged by `rearrange`. */
 function aggregatesRearranged(rearrange: (rows: unknown[]) => unknown[]): SqlRunner {
   return {
+    dialect: tags.library.db.dialect,
     async query<Row>(sql: string, params?: readonly unknown[]): Promise<Row[]> {
       const rows = await tags.library.db.read.query<Row>(sql, params);
       if (!sql.includes('json_group_array')) return rows;

@@ -175,6 +175,7 @@ test('rows that move on between the page’s probe and its read leave an empty p
   let statements = 0;
   // The commit lands right after the probe fixed the page's bound, before the rows are read.
   const sql: SqlRunner = {
+    dialect: library.db.dialect,
     query: async (text, params) => {
       const rows = await library.db.read.query(text, params);
       if (++statements === 1) await putTags(0, 3, 'moved');
@@ -214,19 +215,22 @@ test.each([
   ['its own epoch', () => library.identity.epoch, false],
   ['an old epoch (reset)', () => 'an-old-epoch', true],
 ])(
-  'follow from %s: a commit to another type sends nothing for this one, once it is caught up',
+  'follow from %s: a commit to another type does not wake this one (no page is read), once it is caught up',
   async (_, epoch, reset) => {
     await putTags(0, 2);
     // Resolves when the stream has read its next tag page and acted on it (emitted it or not).
     // A page's last read is its probe when that finds nothing, else its tombstones; what follows
     // runs before the next macrotask.
     let pageRead: (() => void) | undefined;
+    let pagesRead = 0;
     const read = library.db.read;
     const watched: SqlRunner = {
+      dialect: read.dialect,
       query: async (text, params) => {
         const rows = await read.query(text, params);
         const emptyProbe = text.trimStart().startsWith('WITH firsts') && (rows[0] as { n: number }).n === 0;
         if (emptyProbe || /^SELECT uuid, hlc, origin, seq\b[^]*FROM tombstones/.test(text.trimStart())) {
+          pagesRead += 1;
           setImmediate(() => pageRead?.());
         }
         return rows as never;
@@ -252,14 +256,19 @@ test.each([
     });
     try {
       await caughtUp;
-      const woken = nextPageRead();
+      const before = pagesRead;
+      // Wakes only the collection streams (none here): a stream per type must not read a page
+      // per commit of every other type.
       await library.write((tx) =>
         tx.put('collection', { uuid: fixedUuid(6, 1), name: 'album', description: '' }),
       );
-      await woken;
+      const woken = nextPageRead();
       const tagged = nextBatch();
       await putTags(2, 1);
       await tagged;
+      await woken;
+      // One page: the tag's. Woken by the collection too, it would have read two.
+      expect(pagesRead - before).toBe(1);
       expect(failure).toBeUndefined();
       expect(batches.map(shapeOf)).toEqual([
         { items: 2, remaining: 0, caughtUp: true, reset },
@@ -276,6 +285,7 @@ test('a failure while serving errors the stream with that failure', async () => 
   const failure = new Error('the disk went away');
   const read = library.db.read;
   jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    dialect: read.dialect,
     query: async (text, params) => {
       if (text.trimStart().startsWith('WITH firsts')) throw failure;
       return read.query(text, params);

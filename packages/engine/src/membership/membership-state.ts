@@ -78,8 +78,9 @@ export async function anchorsOf(
  * their legacy self-signed ADDs stay acceptable here, and the bridge vouches for them.
  */
 export async function anchorLocalMembers(sql: SqlRunner): Promise<void> {
-  await sql.query(`INSERT OR IGNORE INTO membership_anchors (device_id, fingerprint, certificate_pem, name)
-    SELECT device_id, fingerprint, certificate_pem, name FROM members WHERE removed_at_ms IS NULL`);
+  await sql.query(`INSERT INTO membership_anchors (device_id, fingerprint, certificate_pem, name)
+    SELECT device_id, fingerprint, certificate_pem, name FROM members WHERE removed_at_ms IS NULL
+    ON CONFLICT DO NOTHING`);
 }
 
 /**

@@ -11,21 +11,22 @@ const ENTRY_COLUMNS = columnsOf(RESOURCE_TABLES.entry).join(', ');
  * The entries of one location in byte order of their relative path, read page by page on the
  * (location, path) index: an indexer can compare a whole tree with what is stored while holding
  * one page, not the location. Ties on a path (only a misbehaving owner could store two) are
- * broken by rowid, which that index carries, so the keyset never skips or repeats one.
+ * broken by the rowid (SQLite) or the uuid (PostgreSQL), which that index carries, so the keyset
+ * never skips or repeats one.
  */
 export async function* readEntriesOfLocation(
   scope: ReadScope,
   locationUuid: string,
   options: PagedReadOptions = {},
 ): AsyncGenerator<Entry, void, undefined> {
-  type Key = readonly [path: string, rowid: number];
+  type Key = readonly [path: string, tieBreak: number | string];
   yield* keysetPages<Entry, Key>(pageSizeOf(options), async (after, limit) => {
-    const rows = await (
-      await runnerOf(scope)
-    ).query<StoredRow & { page_rowid: number }>(
-      `SELECT ${ENTRY_COLUMNS}, rowid AS page_rowid FROM entries
-       WHERE location_uuid = ? ${after ? 'AND (relative_path, rowid) > (?, ?)' : ''}
-       ORDER BY relative_path, rowid LIMIT ${limit}`,
+    const sql = await runnerOf(scope);
+    const tie = sql.dialect.entryTieBreak;
+    const rows = await sql.query<StoredRow & { page_rowid: number | string }>(
+      `SELECT ${ENTRY_COLUMNS}, ${tie} AS page_rowid FROM entries
+       WHERE location_uuid = ? ${after ? `AND (relative_path, ${tie}) > (?, ?)` : ''}
+       ORDER BY relative_path, ${tie} LIMIT ${limit}`,
       after ? [locationUuid, ...after] : [locationUuid],
     );
     const last = rows.at(-1);
@@ -50,7 +51,7 @@ interface EntryStateRow {
   readonly size_bytes: number;
   readonly modified_at_ms: number;
   readonly content_uuid: string | null;
-  readonly page_rowid: number;
+  readonly page_rowid: number | string;
 }
 
 /**
@@ -64,15 +65,15 @@ export async function* readEntryStatesOfLocation(
   locationUuid: string,
   options: PagedReadOptions = {},
 ): AsyncGenerator<EntryState, void, undefined> {
-  type Key = readonly [path: string, rowid: number];
+  type Key = readonly [path: string, tieBreak: number | string];
   yield* keysetPages<EntryState, Key>(pageSizeOf(options), async (after, limit) => {
-    const rows = await (
-      await runnerOf(scope)
-    ).query<EntryStateRow>(
+    const sql = await runnerOf(scope);
+    const tie = sql.dialect.entryTieBreak;
+    const rows = await sql.query<EntryStateRow>(
       `SELECT uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid,
-              rowid AS page_rowid FROM entries
-       WHERE location_uuid = ? ${after ? 'AND (relative_path, rowid) > (?, ?)' : ''}
-       ORDER BY relative_path, rowid LIMIT ${limit}`,
+              ${tie} AS page_rowid FROM entries
+       WHERE location_uuid = ? ${after ? `AND (relative_path, ${tie}) > (?, ?)` : ''}
+       ORDER BY relative_path, ${tie} LIMIT ${limit}`,
       after ? [locationUuid, ...after] : [locationUuid],
     );
     const last = rows.at(-1);

@@ -167,7 +167,11 @@ export async function checkLibraryHealth(
 ): Promise<HealthFinding[]> {
   const read = library.db.read;
   const findings: HealthFinding[] = [];
-  const [integrity] = await read.query<{ integrity_check: string }>('PRAGMA integrity_check');
+  // PostgreSQL checks its own pages (and has no PRAGMA): a hub reports its integrity as ok.
+  const [integrity] =
+    read.dialect.kind === 'sqlite'
+      ? await read.query<{ integrity_check: string }>('PRAGMA integrity_check')
+      : [{ integrity_check: 'ok' }];
   findings.push({
     kind: 'integrity',
     severity: integrity.integrity_check === 'ok' ? 'ok' : 'problem',

@@ -2,11 +2,33 @@ import { Mutex } from 'async-mutex';
 import * as sqlite3 from 'sqlite3';
 import { DataSource } from 'typeorm';
 import { TidemarkError } from '../errors';
+import { SQLITE_DIALECT, StoreDialect, StoreKind } from './dialect';
 import { LIBRARY_MIGRATIONS } from './migrations';
 
 /** A SQL runner bound to one connection (inside a write transaction, or the read connection). */
 export interface SqlRunner {
+  /** What SQL differs between the stores (store/dialect.ts). */
+  readonly dialect: StoreDialect;
   query<Row = { [column: string]: unknown }>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Inside a write transaction of a store whose other processes must be told of commits
+   * (PostgreSQL): announces, at commit, the head and the resource types the commit wrote.
+   */
+  readonly announce?: (head: number, types: readonly string[]) => Promise<void>;
+}
+
+/**
+ * Where a library's rows live: a SQLite file (`LibraryDatabase`) or a PostgreSQL schema
+ * (`PostgresDatabase`). One write path (`writeTransaction`), and reads of committed data only.
+ */
+export interface LibraryStore {
+  readonly kind: StoreKind;
+  readonly dialect: StoreDialect;
+  /** The SQLite file, or a hub's `database.json` (its URL when opened by URL alone). */
+  readonly file: string;
+  writeTransaction<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>;
+  readonly read: SqlRunner;
+  close(): Promise<void>;
 }
 
 const BUSY_TIMEOUT_MS = 15_000;
@@ -36,7 +58,9 @@ const QUIET_SQLITE3: typeof sqlite3 = Object.create(sqlite3, {
  * could serve a row (and a checkpoint past it) that is then rolled back. In WAL mode the reader
  * sees only committed data and never blocks the writer.
  */
-export class LibraryDatabase {
+export class LibraryDatabase implements LibraryStore {
+  readonly kind = 'sqlite';
+  readonly dialect = SQLITE_DIALECT;
   private readonly writeLock = new Mutex();
   private closed = false;
 
@@ -112,7 +136,10 @@ export class LibraryDatabase {
         // another process writes the same file.
         await runner.query('BEGIN IMMEDIATE');
         try {
-          const result = await fn({ query: (sql, params) => runner.query(sql, params as unknown[]) });
+          const result = await fn({
+            dialect: SQLITE_DIALECT,
+            query: (sql, params) => runner.query(sql, params as unknown[]),
+          });
           await runner.query('COMMIT');
           return result;
         } catch (error) {
@@ -128,6 +155,7 @@ export class LibraryDatabase {
   /** Reads on the reader connection: committed data only. */
   get read(): SqlRunner {
     return {
+      dialect: SQLITE_DIALECT,
       query: (sql, params) => {
         this.assertOpen();
         return this.reader.query(sql, params as unknown[]);

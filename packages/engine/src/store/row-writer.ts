@@ -1,6 +1,6 @@
 import { ResourceName } from '../resource-types';
 import { SqlRunner } from './library-database';
-import { rowPackingOf, SyncColumns } from './packed-rows';
+import { SyncColumns } from './packed-rows';
 import { RESOURCE_TABLES } from './resource-tables';
 
 /** SQLite 3.32+ allows 32766 bound parameters per statement; stay well below it. */
@@ -42,12 +42,12 @@ export class RowWriter {
   ): Promise<void> {
     if (rows.length === 0) return;
     const table = RESOURCE_TABLES[name];
-    const packing = rowPackingOf(table);
+    const packing = this.sql.dialect.rowPacking(table);
     const { columns } = packing;
     const updates = columns.slice(1).map((column) => `${column} = excluded.${column}`);
     // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT, not to a join.
     const insert = `INSERT INTO ${table.table} (${columns.join(', ')})
-       SELECT ${packing.select('value').join(', ')} FROM json_each(?) WHERE true
+       SELECT ${packing.select('value').join(', ')} FROM ${this.sql.dialect.packedRowsFrom('?')} WHERE true
        ON CONFLICT (uuid) DO UPDATE SET ${updates.join(', ')}`;
     let packed: string[] = [];
     let chars = 0;
@@ -58,17 +58,18 @@ export class RowWriter {
       // Rows at their field bounds (4 KiB paths) would make one statement's JSON tens of MB,
       // copied to UTF-8 and parsed again by SQLite: a few MB per statement keeps that bounded.
       if (chars >= MAX_STATEMENT_JSON_CHARS) {
-        await this.sql.query(insert, [JSON.stringify(packed)]);
+        await this.sql.query(insert, [this.sql.dialect.packedRowsParam(packed)]);
         packed = [];
         chars = 0;
       }
     }
-    if (packed.length) await this.sql.query(insert, [JSON.stringify(packed)]);
+    if (packed.length) await this.sql.query(insert, [this.sql.dialect.packedRowsParam(packed)]);
     // A backfill brings rows that were never deleted here: one index probe (or the caller's,
     // made earlier in the same transaction) skips the delete.
     if (!(known.anyTombstone ?? (await this.hasTombstones(name)))) return;
     await this.sql.query(
-      'DELETE FROM tombstones WHERE resource_type = ? AND uuid IN (SELECT value FROM json_each(?))',
+      `DELETE FROM tombstones WHERE resource_type = ?
+       AND uuid IN (SELECT value FROM ${this.sql.dialect.jsonTexts('?', 'deleted')})`,
       [name, JSON.stringify(rows.map((row) => row.values[0]))],
     );
   }

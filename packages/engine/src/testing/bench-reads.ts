@@ -16,3 +16,10 @@ export async function sqliteVersion(library: Library): Promise<string> {
   const [row] = await library.db.read.query<{ version: string }>('SELECT sqlite_version() AS version');
   return row.version;
 }
+
+/** The database the library runs on, with its version: `SQLite 3.x` or `PostgreSQL 15.x`. */
+export async function storeVersion(library: Library): Promise<string> {
+  if (library.store === 'sqlite') return `SQLite ${await sqliteVersion(library)}`;
+  const [row] = await library.db.read.query<{ server_version: string }>('SHOW server_version');
+  return `PostgreSQL ${row.server_version}`;
+}

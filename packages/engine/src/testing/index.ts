@@ -3,7 +3,8 @@
  * Kept out of the main entry point so that a library user never mistakes synthetic data or an
  * in-process transport for part of the sync engine.
  */
-export { sampleRecords, sqliteVersion } from './bench-reads';
+export { sampleRecords, sqliteVersion, storeVersion } from './bench-reads';
 export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
 export { forgetRows, rewriteRowInPlace } from './raw-rows';
 export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
+export { freshTestDatabaseUrl, TEST_PG_URL_VARIABLE, testPostgresUrl } from './test-database';

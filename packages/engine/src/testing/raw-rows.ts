@@ -17,9 +17,11 @@ export async function forgetRows(
 ): Promise<void> {
   if (uuids.length === 0) return;
   await library.db.writeTransaction((sql) =>
-    sql.query(`DELETE FROM ${RESOURCE_TABLES[name].table} WHERE uuid IN (SELECT value FROM json_each(?))`, [
-      JSON.stringify(uuids),
-    ]),
+    sql.query(
+      `DELETE FROM ${RESOURCE_TABLES[name].table}
+       WHERE uuid IN (SELECT value FROM ${sql.dialect.jsonTexts('?', 'forgotten')})`,
+      [JSON.stringify(uuids)],
+    ),
   );
 }
 

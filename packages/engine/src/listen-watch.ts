@@ -1,0 +1,144 @@
+import type * as pg from 'pg';
+import { Observable, share, Subject } from 'rxjs';
+import { HeadReads } from './commit-watch';
+import { TidemarkError } from './errors';
+import type { CommitAnnouncement } from './store/postgres-database';
+
+export interface ListenWatchOptions {
+  /** Opens a connection that LISTENs to the library's channel and calls back per announcement. */
+  readonly listen: (onAnnouncement: (announcement: CommitAnnouncement) => void) => Promise<pg.Client>;
+  /** Reads the highest committed seq. */
+  readonly readHead: () => Promise<number>;
+  /** The slow poll that recovers commits announced while the listening connection was down. */
+  readonly fallbackPollMs: number;
+  /** Told when the listening connection cannot be opened or drops (the poll goes on). */
+  readonly onWatchError?: (error: TidemarkError) => void;
+}
+
+/**
+ * Wakes follow streams on commits of every process writing a PostgreSQL library. Each write
+ * transaction NOTIFYs the library's channel with its head and the resource types it wrote
+ * (store/postgres-database.ts); PostgreSQL delivers that at commit, to every listening
+ * connection. One listening connection per process, open only while someone follows, hands each
+ * announcement to the streams of the types it names and to nobody else: a commit of entries
+ * does not wake the tag streams. The poll (and a reconnect) reads the head and, when it moved
+ * without an announcement, wakes every stream, since it cannot tell which types moved.
+ */
+export class ListenWatch {
+  /** Heads of every commit learned of by announcement or poll. Hot while subscribed. */
+  readonly heads$: Observable<number>;
+  private readonly byType = new Map<string, Subject<number>>();
+  private readonly all = new Subject<number>();
+  private users = 0;
+  private known = 0;
+  private stop: (() => void) | undefined;
+
+  constructor(private readonly options: ListenWatchOptions) {
+    this.heads$ = this.using(this.all).pipe(share());
+  }
+
+  /** Heads of commits that wrote `type` (and of commits whose types are unknown). */
+  headsOf$(type: string): Observable<number> {
+    let subject = this.byType.get(type);
+    if (!subject) this.byType.set(type, (subject = new Subject<number>()));
+    return this.using(subject);
+  }
+
+  /** A commit made through this process reached `head`: the poll need not report it again. */
+  saw(head: number): void {
+    if (head > this.known) this.known = head;
+  }
+
+  /** Follow streams subscribed now, over every type. */
+  get subscribers(): number {
+    return this.users;
+  }
+
+  private using(source: Subject<number>): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const subscription = source.subscribe(subscriber);
+      if (this.users++ === 0) this.stop = this.watch();
+      return () => {
+        subscription.unsubscribe();
+        if (--this.users === 0) {
+          this.stop?.();
+          this.stop = undefined;
+        }
+      };
+    });
+  }
+
+  private announce(announcement: CommitAnnouncement): void {
+    if (announcement.head > this.known) this.known = announcement.head;
+    for (const type of announcement.types) this.byType.get(type)?.next(announcement.head);
+    this.all.next(announcement.head);
+  }
+
+  /** The head moved without an announcement we saw: any type may have moved. */
+  private wakeEveryone(head: number): void {
+    if (head <= this.known) return;
+    this.known = head;
+    for (const subject of this.byType.values()) subject.next(head);
+    this.all.next(head);
+  }
+
+  private watch(): () => void {
+    const { fallbackPollMs } = this.options;
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let connecting = false;
+    let failed = false;
+    const reads = new HeadReads(this.options.readHead, (head) => this.wakeEveryone(head));
+
+    const report = (error: Error) => {
+      if (failed) return;
+      failed = true;
+      this.options.onWatchError?.(
+        new TidemarkError(
+          'STORAGE',
+          `cannot LISTEN for commits of other processes (${error.message}); they are seen within ${fallbackPollMs} ms instead`,
+          { cause: error },
+        ),
+      );
+    };
+    const connect = async () => {
+      if (connecting || client || stopped) return;
+      connecting = true;
+      try {
+        const opened = await this.options.listen((announcement) => this.announce(announcement));
+        if (stopped) {
+          await opened.end().catch(() => undefined);
+          return;
+        }
+        client = opened;
+        failed = false;
+        opened.on('error', (error: Error) => {
+          report(error);
+          if (client === opened) client = undefined;
+          void opened.end().catch(() => undefined);
+        });
+        // Commits announced while no connection listened: read the head once.
+        void reads.look();
+      } catch (error) {
+        report(error as Error);
+      } finally {
+        connecting = false;
+      }
+    };
+
+    void connect();
+    const poll = setInterval(() => {
+      if (!client) void connect();
+      void reads.look();
+    }, fallbackPollMs);
+    void reads.look();
+
+    return () => {
+      stopped = true;
+      reads.stop();
+      clearInterval(poll);
+      void client?.end().catch(() => undefined);
+      client = undefined;
+    };
+  }
+}
