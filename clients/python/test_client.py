@@ -369,15 +369,27 @@ def forge_cursor_epochs(db_file: str) -> None:
     db.close()
 
 
-def wait_until_equal(test: unittest.TestCase, store: tc.Store, n: Node, seconds: float = 30) -> None:
+def wait_until_equal(test: unittest.TestCase, store: tc.Store, n: Node, seconds: float = 30,
+                     events: "Lines | None" = None) -> None:
     """Polls until every type's counts and hash in `store` equal the node's digests."""
     deadline = time.time() + seconds
     while True:
         remote = n.digests()
-        if all((*store.counts(t), store.digest(t)) == (remote[t].row_count, remote[t].tombstone_count, remote[t].hash)
-               for t in tc.RESOURCE_TYPES):
+        differ = {t: ((*store.counts(t), store.digest(t)),
+                      (remote[t].row_count, remote[t].tombstone_count, remote[t].hash))
+                  for t in tc.RESOURCE_TYPES}
+        differ = {t: pair for t, pair in differ.items() if pair[0] != pair[1]}
+        if not differ:
             return
-        test.assertLess(time.time(), deadline, f"the client did not converge within {seconds} s")
+        if time.time() >= deadline:
+            # Everything needed to tell a lost wake-up from a wrong apply: which types differ, what
+            # the client last said, and what the node logged.
+            lines = [f"the client did not converge within {seconds} s; (rows, tombstones, hash) client vs node:"]
+            lines += [f"  type {t}: {mine} vs {theirs}" for t, (mine, theirs) in differ.items()]
+            if events is not None:
+                lines += ["client events (last 20):", *("  " + e.rstrip() for e in events.all[-20:])]
+            lines += ["node log (last 20):", *("  " + e.rstrip() for e in n.log.all[-20:])]
+            test.fail("\n".join(lines))
         time.sleep(0.2)
 
 
@@ -596,7 +608,7 @@ class FollowTest(NodeTestCase):
                        env={**os.environ, "TIDEMARK_ENGINE": os.path.join(ROOT, "packages", "engine")}, timeout=60)
 
         # The node sees the other process's commits (poll fallback) and streams them to the client.
-        wait_until_equal(self, store, self.node)
+        wait_until_equal(self, store, self.node, events=events)
         self.assertEqual(store.counts(T.RESOURCE_TYPE_ENTRY), (ENTRIES - 50, 50))
         self.assertEqual(store.counts(T.RESOURCE_TYPE_TAG), (1, 1))
         self.assertEqual([t.name for t in store.records(T.RESOURCE_TYPE_TAG)], ["holidays"])
@@ -627,7 +639,7 @@ class RestartTest(NodeTestCase):
         n.start(f"127.0.0.1:{port}")
         store = tc.Store(self.db, n.library_id)
         self.addCleanup(store.close)
-        wait_until_equal(self, store, n)
+        wait_until_equal(self, store, n, events=events)
         self.assertEqual(store.counts(T.RESOURCE_TYPE_ENTRY), (500, 0))
         child.send_signal(signal.SIGTERM)
         finish(child, events)

@@ -11,20 +11,25 @@ const RELEASING_EVENTS = ['drain', 'cancelled', 'close', 'error', 'finish'] as c
 
 /**
  * Flow control for a server stream. The engine awaits `ready()` after every batch and reads the
- * next page only when it resolves: not while the last write() returned false (until 'drain'),
+ * next page only when it resolves: not while the stream wants a 'drain' (write() returned false),
  * and not while MAX_BUFFERED_BATCHES are still waiting to go out. A slow reader therefore stalls
  * the producer through HTTP/2 flow control instead of growing the server's memory. A cancelled
  * or closed call never drains, so it releases the wait too; the producer then finds itself
  * unsubscribed and stops.
+ *
+ * Whether to wait is read from the stream each time (`writableNeedDrain`, `writableLength`), never
+ * remembered from write()'s return value: the streams of one call share this object, and the last
+ * message's callback wakes them all at once, so the stream's 'drain' fires before any of them is
+ * listening again. A flag cleared only by a 'drain' that someone heard stayed set, and every
+ * stream of the call waited forever for a 'drain' that had already happened.
  */
 export class WriteBackpressure<T> {
-  private blocked = false;
   private waiters: (() => void)[] = [];
 
   constructor(private readonly call: ServerWritableStream<unknown, T>) {}
 
   write(message: T): void {
-    this.blocked = !this.call.write(message, () => this.wake());
+    this.call.write(message, () => this.wake());
   }
 
   async ready(): Promise<void> {
@@ -34,20 +39,14 @@ export class WriteBackpressure<T> {
   private mustWait(): boolean {
     const call = this.call;
     if (call.cancelled || call.destroyed || call.writableEnded) return false;
-    return this.blocked || call.writableLength >= MAX_BUFFERED_BATCHES;
+    return call.writableNeedDrain || call.writableLength >= MAX_BUFFERED_BATCHES;
   }
 
   /** Resolves on the next sign of progress: a message went out, the buffer drained, or the call ended. */
   private progress(): Promise<void> {
     return new Promise<void>((resolve) => {
       const call = this.call;
-      const handlers = RELEASING_EVENTS.map((event) => {
-        const handler = () => {
-          if (event === 'drain') this.blocked = false;
-          done();
-        };
-        return [event, handler] as const;
-      });
+      const handlers = RELEASING_EVENTS.map((event) => [event, () => done()] as const);
       const done = () => {
         for (const [event, handler] of handlers) call.off(event, handler);
         resolve();
