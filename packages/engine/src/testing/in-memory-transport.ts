@@ -27,12 +27,18 @@ export interface InMemoryTransportOptions {
  */
 export class InMemoryTransport implements SyncTransport {
   private delivered = 0;
+  private queued = 0;
   private cut = false;
 
   constructor(
     private readonly server: LibrarySyncService,
     private readonly options: InMemoryTransportOptions = {},
   ) {}
+
+  /** Batches the server produced that the client has not taken yet, over all open streams. */
+  get queuedBatches(): number {
+    return this.queued;
+  }
 
   /** Batches handed to the client so far. */
   get deliveredBatches(): number {
@@ -69,18 +75,25 @@ export class InMemoryTransport implements SyncTransport {
     let finished = false;
     let failure: unknown;
     let wakeConsumer: (() => void) | undefined;
-    let wakeProducer: (() => void) | undefined;
+    // One per type stream waiting: the follow phase serves every type at once, and each waits
+    // here after its batch. A single slot lost the first waiter when a second came.
+    const producers: (() => void)[] = [];
+    const wakeProducers = () => {
+      for (const wake of producers.splice(0)) wake();
+    };
     const decoded = StateRequest.decode(StateRequest.encode(request).finish());
     const subscription = this.server
       .streamState(decoded, {
-        backpressure: () =>
-          queue.length < readAhead
-            ? Promise.resolve()
-            : new Promise<void>((resolve) => (wakeProducer = resolve)),
+        backpressure: async () => {
+          while (queue.length >= readAhead && !finished) {
+            await new Promise<void>((resolve) => producers.push(resolve));
+          }
+        },
       })
       .subscribe({
         next: (batch) => {
           queue.push(StateBatch.encode(batch).finish());
+          this.queued += 1;
           wakeConsumer?.();
         },
         error: (error: unknown) => {
@@ -95,6 +108,7 @@ export class InMemoryTransport implements SyncTransport {
       });
     const onAbort = () => {
       finished = true;
+      this.queued -= queue.length;
       queue.length = 0;
       wakeConsumer?.();
     };
@@ -112,9 +126,8 @@ export class InMemoryTransport implements SyncTransport {
           continue;
         }
         const batch = StateBatch.decode(queue.shift()!);
-        const producer = wakeProducer;
-        wakeProducer = undefined;
-        producer?.();
+        this.queued -= 1;
+        wakeProducers();
         if (this.cut || this.options.cutBefore?.(batch, this.delivered)) {
           this.cut = true;
           throw new TidemarkError('UNAVAILABLE', 'in-memory transport cut (injected fault)');
@@ -125,6 +138,9 @@ export class InMemoryTransport implements SyncTransport {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       subscription.unsubscribe();
+      this.queued -= queue.length;
+      queue.length = 0;
+      wakeProducers();
     }
   }
 
