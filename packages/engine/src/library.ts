@@ -208,6 +208,7 @@ export class Library {
         listen: (onAnnouncement) => db.listen(onAnnouncement),
         readHead: () => this.headSeq(),
         fallbackPollMs: this.fallbackPollMs,
+        notifications: options.commitNotifications ?? true,
         onWatchError: options.onCommitWatchError,
       });
     } else {
@@ -355,10 +356,13 @@ export class Library {
    * the hub its directory's `database.json` names (or `options.databaseUrl`).
    */
   static async open(file: string, options: OpenLibraryOptions = {}): Promise<Library> {
-    const locator = databaseLocatorOf(file);
+    // A hub's `Library.file` is its locator: opening that opens the hub too.
+    const locator = path.basename(file) === DATABASE_LOCATOR_FILE ? file : databaseLocatorOf(file);
     const url =
       options.databaseUrl ??
-      (!fs.existsSync(file) && fs.existsSync(locator) ? readDatabaseLocator(locator) : undefined);
+      ((!fs.existsSync(file) || file === locator) && fs.existsSync(locator)
+        ? readDatabaseLocator(locator)
+        : undefined);
     if (url === undefined && !fs.existsSync(file)) {
       throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
     }

@@ -11,6 +11,8 @@ export interface ListenWatchOptions {
   readonly readHead: () => Promise<number>;
   /** The slow poll that recovers commits announced while the listening connection was down. */
   readonly fallbackPollMs: number;
+  /** False: no LISTEN, the poll alone. */
+  readonly notifications: boolean;
   /** Told when the listening connection cannot be opened or drops (the poll goes on). */
   readonly onWatchError?: (error: TidemarkError) => void;
 }
@@ -126,9 +128,10 @@ export class ListenWatch {
       }
     };
 
-    void connect();
+    const { notifications } = this.options;
+    if (notifications) void connect();
     const poll = setInterval(() => {
-      if (!client) void connect();
+      if (notifications && !client) void connect();
       void reads.look();
     }, fallbackPollMs);
     void reads.look();

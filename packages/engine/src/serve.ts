@@ -66,7 +66,7 @@ export interface ResourcePage {
  * statement's parameters stay positional.
  */
 function keepCondition(held: HeldByLineage | undefined): string {
-  if (!held || held.size === 0) return '1';
+  if (!held || held.size === 0) return '1 = 1';
   const cases = [...held].map(([lineage, seq]) => `WHEN ${Math.trunc(lineage)} THEN ${Math.trunc(seq)}`);
   return `origin_seq > CASE origin_lineage ${cases.join(' ')} ELSE -1 END`;
 }

@@ -25,7 +25,7 @@ async function stampsInSeqOrder(library: Library): Promise<{ seq: number; hlc: s
     ' UNION ALL ',
   );
   return library.db.read.query<{ seq: number; hlc: string }>(
-    `SELECT seq, hlc FROM (${union} UNION ALL SELECT seq, hlc FROM tombstones) ORDER BY seq`,
+    `SELECT seq, hlc FROM (${union} UNION ALL SELECT seq, hlc FROM tombstones) AS every_seq ORDER BY seq`,
   );
 }
 

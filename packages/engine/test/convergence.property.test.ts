@@ -409,7 +409,12 @@ class World {
 
   static async create(setup: Setup, initialSkews: readonly number[]): Promise<World> {
     const clocks = new Clocks(initialSkews, setup.membership);
-    const options = (d: number) => ({ clock: { now: clocks.nowFor(d) } });
+    // In the PostgreSQL run (TIDEMARK_TEST_STORE=postgres) device 0 is a hub and the others are
+    // SQLite files: a hub is one of the devices; otherwise all are SQLite.
+    const options = (d: number) => ({
+      clock: { now: clocks.nowFor(d) },
+      ...(d > 0 ? { databaseUrl: undefined } : {}),
+    });
     if (!setup.membership) {
       const first = (await createMembers(1, options(0)))[0];
       const slots: Slot[] = [{ library: first, key: undefined, admitted: true }];

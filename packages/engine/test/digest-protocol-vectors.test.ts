@@ -99,7 +99,7 @@ test('the digest seq is the highest seq digested, and the head of the type when 
   await applyTags(1, [ROW], [TOMBSTONE]);
   await library.write((tx) => tx.put('tag', { uuid: ROW.uuid.replace('0b', '1b'), name: 'own', color: '' }));
   const [{ head }] = await library.db.read.query<{ head: number }>(
-    "SELECT max(seq) AS head FROM (SELECT seq FROM tags UNION ALL SELECT seq FROM tombstones WHERE resource_type = 'tag')",
+    "SELECT max(seq) AS head FROM (SELECT seq FROM tags UNION ALL SELECT seq FROM tombstones WHERE resource_type = 'tag') AS every_seq",
   );
   expect((await tagDigest()).seq).toBe(head);
 

@@ -45,7 +45,7 @@ async function expectDistinctSeqs(library: Library): Promise<void> {
     ' UNION ALL ',
   );
   const [row] = await library.db.read.query<{ n: number; distinct_n: number }>(
-    `SELECT count(*) AS n, count(DISTINCT seq) AS distinct_n FROM (${union} UNION ALL SELECT seq FROM tombstones)`,
+    `SELECT count(*) AS n, count(DISTINCT seq) AS distinct_n FROM (${union} UNION ALL SELECT seq FROM tombstones) AS every_seq`,
   );
   expect(row.distinct_n).toBe(row.n);
 }

@@ -48,7 +48,7 @@ export async function recordSkippedRows(
         `INSERT INTO skipped_rows (peer_device_id, origin_device_id, resource_type, reason, rows, last_at_ms)
          VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (peer_device_id, origin_device_id, resource_type, reason)
-         DO UPDATE SET rows = rows + excluded.rows, last_at_ms = excluded.last_at_ms`,
+         DO UPDATE SET rows = skipped_rows.rows + excluded.rows, last_at_ms = excluded.last_at_ms`,
         [peerDeviceId, origin, name, reason, rows, Date.now()],
       );
     }

@@ -27,6 +27,17 @@ export interface StoreDialect {
    * arrays of `columns`, in `orderBy` order, `[]` when there are none.
    */
   rowsAsJson(columns: readonly string[], from: string, orderBy: string): string;
+  /**
+   * A join whose left side drives the loop: SQLite's CROSS JOIN fixes that order (and takes an
+   * ON clause); PostgreSQL's planner picks the order itself and takes ON only on JOIN.
+   */
+  readonly drivingJoin: string;
+  /**
+   * PostgreSQL refuses an upsert that would touch one key twice; SQLite applies the rows in
+   * order. Apply may hold two versions of one uuid in a batch (the newer last): for PostgreSQL
+   * only the last goes into the statement, which is what SQLite ends with.
+   */
+  readonly oneVersionPerUpsert: boolean;
   /** The larger of two integer expressions. */
   greatest(a: string, b: string): string;
   /** A unique, stable column of `entries` that breaks ties of a path keyset (a row id). */
@@ -42,6 +53,8 @@ export const SQLITE_DIALECT: StoreDialect = {
   rowsAsJson: (columns, from, orderBy) =>
     `SELECT json_group_array(json_array(${columns.join(', ')})) AS rows
      FROM (SELECT ${columns.join(', ')} FROM ${from} ORDER BY ${orderBy}) AS page_rows`,
+  drivingJoin: 'CROSS JOIN',
+  oneVersionPerUpsert: false,
   greatest: (a, b) => `max(${a}, ${b})`,
   entryTieBreak: 'rowid',
 };
@@ -87,6 +100,8 @@ export const POSTGRES_DIALECT: StoreDialect = {
   rowsAsJson: (columns, from, orderBy) =>
     `SELECT coalesce(json_agg(json_build_array(${columns.join(', ')}) ORDER BY ${orderBy}), '[]')::text AS rows
      FROM (SELECT ${columns.join(', ')} FROM ${from}) AS page_rows`,
+  drivingJoin: 'JOIN',
+  oneVersionPerUpsert: true,
   greatest: (a, b) => `greatest(${a}, ${b})`,
   entryTieBreak: 'uuid',
 };

@@ -28,13 +28,13 @@ export async function heldVersions(
   // `uuid IN (SELECT ...)` first builds a sorted copy of the list, which is slower whether the
   // uuid is found or not (docs/architecture.md, "Performance"). The uuids are distinct, so the
   // join yields each row at most once.
-  const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM ${sql.dialect.jsonTexts('?1', 'j')} CROSS JOIN ${table} AS r ON r.uuid = j.value`;
+  const rowQuery = `SELECT r.uuid, r.hlc, r.origin FROM ${sql.dialect.jsonTexts('?1', 'j')} ${sql.dialect.drivingJoin} ${table} AS r ON r.uuid = j.value`;
   for (let start = 0; start < uuids.length; start += MAX_LOOKUP) {
     const chunk = JSON.stringify(uuids.slice(start, start + MAX_LOOKUP));
     const rows = await sql.query<{ uuid: string; hlc: string; origin: string }>(
       anyTombstone
         ? `${rowQuery} UNION ALL SELECT t.uuid, t.hlc, t.origin
-           FROM ${sql.dialect.jsonTexts('?1', 'j')} CROSS JOIN tombstones AS t ON t.resource_type = ?2 AND t.uuid = j.value`
+           FROM ${sql.dialect.jsonTexts('?1', 'j')} ${sql.dialect.drivingJoin} tombstones AS t ON t.resource_type = ?2 AND t.uuid = j.value`
         : rowQuery,
       anyTombstone ? [chunk, name] : [chunk],
     );

@@ -15,6 +15,13 @@ export interface VersionedTombstone extends SyncColumns {
   readonly uuid: string;
 }
 
+/** The last of the items with each key, in their order (the newest version of each uuid). */
+function lastVersionOfEach<T>(items: readonly T[], keyOf: (item: T) => unknown): readonly T[] {
+  const last = new Map<unknown, number>();
+  items.forEach((item, index) => last.set(keyOf(item), index));
+  return last.size === items.length ? items : items.filter((item, index) => last.get(keyOf(item)) === index);
+}
+
 /**
  * Packed characters per upsert statement: ordinary rows (~200 bytes) fill a 10,000-row group in
  * one statement; rows at their field bounds take several.
@@ -41,6 +48,7 @@ export class RowWriter {
     known: { readonly anyTombstone?: boolean } = {},
   ): Promise<void> {
     if (rows.length === 0) return;
+    if (this.sql.dialect.oneVersionPerUpsert) rows = lastVersionOfEach(rows, (row) => row.values[0]);
     const table = RESOURCE_TABLES[name];
     const packing = this.sql.dialect.rowPacking(table);
     const { columns } = packing;
@@ -83,6 +91,7 @@ export class RowWriter {
   /** Deletes rows and records (or replaces) their tombstones. */
   async writeTombstones(name: ResourceName, tombstones: readonly VersionedTombstone[]): Promise<void> {
     if (tombstones.length === 0) return;
+    if (this.sql.dialect.oneVersionPerUpsert) tombstones = lastVersionOfEach(tombstones, (t) => t.uuid);
     const rowsPerChunk = Math.floor(MAX_PARAMS / 7);
     for (let start = 0; start < tombstones.length; start += rowsPerChunk) {
       const chunk = tombstones.slice(start, start + rowsPerChunk);

@@ -1,0 +1,55 @@
+/**
+ * The engine's scenario, write-path, apply and serve suites again, on the PostgreSQL store: every
+ * library these tests create through `createLibrary` is a hub in a fresh schema of the server
+ * TIDEMARK_TEST_PG_URL names (`.ci/run` starts one). In the convergence property test device 0
+ * is a hub and the others SQLite files. Pure unit tests (HLC, DER, packing, digests' vectors) and
+ * tests of SQLite's own files (modes, restores by file copy, legacy files, the WAL watch's unit
+ * tests, schema migrations of SQLite) run once, in jest.config.js. `*.postgres.test.ts` run only here.
+ */
+const PARAMETERIZED = [
+  'apply-checkpoint',
+  'apply-commit-notice',
+  'apply-drift-count',
+  'apply-lww',
+  'apply-refusals',
+  'apply-versions-in-one-batch',
+  'byte-budget',
+  'byte-budget-cut',
+  'clock-step',
+  'convergence.property',
+  'cursor-reset',
+  'deletes',
+  'digest-check-findings',
+  'digest-limits',
+  'digest-protocol-vectors',
+  'digest-tombstones',
+  'digest-whole-type',
+  'follow-during-page-read',
+  'follow-other-process',
+  'membership-forgery',
+  'membership-removal',
+  'origin-filter',
+  'owner-invariants',
+  'reads',
+  'resume-at-every-cut',
+  'same-time-bulk',
+  'seed-scenario',
+  'serve-batch-size',
+  'serve-stream',
+  'smoke',
+  'sync-state-reads',
+  'write-during-backfill',
+];
+
+const preset = require('../../jest.preset.js')(__dirname);
+
+/** @type {import('jest').Config} */
+module.exports = {
+  ...preset,
+  displayName: 'engine (postgres)',
+  testMatch: [
+    ...PARAMETERIZED.map((name) => `<rootDir>/test/${name}.test.ts`),
+    '<rootDir>/test/**/*.postgres.test.ts',
+  ],
+  setupFiles: ['<rootDir>/test/postgres-store.setup.js'],
+};
