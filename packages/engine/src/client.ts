@@ -3,6 +3,7 @@ import { merge, Observable, defer } from 'rxjs';
 import { BackfillGate } from './backfill-gate';
 import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches } from './apply';
+import { approximateBatchBytes } from './batch-bytes';
 import { isTidemarkError, MalformedBatchError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { HlcStamp } from './hlc';
@@ -114,6 +115,31 @@ function isPerTypeFailure(error: unknown): error is TidemarkError {
 const MAX_GROUP_ROWS = 10_000;
 /** And at most this many batches, so many tiny follow batches stay a bounded group too. */
 const MAX_GROUP_BATCHES = 8;
+/**
+ * And no more batches once the group holds this many bytes (approximateBatchBytes), and no
+ * batch read ahead while such a group is applied. Groups of ordinary rows (10,000 rows, 1-5 MB)
+ * are not affected; a batch of rows at their field bounds (up to 20 MiB) is applied alone, and
+ * the next one is read and decoded only after it: each is held decoded once, never two or
+ * three at a time (a node flooded with such batches peaked at 460 MB, docs/security.md).
+ */
+const MAX_GROUP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Bytes a batch should carry at most (approximateBatchBytes). A peer whose batches carry more
+ * (rows near their field bounds: 5,000 4-KiB paths are 20 MB) is asked again, from the stored
+ * cursor, for as many rows as fit. The receiver's limits follow the rows it asks for
+ * (grpc-transport.ts), so such a peer's messages shrink from up to 20 MiB to ~5 MiB, and so
+ * does every copy held while they are received, decoded and applied.
+ */
+const TARGET_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** The batch size to ask for instead, when `batch` carries more than TARGET_BATCH_BYTES. */
+function smallerBatchSize(batch: StateBatch): number | undefined {
+  const rows = rowsOf(batch);
+  const bytes = approximateBatchBytes(batch);
+  if (bytes <= TARGET_BATCH_BYTES || rows <= 1) return undefined;
+  return Math.max(1, Math.floor((rows * TARGET_BATCH_BYTES) / bytes));
+}
 
 function rowsOf(batch: StateBatch): number {
   return batch.records.length + batch.tombstones.length;
@@ -125,9 +151,13 @@ function rowsOf(batch: StateBatch): number {
  * as soon as it arrives. Reading one batch ahead while a group is applied keeps the transport
  * busy; the groups' size limits and that single read ahead bound the memory held here.
  */
-async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator<StateBatch[]> {
-  const read = () => {
-    const next = { state: 'pending' as 'pending' | 'fulfilled' | 'rejected', result: iterator.next() };
+export async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator<StateBatch[]> {
+  type Read = {
+    state: 'pending' | 'fulfilled' | 'rejected';
+    readonly result: Promise<IteratorResult<StateBatch>>;
+  };
+  const read = (): Read => {
+    const next: Read = { state: 'pending', result: iterator.next() };
     // Tracks the read without awaiting it; also keeps a read still pending when the consumer
     // leaves from becoming an unhandled rejection.
     next.result.then(
@@ -136,14 +166,17 @@ async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator
     );
     return next;
   };
-  let pending = read();
+  let pending: Read | undefined;
   for (;;) {
+    // After a large group, the next batch is read only now, once that group was applied.
+    pending ??= read();
     const first = await pending.result;
     if (first.done) return;
     const group = [first.value];
     let rows = rowsOf(first.value);
-    pending = read();
-    while (group.length < MAX_GROUP_BATCHES && rows < MAX_GROUP_ROWS) {
+    let bytes = approximateBatchBytes(first.value);
+    pending = bytes < MAX_GROUP_BYTES ? read() : undefined;
+    while (pending && group.length < MAX_GROUP_BATCHES && rows < MAX_GROUP_ROWS) {
       // One turn of the event loop lets a batch that already arrived reach the iterator.
       await new Promise<void>((resolve) => setImmediate(resolve));
       // A failed read is thrown by the next group's first await, after this group is applied.
@@ -152,7 +185,8 @@ async function* readyGroups(iterator: AsyncIterator<StateBatch>): AsyncGenerator
       if (next.done) break;
       group.push(next.value);
       rows += rowsOf(next.value);
-      pending = read();
+      bytes += approximateBatchBytes(next.value);
+      pending = bytes < MAX_GROUP_BYTES ? read() : undefined;
     }
     yield group;
   }
@@ -260,12 +294,17 @@ export function syncFromPeer$(
     };
   };
 
+  /** Batch sizes asked of a peer per type, once its batches were too large (TARGET_BATCH_BYTES). */
+  const smallerBatches = new Map<string, number>();
+
   const pullType = (
     peerDeviceId: string,
     name: ResourceName,
     phase: 'backfill' | 'follow',
     emit: (event: SyncEvent) => void,
     signal: AbortSignal,
+    /** Ends this pull so that it is asked again (with a smaller batch size, say). */
+    restart: () => void,
   ) =>
     (async () => {
       const cursor = await cursorFor(peerDeviceId, name);
@@ -289,7 +328,7 @@ export function syncFromPeer$(
               held,
             },
           ],
-          batchSize: options.batchSize ?? 0,
+          batchSize: smallerBatches.get(`${peerDeviceId} ${name}`) ?? options.batchSize ?? 0,
           follow: phase === 'follow',
         },
         local.signal,
@@ -302,6 +341,11 @@ export function syncFromPeer$(
       try {
         for await (const group of batches$) {
           const summaries = group.map(summaryOf);
+          let smaller: number | undefined;
+          for (const batch of group) {
+            const rows = smallerBatchSize(batch);
+            if (rows !== undefined) smaller = Math.min(smaller ?? rows, rows);
+          }
           const { results, failure } = await applyBatches(library, peerDeviceId, drain(group), {
             adoptOwnRows: options.adoptOwnRows,
           });
@@ -335,6 +379,12 @@ export function syncFromPeer$(
           });
           if (results.length < summaries.length) throw failure;
           if (signal.aborted) break;
+          if (smaller !== undefined) {
+            // Applied; the rest comes again from the cursor, in batches of fewer rows.
+            smallerBatches.set(`${peerDeviceId} ${name}`, smaller);
+            restart();
+            break;
+          }
         }
       } finally {
         signal.removeEventListener('abort', stop);
@@ -370,7 +420,7 @@ export function syncFromPeer$(
           })
         : undefined;
       try {
-        await pullType(peerDeviceId, name, phase, emit, restart.signal);
+        await pullType(peerDeviceId, name, phase, emit, restart.signal, stop);
       } finally {
         raised?.unsubscribe();
         clearTimeout(timer);

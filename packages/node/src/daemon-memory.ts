@@ -19,10 +19,10 @@ export const DAEMON_WRITER_CACHE_KIB = 4 * 1024;
 const HEAP_GROWING_PERCENT = 20;
 
 /**
- * Object-mode streams buffer 16 items by default. grpc-js reads that many StateBatch messages
- * ahead into each call (~16 MB at 5,000 entries per batch) without a per-call setting; 4 keep
- * the transport busy with a quarter of the bytes. Server streams are capped lower still by
- * write-backpressure.ts.
+ * Object-mode streams buffer 16 items by default. grpc-js reads that many messages ahead into
+ * each call without a per-call setting; 4 keep a call busy with a quarter of the bytes. The
+ * client's StateBatch streams set their own (0, peers/read-ahead.ts), server streams are capped
+ * lower still by write-backpressure.ts.
  */
 const OBJECT_STREAM_HIGH_WATER_MARK = 4;
 

@@ -4,8 +4,10 @@
  *
  * A real `tidemark node` process (B, --insecure on 127.0.0.1, default batch size) pulls from a
  * hostile peer H run here: H answers every StateRequest with batches of entries whose paths are
- * ~4,000 bytes, each batch as large as B's client accepts (just under 20 MiB, within the rows B
- * asked for), written as fast as HTTP/2 flow control lets them go, forever (never caught up).
+ * ~4,000 bytes, each batch as large as B's client accepts (the rows B asked for, at most 4,500:
+ * just under 20 MiB), written as fast as HTTP/2 flow control lets them go, forever (never caught
+ * up). B asks again for fewer rows after such batches (engine `client.ts`, TARGET_BATCH_BYTES);
+ * H then sends that many, each still as large as it may be.
  * The same 4,500 entry uuids are re-sent with newer stamps, so B really applies every batch
  * (last writer wins) without its database growing. Meanwhile a well-behaved client keeps calling
  * B's Handshake and StreamState (a tag backfill) every 250 ms: the report gives their worst
@@ -92,6 +94,10 @@ function caughtUp(type: ResourceType, epoch: string): Buffer {
 interface HostileStats {
   batches: number;
   bytes: number;
+  /** Entry streams B opened (it asks again, for fewer rows, after batches that are too large). */
+  entryStreams: number;
+  /** The fewest rows per batch B asked for. */
+  fewestRowsAsked: number;
 }
 
 async function startHostile(
@@ -137,10 +143,14 @@ async function startHostile(
             if (!call.request.follow) call.end();
             return;
           }
+          // As many rows as B asked for (its limits follow them), each as large as it accepts.
+          const rows = Math.min(ENTRIES_PER_BATCH, call.request.batchSize || 10_000);
+          stats.entryStreams += 1;
+          stats.fewestRowsAsked = Math.min(stats.fewestRowsAsked, rows);
           const next = () => {
             while (!stopped && !call.cancelled) {
               seq += 1;
-              const bytes = entryBatch(hostile, epoch, uuids, seq, Date.now());
+              const bytes = entryBatch(hostile, epoch, uuids.slice(0, rows), seq, Date.now());
               stats.batches += 1;
               stats.bytes += bytes.length;
               if (!call.write(bytes)) {
@@ -206,7 +216,7 @@ async function main(): Promise<void> {
   await library.write((tx) => tx.put('tag', { uuid: randomUUID(), name: 'served to others', color: '' }));
   await library.close();
 
-  const stats: HostileStats = { batches: 0, bytes: 0 };
+  const stats: HostileStats = { batches: 0, bytes: 0, entryStreams: 0, fewestRowsAsked: Infinity };
   const hostile = await startHostile(libraryId, stats);
   const port = await freePort();
   const metricsPort = await freePort();
@@ -222,6 +232,7 @@ async function main(): Promise<void> {
   let probeFailures = 0;
   const rss: number[] = [];
   let heapPeak = 0;
+  let heapUsedPeak = 0;
   let externalPeak = 0;
   const deadline = Date.now() + seconds * 1000;
   try {
@@ -235,6 +246,7 @@ async function main(): Promise<void> {
       const metrics = await scrapeMetrics(metricsPort).catch(() => '');
       if (metrics) {
         heapPeak = Math.max(heapPeak, metricOf(metrics, 'nodejs_heap_size_total_bytes'));
+        heapUsedPeak = Math.max(heapUsedPeak, metricOf(metrics, 'nodejs_heap_size_used_bytes'));
         externalPeak = Math.max(externalPeak, metricOf(metrics, 'nodejs_external_memory_bytes'));
       }
       const status = fs.readFileSync(`/proc/${b.pid}/status`, 'utf8');
@@ -251,9 +263,12 @@ async function main(): Promise<void> {
       hostileBatchesWritten: stats.batches,
       hostileMbWritten: Math.round(stats.bytes / MB),
       meanBatchMb: stats.batches ? +(stats.bytes / stats.batches / MB).toFixed(2) : 0,
+      entryStreamsOpenedByB: stats.entryStreams,
+      fewestRowsAskedByB: stats.fewestRowsAsked,
       entryRowsReceivedByB: applied,
       peakRssMb: +(peak / MB).toFixed(1),
       heapTotalPeakMb: +(heapPeak / MB).toFixed(1),
+      heapUsedPeakMb: +(heapUsedPeak / MB).toFixed(1),
       externalPeakMb: +(externalPeak / MB).toFixed(1),
       medianRssMb: +(rss.sort((x, y) => x - y)[Math.floor(rss.length / 2)] / MB).toFixed(1),
       probes: latencies.length,

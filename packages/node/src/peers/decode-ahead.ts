@@ -1,10 +1,22 @@
 import type { Readable } from 'node:stream';
 
+/** How many messages DecodeAhead may hold decoded ahead of its consumer, and of what size. */
+export interface DecodeAheadLimits {
+  /** Messages held decoded ahead of the consumer, at most. */
+  readonly messages: number;
+  /**
+   * A message is decoded ahead only while the last one read was at most this many bytes: a
+   * stream's batches are of a kind, and a large one is held once (being applied), not twice.
+   */
+  readonly maxMessageBytes: number;
+}
+
 /**
  * Decodes a stream's messages a few ahead of the consumer. Decoding is CPU work on the event
  * loop; done as messages arrive, it overlaps with the consumer's waits on SQLite (done when the
- * consumer asks, it would add to them). Only `maxDecoded` are held decoded; the rest wait in the
- * Readable as bytes, which are 5-10x smaller than their decoded objects.
+ * consumer asks, it would add to them). Only `limits.messages` are held decoded, and only while
+ * messages are small; the rest wait in the Readable as bytes (5-10x smaller than their decoded
+ * objects for ordinary rows). A consumer that waits always gets the next message decoded.
  */
 export class DecodeAhead<T> {
   private readonly decoded: T[] = [];
@@ -12,11 +24,12 @@ export class DecodeAhead<T> {
   private failure: { readonly error: unknown } | undefined;
   private wake: (() => void) | undefined;
   private fillScheduled = false;
+  private lastBytes = 0;
 
   constructor(
     private readonly source: Readable,
     private readonly decode: (bytes: Buffer) => T,
-    private readonly maxDecoded: number,
+    private readonly limits: DecodeAheadLimits,
   ) {
     source.on('readable', () => this.fill());
     source.on('end', () => this.finish());
@@ -34,6 +47,9 @@ export class DecodeAhead<T> {
       }
       if (this.failure) throw this.failure.error;
       if (this.ended) return undefined;
+      // A message left in the Readable (not decoded ahead) emits no new 'readable': read it now,
+      // on the next turn, so the consumer's own work comes first.
+      this.scheduleFill();
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
     }
@@ -48,10 +64,17 @@ export class DecodeAhead<T> {
     });
   }
 
+  /** A waiting consumer's message, or one more ahead while the limits allow it. */
+  private wanted(): boolean {
+    if (this.wake !== undefined && this.decoded.length === 0) return true;
+    return this.decoded.length < this.limits.messages && this.lastBytes <= this.limits.maxMessageBytes;
+  }
+
   private fill(): void {
-    while (!this.failure && this.decoded.length < this.maxDecoded) {
+    while (!this.failure && this.wanted()) {
       const bytes = this.source.read() as Buffer | null;
       if (bytes === null) break;
+      this.lastBytes = bytes.length;
       try {
         this.decoded.push(this.decode(bytes));
       } catch (error) {
@@ -59,7 +82,8 @@ export class DecodeAhead<T> {
         this.finish(error);
       }
     }
-    this.wake?.();
+    // Woken only with something to take: a wake for nothing would spin next() and fill().
+    if (this.decoded.length > 0) this.wake?.();
   }
 
   private finish(error?: unknown): void {

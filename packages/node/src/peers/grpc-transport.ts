@@ -19,7 +19,8 @@ import {
   SyncServiceService,
 } from '@tidemark/proto';
 import { parseHostPort } from '../address';
-import { DecodeAhead } from './decode-ahead';
+import { DecodeAhead, DecodeAheadLimits } from './decode-ahead';
+import { RAW_MESSAGES_AHEAD, withObjectReadAhead } from './read-ahead';
 import { CLIENT_OPTIONS, MAX_RECEIVED_BATCH_BYTES } from '../grpc/grpc-options';
 import { fromGrpcError } from '../grpc/grpc-status';
 import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from '../tls/client-security';
@@ -27,9 +28,11 @@ import { ClientTls, explainTlsFailure, securedChannel, SecuredChannel } from '..
 /**
  * Batches decoded ahead of the engine. One is enough to take decoding off the engine's path (it
  * happens while the engine waits on SQLite); 2 or 4 measured no faster and ~30-40 MB heavier on
- * a 1M-entry backfill.
+ * a 1M-entry backfill. Only while batches are small: a 5,000-entry batch of ordinary rows is
+ * ~1 MB on the wire; one of rows at their field bounds (up to 20 MiB) is decoded when the
+ * engine asks for it, so it is held decoded once (the engine's read ahead), not twice.
  */
-const DECODED_AHEAD = 1;
+const DECODE_AHEAD: DecodeAheadLimits = { messages: 1, maxMessageBytes: 2 * 1024 * 1024 };
 
 /** A handshake reads eight heads; a peer that cannot answer in this time is as good as down. */
 const HANDSHAKE_DEADLINE_MS = 30_000;
@@ -126,26 +129,28 @@ export class GrpcSyncTransport implements SyncTransport {
    * Batches are pulled through the call's Readable, so a slow apply stops reading, HTTP/2 flow
    * control fills up, and the server's write() starts returning false: backpressure end to end.
    *
-   * grpc-js reads messages ahead into the Readable up to the process's object-mode high-water
-   * mark (16 by default, 4 in `tidemark node`: daemon-memory.ts; there is no per-call setting).
-   * The call therefore yields raw bytes, and only DECODED_AHEAD of them are
-   * decoded ahead of the engine: as bytes the read-ahead is ~16 MB at 5,000 entries per batch,
-   * decoded it would be 5-10x that (measured: B's peak RSS on a 1M-entry backfill fell from
-   * 499 MB to ~345 MB).
+   * grpc-js reads messages ahead into the Readable up to its object-mode high-water mark, here
+   * RAW_MESSAGES_AHEAD (read-ahead.ts). The call yields raw bytes, and DecodeAhead decodes at
+   * most DECODE_AHEAD of them ahead of the engine: decoded, ordinary rows take 5-10x their bytes
+   * (measured: B's peak RSS on a 1M-entry backfill fell from 499 MB to ~345 MB). So a stream
+   * holds, ahead of the batches being applied: one message as bytes (or being assembled), one
+   * decoded in the engine's next read, and one more decoded only when messages are small.
    */
   async *streamState(request: StateRequest, signal?: AbortSignal): AsyncGenerator<StateBatch> {
     if (signal?.aborted) return;
     const method = SyncServiceService.streamState;
     const limits = this.batchLimits(request);
-    const call = this.client.makeServerStreamRequest<StateRequest, Buffer>(
-      method.path,
-      method.requestSerialize,
-      (bytes: Buffer) => bytes,
-      request,
+    const call = withObjectReadAhead(RAW_MESSAGES_AHEAD, () =>
+      this.client.makeServerStreamRequest<StateRequest, Buffer>(
+        method.path,
+        method.requestSerialize,
+        (bytes: Buffer) => bytes,
+        request,
+      ),
     );
     // grpc-js emits the final status as an 'error' event even after we let go of the stream
     // (e.g. our own cancel below); DecodeAhead listens, so it is never an uncaught exception.
-    const batches = new DecodeAhead(call, (bytes) => decodeBatch(bytes, this.address, limits), DECODED_AHEAD);
+    const batches = new DecodeAhead(call, (bytes) => decodeBatch(bytes, this.address, limits), DECODE_AHEAD);
     const cancel = () => call.cancel();
     let served = false;
     signal?.addEventListener('abort', cancel, { once: true });
