@@ -231,6 +231,15 @@ export class Library {
   }
 
   /**
+   * A hub's pooled connections in this process now (open, idle, waiting for one), for metrics;
+   * undefined for SQLite. The LISTEN connection, open while anyone follows, is not pooled.
+   */
+  get databaseConnections():
+    { readonly open: number; readonly idle: number; readonly waiting: number } | undefined {
+    return this.db instanceof PostgresDatabase ? this.db.connections : undefined;
+  }
+
+  /**
    * Like `changes$`, for the follow streams of one resource type: emits when a commit that
    * wrote `name` may be visible. In PostgreSQL, only commits of that type (of any process)
    * wake it; with SQLite, commits of other processes wake every type (the WAL notification
