@@ -5,6 +5,7 @@
  */
 export { sampleRecords, sqliteVersion, storeVersion } from './bench-reads';
 export { InMemoryTransport, type InMemoryTransportOptions } from './in-memory-transport';
+export { heldPrefixes, type HeldClaim } from './held-prefixes';
 export { forgetRows, rewriteRowInPlace } from './raw-rows';
 export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
 export { freshTestDatabaseUrl, TEST_PG_URL_VARIABLE, testPostgresUrl } from './test-database';
