@@ -175,6 +175,21 @@ class ApplyRulesTest(unittest.TestCase):
         self.assertEqual(self.store.held(T.RESOURCE_TYPE_TAG), [sync_pb2.OriginPrefix(origin=B, epoch=EPOCH, seq=40)])
         self.assertEqual(self.store.held(T.RESOURCE_TYPE_ENTRY), [])
 
+    def test_a_reset_in_the_same_epoch_forgets_the_claim_and_restarts_the_type_on_other_servers(self):
+        covering = tag_batch(6, rows=[("t", 1000, B)])
+        covering.caught_up = True
+        covering.checkpoint.covered.append(sync_pb2.OriginPrefix(origin=B, epoch=EPOCH, seq=40))
+        self.store.apply_batch(B, covering)
+        self.store.apply_batch(A, tag_batch(30))  # another server, filtered by that claim
+        other = tag_batch(12)
+        other.resource_type = other.checkpoint.resource_type = T.RESOURCE_TYPE_LOCATION
+        self.store.apply_batch(A, other)
+        self.store.apply_batch(B, tag_batch(3, reset=True))  # B's history changed under EPOCH
+        self.assertEqual(self.store.held(T.RESOURCE_TYPE_TAG), [])
+        # What A left out on the strength of the claim lies below its cursor: the type starts over.
+        self.assertEqual(self.store.cursor(A, T.RESOURCE_TYPE_TAG), tc.Cursor(EPOCH, 0))
+        self.assertEqual(self.store.cursor(A, T.RESOURCE_TYPE_LOCATION), tc.Cursor(EPOCH, 12))
+
     def test_origin_lists_must_match_the_records(self):
         batch = tag_batch(9, rows=[("t", 1000, B)])
         batch.record_origin_seqs.extend([1, 2])

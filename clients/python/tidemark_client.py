@@ -302,9 +302,14 @@ class Store:
             )
             # A reset in the cursor's own epoch: the server's history changed under it (restored
             # in place), so what is held of its lineage in that epoch may be of the lost history.
+            # Other servers may have left rows out on its strength, below the cursors on them:
+            # the type starts over from 0 on each (in its own epoch).
             if batch.reset and current.epoch == cp.epoch:
-                self.db.execute("DELETE FROM held WHERE origin = ? AND epoch = ? AND resource_type = ?",
-                                (peer, cp.epoch, rtype))
+                forgotten = self.db.execute("DELETE FROM held WHERE origin = ? AND epoch = ? AND resource_type = ?",
+                                            (peer, cp.epoch, rtype)).rowcount
+                if forgotten:
+                    self.db.execute("UPDATE cursors SET seq = 0, commit_id = '' WHERE peer_device_id != ? "
+                                    "AND resource_type = ?", (peer, rtype))
             # Only a caught-up batch covers anything. This client applies every row it receives
             # (no membership rules, no device of its own), so it may take every prefix listed.
             if batch.caught_up:

@@ -1,11 +1,11 @@
-import { MembershipChange, StateBatch } from '@tidemark/proto';
+import { MembershipChange, OriginPrefix, StateBatch } from '@tidemark/proto';
 import { acceptChanges } from './membership/accept-changes';
 import { authorizeRows, MembershipView, readMembershipView } from './membership/authorize-batch';
 import { rederiveMembers } from './membership/membership-state';
 import { changeFromRecord, checkChange, SignedChange } from './membership/signed-change';
 import { COMMIT_ID_PATTERN } from './commits';
 import { recordSkippedRows } from './membership/skipped-rows';
-import { MalformedBatchError, TidemarkError } from './errors';
+import { MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
 import { PeerHeadStore } from './peer-heads';
@@ -221,6 +221,12 @@ export interface ApplyOptions {
    * counted: a node never lets a peer write in its name.
    */
   readonly adoptOwnRows?: boolean;
+  /**
+   * The claims the request of these batches sent (`Cursor.held`). When this device no longer
+   * makes one of them (it was forgotten since), the batches are refused with StaleFilterError:
+   * the rows they left out on its strength may not be held, and the cursor must not pass them.
+   */
+  readonly requestedHeld?: readonly OriginPrefix[];
 }
 
 /**
@@ -285,6 +291,8 @@ interface ApplyContext {
   readonly cursors: Map<ResourceName, CursorPosition | undefined>;
   /** Types whose origin prefixes this transaction raised. */
   readonly raised: Set<ResourceName>;
+  /** Types whose requested claims were checked against the held ones in this transaction. */
+  readonly filterChecked: Set<ResourceName>;
 }
 
 async function openApplyContext(
@@ -304,6 +312,7 @@ async function openApplyContext(
     watermarks: new ResourceWatermarkStore(sql),
     cursors: new Map(),
     raised: new Set(),
+    filterChecked: new Set(),
   };
 }
 
@@ -334,6 +343,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   const self = library.identity.deviceId;
   const { skipped: refused } = authorizeRows(context.membership, self, peerDeviceId, name, items);
   await acceptChanges(sql, library.identity.libraryId, changes);
+  await refuseStaleFilter(context, name);
   const current = await cursorOf(context, name);
   if (current && current.peerEpoch && current.peerEpoch !== checkpoint.epoch && !reset) {
     throw new MalformedBatchError(
@@ -422,9 +432,13 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     // The server restarted a cursor of its own epoch: its history changed under that epoch (a
     // restore that kept it, docs/architecture.md "Restored libraries"), and what this device
     // claims of its lineage may be of the lost history, whose origin seqs the new one reuses.
-    // Forgetting a claim only costs transfer; streams filtered by it are re-requested.
-    if (await new OriginPrefixStore(sql).forget(peerDeviceId, checkpoint.epoch, name))
+    // Forgetting a claim only costs transfer. The other peers' streams of the type may have
+    // left out rows on its strength, below their cursors: those cursors restart from 0, and
+    // streams still filtered by it are refused (refuseStaleFilter) and asked again.
+    if (await new OriginPrefixStore(sql).forget(peerDeviceId, checkpoint.epoch, name)) {
+      await context.watermarks.rewindOthers(peerDeviceId, name, Date.now());
       context.raised.add(name);
+    }
   }
   const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered) : 0;
   const written = rows.length + tombstones.length;
@@ -441,6 +455,33 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     heldSkipped: prepared.heldSkipped,
     prefixesRaised,
   };
+}
+
+/**
+ * Refuses a batch served against a claim this device no longer makes (see
+ * ApplyOptions.requestedHeld): claims only grow except when forgotten, so a requested claim
+ * above the one held now means the filter is stale. Checked once per type and transaction,
+ * inside it, so a claim forgotten by another peer's apply is seen before this one writes.
+ */
+async function refuseStaleFilter(context: ApplyContext, name: ResourceName): Promise<void> {
+  const requested = context.options.requestedHeld;
+  if (!requested?.length || context.filterChecked.has(name)) return;
+  context.filterChecked.add(name);
+  const self = context.library.identity.deviceId;
+  const held = new Map(
+    (await new OriginPrefixStore(context.sql).forType(name)).map((p) => [
+      lineageKey(p.origin, p.epoch),
+      p.seq,
+    ]),
+  );
+  for (const claim of requested) {
+    if (claim.origin === self) continue;
+    if ((held.get(lineageKey(claim.origin, claim.epoch)) ?? 0) < claim.seq) {
+      throw new StaleFilterError(
+        `${name} batch was served against a claim on ${claim.origin} (epoch ${claim.epoch}) up to ${claim.seq} that this device forgot since; asking again`,
+      );
+    }
+  }
 }
 
 /**

@@ -4,7 +4,7 @@ import { BackfillGate } from './backfill-gate';
 import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches } from './apply';
 import { approximateBatchBytes } from './batch-bytes';
-import { isTidemarkError, MalformedBatchError, TidemarkError } from './errors';
+import { isTidemarkError, MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
 import { HlcStamp } from './hlc';
 import { Library } from './library';
@@ -308,7 +308,8 @@ export function syncFromPeer$(
   ) =>
     (async () => {
       const cursor = await cursorFor(peerDeviceId, name);
-      // Read after the cursor: prefixes only grow, so they are at least as new as it.
+      // Read after the cursor: prefixes only grow, or are forgotten (then a batch of a stream asked
+      // with the forgotten one is refused: StaleFilterError), so they are at least as new as it.
       const held = filtering ? await heldFor(name) : [];
       // Cancels the stream when this pull ends for any reason, including a read still pending
       // (which an iterator's return() would wait for) after a batch was rejected.
@@ -348,6 +349,8 @@ export function syncFromPeer$(
           }
           const { results, failure } = await applyBatches(library, peerDeviceId, drain(group), {
             adoptOwnRows: options.adoptOwnRows,
+            // An injected policy's claims are not the stored ones: nothing to compare them with.
+            requestedHeld: options.heldFor ? undefined : held,
           });
           results.forEach((result, index) => {
             const batch = summaries[index];
@@ -421,6 +424,10 @@ export function syncFromPeer$(
         : undefined;
       try {
         await pullType(peerDeviceId, name, phase, emit, restart.signal, stop);
+      } catch (error) {
+        // A claim the request sent was forgotten meanwhile: ask again with the claims as they are.
+        if (!(error instanceof StaleFilterError)) throw error;
+        restart.abort();
       } finally {
         raised?.unsubscribe();
         clearTimeout(timer);

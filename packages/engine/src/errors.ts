@@ -47,6 +47,19 @@ export class MalformedBatchError extends TidemarkError {
   }
 }
 
+/**
+ * A batch was served against claims (`Cursor.held`) this device no longer makes: one was
+ * forgotten since the request (docs/architecture.md, "Restored libraries"), so rows the batch
+ * left out may not be held. Nothing of it is applied and the cursor stays; the stream is asked
+ * again with the claims as they are now.
+ */
+export class StaleFilterError extends TidemarkError {
+  constructor(message: string) {
+    super('FAILED_PRECONDITION', message);
+    this.name = 'StaleFilterError';
+  }
+}
+
 export function isTidemarkError(error: unknown): error is TidemarkError {
   return error instanceof TidemarkError;
 }

@@ -3,7 +3,13 @@ export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
 export { BackfillGate } from './backfill-gate';
 export { WHOLE_LINEAGE } from './origin-prefixes';
 export { DigestAccumulator, digestsEqual } from './digest';
-export { isTidemarkError, MalformedBatchError, TidemarkError, type TidemarkErrorCode } from './errors';
+export {
+  isTidemarkError,
+  MalformedBatchError,
+  StaleFilterError,
+  TidemarkError,
+  type TidemarkErrorCode,
+} from './errors';
 export {
   compareHlc,
   decodeHlc,

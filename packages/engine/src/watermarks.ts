@@ -106,6 +106,17 @@ export class ResourceWatermarkStore {
   }
 
   /**
+   * Restarts one type from 0 for every peer but `except`, each in its own epoch: a claim was
+   * forgotten, and their streams may have left out rows on its strength below their cursors.
+   */
+  async rewindOthers(except: string, name: ResourceName, nowMs: number): Promise<void> {
+    await this.sql.query(
+      "UPDATE resource_watermarks SET last_seq = 0, peer_commit = '', updated_at_ms = ? WHERE peer_device_id != ? AND resource_type = ?",
+      [nowMs, except, name],
+    );
+  }
+
+  /**
    * The peer's database was recreated or restored (its epoch changed): every type of that peer
    * restarts from 0. Rows already held stay; idempotent apply skips the unchanged ones.
    */

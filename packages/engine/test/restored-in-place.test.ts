@@ -5,7 +5,13 @@ import { InMemoryTransport } from '../src/testing';
 import { historyMarkFile, writeHistoryMark } from '../src/store/history-mark';
 import { ResourceWatermarkStore } from '../src/watermarks';
 import { createMembers, removeTempDirs } from './fixtures';
-import { countRows, digestsOf, pull, syncUntilCut } from './sync-helpers';
+import { countRows, digestsOf, pull, syncUntilCut, transportTo } from './sync-helpers';
+import { SyncTransport } from '../src/transport';
+import { lastValueFrom, toArray } from 'rxjs';
+import { applyBatches } from '../src/apply';
+import { StaleFilterError } from '../src/errors';
+import { resourceTypeOf } from '../src/resource-types';
+import { heldPrefixes } from '../src/testing';
 
 afterAll(removeTempDirs);
 
@@ -233,6 +239,119 @@ describe('a library restored in place from a backup', () => {
     const run = await syncUntilCut(c, cut, { batchSize: 3, types: ['tag'] });
     expect(run.events.some((event) => event.kind === 'batch' && event.reset)).toBe(true);
     await a.close();
+    await pull(c, b);
+    expect(await namesLike(c, 'after-restore')).toBe(15);
+    await b.close();
+    await c.close();
+  });
+
+  /**
+   * C pulled B while it still claimed A's lost history: B left out A's new rows whose reused
+   * origin seqs lie under that claim, and C's cursor on B passed them. Forgetting the claim alone
+   * would leave them below that cursor for good.
+   */
+  async function cWithStaleClaim({ pullAfterRestore }: { pullAfterRestore: boolean }) {
+    const [first, b, c] = await createMembers(3);
+    await addTags(first, 'before-backup', 10);
+    const saved = await backup(first);
+    let a = saved.library;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    await pull(c, a);
+    await pull(c, b);
+    a = await restoreInPlace(a, saved.copy, { mark: true });
+    await addTags(a, 'after-restore', 15);
+    await pull(b, a);
+    const claimed = await heldPrefixes(c, 'tag');
+    expect(claimed.some((claim) => claim.origin === a.identity.deviceId)).toBe(true);
+    if (pullAfterRestore) {
+      await pull(c, b);
+      // The premise: some of A's new rows were left out on the strength of the stale claim.
+      expect(await namesLike(c, 'after-restore')).toBeLessThan(15);
+    }
+    return { a, b, c, claimed };
+  }
+
+  test("with its history mark: the rows a relay left out under a claim C then forgets come again from that relay (C's cursors on the other peers restart)", async () => {
+    const { a, b, c } = await cWithStaleClaim({ pullAfterRestore: true });
+    const cut = new InMemoryTransport(new LibrarySyncService(a), {
+      cutBefore: (_, delivered) => delivered >= 1,
+    });
+    const run = await syncUntilCut(c, cut, { batchSize: 3, types: ['tag'] });
+    expect(run.events.some((event) => event.kind === 'batch' && event.reset)).toBe(true);
+    await a.close();
+    await pull(c, b);
+    expect(await namesLike(c, 'after-restore')).toBe(15);
+    expect((await digestsOf(c)).tag).toBe((await digestsOf(b)).tag);
+    await b.close();
+    await c.close();
+  });
+
+  test('a pull whose stream from B was asked with a claim C forgets while its batch is in flight is asked again, and gets every row', async () => {
+    const { a, b, c } = await cWithStaleClaim({ pullAfterRestore: false });
+    // B's first tag batch to C waits until C has heard of the restore from A (and forgotten).
+    let release!: () => void;
+    const forgotten = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const inFlight = new Promise<void>((resolve) => (reached = resolve));
+    let first = true;
+    const toB = transportTo(b);
+    const slowB: SyncTransport = {
+      handshake: (request) => toB.handshake(request),
+      digest: (request) => toB.digest(request),
+      async *streamState(request, signal) {
+        for await (const batch of toB.streamState(request, signal)) {
+          if (first) {
+            first = false;
+            reached();
+            await forgotten;
+          }
+          yield batch;
+        }
+      },
+    };
+    const pulling = syncUntilCut(c, slowB, { batchSize: 100, types: ['tag'] });
+    await inFlight;
+    const toA = transportTo(a, { cutBefore: (_, delivered) => delivered >= 1 });
+    const reset = await syncUntilCut(c, toA, { batchSize: 3, types: ['tag'] });
+    expect(reset.events.some((event) => event.kind === 'batch' && event.reset)).toBe(true);
+    await a.close();
+    release();
+    const run = await pulling;
+    expect(run.error).toBeUndefined();
+    expect(await namesLike(c, 'after-restore')).toBe(15);
+    await b.close();
+    await c.close();
+  });
+
+  test('a batch served against a claim forgotten since its request is refused whole, the cursor stays, and the stream asked again gets every row', async () => {
+    const { a, b, c, claimed } = await cWithStaleClaim({ pullAfterRestore: true });
+    // A stream from B requested while C still made the claim (from C's cursor before the pull
+    // above), its batches in flight when C forgets the claim.
+    const cursorBefore = { epoch: b.identity.epoch, seq: 0, commitId: '' };
+    const inFlight = await lastValueFrom(
+      new LibrarySyncService(b)
+        .streamState({
+          libraryId: b.identity.libraryId,
+          deviceId: c.identity.deviceId,
+          cursors: [{ resourceType: resourceTypeOf('tag'), ...cursorBefore, held: claimed }],
+          batchSize: 100,
+          follow: false,
+        })
+        .pipe(toArray()),
+    );
+    const cut = new InMemoryTransport(new LibrarySyncService(a), {
+      cutBefore: (_, delivered) => delivered >= 1,
+    });
+    await syncUntilCut(c, cut, { batchSize: 3, types: ['tag'] });
+    await a.close();
+    const watermarks = new ResourceWatermarkStore(c.db.read);
+    const before = await watermarks.get(b.identity.deviceId, 'tag');
+    const applied = await applyBatches(c, b.identity.deviceId, inFlight, { requestedHeld: claimed });
+    expect(applied.results).toEqual([]);
+    expect(applied.failure).toBeInstanceOf(StaleFilterError);
+    expect(await watermarks.get(b.identity.deviceId, 'tag')).toEqual(before);
+    expect(await namesLike(c, 'after-restore')).toBeLessThan(15);
     await pull(c, b);
     expect(await namesLike(c, 'after-restore')).toBe(15);
     await b.close();
