@@ -1,4 +1,5 @@
 import { HlcStamp, resourceNameOf } from '@tidemark/engine';
+import type { StateBatch } from '@tidemark/proto';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PeerSessionEvent } from './peers/events';
 
@@ -85,6 +86,13 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
+  private readonly rowsServed = new Counter({
+    name: 'tidemark_rows_served_total',
+    help: 'Rows and tombstones this node handed to the streams of its callers (written to the stream; a caller that goes away may not read the last few).',
+    labelNames: ['resource_type'] as const,
+    registers: [this.registry],
+  });
+
   private readonly digestDifferent = new Gauge({
     name: 'tidemark_digest_different',
     help: "1 when anti-entropy's newest comparison found the type different from the peer's (this node's own rows left out of both), else 0.",
@@ -108,6 +116,13 @@ export class NodeMetrics {
    */
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A batch written to a caller's stream. */
+  batchServed(batch: StateBatch): void {
+    const resourceType = safeName(batch.resourceType);
+    if (resourceType === undefined) return;
+    this.rowsServed.inc({ resource_type: resourceType }, batch.records.length + batch.tombstones.length);
   }
 
   observe(event: PeerSessionEvent): void {

@@ -50,8 +50,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let security: NodeSecurity | undefined;
   try {
     security = await openNodeSecurity(library, resolved, logger);
-    server = await startNodeServer(library, resolved.listen, logger, security.server, resolved.connections);
     const metrics = new NodeMetrics({ processMetrics: resolved.metrics !== undefined });
+    server = await startNodeServer(
+      library,
+      resolved.listen,
+      logger,
+      security.server,
+      resolved.connections,
+      (batch) => metrics.batchServed(batch),
+    );
     if (resolved.metrics) {
       metricsServer = await startMetricsServer(resolved.metrics, metrics.registry, logger);
     }

@@ -48,7 +48,7 @@ test('/metrics exposes per-peer, per-type sync metrics, including rows stamped b
   await skewed.write((tx) => tx.put('tag', { uuid: randomUUID(), name: 'from the future', color: '' }));
   await skewed.close();
 
-  a = await startTestNode(fileA);
+  a = await startTestNode(fileA, { metrics: '127.0.0.1:0' });
   b = await startTestNode(fileB, {
     peers: [a.address],
     metrics: '127.0.0.1:0',
@@ -89,6 +89,11 @@ test('/metrics exposes per-peer, per-type sync metrics, including rows stamped b
   expect(sample(text, 'tidemark_rows_applied_total', tag)).toBe(1);
   // Both nodes run on this machine's clock: the estimate is within the round trip.
   expect(Math.abs(sample(text, 'tidemark_peer_clock_offset_seconds', { peer }) ?? NaN)).toBeLessThan(1);
+
+  // The serving side counts what it handed to its callers' streams: B's backfill, every row once.
+  const served = await (await fetch(`http://${a.metricsAddress}/metrics`)).text();
+  expect(sample(served, 'tidemark_rows_served_total', { resource_type: 'entry' })).toBe(300);
+  expect(sample(served, 'tidemark_rows_served_total', { resource_type: 'volume' })).toBe(2);
 
   // Losing the peer is counted as a reconnect.
   await a.close();

@@ -19,6 +19,17 @@ export interface BenchOptions {
   readonly mesh: number | undefined;
   /** `--no-origin-filter`: the mesh's nodes ask for every row (the "before" figures). */
   readonly originFilter: boolean;
+  /** `--hub`: the hub bench (hub-bench.ts) instead of the two-node runs. */
+  readonly hub: HubBenchOptions | undefined;
+}
+
+export interface HubBenchOptions {
+  /** Concurrent followers; the library has one location per follower. */
+  readonly followers: number;
+  /** Node processes to measure, one run each (e.g. [1, 2]). */
+  readonly processes: readonly number[];
+  /** Child processes the followers are spread over. */
+  readonly loadProcesses: number;
 }
 
 const HELP = `usage: npm run bench -- [options]
@@ -37,7 +48,16 @@ const HELP = `usage: npm run bench -- [options]
                          backfill (all populated, then started) and for live writes (every
                          device writes --entries more while the nodes run)
   --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)
-  --index                the indexing bench instead (--index --help for its options)`;
+  --index                the indexing bench instead (--index --help for its options)
+  --hub                  instead: a library of --entries entries (default 1000000) in one location per
+                         follower, served by 1 and then 2 node processes to --followers concurrent
+                         followers (real gRPC clients, member certificates, mutual TLS), each
+                         backfilling its location and then following while a writer commits
+                         (--follow-rate commits/s, default 10, for --follow-seconds, default 20);
+                         rows/s, CPU per row served, follow p99, RSS, memory per idle stream
+  --followers N          with --hub: concurrent followers (default 200)
+  --processes LIST       with --hub: node process counts to run, comma separated (default 1,2)
+  --load-processes N     with --hub: child processes the followers are spread over (default 2)`;
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefined {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -56,13 +76,20 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
       throw new Error(`${flag} needs an integer >= ${min}, got "${text}"`);
     return value;
   };
+  const hub = argv.includes('--hub');
+  const processes = (raw('--processes') ?? '1,2').split(',').map((text) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 1 || value > 16)
+      throw new Error(`--processes needs integers from 1 to 16, comma separated, got "${text}"`);
+    return value;
+  });
   return {
-    entries: int('--entries', 200_000),
+    entries: int('--entries', hub ? 1_000_000 : 200_000),
     volumes: 5,
     locations: 100,
     batchSize: int('--batch-size', 0, 0),
-    followSeconds: int('--follow-seconds', 30, 0),
-    followRate: int('--follow-rate', 100),
+    followSeconds: int('--follow-seconds', hub ? 20 : 30, 0),
+    followRate: int('--follow-rate', hub ? 10 : 100),
     incrementalChanges: int('--changes', 1_000),
     skipGrowth: argv.includes('--skip-growth'),
     skipResume: argv.includes('--skip-resume'),
@@ -71,5 +98,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     out: raw('--out') ?? 'bench/results/latest.json',
     mesh: raw('--mesh') === undefined ? undefined : int('--mesh', 2, 2),
     originFilter: !argv.includes('--no-origin-filter'),
+    hub: hub
+      ? {
+          followers: int('--followers', 200),
+          processes,
+          loadProcesses: int('--load-processes', 2),
+        }
+      : undefined,
   };
 }

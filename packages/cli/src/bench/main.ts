@@ -18,6 +18,7 @@ import { followInProcess } from './in-process-follow';
 import { prepareSource } from './libraries';
 import { ThreadCpu } from './thread-cpu';
 import { runMesh } from './mesh';
+import { runHubBench } from './hub-bench';
 import { NodeProcess } from './node-process';
 import {
   BackfillResult,
@@ -272,11 +273,13 @@ const indexOptions = argv.includes('--index') ? parseIndexBenchArgs(argv) : unde
 const options = argv.includes('--index') ? undefined : parseBenchArgs(argv);
 if (indexOptions) runIndexBench(indexOptions).catch(failed);
 if (options) {
-  (options.mesh !== undefined ? runMesh(options) : run(options)).catch((error: unknown) => {
-    process.stderr.write(
-      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    // A relay or timer left behind by the failed phase must not keep the process alive.
-    process.exit(1);
-  });
+  (options.hub ? runHubBench(options) : options.mesh !== undefined ? runMesh(options) : run(options)).catch(
+    (error: unknown) => {
+      process.stderr.write(
+        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      // A relay or timer left behind by the failed phase must not keep the process alive.
+      process.exit(1);
+    },
+  );
 }

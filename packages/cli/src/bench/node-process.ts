@@ -64,13 +64,16 @@ export class NodeProcess {
       metricsPort?: number;
       batchSize: number;
       extra?: readonly string[];
+      /** Mutual TLS with the library's members (the default of `tidemark node`); else --insecure. */
+      secure?: boolean;
     },
     cpuProfDir?: string,
   ): Promise<NodeProcess> {
     const nodeArgs = cpuProfDir
       ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]
       : [];
-    const cli = ['node', '--library', args.library, '--listen', `127.0.0.1:${args.port}`, '--insecure'];
+    const cli = ['node', '--library', args.library, '--listen', `127.0.0.1:${args.port}`];
+    if (!args.secure) cli.push('--insecure');
     if (args.peer) cli.push('--peer', args.peer);
     for (const peer of args.peers ?? []) cli.push('--peer', peer);
     cli.push(...(args.extra ?? []));
@@ -118,6 +121,14 @@ export class NodeProcess {
     const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
     if (!match) throw new Error(`no VmHWM for ${this.name} (pid ${this.pid})`);
+    return Number(match[1]) * 1024;
+  }
+
+  /** Resident set size now (VmRSS) in bytes, from /proc. */
+  rssBytes(): number {
+    const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    if (!match) throw new Error(`no VmRSS for ${this.name} (pid ${this.pid})`);
     return Number(match[1]) * 1024;
   }
 

@@ -7,7 +7,7 @@ import { addHealthService, addReflectionService, markNotServing } from './intros
 import { createPairingHandlers, LenientPairingService, PairingTls } from '../pairing/pairing-server';
 import { LenientSyncService } from './request-decoding';
 import { CallGuard, insecureGuard } from '../security/call-guard';
-import { createSyncServiceHandlers } from './sync-server';
+import { BatchServed, createSyncServiceHandlers } from './sync-server';
 
 /** How the server authenticates: plaintext with no checks, or mutual TLS with member pinning. */
 export interface ServerSecurity {
@@ -51,10 +51,16 @@ export async function startNodeServer(
   logger: Logger,
   security: ServerSecurity = INSECURE_SERVER,
   connections: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
+  served?: BatchServed,
 ): Promise<NodeServer> {
   const server = new grpc.Server(serverOptions(connections));
   const serverLogger = logger.child({ component: 'server' });
-  const sync = createSyncServiceHandlers(new LibrarySyncService(library), serverLogger, security.guard);
+  const sync = createSyncServiceHandlers(
+    new LibrarySyncService(library),
+    serverLogger,
+    security.guard,
+    served,
+  );
   server.addService(LenientSyncService, sync.implementation);
   server.addService(
     LenientPairingService,

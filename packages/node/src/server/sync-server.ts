@@ -44,6 +44,9 @@ export interface SyncServiceHandlers {
   cutOffRevoked(): void;
 }
 
+/** Told of every batch handed to a caller's stream (the node's served-rows metric). */
+export type BatchServed = (batch: StateBatch) => void;
+
 function fail(call: StateCall, status: { code: grpc.status; details: string }): void {
   if (call.cancelled || call.destroyed || call.writableEnded) return;
   // 'error' on a grpc-js server stream sets the final status and ends the call.
@@ -73,6 +76,7 @@ export function createSyncServiceHandlers(
   service: LibrarySyncService,
   logger: Logger,
   guard: CallGuard = insecureGuard(),
+  served: BatchServed = () => undefined,
 ): SyncServiceHandlers {
   const active = new Map<StateCall, Subscription>();
   const callers = new Map<StateCall, Caller>();
@@ -164,9 +168,14 @@ export function createSyncServiceHandlers(
         );
       }
       callers.set(call, caller);
-      subscription = service
-        .streamState(request, { backpressure: () => flow.ready() })
-        .subscribe({ next: (batch) => flow.write(batch), error: end, complete: () => end() });
+      subscription = service.streamState(request, { backpressure: () => flow.ready() }).subscribe({
+        next: (batch) => {
+          flow.write(batch);
+          served(batch);
+        },
+        error: end,
+        complete: () => end(),
+      });
     } catch (error) {
       // Request validation (library id, cursors, resource types) throws before streaming.
       end(error);

@@ -1,0 +1,186 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  createSelfSignedCertificate,
+  Library,
+  readResourceHeads,
+  signGenesis,
+  signMemberAdd,
+} from '@tidemark/engine';
+import { writeSyntheticLibrary } from '@tidemark/engine/testing';
+import {
+  createDeviceCredentials,
+  DeviceCredentials,
+  deviceSigner,
+  identityOf,
+  loadDeviceCredentials,
+} from '@tidemark/node';
+import { ResourceType } from '@tidemark/proto';
+import { FollowerSpec } from './hub-protocol';
+
+/** The library a hub bench serves, whichever store holds it. */
+export interface HubLibrary {
+  readonly store: 'sqlite' | 'postgres';
+  /** What `tidemark node --library` is given. */
+  readonly libraryArg: string;
+  /** Further `tidemark node` arguments (where the hub's key and certificate are). */
+  readonly nodeArgs: readonly string[];
+  readonly credentials: DeviceCredentials;
+  readonly libraryId: string;
+  /** The bench's own connection, for the writer and for reading heads. */
+  open(): Promise<Library>;
+  /** Server connections to the hub's database now (PostgreSQL), undefined for SQLite. */
+  connections(): Promise<number | undefined>;
+  dispose(): Promise<void>;
+}
+
+export interface HubShape {
+  readonly volumes: number;
+  /** One per follower: each follower backfills one location. */
+  readonly locations: number;
+  readonly entries: number;
+}
+
+const CACHE = path.join(os.tmpdir(), 'tidemark-bench-cache');
+/** Raised whenever the generated hub library changes, so an older cached one is never measured. */
+const LAYOUT_VERSION = 1;
+
+function copyDir(from: string, to: string): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const name of fs.readdirSync(from)) fs.copyFileSync(path.join(from, name), path.join(to, name));
+  fs.chmodSync(path.join(to, 'device-key.pem'), 0o600);
+}
+
+/**
+ * Fills a new hub library as `tidemark init` + an indexing run would: the hub's own device
+ * writes `shape` through the engine's write path, then founds the signed membership (it is the
+ * root), as its first `tidemark invite` does.
+ */
+export async function fillHubLibrary(
+  library: Library,
+  credentials: DeviceCredentials,
+  shape: HubShape,
+  log: (text: string) => void,
+): Promise<void> {
+  let reported = 0;
+  await writeSyntheticLibrary(library, {
+    ...shape,
+    onProgress: (type, written, total) => {
+      if (type === 'entry' && (written - reported >= 100_000 || written === total)) {
+        reported = written;
+        log(`generating the hub library: ${written}/${total} entries`);
+      }
+    },
+  });
+  await signGenesis(library, deviceSigner(credentials));
+}
+
+/** The SQLite baseline: one library.db with the hub's key beside it, cached per shape. */
+export async function prepareSqliteHub(
+  workDir: string,
+  shape: HubShape,
+  fresh: boolean,
+  log: (text: string) => void,
+): Promise<HubLibrary> {
+  const cached = path.join(
+    CACHE,
+    `hub-v${LAYOUT_VERSION}-${shape.volumes}-${shape.locations}-${shape.entries}`,
+  );
+  if (fresh || !fs.existsSync(Library.fileIn(cached))) {
+    fs.rmSync(cached, { recursive: true, force: true });
+    const credentials = createDeviceCredentials(cached, 'tidemark bench-hub');
+    const library = await Library.create(Library.fileIn(cached), {
+      deviceId: credentials.certificate.deviceId,
+      deviceName: 'bench-hub',
+    });
+    try {
+      await fillHubLibrary(library, credentials, shape, log);
+    } finally {
+      await library.close();
+    }
+  } else {
+    log(`hub library: cached in ${cached}`);
+  }
+  const dir = path.join(workDir, 'hub-sqlite');
+  copyDir(cached, dir);
+  const library = await Library.open(Library.fileIn(dir));
+  const libraryId = library.identity.libraryId;
+  const credentials = loadDeviceCredentials(dir, library.identity.deviceId);
+  await library.close();
+  return {
+    store: 'sqlite',
+    libraryArg: dir,
+    nodeArgs: [],
+    credentials,
+    libraryId,
+    open: () => Library.open(Library.fileIn(dir)),
+    connections: () => Promise.resolve(undefined),
+    dispose: () => Promise.resolve(),
+  };
+}
+
+/** A follower's identity: a key and self-signed certificate, as `tidemark join` makes one. */
+export interface FollowerIdentity {
+  readonly deviceId: string;
+  readonly keyPem: string;
+  readonly certPem: string;
+  readonly der: Buffer;
+}
+
+export function makeFollowerIdentities(count: number): FollowerIdentity[] {
+  return Array.from({ length: count }, (_, index) => {
+    const { keyPem, certificatePem } = createSelfSignedCertificate(`tidemark bench-follower-${index}`);
+    const identity = identityOf(certificatePem);
+    return { deviceId: identity.deviceId, keyPem, certPem: certificatePem, der: identity.der };
+  });
+}
+
+/** Admits every follower with an ADD signed by the hub (what a completed pairing leaves behind). */
+export async function admitFollowers(
+  library: Library,
+  hub: DeviceCredentials,
+  followers: readonly FollowerIdentity[],
+): Promise<void> {
+  const signer = deviceSigner(hub);
+  for (const [index, follower] of followers.entries()) {
+    await signMemberAdd(library, signer, follower.der, `follower-${index}`);
+  }
+}
+
+/**
+ * One location's entries per follower, as seq ranges: the generator writes the entries one
+ * location after the other, each a run of consecutive seqs, so location f is the f-th run of
+ * the entry type's seqs (checked by the followers, which count the locations they receive).
+ */
+export async function locationSlices(
+  library: Library,
+  shape: HubShape,
+): Promise<{ fromSeq: number; toSeq: number }[]> {
+  const heads = await readResourceHeads(library);
+  const entry = heads.find((head) => head.resourceType === ResourceType.RESOURCE_TYPE_ENTRY);
+  if (!entry || entry.rowCount !== shape.entries)
+    throw new Error(`the hub library holds ${entry?.rowCount ?? 0} entries, not ${shape.entries}`);
+  const first = entry.seq - entry.rowCount + 1;
+  const perLocation = Math.ceil(shape.entries / shape.locations);
+  return Array.from({ length: shape.locations }, (_, index) => ({
+    fromSeq: first - 1 + index * perLocation,
+    toSeq: Math.min(entry.seq, first - 1 + (index + 1) * perLocation),
+  }));
+}
+
+export function followerSpecs(
+  identities: readonly FollowerIdentity[],
+  slices: readonly { fromSeq: number; toSeq: number }[],
+  addresses: readonly string[],
+): FollowerSpec[] {
+  return identities.map((identity, index) => ({
+    index,
+    address: addresses[index % addresses.length],
+    deviceId: identity.deviceId,
+    keyPem: identity.keyPem,
+    certPem: identity.certPem,
+    fromSeq: slices[index].fromSeq,
+    toSeq: slices[index].toSeq,
+  }));
+}
