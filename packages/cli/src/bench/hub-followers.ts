@@ -47,12 +47,16 @@ function clientOf(spec: FollowerSpec, hubCertPem: string): SyncServiceClient {
     'grpc.ssl_target_name_override': TLS_NAME,
     'grpc.default_authority': TLS_NAME,
     'grpc.max_receive_message_length': 20 * 1024 * 1024,
+    // The keepalive a node's own peer sessions use (packages/node grpc-options.ts).
+    'grpc.keepalive_time_ms': 20_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
     // One connection per follower, as separate devices have.
     'grpc.use_local_subchannel_pool': 1,
   });
 }
 
-function handshake(follower: Follower, libraryId: string): Promise<HandshakeResponse> {
+function handshakeOnce(follower: Follower, libraryId: string): Promise<HandshakeResponse> {
   return new Promise((resolve, reject) =>
     follower.client.handshake(
       {
@@ -69,6 +73,23 @@ function handshake(follower: Follower, libraryId: string): Promise<HandshakeResp
       (error, response) => (error ? reject(error) : resolve(response)),
     ),
   );
+}
+
+/** Handshakes that failed UNAVAILABLE and were tried again, as a device's session would. */
+let handshakeRetries = 0;
+const HANDSHAKE_ATTEMPTS = 10;
+
+async function handshake(follower: Follower, libraryId: string): Promise<HandshakeResponse> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await handshakeOnce(follower, libraryId);
+    } catch (error) {
+      const code = (error as grpc.ServiceError).code;
+      if (code !== grpc.status.UNAVAILABLE || attempt >= HANDSHAKE_ATTEMPTS) throw error;
+      handshakeRetries += 1;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** Math.min(attempt, 5)));
+    }
+  }
 }
 
 /** The small types from 0, then the entries of one location's seq range; cancelled at its end. */
@@ -91,12 +112,18 @@ function backfillSlice(follower: Follower, libraryId: string, batchSize: number)
     const call = follower.client.streamState(request, { deadline: new Date(Date.now() + 30 * 60_000) });
     let rows = 0;
     let entries = 0;
-    const locations = new Set<string>();
+    const locations = new Map<string, number>();
     let settled = false;
     const finish = () => {
       if (settled) return;
       settled = true;
-      resolve({ rows, entries, locations: locations.size, ms: monotonicMs() - started });
+      const main = Math.max(0, ...locations.values());
+      resolve({
+        rows,
+        entries,
+        mainLocationShare: entries ? main / entries : 1,
+        ms: monotonicMs() - started,
+      });
     };
     call.on('data', (batch: StateBatch) => {
       // Batches the server sent ahead before the cancel arrived are not part of the slice.
@@ -107,7 +134,8 @@ function backfillSlice(follower: Follower, libraryId: string, batchSize: number)
         if (record.kind?.$case !== 'entry') continue;
         const entry = record.kind.value;
         entries += 1;
-        if (entry.sizeBytes < MARK) locations.add(entry.locationUuid);
+        if (entry.sizeBytes < MARK)
+          locations.set(entry.locationUuid, (locations.get(entry.locationUuid) ?? 0) + 1);
       }
       if ((batch.checkpoint?.seq ?? 0) >= spec.toSeq || batch.remaining === 0) {
         finish();
@@ -183,7 +211,7 @@ async function run(command: LoadCommand): Promise<LoadReply> {
       await Promise.all(
         followers.map(async (follower) => (follower.handshake = await handshake(follower, libraryId))),
       );
-      return { cmd: 'connect', followers: followers.length };
+      return { cmd: 'connect', followers: followers.length, handshakeRetries };
     }
     case 'follow': {
       await Promise.all(

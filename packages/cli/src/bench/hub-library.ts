@@ -11,6 +11,7 @@ import {
 import { writeSyntheticLibrary } from '@tidemark/engine/testing';
 import {
   createDeviceCredentials,
+  DEVICE_KEY_FILE,
   DeviceCredentials,
   deviceSigner,
   identityOf,
@@ -28,11 +29,23 @@ export interface HubLibrary {
   readonly nodeArgs: readonly string[];
   readonly credentials: DeviceCredentials;
   readonly libraryId: string;
+  /** One location's entries per follower, as seq ranges (taken when the library was generated). */
+  readonly slices: readonly Slice[];
+  /** The database server's TCP port (PostgreSQL), to count each node process's connections. */
+  readonly databasePort: number | undefined;
   /** The bench's own connection, for the writer and for reading heads. */
   open(): Promise<Library>;
-  /** Server connections to the hub's database now (PostgreSQL), undefined for SQLite. */
-  connections(): Promise<number | undefined>;
-  dispose(): Promise<void>;
+}
+
+export interface Slice {
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+const SLICES_FILE = 'bench-slices.json';
+
+export function readSlices(dir: string): Slice[] {
+  return JSON.parse(fs.readFileSync(path.join(dir, SLICES_FILE), 'utf8')) as Slice[];
 }
 
 export interface HubShape {
@@ -42,14 +55,14 @@ export interface HubShape {
   readonly entries: number;
 }
 
-const CACHE = path.join(os.tmpdir(), 'tidemark-bench-cache');
+export const CACHE = path.join(os.tmpdir(), 'tidemark-bench-cache');
 /** Raised whenever the generated hub library changes, so an older cached one is never measured. */
-const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 function copyDir(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
   for (const name of fs.readdirSync(from)) fs.copyFileSync(path.join(from, name), path.join(to, name));
-  fs.chmodSync(path.join(to, 'device-key.pem'), 0o600);
+  fs.chmodSync(path.join(to, DEVICE_KEY_FILE), 0o600);
 }
 
 /**
@@ -61,6 +74,7 @@ export async function fillHubLibrary(
   library: Library,
   credentials: DeviceCredentials,
   shape: HubShape,
+  dir: string,
   log: (text: string) => void,
 ): Promise<void> {
   let reported = 0;
@@ -74,6 +88,7 @@ export async function fillHubLibrary(
     },
   });
   await signGenesis(library, deviceSigner(credentials));
+  fs.writeFileSync(path.join(dir, SLICES_FILE), JSON.stringify(await locationSlices(library, shape)));
 }
 
 /** The SQLite baseline: one library.db with the hub's key beside it, cached per shape. */
@@ -95,7 +110,7 @@ export async function prepareSqliteHub(
       deviceName: 'bench-hub',
     });
     try {
-      await fillHubLibrary(library, credentials, shape, log);
+      await fillHubLibrary(library, credentials, shape, cached, log);
     } finally {
       await library.close();
     }
@@ -114,9 +129,9 @@ export async function prepareSqliteHub(
     nodeArgs: [],
     credentials,
     libraryId,
+    slices: readSlices(dir),
+    databasePort: undefined,
     open: () => Library.open(Library.fileIn(dir)),
-    connections: () => Promise.resolve(undefined),
-    dispose: () => Promise.resolve(),
   };
 }
 
@@ -153,10 +168,7 @@ export async function admitFollowers(
  * location after the other, each a run of consecutive seqs, so location f is the f-th run of
  * the entry type's seqs (checked by the followers, which count the locations they receive).
  */
-export async function locationSlices(
-  library: Library,
-  shape: HubShape,
-): Promise<{ fromSeq: number; toSeq: number }[]> {
+async function locationSlices(library: Library, shape: HubShape): Promise<Slice[]> {
   const heads = await readResourceHeads(library);
   const entry = heads.find((head) => head.resourceType === ResourceType.RESOURCE_TYPE_ENTRY);
   if (!entry || entry.rowCount !== shape.entries)
@@ -171,7 +183,7 @@ export async function locationSlices(
 
 export function followerSpecs(
   identities: readonly FollowerIdentity[],
-  slices: readonly { fromSeq: number; toSeq: number }[],
+  slices: readonly Slice[],
   addresses: readonly string[],
 ): FollowerSpec[] {
   return identities.map((identity, index) => ({

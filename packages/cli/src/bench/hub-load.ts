@@ -68,6 +68,9 @@ class LoadChild {
  * are concatenated in follower order.
  */
 export class HubLoad {
+  /** Handshakes the followers tried again after UNAVAILABLE while connecting. */
+  handshakeRetries = 0;
+
   private constructor(private readonly children: readonly LoadChild[]) {}
 
   static async start(
@@ -83,7 +86,7 @@ export class HubLoad {
     }
     const load = new HubLoad(children);
     try {
-      await Promise.all(
+      const replies = await Promise.all(
         children.map((child, index) =>
           child.ask({
             cmd: 'connect',
@@ -93,6 +96,7 @@ export class HubLoad {
           }),
         ),
       );
+      load.handshakeRetries = replies.reduce((sum, reply) => sum + reply.handshakeRetries, 0);
     } catch (error) {
       await load.close();
       throw error;

@@ -36,13 +36,17 @@ export interface SliceResult {
   /** Rows and tombstones received, every type. */
   readonly rows: number;
   readonly entries: number;
-  /** Distinct locations among the entries received (1 when the slice is one location). */
-  readonly locations: number;
+  /**
+   * The share of the entries received that belong to the location received most: 1 when the
+   * slice is exactly one location. Entries the writer updated in earlier runs left their
+   * location's seq range, so its last page reaches a little into the next location.
+   */
+  readonly mainLocationShare: number;
   readonly ms: number;
 }
 
 export type LoadReply =
-  | { readonly cmd: 'connect'; readonly followers: number }
+  | { readonly cmd: 'connect'; readonly followers: number; readonly handshakeRetries: number }
   | { readonly cmd: 'backfill'; readonly slices: readonly SliceResult[] }
   | { readonly cmd: 'follow'; readonly followers: number }
   | { readonly cmd: 'arrivals'; readonly arrivals: readonly number[] }
