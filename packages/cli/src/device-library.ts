@@ -1,14 +1,21 @@
 import { isUuid, Library, TidemarkError } from '@tidemark/engine';
-import { createDeviceCredentials, DeviceCredentials } from '@tidemark/node';
+import {
+  createDeviceCredentials,
+  DEVICE_CERT_FILE,
+  DEVICE_KEY_FILE,
+  DeviceCredentials,
+} from '@tidemark/node';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { libraryFile } from './options';
+import { libraryExistsIn, libraryFile } from './options';
 
 export interface DeviceLibraryOptions {
   readonly libraryId?: string;
   readonly name?: string;
   readonly deviceName?: string;
+  /** A hub library: its rows in this PostgreSQL database, DIR keeping database.json and the key. */
+  readonly databaseUrl?: string;
 }
 
 /**
@@ -21,8 +28,11 @@ export async function createDeviceLibrary(
   options: DeviceLibraryOptions,
 ): Promise<{ library: Library; credentials: DeviceCredentials }> {
   const file = libraryFile(dir);
-  if (fs.existsSync(file)) {
-    throw new TidemarkError('ALREADY_EXISTS', `${file} already exists; open it instead of creating it`);
+  if (libraryExistsIn(dir)) {
+    throw new TidemarkError(
+      'ALREADY_EXISTS',
+      `${path.resolve(dir)} already holds a library; open it instead of creating it`,
+    );
   }
   // Checked before any key is written, so a typo leaves nothing behind.
   if (options.libraryId !== undefined && !isUuid(options.libraryId)) {
@@ -38,6 +48,11 @@ export async function createDeviceLibrary(
     deviceId: credentials.certificate.deviceId,
     name: options.name,
     deviceName,
+    ...(options.databaseUrl === undefined ? {} : { databaseUrl: options.databaseUrl }),
+  }).catch((error: unknown) => {
+    // A database that refused (unreachable, already holds a library) leaves no half-made device.
+    for (const name of [DEVICE_KEY_FILE, DEVICE_CERT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    throw error;
   });
   return { library, credentials };
 }

@@ -1,10 +1,62 @@
-import { Library, TidemarkError } from '@tidemark/engine';
+import { DATABASE_LOCATOR_FILE, isDatabaseUrl, Library, TidemarkError } from '@tidemark/engine';
 import { isLoopbackHost, parseHostPort } from '@tidemark/node';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** `--library DIR` to the database file inside it. */
+/**
+ * `--library DIR` to the database file inside it. For a hub the file does not exist: the engine
+ * opens the PostgreSQL database named by DIR/database.json instead.
+ */
 export function libraryFile(dir: string): string {
   return Library.fileIn(path.resolve(dir));
+}
+
+/** DIR/database.json: where a hub library's PostgreSQL database is. */
+export function databaseLocator(dir: string): string {
+  return path.join(path.resolve(dir), DATABASE_LOCATOR_FILE);
+}
+
+/** True when DIR holds a library: a SQLite library.db, or a hub's database.json. */
+export function libraryExistsIn(dir: string): boolean {
+  return fs.existsSync(libraryFile(dir)) || fs.existsSync(databaseLocator(dir));
+}
+
+/** True when DIR is a hub library: its rows live in PostgreSQL, not in DIR. */
+export function isHubLibrary(dir: string): boolean {
+  return !fs.existsSync(libraryFile(dir)) && fs.existsSync(databaseLocator(dir));
+}
+
+/** How output names the library in DIR: its database file, or the hub's directory. */
+export function libraryLabel(dir: string): string {
+  return isHubLibrary(dir) ? `${path.resolve(dir)} (hub library)` : libraryFile(dir);
+}
+
+/** Validates `--database URL`: a postgres:// or postgresql:// URL. */
+export function databaseUrl(value: string): string {
+  if (!isDatabaseUrl(value)) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `--database needs a PostgreSQL URL such as postgres://user@host:5432/tidemark, got "${redactedUrl(value)}"`,
+    );
+  }
+  return value;
+}
+
+/** A database URL without its password, for output and logs. */
+export function redactedUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+/**
+ * Refuses a hub library for a command that works on this machine's own files (indexing a
+ * folder): a hub's node processes may run on many machines, and the hub owns no folders.
+ */
+export function refuseHub(dir: string, what: string): void {
+  if (!isHubLibrary(dir)) return;
+  throw new TidemarkError(
+    'INVALID_ARGUMENT',
+    `${path.resolve(dir)} is a hub library (PostgreSQL), which has no folders of its own: ${what} on a device, and let the hub sync from it`,
+  );
 }
 
 /** Validates "HOST:PORT" (IPv6 as "[::1]:PORT"). */

@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXIT } from '../exit-codes';
-import { libraryFile } from '../options';
+import { databaseLocator, isHubLibrary, libraryExistsIn, libraryFile } from '../options';
 import { formatCount, formatDuration, formatOffset, printable, printJson } from '../output';
 
 export interface Finding {
@@ -53,7 +53,8 @@ Example:
 }
 
 export async function diagnose(file: string): Promise<Finding[]> {
-  if (!fs.existsSync(file)) {
+  const dir = path.dirname(file);
+  if (!libraryExistsIn(dir)) {
     return [
       {
         severity: 'problem',
@@ -61,6 +62,28 @@ export async function diagnose(file: string): Promise<Finding[]> {
         message: `no library at ${file}; create one with tidemark init`,
       },
     ];
+  }
+  if (isHubLibrary(dir)) {
+    const library = await Library.open(file);
+    try {
+      const findings = (await checkLibraryHealth(library)).map(describe);
+      return [
+        ...hubFileModeFindings(dir),
+        // The engine runs SQLite's integrity check only on SQLite; say what a hub relies on.
+        ...findings.map((finding) =>
+          finding.check === 'integrity'
+            ? {
+                severity: 'info' as const,
+                check: 'integrity',
+                message:
+                  'not checked here: PostgreSQL verifies its own pages (with data checksums on, `initdb --data-checksums`); use pg_amcheck for a full check',
+              }
+            : finding,
+        ),
+      ];
+    } finally {
+      await library.close();
+    }
   }
   const shape = await inspectLibraryFile(file);
   if (shape.legacyUnmigrated) {
@@ -207,16 +230,40 @@ function where(finding: { readonly peerDeviceId: string; readonly resourceType: 
 }
 
 /**
+ * A hub's directory should be 0700 and its database.json 0600: the URL in it may hold the
+ * database password. (The rows are in PostgreSQL, whose own access rules protect them.)
+ */
+export function hubFileModeFindings(dir: string): Finding[] {
+  return modeFindings(
+    [
+      { target: dir, expected: 0o700 },
+      { target: databaseLocator(dir), expected: 0o600 },
+    ],
+    'the hub directory and its database.json are private to this user',
+  );
+}
+
+/**
  * The library directory should be 0700 and the database, its WAL and shared-memory files 0600:
  * they hold every path and name of the library. Wider modes are a warning, not a failure.
  */
 export function fileModeFindings(file: string): Finding[] {
-  if (process.platform === 'win32') return [];
   const dir = path.dirname(file);
-  const wide = [
-    { target: dir, expected: 0o700 },
-    ...[file, `${file}-wal`, `${file}-shm`].map((target) => ({ target, expected: 0o600 })),
-  ].flatMap(({ target, expected }) => {
+  return modeFindings(
+    [
+      { target: dir, expected: 0o700 },
+      ...[file, `${file}-wal`, `${file}-shm`].map((target) => ({ target, expected: 0o600 })),
+    ],
+    'the library directory and database are private to this user',
+  );
+}
+
+function modeFindings(
+  targets: readonly { readonly target: string; readonly expected: number }[],
+  privateMessage: string,
+): Finding[] {
+  if (process.platform === 'win32') return [];
+  const wide = targets.flatMap(({ target, expected }) => {
     if (!fs.existsSync(target)) return [];
     const mode = fs.statSync(target).mode & 0o777;
     return mode & 0o077
@@ -228,7 +275,7 @@ export function fileModeFindings(file: string): Finding[] {
       {
         severity: 'ok',
         check: 'file modes',
-        message: 'the library directory and database are private to this user',
+        message: privateMessage,
       },
     ];
   }

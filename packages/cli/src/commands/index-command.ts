@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_INDEX_BATCH, indexLocation, IndexSummary } from '../indexer/index-location';
 import { WalkProblem } from '../indexer/walk';
-import { positiveInt } from '../options';
+import { positiveInt, refuseHub } from '../options';
 import { formatCount, printJson } from '../output';
 import { createProgressReporter } from '../progress';
 import { withLibrary } from '../with-library';
@@ -89,6 +89,7 @@ Examples:
   $ tidemark index --library ~/tidemark/laptop /srv/music --json`,
     )
     .action(async (target: string, options: { library: string; batchSize: number; json?: boolean }) => {
+      refuseHub(options.library, 'index folders');
       // Process wide, and this process's one job is the run.
       setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
       const tty = !!process.stderr.isTTY;

@@ -1,12 +1,11 @@
-import { Library } from '@tidemark/engine';
+import { Library, TidemarkError } from '@tidemark/engine';
 import { decodeInvite, DeviceCredentials, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createDeviceLibrary } from '../device-library';
 import { readInviteText } from '../invite-input';
-import { libraryFile } from '../options';
+import { databaseUrl, libraryExistsIn, libraryFile, libraryLabel } from '../options';
 import { printJson } from '../output';
 
 /** The library in DIR, created for the invite's library when it does not exist yet. */
@@ -14,9 +13,19 @@ async function openOrCreate(
   dir: string,
   libraryId: string,
   deviceName: string,
+  database: string | undefined,
 ): Promise<{ library: Library; credentials: DeviceCredentials; created: boolean }> {
-  if (!fs.existsSync(libraryFile(dir))) {
-    return { ...(await createDeviceLibrary(dir, { libraryId, deviceName })), created: true };
+  if (!libraryExistsIn(dir)) {
+    return {
+      ...(await createDeviceLibrary(dir, { libraryId, deviceName, databaseUrl: database })),
+      created: true,
+    };
+  }
+  if (database !== undefined) {
+    throw new TidemarkError(
+      'ALREADY_EXISTS',
+      `${path.resolve(dir)} already holds a library; --database only makes a new hub library (leave it out to join with this one)`,
+    );
   }
   const library = await Library.open(libraryFile(dir));
   try {
@@ -42,6 +51,11 @@ export function registerJoin(program: Command): void {
     )
     .option('--invite-file <file>', 'read the invite from FILE ("-" for standard input)')
     .option('--name <name>', 'name of this device shown to the others (default: the host name)')
+    .option(
+      '--database <url>',
+      "create DIR as a hub library in this PostgreSQL database (postgres://...), a member of the invite's library",
+      databaseUrl,
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -61,7 +75,7 @@ Examples:
     .action(
       async (
         argument: string | undefined,
-        options: { library: string; inviteFile?: string; name?: string; json?: boolean },
+        options: { library: string; inviteFile?: string; name?: string; database?: string; json?: boolean },
       ) => {
         const invite = decodeInvite(await readInviteText(argument, options.inviteFile));
         const deviceName = options.name ?? os.hostname();
@@ -69,6 +83,7 @@ Examples:
           options.library,
           invite.libraryId,
           deviceName,
+          options.database,
         );
         try {
           const { inviter, members, rootDeviceId } = await joinLibrary(
@@ -90,7 +105,7 @@ Examples:
             });
           } else {
             process.stdout.write(
-              `${created ? 'created' : 'opened'} ${libraryFile(options.library)} as device ${deviceId}\n` +
+              `${created ? 'created' : 'opened'} ${libraryLabel(options.library)} as device ${deviceId}\n` +
                 `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
                 (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
                 `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocationWatcher } from '../indexer/location-watcher';
-import { collect, hostPort, libraryFile, positiveInt } from '../options';
+import { collect, hostPort, libraryFile, positiveInt, refuseHub } from '../options';
 
 export function registerNode(program: Command): void {
   program
@@ -70,6 +70,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         insecure?: boolean;
         watch?: boolean;
       }) => {
+        if (options.watch) refuseHub(options.library, 'watch folders (--watch)');
         const libraryDir = path.resolve(options.library);
         const exclude = fs.existsSync(libraryDir) ? [fs.realpathSync(libraryDir)] : [];
         await runNodeProcess(
