@@ -1,3 +1,5 @@
+import { isDatabaseUrl } from '@tidemark/engine';
+
 export interface BenchOptions {
   /** Entries in A's library for the main runs. */
   readonly entries: number;
@@ -30,6 +32,10 @@ export interface HubBenchOptions {
   readonly processes: readonly number[];
   /** Child processes the followers are spread over. */
   readonly loadProcesses: number;
+  /** `--database URL`: also measure a hub on this PostgreSQL server (in a schema of its own). */
+  readonly database: string | undefined;
+  /** Skip the SQLite baseline (only with --database). */
+  readonly skipSqlite: boolean;
 }
 
 const HELP = `usage: npm run bench -- [options]
@@ -57,7 +63,11 @@ const HELP = `usage: npm run bench -- [options]
                          rows/s, CPU per row served, follow p99, RSS, memory per idle stream
   --followers N          with --hub: concurrent followers (default 200)
   --processes LIST       with --hub: node process counts to run, comma separated (default 1,2)
-  --load-processes N     with --hub: child processes the followers are spread over (default 2)`;
+  --load-processes N     with --hub: child processes the followers are spread over (default 2)
+  --database URL         with --hub: also run the hub on PostgreSQL (postgres://USER@HOST:PORT/DB; the
+                         library goes into a schema of its own there, kept for the next run); the
+                         SQLite node is the baseline
+  --skip-sqlite          with --hub --database: the PostgreSQL runs only`;
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefined {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -83,6 +93,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
       throw new Error(`--processes needs integers from 1 to 16, comma separated, got "${text}"`);
     return value;
   });
+  const database = raw('--database');
+  if (database !== undefined && !isDatabaseUrl(database))
+    throw new Error(`--database needs a postgres:// URL, got "${database}"`);
   return {
     entries: int('--entries', hub ? 1_000_000 : 200_000),
     volumes: 5,
@@ -103,6 +116,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
           followers: int('--followers', 200),
           processes,
           loadProcesses: int('--load-processes', 2),
+          database,
+          skipSqlite: argv.includes('--skip-sqlite'),
         }
       : undefined,
   };

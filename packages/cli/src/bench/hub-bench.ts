@@ -24,7 +24,9 @@ import {
   makeFollowerIdentities,
   prepareSqliteHub,
 } from './hub-library';
+import { BackendCpu } from './backend-cpu';
 import { HubLoad } from './hub-load';
+import { preparePostgresHub } from './hub-postgres';
 import { MARK, monotonicMs, SliceResult } from './hub-protocol';
 import { metricOf, NodeProcess, scrapeMetrics } from './node-process';
 import { tcpConnectionsOf } from './tcp-connections';
@@ -44,6 +46,10 @@ interface ProcessFigures {
   readonly cpuBackfill: ThreadCpu | undefined;
   /** CPU seconds per row served, in µs. */
   readonly cpuMicrosPerRow: number;
+  /** PostgreSQL: the CPU its backends spent for this process during the backfill. */
+  readonly databaseCpuBackfill: { readonly seconds: number; readonly backends: number } | undefined;
+  /** (process + its database backends) CPU per row served, in µs; equals cpuMicrosPerRow on SQLite. */
+  readonly cpuWithDatabaseMicrosPerRow: number;
   readonly cpuFollow: ThreadCpu | undefined;
   readonly rssStart: number;
   readonly rssConnected: number;
@@ -84,6 +90,8 @@ interface RunResult {
   readonly rowsPerSecond: number;
   /** All node processes' CPU during the backfill ÷ rows served, in µs. */
   readonly cpuMicrosPerRow: number;
+  /** The same with the database backends' CPU added (PostgreSQL); equal to it on SQLite. */
+  readonly cpuWithDatabaseMicrosPerRow: number;
   readonly perProcess: readonly ProcessFigures[];
   readonly slices: {
     readonly slowestMs: number;
@@ -277,9 +285,13 @@ async function runOnce(
     const cpuBefore = nodes.map((node) => readThreadCpu(node.process.pid));
     const loadCpuBefore = load.pids.map((pid) => readThreadCpu(pid));
     const servedBefore = await Promise.all(nodes.map(servedRows));
+    const backends = nodes.map((node) =>
+      hub.databasePort === undefined ? undefined : new BackendCpu(node.process.pid, hub.databasePort).start(),
+    );
     const started = monotonicMs();
     const sliceResults: SliceResult[] = await load.backfill(0);
     const backfillSeconds = (monotonicMs() - started) / 1000;
+    const databaseCpu = backends.map((backend) => backend?.stop());
     const cpuBackfill = nodes.map((node, at) => cpuBetween(cpuBefore[at], readThreadCpu(node.process.pid)));
     const loadCpu = load.pids.map((pid, at) => cpuBetween(loadCpuBefore[at], readThreadCpu(pid)));
     const servedAfter = await Promise.all(nodes.map(servedRows));
@@ -312,6 +324,9 @@ async function runOnce(
       rowsServed: served[at],
       cpuBackfill: cpuBackfill[at],
       cpuMicrosPerRow: (sumCpu(cpuBackfill[at]) / served[at]) * 1e6,
+      databaseCpuBackfill: databaseCpu[at],
+      cpuWithDatabaseMicrosPerRow:
+        ((sumCpu(cpuBackfill[at]) + (databaseCpu[at]?.seconds ?? 0)) / served[at]) * 1e6,
       cpuFollow: cpuFollow[at],
       rssStart: rssStart[at],
       rssConnected: rssConnected[at],
@@ -334,6 +349,8 @@ async function runOnce(
       rowsReceived: sliceResults.reduce((sum, slice) => sum + slice.rows, 0),
       rowsPerSecond: rowsServed / backfillSeconds,
       cpuMicrosPerRow: (totalCpu / rowsServed) * 1e6,
+      cpuWithDatabaseMicrosPerRow:
+        ((totalCpu + databaseCpu.reduce((sum, cpu) => sum + (cpu?.seconds ?? 0), 0)) / rowsServed) * 1e6,
       perProcess: figures,
       slices: {
         slowestMs: sliceMs[sliceMs.length - 1],
@@ -360,7 +377,11 @@ export async function runHubBench(options: BenchOptions): Promise<void> {
   const shape: HubShape = { volumes: 5, locations: hubOptions.followers, entries: options.entries };
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-hub-'));
   const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
-  const stores: (() => Promise<HubLibrary>)[] = [() => prepareSqliteHub(workDir, shape, options.fresh, log)];
+  const stores: (() => Promise<HubLibrary>)[] = [];
+  if (!hubOptions.skipSqlite) stores.push(() => prepareSqliteHub(workDir, shape, options.fresh, log));
+  const database = hubOptions.database;
+  if (database) stores.push(() => preparePostgresHub(database, shape, options.fresh, log));
+  if (!stores.length) throw new Error('--skip-sqlite needs --database');
   const results: RunResult[] = [];
   try {
     log(
@@ -426,6 +447,10 @@ function report(results: readonly RunResult[], options: BenchOptions, hubOptions
       (baseline && result !== baseline
         ? ` = ${(result.cpuMicrosPerRow / baseline.cpuMicrosPerRow).toFixed(2)}x`
         : ''),
+    result.store === 'postgres'
+      ? `${result.cpuWithDatabaseMicrosPerRow.toFixed(1)}` +
+        (baseline ? ` = ${(result.cpuWithDatabaseMicrosPerRow / baseline.cpuMicrosPerRow).toFixed(2)}x` : '')
+      : '-',
     `${result.follow.p50Ms.toFixed(0)} / ${result.follow.p99Ms.toFixed(0)} / ${result.follow.maxMs.toFixed(0)} ms (${result.follow.deliveries}/${result.follow.expectedDeliveries})`,
     result.perProcess.map((p) => `${mb(p.rssIdleFollowing)} (peak ${mb(p.rssPeak)})`).join(' / '),
     result.perProcess
@@ -445,7 +470,8 @@ function report(results: readonly RunResult[], options: BenchOptions, hubOptions
       [
         'run',
         'rows served (backfill)',
-        'CPU µs/row (per process)',
+        'node CPU µs/row (per process)',
+        'with PostgreSQL backends',
         'follow p50/p99/max',
         'RSS idle-following (peak)',
         'RSS per idle follow stream',
