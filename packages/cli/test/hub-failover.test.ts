@@ -94,7 +94,13 @@ afterAll(async () => {
       freePort(),
     ]);
     const first = new NodeProcess(hubDir, port1, [], ['--metrics', `127.0.0.1:${metrics1}`]);
-    const second = new NodeProcess(hubDir, port2, [], ['--metrics', `127.0.0.1:${metrics2}`]);
+    // The second with a smaller pool: each process bounds its own connections.
+    const second = new NodeProcess(
+      hubDir,
+      port2,
+      [],
+      ['--metrics', `127.0.0.1:${metrics2}`, '--database-connections', '3'],
+    );
     nodes.push(first, second);
     await first.start(false);
     await second.start(false);

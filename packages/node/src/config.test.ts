@@ -39,6 +39,9 @@ test('config errors are INVALID_ARGUMENT and name the bad value', () => {
   expect(codeOf(() => resolveConfig({ ...base, maxDriftMs: 0 }))).toBe('INVALID_ARGUMENT');
   for (const fallbackPollMs of [0, 1.5, 2 ** 31])
     expect(codeOf(() => resolveConfig({ ...base, fallbackPollMs }))).toBe('INVALID_ARGUMENT');
+  for (const databaseConnections of [0, 1, 2.5, 1001])
+    expect(codeOf(() => resolveConfig({ ...base, databaseConnections }))).toBe('INVALID_ARGUMENT');
+  expect(resolveConfig({ ...base, databaseConnections: 2 }).databaseConnections).toBe(2);
   expect(codeOf(() => resolveConfig({ ...base, reconnect: { initialMs: 500, maxMs: 100 } }))).toBe(
     'INVALID_ARGUMENT',
   );

@@ -35,6 +35,11 @@ export interface NodeConfig {
    * reports them (docs/architecture.md, "Following commits of other processes"). Default 2 s.
    */
   fallbackPollMs?: number;
+  /**
+   * A hub library (PostgreSQL): pooled database connections of this process (the engine's
+   * default 10 when absent); one more is held for LISTEN while anyone follows.
+   */
+  databaseConnections?: number;
   logger?: Logger;
   /** Remote HLC stamps further ahead than this are rejected (engine default 5 minutes). */
   maxDriftMs?: number;
@@ -71,6 +76,7 @@ export interface ResolvedConfig {
   readonly connections: ConnectionLimits;
   readonly antiEntropy: AntiEntropyPolicy;
   readonly fallbackPollMs: number | undefined;
+  readonly databaseConnections: number | undefined;
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialMs: 200, maxMs: 10_000 };
@@ -104,6 +110,13 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     !(Number.isSafeInteger(fallbackPollMs) && fallbackPollMs >= 1 && fallbackPollMs < 2 ** 31)
   ) {
     throw invalid(`fallback poll interval ${fallbackPollMs} ms must be a whole number from 1 to 2147483647`);
+  }
+  const databaseConnections = config.databaseConnections;
+  if (
+    databaseConnections !== undefined &&
+    !(Number.isSafeInteger(databaseConnections) && databaseConnections >= 2 && databaseConnections <= 1000)
+  ) {
+    throw invalid(`database connections ${databaseConnections} must be a whole number from 2 to 1000`);
   }
   const duplicate = peers.find((peer, index) => peers.indexOf(peer) !== index);
   if (duplicate) throw invalid(`peer ${duplicate} is listed twice`);
@@ -152,5 +165,6 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     connections,
     antiEntropy,
     fallbackPollMs,
+    databaseConnections,
   };
 }

@@ -42,6 +42,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const library = await Library.open(resolved.libraryFile, {
     writerCacheKib: DAEMON_WRITER_CACHE_KIB,
     fallbackPollMs: resolved.fallbackPollMs,
+    ...(resolved.databaseConnections === undefined ? {} : { maxConnections: resolved.databaseConnections }),
     onCommitWatchError: (error) => logger.warn({ err: error }, error.message),
     ...(resolved.maxDriftMs === undefined ? {} : { clock: { maxDriftMs: resolved.maxDriftMs } }),
   });

@@ -1,9 +1,10 @@
+import { TidemarkError } from '@tidemark/engine';
 import { runNodeProcess } from '@tidemark/node';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocationWatcher } from '../indexer/location-watcher';
-import { collect, hostPort, libraryFile, positiveInt, refuseHub } from '../options';
+import { collect, hostPort, isHubLibrary, libraryFile, positiveInt, refuseHub } from '../options';
 
 export function registerNode(program: Command): void {
   program
@@ -38,6 +39,11 @@ export function registerNode(program: Command): void {
       positiveInt('--fallback-poll-ms'),
     )
     .option(
+      '--database-connections <n>',
+      'a hub library: pooled PostgreSQL connections of this process (default 10; one more for LISTEN while anyone follows)',
+      positiveInt('--database-connections'),
+    )
+    .option(
       '--insecure',
       'plaintext gRPC, no authentication or authorization (loopback addresses only; default: mutual TLS)',
     )
@@ -67,10 +73,17 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         originFilter: boolean;
         antiEntropyInterval?: number;
         fallbackPollMs?: number;
+        databaseConnections?: number;
         insecure?: boolean;
         watch?: boolean;
       }) => {
         if (options.watch) refuseHub(options.library, 'watch folders (--watch)');
+        if (options.databaseConnections !== undefined && !isHubLibrary(options.library)) {
+          throw new TidemarkError(
+            'INVALID_ARGUMENT',
+            '--database-connections is for a hub library (made with `tidemark init --database`); this one is SQLite',
+          );
+        }
         const libraryDir = path.resolve(options.library);
         const exclude = fs.existsSync(libraryDir) ? [fs.realpathSync(libraryDir)] : [];
         await runNodeProcess(
@@ -85,6 +98,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
               ? { antiEntropy: { intervalMs: options.antiEntropyInterval * 1000 } }
               : {}),
             fallbackPollMs: options.fallbackPollMs,
+            databaseConnections: options.databaseConnections,
             // resolveConfig refuses --insecure on anything but loopback addresses.
             insecure: options.insecure === true,
           },
