@@ -8,7 +8,7 @@ import {
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { libraryExistsIn, libraryFile } from './options';
+import { databaseLocator, libraryExistsIn, libraryFile } from './options';
 
 export interface DeviceLibraryOptions {
   readonly libraryId?: string;
@@ -29,10 +29,8 @@ export async function createDeviceLibrary(
 ): Promise<{ library: Library; credentials: DeviceCredentials }> {
   const file = libraryFile(dir);
   if (libraryExistsIn(dir)) {
-    throw new TidemarkError(
-      'ALREADY_EXISTS',
-      `${path.resolve(dir)} already holds a library; open it instead of creating it`,
-    );
+    const existing = fs.existsSync(file) ? file : databaseLocator(dir);
+    throw new TidemarkError('ALREADY_EXISTS', `${existing} already exists; open it instead of creating it`);
   }
   // Checked before any key is written, so a typo leaves nothing behind.
   if (options.libraryId !== undefined && !isUuid(options.libraryId)) {
