@@ -26,6 +26,7 @@ const PARAMETERIZED = [
   'digest-whole-type',
   'follow-during-page-read',
   'follow-other-process',
+  'handshake-heads',
   'membership-forgery',
   'membership-removal',
   'origin-filter',

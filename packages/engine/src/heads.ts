@@ -53,3 +53,42 @@ export async function rowCountsByOwner(
   }
   return counts;
 }
+
+/**
+ * Every type's head as handshakes report it, computed at most once per library head and shared
+ * by the handshakes that arrive while it is computed. The counts are O(rows) (a count(*) over
+ * each table): a hub that thousands of devices reconnect to (a node restart, each connection's
+ * maximum age) would otherwise count every table once per device. Every write moves the
+ * library's head, so equal heads mean equal counts; a handshake never gets heads older than the
+ * library head it read on arrival.
+ */
+export class ResourceHeadCache {
+  private cached: { readonly head: number; readonly heads: ResourceHead[] } | undefined;
+  private inflight: { readonly head: number; readonly heads: Promise<ResourceHead[]> } | undefined;
+
+  constructor(
+    private readonly sql: SqlRunner,
+    private readonly readHead: () => Promise<number>,
+  ) {}
+
+  async read(): Promise<ResourceHead[]> {
+    const head = await this.readHead();
+    if (this.cached && this.cached.head >= head) return this.cached.heads;
+    if (this.inflight && this.inflight.head >= head) return this.inflight.heads;
+    const entry = { head, heads: resourceHeads(this.sql) };
+    this.inflight = entry;
+    try {
+      const heads = await entry.heads;
+      if (!this.cached || this.cached.head <= head) this.cached = { head, heads };
+      return heads;
+    } finally {
+      if (this.inflight === entry) this.inflight = undefined;
+    }
+  }
+
+  /** Rows changed without a new seq (test helpers that damage a library on purpose). */
+  forget(): void {
+    this.cached = undefined;
+    this.inflight = undefined;
+  }
+}

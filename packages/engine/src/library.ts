@@ -13,6 +13,7 @@ import { StoreKind } from './store/dialect';
 import { LibraryDatabase, LibraryStore } from './store/library-database';
 import { isDatabaseUrl, PostgresDatabase } from './store/postgres-database';
 import { ListenWatch } from './listen-watch';
+import { ResourceHeadCache } from './heads';
 import { ResourceName } from './resource-types';
 import { isUuid } from './validate';
 import { LineageCache, lineageIdsFor } from './origin-prefixes';
@@ -179,6 +180,11 @@ export class Library {
    */
   readonly prefixesRaised$: Observable<PrefixesRaised> = this.appliedPrefixesSubject.asObservable();
   readonly fallbackPollMs: number;
+  /**
+   * Every type's head for handshakes, counted once per library head.
+   * @internal
+   */
+  readonly heads: ResourceHeadCache;
   private readonly commitWatch: CommitWatch | undefined;
   private readonly listenWatch: ListenWatch | undefined;
   /** Commits of this process, per resource type written. */
@@ -202,6 +208,7 @@ export class Library {
     readonly ownLineage: number,
   ) {
     this.lineages = new LineageCache(db.read);
+    this.heads = new ResourceHeadCache(db.read, () => this.headSeq());
     this.fallbackPollMs = options.fallbackPollMs ?? DEFAULT_FALLBACK_POLL_MS;
     if (db instanceof PostgresDatabase) {
       this.listenWatch = new ListenWatch({

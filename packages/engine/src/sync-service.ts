@@ -12,7 +12,6 @@ import { concat, defer, merge, Observable, tap } from 'rxjs';
 import { COMMIT_ID_PATTERN } from './commits';
 import { digestResource } from './digest';
 import { TidemarkError } from './errors';
-import { resourceHeads } from './heads';
 import { Library } from './library';
 import { offsetOneWay, PeerClockStore } from './peer-clocks';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
@@ -54,7 +53,7 @@ export class LibrarySyncService {
     }
     const receivedAtMs = this.library.clock.wallNow();
     const { identity } = this.library;
-    const heads = await resourceHeads(this.library.db.read);
+    const heads = await this.library.heads.read();
     if (request.sentAtMs > 0 && request.deviceId !== '' && request.deviceId !== identity.deviceId) {
       const offset = offsetOneWay(request.deviceId, request.sentAtMs, receivedAtMs);
       await this.library.db.writeTransaction((sql) => new PeerClockStore(sql).recordForKnownDevice(offset));

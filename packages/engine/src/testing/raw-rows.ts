@@ -23,6 +23,7 @@ export async function forgetRows(
       [JSON.stringify(uuids)],
     ),
   );
+  library.heads.forget();
 }
 
 /**
