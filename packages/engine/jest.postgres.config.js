@@ -27,6 +27,7 @@ const PARAMETERIZED = [
   'follow-during-page-read',
   'follow-other-process',
   'handshake-heads',
+  'large-row-batches',
   'membership-forgery',
   'membership-removal',
   'origin-filter',
