@@ -267,6 +267,16 @@ function failed(error: unknown): void {
   process.exit(1);
 }
 
+// Stopped by a signal (`kill PID`, a CI timeout), the bench takes its node processes with it: a
+// signal to the bench alone would leave them running. (The hub bench's load generators exit when
+// their IPC channel closes.)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const node of NodeProcess.started) node.child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 const argv = process.argv.slice(2);
 // `--index` is its own bench (index-bench.ts): `tidemark index` against file-system floors.
 const indexOptions = argv.includes('--index') ? parseIndexBenchArgs(argv) : undefined;
