@@ -83,6 +83,12 @@ export { type DigestOptions, readDigest } from './reads/digests';
 export { readEntriesOfLocation, readEntryAt, readEntryStatesOfLocation } from './reads/entries';
 export type { EntryState } from './reads/entries';
 export {
+  type EntryFileId,
+  forgetEntryFileIds,
+  readEntriesByInode,
+  recordEntryFileIds,
+} from './entry-file-ids';
+export {
   checkLibraryHealth,
   type HealthCheckOptions,
   type HealthFinding,

@@ -10,7 +10,10 @@ import {
   Library,
   readEntriesOfLocation,
   readEntryAt,
+  readEntriesByInode,
   readEntryStatesOfLocation,
+  recordEntryFileIds,
+  forgetEntryFileIds,
   readHeldUuids,
   readLocationsOfDevice,
   readCollections,
@@ -105,21 +108,61 @@ describe('entries of a location', () => {
     'page size %i: entry states are the entries of the location, in the same order, with only the compared fields',
     async (pageSize) => {
       await writeEntries(PATHS);
+      // Every other entry has its file recorded (inode = 100 + n); the rest read as 0 and 0.
+      await library.write((tx) =>
+        recordEntryFileIds(
+          tx,
+          LOCATION,
+          PATHS.flatMap((_, n) => (n % 2 ? [{ entryUuid: fixedUuid(2, n), device: 7, inode: 100 + n }] : [])),
+        ),
+      );
       const entries = await collect(readEntriesOfLocation(library, LOCATION, { pageSize }));
       const states = await collect(readEntryStatesOfLocation(library, LOCATION, { pageSize }));
       expect(states).toEqual(
-        entries.map(({ uuid, parentUuid, relativePath, kind, sizeBytes, modifiedAtMs, contentUuid }) => ({
-          uuid,
-          parentUuid,
-          relativePath,
-          kind,
-          sizeBytes,
-          modifiedAtMs,
-          contentUuid,
-        })),
+        entries.map(({ uuid, parentUuid, relativePath, kind, sizeBytes, modifiedAtMs, contentUuid }) => {
+          const n = PATHS.indexOf(relativePath);
+          return {
+            uuid,
+            parentUuid,
+            relativePath,
+            kind,
+            sizeBytes,
+            modifiedAtMs,
+            contentUuid,
+            device: n % 2 ? 7 : 0,
+            inode: n % 2 ? 100 + n : 0,
+          };
+        }),
       );
     },
   );
+
+  test('entries by inode: only live entries of the location, recorded again on a move, forgotten on delete', async () => {
+    await writeEntries(PATHS);
+    await library.write(async (tx) => {
+      await recordEntryFileIds(tx, LOCATION, [
+        { entryUuid: fixedUuid(2, 0), device: 7, inode: 50 },
+        { entryUuid: fixedUuid(2, 1), device: 8, inode: 50 },
+        { entryUuid: fixedUuid(2, 2), device: 7, inode: 51 },
+      ]);
+      await recordEntryFileIds(tx, OTHER_LOCATION, [{ entryUuid: fixedUuid(2, 999), device: 7, inode: 50 }]);
+    });
+    const found = async (inodes: number[]) =>
+      (await readEntriesByInode(library, LOCATION, inodes))
+        .map((state) => `${state.relativePath}@${state.device}:${state.inode}`)
+        .sort();
+    // Inode 50 on two devices: both are returned, the caller matches the device.
+    expect(await found([50, 99])).toEqual(['a/b@8:50', 'b@7:50']);
+    await library.write(async (tx) => {
+      // Entry 2 ('a') now names another file; entry 0 is deleted and its file forgotten.
+      await recordEntryFileIds(tx, LOCATION, [{ entryUuid: fixedUuid(2, 2), device: 7, inode: 52 }]);
+      await tx.delete('entry', fixedUuid(2, 0));
+      await forgetEntryFileIds(tx, [fixedUuid(2, 0)]);
+      // Entry 1 is deleted without forgetting its file: the read joins the live entries.
+      await tx.delete('entry', fixedUuid(2, 1));
+    });
+    expect(await found([50, 51, 52])).toEqual(['a@7:52']);
+  });
 
   test.each([
     [5, 3],

@@ -44,7 +44,7 @@ class ProblemLog {
 }
 
 function printSummary(summary: IndexSummary): void {
-  const counts = (['scanned', 'added', 'updated', 'deleted', 'unreadable', 'skipped'] as const)
+  const counts = (['scanned', 'added', 'updated', 'moved', 'deleted', 'unreadable', 'skipped'] as const)
     .map((key) => `${key} ${formatCount(summary[key])}`)
     .join(', ');
   process.stdout.write(

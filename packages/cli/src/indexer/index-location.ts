@@ -1,9 +1,11 @@
 import {
   contentUuidOf,
+  EntryFileId,
   entryUuidOf,
-  FieldsOf,
+  forgetEntryFileIds,
   Library,
   readHeldUuids,
+  recordEntryFileIds,
   TidemarkError,
 } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
@@ -11,7 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bytesReadToHash, ContentDigest } from './content-hash';
 import { defaultHashThreads, HashPool } from './hash-pool';
+import { Compared, EntryFields } from './compared-entry';
 import { ensureLocation } from './location';
+import { MovedEntries } from './moved-entries';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChange } from './tree-merge';
 import { probeVolume, volumeUuidOf } from './volume';
@@ -56,6 +60,8 @@ export interface IndexSummary {
   added: number;
   updated: number;
   unchanged: number;
+  /** Entries renamed or moved within the location: updated in place, keeping their uuid. */
+  moved: number;
   /** Entries gone from disk, deleted with a tombstone. */
   deleted: number;
   /** Objects that could not be read; their stored entries, if any, are kept. */
@@ -73,16 +79,6 @@ export interface IndexSummary {
 }
 
 const PROGRESS_MS = 200;
-
-type EntryFields = FieldsOf<'entry'>;
-
-/** One walked object, compared; `hash` is set when its content must be read. */
-interface Compared {
-  readonly walked: WalkedEntry;
-  readonly stored: StoredEntry | undefined;
-  fields: EntryFields;
-  readonly hash: boolean;
-}
 
 /** What one write transaction will hold. */
 class Batch {
@@ -133,6 +129,7 @@ export class LocationIndexer {
   private lastProgress = 0;
   private summary!: IndexSummary;
   private hashes!: HashPool;
+  private moves!: MovedEntries;
 
   constructor(
     private readonly library: Library,
@@ -168,6 +165,7 @@ export class LocationIndexer {
       added: 0,
       updated: 0,
       unchanged: 0,
+      moved: 0,
       deleted: 0,
       unreadable: 0,
       skipped: 0,
@@ -182,6 +180,7 @@ export class LocationIndexer {
 
     this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
     const stored = await StoredEntryCursor.open(this.library, locationUuid);
+    this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined);
     try {
       await this.compareAndWrite(mergeWithStored(walkTree(root, walkOptions), stored));
     } finally {
@@ -198,6 +197,7 @@ export class LocationIndexer {
     // One batch is hashed and written while the walk fills the next: at most two are held.
     let writing: Promise<void> = Promise.resolve();
     const send = async (full: Batch): Promise<void> => {
+      await this.moves.resolve(full.compared);
       const digests = this.hashes.hash(full.compared.filter((c) => c.hash).map((c) => c.walked.absolutePath));
       digests.catch(() => undefined);
       await writing;
@@ -206,7 +206,7 @@ export class LocationIndexer {
       writing.catch(() => undefined);
     };
     for await (const change of changes) {
-      if (change.type === 'gone') batch.gone.push(change.stored.uuid);
+      if (change.type === 'gone') batch.gone.push(...this.moves.gone(change.stored));
       else if (change.type === 'entry') batch.compared.push(this.compare(change.walked, change.stored));
       else this.problem(change);
       if (batch.size >= this.batchSize) {
@@ -216,6 +216,13 @@ export class LocationIndexer {
       this.report(false);
     }
     await send(batch);
+    // Gone entries held back for moves, in batches like the rest.
+    const unclaimed = this.moves.unclaimed();
+    for (let start = 0; start < unclaimed.length; start += this.batchSize) {
+      const last = new Batch();
+      last.gone.push(...unclaimed.slice(start, start + this.batchSize));
+      await send(last);
+    }
     await writing;
   }
 
@@ -275,6 +282,7 @@ export class LocationIndexer {
     const hashed = await digests;
     const contents = new Map<string, ContentDigest>();
     const written: Compared[] = [];
+    const fileIds: EntryFileId[] = [];
     let next = 0;
     for (const compared of batch.compared) {
       if (compared.hash) {
@@ -291,10 +299,15 @@ export class LocationIndexer {
         contents.set(compared.fields.contentUuid, digest);
       }
       this.summary.scanned++;
+      const { device, inode } = compared.walked;
+      const known = compared.stored ?? compared.movedFrom;
+      if (inode !== 0 && (known?.inode !== inode || known.device !== device)) {
+        fileIds.push({ entryUuid: compared.fields.uuid, device, inode });
+      }
       if (compared.stored && sameEntry(compared.stored, compared.fields)) this.summary.unchanged++;
       else written.push(compared);
     }
-    if (written.length === 0 && batch.gone.length === 0) return;
+    if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0) return;
     await this.library.write(async (tx) => {
       // Content identities already live: rewriting one would only churn its shared LWW version.
       const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
@@ -309,12 +322,15 @@ export class LocationIndexer {
         this.summary.contentAdded++;
       }
       for (const uuid of batch.gone) await tx.delete('entry', uuid);
+      await forgetEntryFileIds(tx, batch.gone);
       for (const { fields } of written) await tx.put('entry', fields);
+      await recordEntryFileIds(tx, this.summary.locationUuid, fileIds);
     });
     this.summary.transactions++;
     this.summary.deleted += batch.gone.length;
-    for (const { stored } of written) {
+    for (const { stored, movedFrom } of written) {
       if (stored) this.summary.updated++;
+      else if (movedFrom) this.summary.moved++;
       else this.summary.added++;
     }
   }

@@ -101,9 +101,9 @@ class WatchedLocation {
       if (!this.closed) this.logger.error({ location: this.path, reason, err: error }, 'indexing failed');
       return;
     }
-    const { added, updated, deleted, unchanged, unreadable, seconds } = summary;
+    const { added, updated, moved, deleted, unchanged, unreadable, seconds } = summary;
     this.logger.info(
-      { location: this.path, reason, added, updated, deleted, unchanged, unreadable, seconds },
+      { location: this.path, reason, added, updated, moved, deleted, unchanged, unreadable, seconds },
       'location indexed',
     );
   }
@@ -126,8 +126,8 @@ class WatchedLocation {
 
 /**
  * Keeps every location this device has indexed current while a node runs (`tidemark node
- * --watch`). Renames arrive from @parcel/watcher on Linux as a delete and a create, so a moved
- * file gets the entry of its new path (its content identity, and so its tags, are kept).
+ * --watch`). Renames arrive from @parcel/watcher on Linux as a delete and a create; the indexer
+ * pairs them by device and inode (moved-entries.ts), so a moved file keeps its entry.
  */
 export class LocationWatcher {
   private constructor(private readonly locations: readonly WatchedLocation[]) {}

@@ -12,6 +12,8 @@ export interface WalkedEntry {
   readonly kind: EntryKind;
   readonly sizeBytes: number;
   readonly modifiedAtMs: number;
+  /** The file system (`st_dev`) and file (`st_ino`): what a rename keeps; 0 where the platform has none. */
+  readonly device: number;
   readonly inode: number;
   /** The directory this entry is in; undefined at the root. */
   readonly parent: WalkedDirectory | undefined;
@@ -203,6 +205,7 @@ class Walker {
           // The proto: 0 for directories and symlinks; 0 is also "unknown" for a pre-1970 mtime.
           sizeBytes: kind === EntryKind.ENTRY_KIND_FILE ? stat.size : 0,
           modifiedAtMs: Math.max(0, Math.floor(stat.mtimeMs)),
+          device: stat.dev,
           inode: stat.ino,
           parent: self,
           ...(directory ? { directory } : {}),

@@ -38,12 +38,16 @@ export async function* readEntriesOfLocation(
 }
 
 /** What an indexer compares a walked object with: an entry's identity, place and file state. */
-export type EntryState = Pick<
+export interface EntryState extends Pick<
   Entry,
   'uuid' | 'parentUuid' | 'relativePath' | 'kind' | 'sizeBytes' | 'modifiedAtMs' | 'contentUuid'
->;
+> {
+  /** The file it was indexed from (see entry-file-ids.ts); 0 and 0 when not recorded. */
+  readonly device: number;
+  readonly inode: number;
+}
 
-interface EntryStateRow {
+export interface EntryStateColumns {
   readonly uuid: string;
   readonly parent_uuid: string | null;
   readonly relative_path: string;
@@ -51,8 +55,32 @@ interface EntryStateRow {
   readonly size_bytes: number;
   readonly modified_at_ms: number;
   readonly content_uuid: string | null;
+  readonly device: number | null;
+  readonly inode: number | null;
+}
+
+interface EntryStateRow extends EntryStateColumns {
   readonly page_rowid: number | string;
 }
+
+/** An entry state from its row (the columns of ENTRY_STATE_COLUMNS). */
+export function entryStateOf(row: EntryStateColumns): EntryState {
+  return {
+    uuid: String(row.uuid),
+    parentUuid: row.parent_uuid ?? '',
+    relativePath: String(row.relative_path),
+    kind: Number(row.kind),
+    sizeBytes: Number(row.size_bytes),
+    modifiedAtMs: Number(row.modified_at_ms),
+    contentUuid: row.content_uuid ?? '',
+    device: Number(row.device ?? 0),
+    inode: Number(row.inode ?? 0),
+  };
+}
+
+/** The columns of an entry state, on `entries e LEFT JOIN entry_file_ids f`. */
+export const ENTRY_STATE_COLUMNS = `e.uuid, e.parent_uuid, e.relative_path, e.kind, e.size_bytes,
+  e.modified_at_ms, e.content_uuid, f.device, f.inode`;
 
 /**
  * The entries of one location as readEntriesOfLocation yields them (byte order of the relative
@@ -68,25 +96,17 @@ export async function* readEntryStatesOfLocation(
   type Key = readonly [path: string, tieBreak: number | string];
   yield* keysetPages<EntryState, Key>(pageSizeOf(options), async (after, limit) => {
     const sql = await runnerOf(scope);
-    const tie = sql.dialect.entryTieBreak;
+    const tie = `e.${sql.dialect.entryTieBreak}`;
     const rows = await sql.query<EntryStateRow>(
-      `SELECT uuid, parent_uuid, relative_path, kind, size_bytes, modified_at_ms, content_uuid,
-              ${tie} AS page_rowid FROM entries
-       WHERE location_uuid = ? ${after ? `AND (relative_path, ${tie}) > (?, ?)` : ''}
-       ORDER BY relative_path, ${tie} LIMIT ${limit}`,
+      `SELECT ${ENTRY_STATE_COLUMNS}, ${tie} AS page_rowid
+       FROM entries e LEFT JOIN entry_file_ids f ON f.entry_uuid = e.uuid
+       WHERE e.location_uuid = ? ${after ? `AND (e.relative_path, ${tie}) > (?, ?)` : ''}
+       ORDER BY e.relative_path, ${tie} LIMIT ${limit}`,
       after ? [locationUuid, ...after] : [locationUuid],
     );
     const last = rows.at(-1);
     return {
-      items: rows.map((row) => ({
-        uuid: String(row.uuid),
-        parentUuid: row.parent_uuid ?? '',
-        relativePath: String(row.relative_path),
-        kind: Number(row.kind),
-        sizeBytes: Number(row.size_bytes),
-        modifiedAtMs: Number(row.modified_at_ms),
-        contentUuid: row.content_uuid ?? '',
-      })),
+      items: rows.map(entryStateOf),
       last: last ? ([String(last.relative_path), last.page_rowid] as const) : undefined,
     };
   });

@@ -8,6 +8,7 @@ import { SignedMembership1733200000000 } from './0007-signed-membership';
 import { CommitIds1733300000000 } from './0008-commit-ids';
 import { OriginPrefixes1733400000000 } from './0009-origin-prefixes';
 import { SkippedRowsOrigin1733500000000 } from './0010-skipped-rows-origin';
+import { EntryFileIds1733600000000 } from './0011-entry-file-ids';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -24,4 +25,5 @@ export const LIBRARY_MIGRATIONS = [
   CommitIds1733300000000,
   OriginPrefixes1733400000000,
   SkippedRowsOrigin1733500000000,
+  EntryFileIds1733600000000,
 ] as const;

@@ -1,0 +1,198 @@
+/**
+ * Renames and moves keep their entry (moved-entries.ts): real files renamed on disk, indexed with
+ * the real indexer into a real library. Small batches make every move cross a batch, in both
+ * walk orders (the new path before the old one, and after it).
+ */
+import { forgetEntryFileIds, Library, readEntriesOfLocation, readTombstones } from '@tidemark/engine';
+import { Entry } from '@tidemark/proto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
+import { collect } from './index-helpers';
+import { removeTempDirs, tempDir } from './harness';
+
+afterAll(removeTempDirs);
+
+const OPTIONS: IndexOptions = { batchSize: 2, hashThreads: 0 };
+
+let library: Library;
+let root: string;
+
+beforeEach(async () => {
+  library = await Library.create(Library.fileIn(tempDir()));
+  root = tempDir();
+});
+
+afterEach(async () => {
+  await library.close();
+});
+
+function write(relative: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, relative)), { recursive: true });
+  fs.writeFileSync(path.join(root, relative), text);
+}
+
+const move = (from: string, to: string) => {
+  fs.mkdirSync(path.dirname(path.join(root, to)), { recursive: true });
+  fs.renameSync(path.join(root, from), path.join(root, to));
+};
+
+async function index(batchSize = OPTIONS.batchSize): Promise<IndexSummary> {
+  return indexLocation(library, root, { ...OPTIONS, batchSize });
+}
+
+async function entries(locationUuid: string): Promise<Map<string, Entry>> {
+  const stored = await collect(readEntriesOfLocation(library, locationUuid));
+  return new Map(stored.map((entry) => [entry.relativePath, entry]));
+}
+
+async function entryTombstones(): Promise<string[]> {
+  return (await collect(readTombstones(library, 'entry'))).map((tombstone) => tombstone.uuid);
+}
+
+/** The store is the disk: one entry per path, uuids unique, each naming its parent's entry. */
+async function expectStoreIsDisk(locationUuid: string): Promise<void> {
+  const stored = await entries(locationUuid);
+  const onDisk: string[] = [];
+  const visit = (relative: string) => {
+    for (const name of fs.readdirSync(path.join(root, relative))) {
+      const child = relative ? `${relative}/${name}` : name;
+      onDisk.push(child);
+      if (fs.lstatSync(path.join(root, child)).isDirectory()) visit(child);
+    }
+  };
+  visit('');
+  expect([...stored.keys()].sort()).toEqual(onDisk.sort());
+  expect(new Set([...stored.values()].map((entry) => entry.uuid)).size).toBe(stored.size);
+  for (const entry of stored.values()) {
+    const parent = path.posix.dirname(entry.relativePath);
+    expect([entry.relativePath, entry.parentUuid]).toEqual([
+      entry.relativePath,
+      parent === '.' ? '' : stored.get(parent)!.uuid,
+    ]);
+  }
+}
+
+test('a renamed or moved file keeps its entry and content, in either walk order, with no tombstone and no hashing', async () => {
+  write('m/keep', 'keep\n');
+  write('m/rename-me', 'renamed\n');
+  write('z/to-front', 'to the front\n');
+  write('b/to-back', 'to the back\n');
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+
+  move('m/rename-me', 'm/renamed');
+  move('z/to-front', 'a/front'); // the new path is walked before the old one is passed
+  move('b/to-back', 'y/back'); // the old path is passed before the new one is walked
+  const summary = await index();
+  expect(summary).toMatchObject({ moved: 3, added: 2, deleted: 0, hashed: 0, contentAdded: 0 });
+  const after = await entries(locationUuid);
+  for (const [from, to] of [
+    ['m/rename-me', 'm/renamed'],
+    ['z/to-front', 'a/front'],
+    ['b/to-back', 'y/back'],
+  ]) {
+    expect([to, after.get(to)?.uuid, after.get(to)?.contentUuid]).toEqual([
+      to,
+      before.get(from)!.uuid,
+      before.get(from)!.contentUuid,
+    ]);
+  }
+  // The directories a and y are new; z and b are still there, empty: nothing was deleted.
+  expect(await entryTombstones()).toEqual([]);
+  await expectStoreIsDisk(locationUuid);
+  expect(await index()).toMatchObject({ moved: 0, added: 0, updated: 0, deleted: 0, transactions: 0 });
+});
+
+// One batch: the children are compared before their directory's move is resolved.
+test.each([2, 5_000])(
+  'batches of %i: a moved directory keeps its entry and its whole subtree keeps theirs, children naming it as parent',
+  async (batchSize) => {
+    write('n/dir/one', '1\n');
+    write('n/dir/sub/two', '2\n');
+    write('n/dir/sub/three', '3\n');
+    write('c/early/four', '4\n');
+    const { locationUuid } = await index();
+    const before = await entries(locationUuid);
+
+    move('n/dir', 'b/dir-moved'); // to a path walked earlier
+    move('c/early', 'x/late'); // to a path walked later
+    expect(await index(batchSize)).toMatchObject({ moved: 7, added: 2, deleted: 0, hashed: 0 });
+    const after = await entries(locationUuid);
+    for (const [from, to] of [
+      ['n/dir', 'b/dir-moved'],
+      ['n/dir/one', 'b/dir-moved/one'],
+      ['n/dir/sub', 'b/dir-moved/sub'],
+      ['n/dir/sub/two', 'b/dir-moved/sub/two'],
+      ['n/dir/sub/three', 'b/dir-moved/sub/three'],
+      ['c/early', 'x/late'],
+      ['c/early/four', 'x/late/four'],
+    ]) {
+      expect([to, after.get(to)?.uuid]).toEqual([to, before.get(from)!.uuid]);
+    }
+    await expectStoreIsDisk(locationUuid);
+  },
+);
+
+test('a path that still exists keeps its own entry: a file replaced by rename, or a new file where a moved one was', async () => {
+  write('doc.txt', 'v1\n');
+  write('a', 'a\n');
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+
+  // An editor's save: a new inode renamed over the path.
+  write('.doc.txt.swp', 'v2, longer\n');
+  move('.doc.txt.swp', 'doc.txt');
+  // Moved away, and a new file created at the old path in the same run: the path keeps its entry.
+  move('a', 'b');
+  write('a', 'another a\n');
+  expect(await index()).toMatchObject({ moved: 0, added: 1, updated: 2 });
+  let after = await entries(locationUuid);
+  expect(after.get('doc.txt')!.uuid).toBe(before.get('doc.txt')!.uuid);
+  expect(after.get('a')!.uuid).toBe(before.get('a')!.uuid);
+  await expectStoreIsDisk(locationUuid);
+
+  // Moved in one run, and a new file at the old path in the next: the moved entry still holds the
+  // uuid derived from the old path, so the new file takes another.
+  move('b', 'c');
+  expect(await index()).toMatchObject({ moved: 1 });
+  write('b', 'b again\n');
+  expect(await index()).toMatchObject({ added: 1, moved: 0 });
+  after = await entries(locationUuid);
+  expect(after.get('c')!.contentUuid).not.toBe(after.get('b')!.contentUuid);
+  await expectStoreIsDisk(locationUuid);
+});
+
+test('a new hard link, or a moved file whose mtime moved too, is a new entry', async () => {
+  write('f', 'f\n');
+  write('g', 'g\n');
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+
+  fs.linkSync(path.join(root, 'f'), path.join(root, 'f-link'));
+  move('g', 'h');
+  fs.utimesSync(path.join(root, 'h'), new Date(2_000_000_000_000), new Date(2_000_000_000_000));
+  expect(await index()).toMatchObject({ moved: 0, added: 2, deleted: 1 });
+  const after = await entries(locationUuid);
+  expect(after.get('f')!.uuid).toBe(before.get('f')!.uuid);
+  expect(after.get('f-link')!.uuid).not.toBe(before.get('f')!.uuid);
+  expect(after.get('h')!.uuid).not.toBe(before.get('g')!.uuid);
+  await expectStoreIsDisk(locationUuid);
+});
+
+test('entries indexed before files were recorded get them on the next run, and then keep their identity', async () => {
+  write('old/file', 'old\n');
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+  await library.write((tx) =>
+    forgetEntryFileIds(
+      tx,
+      [...before.values()].map((entry) => entry.uuid),
+    ),
+  );
+
+  expect(await index()).toMatchObject({ unchanged: 2, updated: 0, transactions: 1 });
+  move('old', 'new');
+  expect(await index()).toMatchObject({ moved: 2, added: 0, deleted: 0 });
+  expect((await entries(locationUuid)).get('new/file')!.uuid).toBe(before.get('old/file')!.uuid);
+});

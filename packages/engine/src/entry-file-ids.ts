@@ -1,0 +1,74 @@
+import { EntryState, ENTRY_STATE_COLUMNS, EntryStateColumns, entryStateOf } from './reads/entries';
+import { ReadScope, runnerOf } from './reads/scope';
+import type { WriteTransaction } from './write-path';
+
+/** The file on disk an entry was indexed from, as `lstat` reports it. */
+export interface EntryFileId {
+  readonly entryUuid: string;
+  readonly device: number;
+  readonly inode: number;
+}
+
+/** Rows per statement: a bound JSON array, so the count is bounded by size, not parameters. */
+const IDS_PER_STATEMENT = 5_000;
+
+/**
+ * Records which file each entry was indexed from, in the same transaction as the entries. The
+ * table is local (never synced, no version): an inode names a file on this machine only.
+ */
+export async function recordEntryFileIds(
+  tx: WriteTransaction,
+  locationUuid: string,
+  ids: readonly EntryFileId[],
+): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.flush();
+  for (let start = 0; start < ids.length; start += IDS_PER_STATEMENT) {
+    const chunk = ids.slice(start, start + IDS_PER_STATEMENT);
+    await tx.sql.query(
+      `INSERT INTO entry_file_ids (entry_uuid, location_uuid, device, inode)
+       SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), json_extract(value, '$[2]')
+       FROM json_each(?) WHERE true
+       ON CONFLICT (entry_uuid) DO UPDATE SET location_uuid = excluded.location_uuid,
+         device = excluded.device, inode = excluded.inode`,
+      [locationUuid, JSON.stringify(chunk.map((id) => [id.entryUuid, id.device, id.inode]))],
+    );
+  }
+}
+
+/** Forgets the files of entries that are deleted. */
+export async function forgetEntryFileIds(tx: WriteTransaction, entryUuids: readonly string[]): Promise<void> {
+  if (entryUuids.length === 0) return;
+  await tx.flush();
+  for (let start = 0; start < entryUuids.length; start += IDS_PER_STATEMENT) {
+    const chunk = entryUuids.slice(start, start + IDS_PER_STATEMENT);
+    await tx.sql.query('DELETE FROM entry_file_ids WHERE entry_uuid IN (SELECT value FROM json_each(?))', [
+      JSON.stringify(chunk),
+    ]);
+  }
+}
+
+/**
+ * The live entries of a location indexed from any of these inodes, with their device and inode
+ * (the caller matches the device: inode numbers repeat across file systems). An entry whose row
+ * outlived it (deleted by other means) is not returned: the entries table is joined.
+ */
+export async function readEntriesByInode(
+  scope: ReadScope,
+  locationUuid: string,
+  inodes: readonly number[],
+): Promise<EntryState[]> {
+  if (inodes.length === 0) return [];
+  const sql = await runnerOf(scope);
+  const found: EntryState[] = [];
+  for (let start = 0; start < inodes.length; start += IDS_PER_STATEMENT) {
+    const chunk = inodes.slice(start, start + IDS_PER_STATEMENT);
+    const rows = await sql.query<EntryStateColumns>(
+      `SELECT ${ENTRY_STATE_COLUMNS} FROM entry_file_ids f JOIN entries e ON e.uuid = f.entry_uuid
+       WHERE f.location_uuid = ? AND f.inode IN (SELECT value FROM json_each(?))`,
+      [locationUuid, JSON.stringify(chunk)],
+    );
+    found.push(...rows.map(entryStateOf));
+  }
+  return found;
+}
