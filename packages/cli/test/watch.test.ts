@@ -1,4 +1,4 @@
-import { contentUuidOf, Library, readEntriesOfLocation } from '@tidemark/engine';
+import { contentUuidOf, Library, readEntriesOfLocation, readEntryAt } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -8,7 +8,8 @@ import { indexLocation } from '../src/indexer/index-location';
 import { LocationWatcher, Subscribe } from '../src/indexer/location-watcher';
 import { createLogger } from '@tidemark/node';
 import { freePort, NodeProcess, removeTempDirs, runCliJson, tempDir, waitFor } from './harness';
-import { collect, independentWalk, IndexJson, withLibraryAt } from './index-helpers';
+import { collect, independentWalk, IndexJson, tombstoneUuidsIn, withLibraryAt } from './index-helpers';
+import { IndexSummary } from '../src/indexer/index-location';
 
 afterAll(removeTempDirs);
 
@@ -82,8 +83,14 @@ test('a watched location: create, modify, rename, delete and a removed directory
     fs.writeFileSync(path.join(tree, 'keep.txt'), 'keep, modified\n');
     await waitUntilMatches(dirB, locationUuid, tree, 'a modified file on B');
 
+    const uuidOnB = async (relativePath: string) =>
+      withLibraryAt(dirB, async (library) => (await readEntryAt(library, locationUuid, relativePath))?.uuid);
+    const createdUuid = await uuidOnB('created.txt');
     fs.renameSync(path.join(tree, 'created.txt'), path.join(tree, 'album', 'renamed.txt'));
     await waitUntilMatches(dirB, locationUuid, tree, 'a renamed file on B');
+    // The move kept the entry: B holds the same uuid at the new path, and no tombstone for it.
+    expect(await uuidOnB('album/renamed.txt')).toBe(createdUuid);
+    expect(await tombstoneUuidsIn(dirB, ['entry'])).not.toContain(createdUuid);
 
     fs.rmSync(path.join(tree, 'album', 'one.jpg'));
     await waitUntilMatches(dirB, locationUuid, tree, 'a deleted file gone from B');
@@ -132,6 +139,90 @@ test('a watcher error (events lost, as on a kernel queue overflow) rescans the l
       expect(await stored()).toEqual(['a.txt']);
       reportError!(new Error('Events were dropped'));
       await waitFor(async () => JSON.stringify(await stored()) === '["b.txt"]', ARRIVES_MS, 'the rescan');
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+test('a burst of events rescans only the directories it names, and a file moved between them keeps its entry', async () => {
+  const [libraryDir, tree] = [tempDir(), tempDir()];
+  fs.mkdirSync(path.join(tree, 'quiet', 'deep'), { recursive: true });
+  for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(tree, 'quiet', 'deep', `f${i}`), `${i}\n`);
+  fs.mkdirSync(path.join(tree, 'busy'));
+  fs.writeFileSync(path.join(tree, 'busy', 'moving.txt'), 'moving\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  const runs: { reason: string; summary: IndexSummary }[] = [];
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    const before = await readEntryAt(library, locationUuid, 'busy/moving.txt');
+    const logger = createLogger({ level: 'silent' });
+    const watcher = await LocationWatcher.start(library, logger, {
+      onIndexed: (summary, reason) => runs.push({ reason, summary }),
+    });
+    try {
+      await waitFor(async () => runs.length > 0, ARRIVES_MS, 'the start rescan');
+      await watcher.settled();
+      expect(runs[0]).toMatchObject({ reason: 'start', summary: { scanned: 204 } });
+
+      fs.writeFileSync(path.join(tree, 'busy', 'new.txt'), 'new\n');
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'busy/new.txt')) !== undefined,
+        ARRIVES_MS,
+        'busy/new.txt',
+      );
+      await watcher.settled();
+      // busy and its children: never the 200 files of quiet/deep.
+      const afterCreate = runs.slice(1);
+      expect(afterCreate.every((run) => run.reason === 'events' && run.summary.scanned <= 3)).toBe(true);
+
+      fs.renameSync(path.join(tree, 'busy', 'moving.txt'), path.join(tree, 'quiet', 'moved.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'quiet/moved.txt')) !== undefined,
+        ARRIVES_MS,
+        'quiet/moved.txt',
+      );
+      await watcher.settled();
+      expect((await readEntryAt(library, locationUuid, 'quiet/moved.txt'))!.uuid).toBe(before!.uuid);
+      expect(await readEntryAt(library, locationUuid, 'busy/moving.txt')).toBeUndefined();
+      // quiet's own listing (quiet, deep, moved.txt) and busy's: deep's 200 files are not walked.
+      const afterMove = runs.slice(1 + afterCreate.length);
+      expect(afterMove.reduce((sum, run) => sum + run.summary.scanned, 0)).toBeLessThan(20);
+      expect(afterMove.reduce((sum, run) => sum + run.summary.moved, 0)).toBe(1);
+      expect(afterMove.reduce((sum, run) => sum + run.summary.deleted, 0)).toBe(0);
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+test('a periodic whole rescan finds a change that no event reported', async () => {
+  const [libraryDir, tree] = [tempDir(), tempDir()];
+  fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    // The real watcher with every event withheld: only the periodic rescan can see the change.
+    const deaf: Subscribe = (dir, _onEvents, options) =>
+      parcelWatcher.subscribe(dir, () => undefined, options);
+    const reasons: string[] = [];
+    const logger = createLogger({ level: 'silent' });
+    const watcher = await LocationWatcher.start(library, logger, {
+      subscribe: deaf,
+      fullRescanMs: 200,
+      onIndexed: (_summary, reason) => reasons.push(reason),
+    });
+    try {
+      await waitFor(async () => reasons.includes('start'), ARRIVES_MS, 'the start rescan');
+      fs.writeFileSync(path.join(tree, 'b.txt'), 'b\n');
+      const stored = async () => [...(await entriesOfLibrary(library, locationUuid)).keys()];
+      await waitFor(async () => (await stored()).includes('b.txt'), ARRIVES_MS, 'the periodic rescan');
+      // No event reached the watcher: after the start rescan, every run was a periodic one.
+      expect(reasons.filter((reason) => reason !== 'periodic')).toEqual(['start']);
     } finally {
       await watcher.close();
     }

@@ -7,6 +7,8 @@ export interface EntryFileId {
   readonly entryUuid: string;
   readonly device: number;
   readonly inode: number;
+  /** Birth time in ms, 0 where the file system keeps none. */
+  readonly birthMs: number;
 }
 
 /** Rows per statement: a bound JSON array, so the count is bounded by size, not parameters. */
@@ -26,12 +28,13 @@ export async function recordEntryFileIds(
   for (let start = 0; start < ids.length; start += IDS_PER_STATEMENT) {
     const chunk = ids.slice(start, start + IDS_PER_STATEMENT);
     await tx.sql.query(
-      `INSERT INTO entry_file_ids (entry_uuid, location_uuid, device, inode)
-       SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), json_extract(value, '$[2]')
+      `INSERT INTO entry_file_ids (entry_uuid, location_uuid, device, inode, birth_ms)
+       SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+         json_extract(value, '$[3]')
        FROM json_each(?) WHERE true
        ON CONFLICT (entry_uuid) DO UPDATE SET location_uuid = excluded.location_uuid,
-         device = excluded.device, inode = excluded.inode`,
-      [locationUuid, JSON.stringify(chunk.map((id) => [id.entryUuid, id.device, id.inode]))],
+         device = excluded.device, inode = excluded.inode, birth_ms = excluded.birth_ms`,
+      [locationUuid, JSON.stringify(chunk.map((id) => [id.entryUuid, id.device, id.inode, id.birthMs]))],
     );
   }
 }

@@ -81,7 +81,7 @@ export { readCollections } from './reads/collections';
 export { readDigestChecks } from './reads/digest-checks';
 export { type DigestOptions, readDigest } from './reads/digests';
 export { readEntriesOfLocation, readEntryAt, readEntryStatesOfLocation } from './reads/entries';
-export type { EntryState } from './reads/entries';
+export type { EntryState, EntryStateReadOptions } from './reads/entries';
 export {
   type EntryFileId,
   forgetEntryFileIds,

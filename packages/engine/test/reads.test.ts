@@ -113,7 +113,9 @@ describe('entries of a location', () => {
         recordEntryFileIds(
           tx,
           LOCATION,
-          PATHS.flatMap((_, n) => (n % 2 ? [{ entryUuid: fixedUuid(2, n), device: 7, inode: 100 + n }] : [])),
+          PATHS.flatMap((_, n) =>
+            n % 2 ? [{ entryUuid: fixedUuid(2, n), device: 7, inode: 100 + n, birthMs: 200 + n }] : [],
+          ),
         ),
       );
       const entries = await collect(readEntriesOfLocation(library, LOCATION, { pageSize }));
@@ -131,9 +133,43 @@ describe('entries of a location', () => {
             contentUuid,
             device: n % 2 ? 7 : 0,
             inode: n % 2 ? 100 + n : 0,
+            birthMs: n % 2 ? 200 + n : 0,
           };
         }),
       );
+    },
+  );
+
+  test.each([1, 2, 1_000])(
+    'page size %i: entry states of a range of paths are the states whose path is in it, by bytes',
+    async (pageSize) => {
+      await writeEntries(PATHS);
+      const all = await collect(readEntryStatesOfLocation(library, LOCATION, { pageSize }));
+      const bytes = (p: string) => Buffer.from(p);
+      for (const [from, below] of [
+        ['a/', 'a0'], // the subtree of a: not 'a', 'a0' (after '/'), nor 'a-x' (before it)
+        ['C', 'b'],
+        ['m', undefined],
+        [undefined, 'a0'],
+        ['é', 'z'],
+      ] as const) {
+        const inRange = all.filter(
+          (state) =>
+            (from === undefined || Buffer.compare(bytes(state.relativePath), bytes(from)) >= 0) &&
+            (below === undefined || Buffer.compare(bytes(state.relativePath), bytes(below)) < 0),
+        );
+        const read = await collect(readEntryStatesOfLocation(library, LOCATION, { pageSize, from, below }));
+        expect([from, below, read.map((s) => s.relativePath)]).toEqual([
+          from,
+          below,
+          inRange.map((s) => s.relativePath),
+        ]);
+      }
+      expect(
+        (await collect(readEntryStatesOfLocation(library, LOCATION, { from: 'a/', below: 'a0' }))).map(
+          (s) => s.relativePath,
+        ),
+      ).toEqual(['a/a', 'a/b']);
     },
   );
 
@@ -141,11 +177,13 @@ describe('entries of a location', () => {
     await writeEntries(PATHS);
     await library.write(async (tx) => {
       await recordEntryFileIds(tx, LOCATION, [
-        { entryUuid: fixedUuid(2, 0), device: 7, inode: 50 },
-        { entryUuid: fixedUuid(2, 1), device: 8, inode: 50 },
-        { entryUuid: fixedUuid(2, 2), device: 7, inode: 51 },
+        { entryUuid: fixedUuid(2, 0), device: 7, inode: 50, birthMs: 1 },
+        { entryUuid: fixedUuid(2, 1), device: 8, inode: 50, birthMs: 1 },
+        { entryUuid: fixedUuid(2, 2), device: 7, inode: 51, birthMs: 1 },
       ]);
-      await recordEntryFileIds(tx, OTHER_LOCATION, [{ entryUuid: fixedUuid(2, 999), device: 7, inode: 50 }]);
+      await recordEntryFileIds(tx, OTHER_LOCATION, [
+        { entryUuid: fixedUuid(2, 999), device: 7, inode: 50, birthMs: 1 },
+      ]);
     });
     const found = async (inodes: number[]) =>
       (await readEntriesByInode(library, LOCATION, inodes))
@@ -155,7 +193,9 @@ describe('entries of a location', () => {
     expect(await found([50, 99])).toEqual(['a/b@8:50', 'b@7:50']);
     await library.write(async (tx) => {
       // Entry 2 ('a') now names another file; entry 0 is deleted and its file forgotten.
-      await recordEntryFileIds(tx, LOCATION, [{ entryUuid: fixedUuid(2, 2), device: 7, inode: 52 }]);
+      await recordEntryFileIds(tx, LOCATION, [
+        { entryUuid: fixedUuid(2, 2), device: 7, inode: 52, birthMs: 1 },
+      ]);
       await tx.delete('entry', fixedUuid(2, 0));
       await forgetEntryFileIds(tx, [fixedUuid(2, 0)]);
       // Entry 1 is deleted without forgetting its file: the read joins the live entries.

@@ -34,6 +34,11 @@ export function registerNode(program: Command): void {
       "keep this device's indexed locations current from file-system events (rescanned at start and when events are lost)",
     )
     .option(
+      '--watch-full-rescan <minutes>',
+      'with --watch, how often each location is also rescanned whole, whatever the events said (default 60)',
+      positiveInt('--watch-full-rescan'),
+    )
+    .option(
       '--fallback-poll-ms <ms>',
       'how often to look for commits of other processes on file systems that send no notification (default 2000)',
       positiveInt('--fallback-poll-ms'),
@@ -54,9 +59,11 @@ Examples:
   $ tidemark node --library ~/tidemark/desktop --listen 0.0.0.0:7401 --peer 192.168.1.20:7400
   $ tidemark node --library ~/tidemark/desktop --listen 127.0.0.1:7401 --peer 127.0.0.1:7400 --insecure
 
-With --watch, every location \`tidemark index\` has indexed on this device is re-indexed at start
-(catching what changed while the node was down) and after each burst of file-system events, so
-followers see a change within about a second.
+With --watch, every location \`tidemark index\` has indexed on this device is re-indexed whole at
+start (catching what changed while the node was down), when the watcher reports lost events, and
+every --watch-full-rescan minutes. After each burst of file-system events only the directories the
+events name are rescanned, so followers see a change within about a second. A file or directory
+renamed or moved within a location keeps its entry (matched by device, inode and birth time).
 
 Without --insecure every connection is mutual TLS: this node serves only devices paired with
 \`tidemark invite\` / \`tidemark join\`, and dials only peers presenting a member's certificate.
@@ -76,6 +83,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         databaseConnections?: number;
         insecure?: boolean;
         watch?: boolean;
+        watchFullRescan?: number;
       }) => {
         if (options.watch) refuseHub(options.library, 'watch folders (--watch)');
         if (options.databaseConnections !== undefined && !isHubLibrary(options.library)) {
@@ -104,7 +112,10 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
           },
           options.watch
             ? (node, logger) =>
-                LocationWatcher.start(node.library, logger.child({ component: 'watch' }), { exclude })
+                LocationWatcher.start(node.library, logger.child({ component: 'watch' }), {
+                  exclude,
+                  ...(options.watchFullRescan ? { fullRescanMs: options.watchFullRescan * 60_000 } : {}),
+                })
             : undefined,
         );
       },

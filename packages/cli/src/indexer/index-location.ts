@@ -4,6 +4,7 @@ import {
   entryUuidOf,
   forgetEntryFileIds,
   Library,
+  readEntryAt,
   readHeldUuids,
   recordEntryFileIds,
   TidemarkError,
@@ -16,10 +17,11 @@ import { defaultHashThreads, HashPool } from './hash-pool';
 import { Compared, EntryFields } from './compared-entry';
 import { ensureLocation } from './location';
 import { MovedEntries } from './moved-entries';
+import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChange } from './tree-merge';
 import { probeVolume, volumeUuidOf } from './volume';
-import { countTree, describeError, walkTree, WalkedEntry, WalkProblem } from './walk';
+import { countTree, describeError, walkTree, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
 
@@ -47,7 +49,22 @@ export interface IndexOptions {
   /** Called at most every PROGRESS_MS while the run goes, and once when it is done. */
   readonly onProgress?: (progress: IndexProgress) => void;
   readonly onProblem?: (problem: WalkProblem) => void;
+  /**
+   * Rescan only these directories (paths relative to the location, '' for its root), not the
+   * whole location: each one's own children are compared with what is stored, and a directory
+   * new under it is walked whole. One that is not stored as a directory, or is no longer one on
+   * disk, is replaced by its parent. What `node --watch` does with the directories of events.
+   */
+  readonly scopes?: readonly string[];
 }
+
+/** A directory rescanned by itself, with the uuid of its parent's entry. */
+interface Scope {
+  readonly relativePath: string;
+  readonly parentUuid: string;
+}
+
+const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
 export interface IndexSummary {
   readonly path: string;
@@ -100,6 +117,14 @@ async function realDirectory(input: string): Promise<string> {
     throw new TidemarkError('INVALID_ARGUMENT', `cannot index ${input}: not a directory`);
   }
   return real;
+}
+
+function isDirectory(absolutePath: string): boolean {
+  try {
+    return fs.lstatSync(absolutePath).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function sameEntry(stored: StoredEntry, fields: EntryFields): boolean {
@@ -176,20 +201,86 @@ export class LocationIndexer {
       seconds: 0,
     };
     const walkOptions = { exclude: new Set(this.options.exclude ?? []) };
-    if (this.options.countFirst) this.total = await countTree(root, walkOptions);
+    const scopes =
+      this.options.scopes && (await this.scopesOf(root, this.options.scopes, walkOptions.exclude));
+    if (this.options.countFirst && !scopes) this.total = await countTree(root, walkOptions);
 
     this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
-    const stored = await StoredEntryCursor.open(this.library, locationUuid);
-    this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined);
+    const cursors: StoredEntryCursor[] = [];
     try {
-      await this.compareAndWrite(mergeWithStored(walkTree(root, walkOptions), stored));
+      if (scopes) {
+        this.moves = new MovedEntries(this.library, locationUuid, root, true);
+        await this.compareAndWrite(this.scoped(root, walkOptions, scopes, cursors));
+      } else {
+        const stored = await StoredEntryCursor.open(this.library, locationUuid);
+        cursors.push(stored);
+        this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined);
+        await this.compareAndWrite(mergeWithStored(walkTree(root, walkOptions), stored));
+      }
     } finally {
-      await stored.close();
+      for (const cursor of cursors) await cursor.close();
       await this.hashes.close();
     }
     this.summary.seconds = (performance.now() - this.started) / 1000;
     this.report(true);
     return this.summary;
+  }
+
+  /** The changes under each scope in turn: one directory listing and its stored children each. */
+  private async *scoped(
+    root: string,
+    walkOptions: WalkOptions,
+    scopes: readonly Scope[],
+    cursors: StoredEntryCursor[],
+  ): AsyncGenerator<TreeChange> {
+    for (const scope of scopes) {
+      const stored = await StoredEntryCursor.open(
+        this.library,
+        this.summary.locationUuid,
+        scope.relativePath,
+      );
+      cursors.push(stored);
+      const walk = walkTree(root, { ...walkOptions, under: scope.relativePath ? scope : undefined });
+      yield* mergeWithStored(walk, stored, { shallowAt: scope.relativePath });
+    }
+  }
+
+  /** The requested directories as scopes, each stored and on disk as a directory, in walk order. */
+  private async scopesOf(
+    root: string,
+    requested: readonly string[],
+    exclude: ReadonlySet<string>,
+  ): Promise<Scope[]> {
+    const resolved = new Map<string, string>();
+    const absolute = (relativePath: string) =>
+      root === '/' ? `/${relativePath}` : `${root}/${relativePath}`;
+    const excluded = (relativePath: string) =>
+      [...exclude].some(
+        (out) => absolute(relativePath) === out || absolute(relativePath).startsWith(`${out}/`),
+      );
+    for (const wanted of requested) {
+      if (path.posix.isAbsolute(wanted) || wanted.split('/').some((part) => part === '..' || part === '.')) {
+        throw new TidemarkError(
+          'INVALID_ARGUMENT',
+          `cannot rescan ${wanted}: not a path inside the location`,
+        );
+      }
+      for (let relativePath = wanted; ; relativePath = parentOf(relativePath)) {
+        if (relativePath === '' || resolved.has(relativePath)) {
+          if (relativePath === '') resolved.set('', '');
+          break;
+        }
+        if (excluded(relativePath)) break;
+        const entry = await readEntryAt(this.library, this.summary.locationUuid, relativePath);
+        if (entry?.kind === EntryKind.ENTRY_KIND_DIRECTORY && isDirectory(absolute(relativePath))) {
+          resolved.set(relativePath, entry.parentUuid);
+          break;
+        }
+      }
+    }
+    return [...resolved]
+      .map(([relativePath, parentUuid]) => ({ relativePath, parentUuid }))
+      .sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   }
 
   private async compareAndWrite(changes: AsyncIterable<TreeChange>): Promise<void> {
@@ -299,10 +390,10 @@ export class LocationIndexer {
         contents.set(compared.fields.contentUuid, digest);
       }
       this.summary.scanned++;
-      const { device, inode } = compared.walked;
+      const { device, inode, birthMs } = compared.walked;
       const known = compared.stored ?? compared.movedFrom;
-      if (inode !== 0 && (known?.inode !== inode || known.device !== device)) {
-        fileIds.push({ entryUuid: compared.fields.uuid, device, inode });
+      if (inode !== 0 && (known?.inode !== inode || known.device !== device || known.birthMs !== birthMs)) {
+        fileIds.push({ entryUuid: compared.fields.uuid, device, inode, birthMs });
       }
       if (compared.stored && sameEntry(compared.stored, compared.fields)) this.summary.unchanged++;
       else written.push(compared);

@@ -27,8 +27,9 @@ function isGone(absolutePath: string): boolean {
  * Renames and moves keep their entry: a new path whose file (device and inode, as `lstat` reports
  * them) was indexed at a path that no longer exists takes that entry's uuid, so the entry is
  * updated in place rather than deleted and created (peers see one put, and what points at the
- * entry stays valid). A file must also keep its size and mtime, as a rename does, so an inode
- * the file system reused for a new file is not taken for a move. A path that still exists keeps
+ * entry stays valid). It must also keep its size, mtime and birth time (where the file system
+ * keeps one), as a rename does: file systems hand a freed inode number to the next new file at
+ * once (ext4 does), and `rm -r old; mkdir new` is not a move. A path that still exists keeps
  * its own entry whatever its inode (an editor's save-by-rename replaces the inode at the same
  * path), so a file is never claimed from under a path that still holds something.
  *
@@ -119,8 +120,9 @@ export class MovedEntries {
         stored.kind === walked.kind &&
         stored.relativePath !== walked.relativePath &&
         !this.claimed.has(stored.uuid) &&
-        (walked.kind !== EntryKind.ENTRY_KIND_FILE ||
-          (stored.sizeBytes === walked.sizeBytes && stored.modifiedAtMs === walked.modifiedAtMs)) &&
+        stored.modifiedAtMs === walked.modifiedAtMs &&
+        stored.sizeBytes === walked.sizeBytes &&
+        (stored.birthMs === 0 || walked.birthMs === 0 || stored.birthMs === walked.birthMs) &&
         isGone(`${this.root === '/' ? '' : this.root}/${stored.relativePath}`),
     );
   }

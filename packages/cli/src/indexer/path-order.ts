@@ -18,3 +18,11 @@ export function compareUtf8(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/**
+ * The first path after everything under the directory `relativePath`: "d0" for "d", since '0'
+ * is the byte after '/'. The subtree of "d" is the range from "d/" (inclusive) to this.
+ */
+export function subtreeEnd(relativePath: string): string {
+  return `${relativePath}0`;
+}

@@ -1,3 +1,4 @@
+import { EntryKind } from '@tidemark/proto';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { WalkedEntry, WalkItem, WalkProblem } from './walk';
@@ -33,6 +34,8 @@ class KeptPaths {
   }
 }
 
+const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
+
 /**
  * Merges a walk in byte order with the stored entries in the same order: memory is one page of
  * stored entries plus the walk's open directory listings, whatever the size of the location.
@@ -43,6 +46,14 @@ class KeptPaths {
 export async function* mergeWithStored(
   walk: AsyncIterable<WalkItem>,
   stored: StoredEntryCursor,
+  options: {
+    /**
+     * The directory ('' for the root) whose own children alone are compared: a child directory
+     * stored as a directory is not walked into, and its stored subtree is neither compared nor
+     * gone. A new directory is walked whole (it may have been moved in with its contents).
+     */
+    readonly shallowAt?: string;
+  } = {},
 ): AsyncGenerator<TreeChange> {
   const kept = new KeptPaths();
   // Stored entries before `relativePath` (all of them when undefined) that the walk did not meet.
@@ -64,6 +75,15 @@ export async function* mergeWithStored(
     const head = stored.peek();
     const match = head?.relativePath === item.relativePath ? head : undefined;
     if (match) await stored.advance();
+    if (
+      options.shallowAt !== undefined &&
+      match?.kind === EntryKind.ENTRY_KIND_DIRECTORY &&
+      item.directory &&
+      parentOf(item.relativePath) === options.shallowAt
+    ) {
+      item.directory.skip = true;
+      await stored.skipSubtree(item.relativePath);
+    }
     yield { type: 'entry', walked: item, stored: match };
   }
   yield* passedBy(undefined);

@@ -15,6 +15,8 @@ export interface WalkedEntry {
   /** The file system (`st_dev`) and file (`st_ino`): what a rename keeps; 0 where the platform has none. */
   readonly device: number;
   readonly inode: number;
+  /** Birth time (ms), which tells a file from a later one given the same inode; 0 where unknown. */
+  readonly birthMs: number;
   /** The directory this entry is in; undefined at the root. */
   readonly parent: WalkedDirectory | undefined;
   /** Set for a directory: its children name it as `parent`. */
@@ -36,6 +38,11 @@ export type WalkItem = WalkedEntry | WalkProblem;
 export interface WalkOptions {
   /** Absolute paths left out with everything under them (the library's own directory). */
   readonly exclude?: ReadonlySet<string>;
+  /**
+   * Walk only this directory (relative to the root, which is still what paths are relative to):
+   * the directory itself, naming `parentUuid` as its parent, then what is under it.
+   */
+  readonly under?: { readonly relativePath: string; readonly parentUuid: string };
 }
 
 /** relative_path is a proto string of at most 4096 bytes. */
@@ -78,6 +85,8 @@ function specialKind(stats: fs.Stats): string {
 export interface WalkedDirectory {
   /** Set by the consumer when it resolves the directory's own entry, which comes before its children. */
   uuid?: string;
+  /** Set by the consumer before the walk goes on: the directory's contents are not walked. */
+  skip?: boolean;
 }
 
 interface Examined {
@@ -95,8 +104,20 @@ class Walker {
     private readonly exclude: ReadonlySet<string>,
   ) {}
 
-  walk(): AsyncGenerator<WalkItem> {
-    return this.directory('', undefined);
+  walk(under: WalkOptions['under']): AsyncGenerator<WalkItem> {
+    if (!under?.relativePath) return this.directory('', undefined);
+    return this.subtree(under.relativePath, under.parentUuid);
+  }
+
+  /** One directory as its parent's listing would show it, then its contents. */
+  private async *subtree(relativePath: string, parentUuid: string): AsyncGenerator<WalkItem> {
+    const slash = relativePath.lastIndexOf('/');
+    const parent = slash < 0 ? '' : relativePath.slice(0, slash);
+    const raw = Buffer.from(relativePath.slice(slash + 1)).toString('latin1');
+    for (const { item, descend } of await this.examine(parent, [raw], { uuid: parentUuid })) {
+      if (item) yield item;
+      if (descend && !descend.directory.skip) yield* this.directory(descend.relativePath, descend.directory);
+    }
   }
 
   /**
@@ -127,7 +148,8 @@ class Walker {
     examined.sort(byKey);
     for (const { item, descend } of examined) {
       if (item) yield item;
-      if (descend) yield* this.directory(descend.relativePath, descend.directory);
+      // Read only now: the consumer has seen the directory's entry and may have set `skip`.
+      if (descend && !descend.directory.skip) yield* this.directory(descend.relativePath, descend.directory);
     }
   }
 
@@ -207,6 +229,7 @@ class Walker {
           modifiedAtMs: Math.max(0, Math.floor(stat.mtimeMs)),
           device: stat.dev,
           inode: stat.ino,
+          birthMs: Math.floor(stat.birthtimeMs),
           parent: self,
           ...(directory ? { directory } : {}),
         },
@@ -242,7 +265,7 @@ function lstatAll(paths: readonly string[]): Promise<(fs.Stats | Error)[]> {
 
 /** Walks the tree under `root` (a real path) without following symlinks. */
 export function walkTree(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-  return new Walker(root, options.exclude ?? new Set()).walk();
+  return new Walker(root, options.exclude ?? new Set()).walk(options.under);
 }
 
 /**

@@ -42,9 +42,10 @@ export interface EntryState extends Pick<
   Entry,
   'uuid' | 'parentUuid' | 'relativePath' | 'kind' | 'sizeBytes' | 'modifiedAtMs' | 'contentUuid'
 > {
-  /** The file it was indexed from (see entry-file-ids.ts); 0 and 0 when not recorded. */
+  /** The file it was indexed from (see entry-file-ids.ts); all 0 when not recorded. */
   readonly device: number;
   readonly inode: number;
+  readonly birthMs: number;
 }
 
 export interface EntryStateColumns {
@@ -57,6 +58,7 @@ export interface EntryStateColumns {
   readonly content_uuid: string | null;
   readonly device: number | null;
   readonly inode: number | null;
+  readonly birth_ms: number | null;
 }
 
 interface EntryStateRow extends EntryStateColumns {
@@ -75,34 +77,55 @@ export function entryStateOf(row: EntryStateColumns): EntryState {
     contentUuid: row.content_uuid ?? '',
     device: Number(row.device ?? 0),
     inode: Number(row.inode ?? 0),
+    birthMs: Number(row.birth_ms ?? 0),
   };
 }
 
 /** The columns of an entry state, on `entries e LEFT JOIN entry_file_ids f`. */
 export const ENTRY_STATE_COLUMNS = `e.uuid, e.parent_uuid, e.relative_path, e.kind, e.size_bytes,
-  e.modified_at_ms, e.content_uuid, f.device, f.inode`;
+  e.modified_at_ms, e.content_uuid, f.device, f.inode, f.birth_ms`;
+
+/** Which entries of a location to read: all of them, or a range of paths in byte order. */
+export interface EntryStateReadOptions extends PagedReadOptions {
+  /** Only paths at or after this one. */
+  readonly from?: string;
+  /** Only paths before this one (a subtree "d/" is the range from "d/" to "d0": '0' follows '/'). */
+  readonly below?: string;
+}
 
 /**
  * The entries of one location as readEntriesOfLocation yields them (byte order of the relative
  * path, page by page on the (location, path) index), with only the columns an indexer compares:
  * a re-index of an unchanged tree reads every entry of the location, and the version columns
- * would be decoded for nothing.
+ * would be decoded for nothing. With `from` and `below`, only a range of paths is read (SQLite
+ * compares TEXT bytewise, the walk's order): a rescan of one directory reads that directory.
  */
 export async function* readEntryStatesOfLocation(
   scope: ReadScope,
   locationUuid: string,
-  options: PagedReadOptions = {},
+  options: EntryStateReadOptions = {},
 ): AsyncGenerator<EntryState, void, undefined> {
   type Key = readonly [path: string, tieBreak: number | string];
+  const range: string[] = [];
+  const bounds: string[] = [];
+  if (options.from !== undefined) {
+    range.push('AND e.relative_path >= ?');
+    bounds.push(options.from);
+  }
+  if (options.below !== undefined) {
+    range.push('AND e.relative_path < ?');
+    bounds.push(options.below);
+  }
   yield* keysetPages<EntryState, Key>(pageSizeOf(options), async (after, limit) => {
     const sql = await runnerOf(scope);
     const tie = `e.${sql.dialect.entryTieBreak}`;
     const rows = await sql.query<EntryStateRow>(
       `SELECT ${ENTRY_STATE_COLUMNS}, ${tie} AS page_rowid
        FROM entries e LEFT JOIN entry_file_ids f ON f.entry_uuid = e.uuid
-       WHERE e.location_uuid = ? ${after ? `AND (e.relative_path, ${tie}) > (?, ?)` : ''}
+       WHERE e.location_uuid = ? ${range.join(' ')}
+         ${after ? `AND (e.relative_path, ${tie}) > (?, ?)` : ''}
        ORDER BY e.relative_path, ${tie} LIMIT ${limit}`,
-      after ? [locationUuid, ...after] : [locationUuid],
+      after ? [locationUuid, ...bounds, ...after] : [locationUuid, ...bounds],
     );
     const last = rows.at(-1);
     return {
