@@ -373,7 +373,7 @@ describe('migrations are frozen', () => {
     CommitIds1733300000000: { fresh: 'bd0d83e50c0598a6', legacy: 'bd0d83e50c0598a6' },
     OriginPrefixes1733400000000: { fresh: '84e0a7b9630c3aec', legacy: '84e0a7b9630c3aec' },
     SkippedRowsOrigin1733500000000: { fresh: '50e71f0caa052298', legacy: '50e71f0caa052298' },
-    EntryFileIds1733600000000: { fresh: '990966d6f493e4c5', legacy: '990966d6f493e4c5' },
+    EntryFileIds1733600000000: { fresh: '51a001d72e3a3c37', legacy: '51a001d72e3a3c37' },
   };
 
   it('send the SQL they shipped with', async () => {

@@ -81,8 +81,10 @@ export function registerIndex(program: Command): void {
       'after',
       `
 Re-running it writes only what changed (by relative path: kind, size, mtime, content) and
-deletes, with tombstones, the entries whose files are gone. Files that cannot be read are
-reported on stderr and skipped; their earlier entries are kept.
+deletes, with tombstones, the entries whose files are gone. A file or directory renamed or moved
+within the folder keeps its entry (matched by device, inode and birth time; see "moved" in the
+summary). Files that cannot be read are reported on stderr and skipped; their earlier entries
+are kept.
 
 Examples:
   $ tidemark index --library ~/tidemark/laptop ~/Photos

@@ -99,6 +99,8 @@ interface Examined {
 const byKey = (a: Examined, b: Examined): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 class Walker {
+  private readonly stater = new Stater();
+
   constructor(
     private readonly root: string,
     private readonly exclude: ReadonlySet<string>,
@@ -190,7 +192,7 @@ class Walker {
         candidates.push({ raw, relativePath, absolutePath });
       }
     }
-    const stats = await lstatAll(candidates.map((c) => c.absolutePath));
+    const stats = await this.stater.lstatAll(candidates.map((c) => c.absolutePath));
     for (const [index, { raw, relativePath, absolutePath }] of candidates.entries()) {
       const stat = stats[index];
       if (!(stat instanceof fs.Stats)) {
@@ -240,17 +242,68 @@ class Walker {
   }
 }
 
+/** A synchronous lstat slower than this read the disk (or the network), not the kernel's cache. */
+const SLOW_SYNC_STAT_MS = 1;
+/** Listings stat'ed on the thread pool after a slow one, before the main thread tries again. */
+const POOL_LISTINGS_AFTER_SLOW = 64;
+/** Synchronous stats between two turns of the event loop, so a served node keeps answering. */
+const SYNC_STATS_PER_TURN = 2_000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * lstat of every path, at most STAT_IN_FLIGHT at once on libuv's thread pool; an error in place
- * of the stats of a path that failed. The callback API: a promise per call costs more than the
- * syscall on a warm cache.
+ * lstat of many paths, an error in place of the stats of a path that failed. On a warm cache a
+ * synchronous lstat on the main thread costs a few microseconds; handing it to libuv's thread
+ * pool costs several times that in queueing and wake-ups, which is most of a re-index of an
+ * unchanged tree. On a cold disk or a network share the pool's parallel calls win by far. So
+ * stats run synchronously until one is slow, then on the pool (STAT_IN_FLIGHT at once) for the
+ * next POOL_LISTINGS_AFTER_SLOW listings, then synchronously again if the cache has warmed.
  */
-function lstatAll(paths: readonly string[]): Promise<(fs.Stats | Error)[]> {
-  const results = new Array<fs.Stats | Error>(paths.length);
-  if (paths.length === 0) return Promise.resolve(results);
+export class Stater {
+  private poolListings = 0;
+  private sinceTurn = 0;
+
+  constructor(private readonly slowSyncStatMs = SLOW_SYNC_STAT_MS) {}
+
+  async lstatAll(paths: readonly string[]): Promise<(fs.Stats | Error)[]> {
+    if (this.poolListings > 0) {
+      this.poolListings--;
+      return lstatOnPool(paths, 0, new Array<fs.Stats | Error>(paths.length));
+    }
+    const results = new Array<fs.Stats | Error>(paths.length);
+    for (let index = 0; index < paths.length; index++) {
+      const started = performance.now();
+      try {
+        results[index] = fs.lstatSync(paths[index]);
+      } catch (error) {
+        results[index] = error as Error;
+      }
+      if (performance.now() - started > this.slowSyncStatMs) {
+        this.poolListings = POOL_LISTINGS_AFTER_SLOW;
+        return lstatOnPool(paths, index + 1, results);
+      }
+      if (++this.sinceTurn >= SYNC_STATS_PER_TURN) {
+        this.sinceTurn = 0;
+        await nextTurn();
+      }
+    }
+    return results;
+  }
+}
+
+/**
+ * lstat of `paths` from `from` on, at most STAT_IN_FLIGHT at once on libuv's thread pool, into
+ * `results`. The callback API: a promise per call costs more than the syscall on a warm cache.
+ */
+function lstatOnPool(
+  paths: readonly string[],
+  from: number,
+  results: (fs.Stats | Error)[],
+): Promise<(fs.Stats | Error)[]> {
+  if (from >= paths.length) return Promise.resolve(results);
   return new Promise((resolve) => {
-    let next = 0;
-    let done = 0;
+    let next = from;
+    let done = from;
     const start = (): void => {
       const index = next++;
       fs.lstat(paths[index], (error, stats) => {
@@ -259,7 +312,7 @@ function lstatAll(paths: readonly string[]): Promise<(fs.Stats | Error)[]> {
         else if (next < paths.length) start();
       });
     };
-    for (let i = 0; i < Math.min(STAT_IN_FLIGHT, paths.length); i++) start();
+    for (let i = 0; i < Math.min(STAT_IN_FLIGHT, paths.length - from); i++) start();
   });
 }
 

@@ -116,23 +116,27 @@ export async function* readEntryStatesOfLocation(
     range.push('AND e.relative_path < ?');
     bounds.push(options.below);
   }
-  yield* keysetPages<EntryState, Key>(pageSizeOf(options), async (after, limit) => {
-    const sql = await runnerOf(scope);
-    const tie = `e.${sql.dialect.entryTieBreak}`;
-    const rows = await sql.query<EntryStateRow>(
-      `SELECT ${ENTRY_STATE_COLUMNS}, ${tie} AS page_rowid
+  yield* keysetPages<EntryState, Key>(
+    pageSizeOf(options),
+    async (after, limit) => {
+      const sql = await runnerOf(scope);
+      const tie = `e.${sql.dialect.entryTieBreak}`;
+      const rows = await sql.query<EntryStateRow>(
+        `SELECT ${ENTRY_STATE_COLUMNS}, ${tie} AS page_rowid
        FROM entries e LEFT JOIN entry_file_ids f ON f.entry_uuid = e.uuid
        WHERE e.location_uuid = ? ${range.join(' ')}
          ${after ? `AND (e.relative_path, ${tie}) > (?, ?)` : ''}
        ORDER BY e.relative_path, ${tie} LIMIT ${limit}`,
-      after ? [locationUuid, ...bounds, ...after] : [locationUuid, ...bounds],
-    );
-    const last = rows.at(-1);
-    return {
-      items: rows.map(entryStateOf),
-      last: last ? ([String(last.relative_path), last.page_rowid] as const) : undefined,
-    };
-  });
+        after ? [locationUuid, ...bounds, ...after] : [locationUuid, ...bounds],
+      );
+      const last = rows.at(-1);
+      return {
+        items: rows.map(entryStateOf),
+        last: last ? ([String(last.relative_path), last.page_rowid] as const) : undefined,
+      };
+    },
+    { prefetch: true },
+  );
 }
 
 /** The entry at `relativePath` in a location, if one is stored (the first by uuid if several are). */

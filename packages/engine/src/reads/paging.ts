@@ -24,17 +24,25 @@ export function pageSizeOf(options: PagedReadOptions): number {
  * Yields every item of a keyset-paged read, one page in memory at a time. `readPage` returns up
  * to `limit` items after `after` (undefined for the first page) in key order, never by OFFSET: a
  * row written between two pages cannot shift the rest, so nothing is returned twice.
+ *
+ * With `prefetch`, the next page is read while the caller consumes this one (two pages held):
+ * for a caller that reads a whole table as fast as it can (an indexer comparing a location), the
+ * database's work on one page overlaps the caller's on the previous one.
  */
 export async function* keysetPages<T, K>(
   limit: number,
   readPage: (after: K | undefined, limit: number) => Promise<{ items: T[]; last: K | undefined }>,
+  options: { readonly prefetch?: boolean } = {},
 ): AsyncGenerator<T, void, undefined> {
-  let after: K | undefined;
+  let page = await readPage(undefined, limit);
   for (;;) {
-    const { items, last } = await readPage(after, limit);
-    yield* items;
     // A short page ends the read without asking for the empty one after it.
-    if (items.length < limit || last === undefined) return;
-    after = last;
+    const more = page.items.length === limit && page.last !== undefined;
+    const next = more && options.prefetch ? readPage(page.last, limit) : undefined;
+    // Awaited below, or dropped when the caller stops early: its failure must not go unhandled.
+    next?.catch(() => undefined);
+    yield* page.items;
+    if (!more) return;
+    page = await (next ?? readPage(page.last, limit));
   }
 }

@@ -19,7 +19,7 @@ export class EntryFileIds1733600000000 implements MigrationInterface {
       device INTEGER NOT NULL,
       inode INTEGER NOT NULL,
       birth_ms INTEGER NOT NULL
-    ) WITHOUT ROWID`);
+    )`);
     await runner.query('CREATE INDEX entry_file_ids_inode ON entry_file_ids (location_uuid, inode)');
   }
 
