@@ -25,17 +25,17 @@ export async function recordEntryFileIds(
 ): Promise<void> {
   if (ids.length === 0) return;
   await tx.flush();
+  const item = (index: number) => tx.sql.dialect.jsonArrayItem('ids.value', index);
+  const insert = `INSERT INTO entry_file_ids (entry_uuid, location_uuid, device, inode, birth_ms)
+     SELECT ${item(0)}, ?, CAST(${item(1)} AS bigint), CAST(${item(2)} AS bigint), CAST(${item(3)} AS bigint)
+     FROM ${tx.sql.dialect.jsonTexts('?', 'ids')} WHERE true
+     ON CONFLICT (entry_uuid) DO UPDATE SET location_uuid = excluded.location_uuid,
+       device = excluded.device, inode = excluded.inode, birth_ms = excluded.birth_ms`;
   for (let start = 0; start < ids.length; start += IDS_PER_STATEMENT) {
     const chunk = ids.slice(start, start + IDS_PER_STATEMENT);
-    await tx.sql.query(
-      `INSERT INTO entry_file_ids (entry_uuid, location_uuid, device, inode, birth_ms)
-       SELECT json_extract(value, '$[0]'), ?, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-         json_extract(value, '$[3]')
-       FROM json_each(?) WHERE true
-       ON CONFLICT (entry_uuid) DO UPDATE SET location_uuid = excluded.location_uuid,
-         device = excluded.device, inode = excluded.inode, birth_ms = excluded.birth_ms`,
-      [locationUuid, JSON.stringify(chunk.map((id) => [id.entryUuid, id.device, id.inode, id.birthMs]))],
-    );
+    // One bound JSON array of JSON texts (see row-writer.ts: one parameter, not four per row).
+    const packed = chunk.map((id) => JSON.stringify([id.entryUuid, id.device, id.inode, id.birthMs]));
+    await tx.sql.query(insert, [locationUuid, JSON.stringify(packed)]);
   }
 }
 
@@ -45,9 +45,10 @@ export async function forgetEntryFileIds(tx: WriteTransaction, entryUuids: reado
   await tx.flush();
   for (let start = 0; start < entryUuids.length; start += IDS_PER_STATEMENT) {
     const chunk = entryUuids.slice(start, start + IDS_PER_STATEMENT);
-    await tx.sql.query('DELETE FROM entry_file_ids WHERE entry_uuid IN (SELECT value FROM json_each(?))', [
-      JSON.stringify(chunk),
-    ]);
+    await tx.sql.query(
+      `DELETE FROM entry_file_ids WHERE entry_uuid IN (SELECT value FROM ${tx.sql.dialect.jsonTexts('?', 'gone')})`,
+      [JSON.stringify(chunk)],
+    );
   }
 }
 
@@ -68,8 +69,9 @@ export async function readEntriesByInode(
     const chunk = inodes.slice(start, start + IDS_PER_STATEMENT);
     const rows = await sql.query<EntryStateColumns>(
       `SELECT ${ENTRY_STATE_COLUMNS} FROM entry_file_ids f JOIN entries e ON e.uuid = f.entry_uuid
-       WHERE f.location_uuid = ? AND f.inode IN (SELECT value FROM json_each(?))`,
-      [locationUuid, JSON.stringify(chunk)],
+       WHERE f.location_uuid = ?
+         AND f.inode IN (SELECT CAST(wanted.value AS bigint) FROM ${sql.dialect.jsonTexts('?', 'wanted')})`,
+      [locationUuid, JSON.stringify(chunk.map(String))],
     );
     found.push(...rows.map(entryStateOf));
   }

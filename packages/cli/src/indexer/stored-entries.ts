@@ -40,10 +40,11 @@ export class StoredEntryCursor {
       await cursor.readFrom(undefined);
       return cursor;
     }
-    // The directory itself (paths from "d" to "d\0" hold "d" alone: no path holds a NUL), then
-    // its subtree from "d/": the siblings between them ("d-x", "d.txt") are not read.
+    // The directory itself (paths from "d" to "d\u0001" hold "d" alone: paths hold no control
+    // characters, and PostgreSQL text holds no NUL), then its subtree from "d/": the siblings
+    // between them ("d-x", "d.txt") are not read.
     const [self] = await collectAll(
-      readEntryStatesOfLocation(library, locationUuid, { from: under, below: `${under}\u0000` }),
+      readEntryStatesOfLocation(library, locationUuid, { from: under, below: `${under}\u0001` }),
     );
     await cursor.readFrom(`${under}/`);
     if (self) cursor.pushBack(self);

@@ -40,6 +40,8 @@ export interface StoreDialect {
   readonly oneVersionPerUpsert: boolean;
   /** The larger of two integer expressions. */
   greatest(a: string, b: string): string;
+  /** Element `index` (as text) of `expr`, a JSON array held as text. */
+  jsonArrayItem(expr: string, index: number): string;
   /** A unique, stable column of `entries` that breaks ties of a path keyset (a row id). */
   readonly entryTieBreak: string;
 }
@@ -56,6 +58,7 @@ export const SQLITE_DIALECT: StoreDialect = {
   drivingJoin: 'CROSS JOIN',
   oneVersionPerUpsert: false,
   greatest: (a, b) => `max(${a}, ${b})`,
+  jsonArrayItem: (expr, index) => `json_extract(${expr}, '$[${index}]')`,
   entryTieBreak: 'rowid',
 };
 
@@ -103,5 +106,6 @@ export const POSTGRES_DIALECT: StoreDialect = {
   drivingJoin: 'JOIN',
   oneVersionPerUpsert: true,
   greatest: (a, b) => `greatest(${a}, ${b})`,
+  jsonArrayItem: (expr, index) => `(CAST(${expr} AS json) ->> ${index})`,
   entryTieBreak: 'uuid',
 };
