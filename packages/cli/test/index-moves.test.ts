@@ -163,6 +163,20 @@ test('a path that still exists keeps its own entry: a file replaced by rename, o
   await expectStoreIsDisk(locationUuid);
 });
 
+test('a file replaced by another with the same size and mtime (rsync, save-by-rename) is read again', async () => {
+  write('same', 'first\n');
+  const { locationUuid } = await index();
+  const before = (await entries(locationUuid)).get('same')!;
+  const { mtime } = fs.statSync(path.join(root, 'same'));
+  write('.same.tmp', 'other\n'); // same length
+  fs.utimesSync(path.join(root, '.same.tmp'), mtime, mtime);
+  move('.same.tmp', 'same');
+  expect(await index()).toMatchObject({ hashed: 1, updated: 1, moved: 0 });
+  const after = (await entries(locationUuid)).get('same')!;
+  expect(after.uuid).toBe(before.uuid);
+  expect(after.contentUuid).not.toBe(before.contentUuid);
+});
+
 test('a new hard link, or a moved file whose mtime moved too, is a new entry', async () => {
   write('f', 'f\n');
   write('g', 'g\n');

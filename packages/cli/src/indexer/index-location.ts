@@ -338,7 +338,7 @@ export class LocationIndexer {
     else this.summary.unreadable++;
   }
 
-  /** The entry's new fields; its content is to be hashed when it is new or its size or mtime moved. */
+  /** The entry's new fields; its content is to be hashed when it is new, or its size, mtime or inode moved. */
   private compare(walked: WalkedEntry, stored: StoredEntry | undefined): Compared {
     this.walked++;
     const { locationUuid } = this.summary;
@@ -359,10 +359,13 @@ export class LocationIndexer {
     // Its children, walked next, name this entry's uuid as their parent.
     if (walked.directory) walked.directory.uuid = fields.uuid;
     if (walked.kind !== EntryKind.ENTRY_KIND_FILE) return { walked, stored, fields, hash: false };
+    // Size, mtime and the file itself decide: a file replaced by another (a new inode, as rsync
+    // and editors do by renaming over it) is read again even when it kept size and mtime.
     const unmoved =
       stored?.kind === walked.kind &&
       stored.sizeBytes === walked.sizeBytes &&
       stored.modifiedAtMs === walked.modifiedAtMs &&
+      (stored.inode === 0 || (stored.inode === walked.inode && stored.device === walked.device)) &&
       stored.contentUuid !== '';
     if (unmoved)
       return { walked, stored, fields: { ...fields, contentUuid: stored.contentUuid }, hash: false };
