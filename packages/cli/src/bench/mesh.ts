@@ -22,8 +22,33 @@ const LOCATIONS = 5;
 const TIMEOUT_MS = 60 * 60_000;
 const POLL_MS = 250;
 
+/** What one device received from one peer in a phase: where its extra copies came from. */
+interface FromPeer {
+  readonly peer: number;
+  readonly received: number;
+  readonly applied: number;
+}
+
+/** One sample of a phase's timeline: entries received and applied, per device and peer. */
+interface Sample {
+  readonly seconds: number;
+  /** [device][peer] = [received, applied] of the entry type since the phase began. */
+  readonly entries: readonly (readonly (readonly [number, number])[])[];
+}
+
+/** A backfill pull of one type that caught up (the node's info line), as a phase's event. */
+interface CaughtUp {
+  readonly seconds: number;
+  readonly device: number;
+  readonly peer: number;
+  readonly type: string;
+  readonly rows: number;
+  readonly written: number;
+}
+
 interface DeviceFigures {
   readonly device: number;
+  readonly fromPeers: readonly FromPeer[];
   readonly received: number;
   readonly skippedHeld: number;
   readonly applied: number;
@@ -39,10 +64,14 @@ interface PhaseResult {
   readonly devices: readonly DeviceFigures[];
   readonly meanRatio: number;
   readonly maxRatio: number;
+  readonly timeline: readonly Sample[];
+  readonly caughtUp: readonly CaughtUp[];
 }
 
 interface MeshNode {
   readonly process: NodeProcess;
+  /** The address its peers dial, as their metrics label it. */
+  readonly address: string;
   readonly metricsPort: number;
   /** The node's library, opened by the bench too, to count what it holds. */
   readonly library: Library;
@@ -58,15 +87,69 @@ interface Counters {
   readonly received: number;
   readonly skippedHeld: number;
   readonly applied: number;
+  /** Per peer address: rows received and applied, every type and the entry type alone. */
+  readonly byPeer: ReadonlyMap<string, { received: number; applied: number; entries: [number, number] }>;
 }
+
+/** Filled in once the nodes are started: every node's address, to read per-peer series. */
+let addresses: readonly string[] = [];
 
 async function countersOf(node: MeshNode): Promise<Counters> {
   const body = await scrapeMetrics(node.metricsPort);
+  const byPeer = new Map<string, { received: number; applied: number; entries: [number, number] }>();
+  for (const peer of addresses) {
+    if (peer === node.address) continue;
+    const entry = { peer, resource_type: 'entry' };
+    byPeer.set(peer, {
+      received: metricOf(body, 'tidemark_rows_received_total', { peer }),
+      applied: metricOf(body, 'tidemark_rows_applied_total', { peer }),
+      entries: [
+        metricOf(body, 'tidemark_rows_received_total', entry),
+        metricOf(body, 'tidemark_rows_applied_total', entry),
+      ],
+    });
+  }
   return {
     received: metricOf(body, 'tidemark_rows_received_total'),
     skippedHeld: metricOf(body, 'tidemark_rows_skipped_held_total'),
     applied: metricOf(body, 'tidemark_rows_applied_total'),
+    byPeer,
   };
+}
+
+/** Entries [received, applied] per device and peer since `before`, peers in device order. */
+function entriesSince(nodes: readonly MeshNode[], before: readonly Counters[], now: readonly Counters[]) {
+  return now.map((counters, device) =>
+    nodes.map((peer): [number, number] => {
+      const [received, applied] = counters.byPeer.get(peer.address)?.entries ?? [0, 0];
+      const [received0, applied0] = before[device].byPeer.get(peer.address)?.entries ?? [0, 0];
+      return [received - received0, applied - applied0];
+    }),
+  );
+}
+
+/** How often a phase's timeline samples the counters. */
+const SAMPLE_MS = 1_000;
+
+/** The backfill pulls that caught up since `linesBefore`, from the nodes' info lines. */
+function caughtUpSince(
+  nodes: readonly MeshNode[],
+  linesBefore: readonly number[],
+  started: number,
+): CaughtUp[] {
+  return nodes.flatMap((node, device) =>
+    node.process.lines
+      .slice(linesBefore[device])
+      .filter((line) => line.msg === 'caught up')
+      .map((line) => ({
+        seconds: (line.at - started) / 1000,
+        device,
+        peer: nodes.findIndex((peer) => peer.address === line.fields.peer),
+        type: String(line.fields.resource_type),
+        rows: Number(line.fields.rows),
+        written: Number(line.fields.written),
+      })),
+  );
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -102,7 +185,19 @@ async function measurePhase(
 ): Promise<PhaseResult> {
   const deadline = Date.now() + TIMEOUT_MS;
   let last = 0;
+  let lastSample = 0;
+  const timeline: Sample[] = [];
+  const sample = async () => {
+    lastSample = Date.now();
+    const now = await Promise.all(nodes.map(countersOf));
+    timeline.push({
+      seconds: (performance.now() - started) / 1000,
+      entries: entriesSince(nodes, before, now),
+    });
+  };
+  const linesBefore = nodes.map((node) => node.process.lines.length);
   for (;;) {
+    if (Date.now() - lastSample >= SAMPLE_MS) await sample();
     const held = await Promise.all(nodes.map((node) => heldRows(node.library)));
     const done = held.every((rows) => rows >= target);
     if (done) {
@@ -111,10 +206,24 @@ async function measurePhase(
       // Copies still on their way (a relay's, after the direct path delivered) count too: wait
       // until no node has received anything for QUIET_MS.
       now = await quiet(nodes, now);
+      await sample();
       const devices = now.map((counters, index): DeviceFigures => {
         const received = counters.received - before[index].received;
+        const fromPeers = nodes.flatMap((peer, peerIndex): FromPeer[] => {
+          const at = counters.byPeer.get(peer.address);
+          const was = before[index].byPeer.get(peer.address);
+          if (!at) return [];
+          return [
+            {
+              peer: peerIndex,
+              received: at.received - (was?.received ?? 0),
+              applied: at.applied - (was?.applied ?? 0),
+            },
+          ];
+        });
         return {
           device: index,
+          fromPeers,
           received,
           skippedHeld: counters.skippedHeld - before[index].skippedHeld,
           applied: counters.applied - before[index].applied,
@@ -130,6 +239,8 @@ async function measurePhase(
         devices,
         meanRatio: ratios.reduce((sum, ratio) => sum + ratio, 0) / ratios.length,
         maxRatio: Math.max(...ratios),
+        timeline,
+        caughtUp: caughtUpSince(nodes, linesBefore, started),
       };
     }
     if (Date.now() > deadline) throw new Error(`${phase}: the mesh did not converge within an hour`);
@@ -173,6 +284,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       log(`device ${index}: ${entries} entries written`);
     }
     const ports = await Promise.all(dirs.map(() => freePort()));
+    addresses = ports.map((port) => `127.0.0.1:${port}`);
     const metricsPorts = await Promise.all(dirs.map(() => freePort()));
     const started = performance.now();
     for (const [index, dir] of dirs.entries()) {
@@ -190,11 +302,12 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       );
       nodes.push({
         process: child,
+        address: addresses[index],
         metricsPort: metricsPorts[index],
         library: await Library.open(Library.fileIn(dir)),
       });
     }
-    const zero: Counters = { received: 0, skippedHeld: 0, applied: 0 };
+    const zero: Counters = { received: 0, skippedHeld: 0, applied: 0, byPeer: new Map() };
     const perDevice = 1 + VOLUMES + LOCATIONS + entries;
     const backfill = await measurePhase(
       'backfill',
