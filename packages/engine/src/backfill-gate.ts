@@ -2,7 +2,7 @@ import { ResourceName } from './resource-types';
 
 interface Waiter {
   readonly priority: number;
-  readonly grant: () => void;
+  readonly grant: (handover: boolean) => void;
 }
 
 /**
@@ -15,6 +15,10 @@ interface Waiter {
 export class BackfillGate {
   private readonly active = new Map<ResourceName, number>();
   private readonly waiting = new Map<ResourceName, Waiter[]>();
+  /** Called when a backfill of the type starts while none ran. */
+  private readonly busyListeners = new Map<ResourceName, Set<() => void>>();
+  /** Resolved when no backfill of the type runs or waits. */
+  private readonly idleWaiters = new Map<ResourceName, Set<() => void>>();
 
   constructor(private readonly maxWaitMs = 60_000) {}
 
@@ -32,25 +36,29 @@ export class BackfillGate {
         this.active.set(name, left);
         if (left === 0) this.next(name);
       };
-      const start = () => {
-        this.active.set(name, (this.active.get(name) ?? 0) + 1);
+      // `handover`: granted by the pull that just ended, so the type never stopped being busy.
+      const start = (handover: boolean) => {
+        const before = this.active.get(name) ?? 0;
+        this.active.set(name, before + 1);
+        if (before === 0 && !handover)
+          for (const listener of [...(this.busyListeners.get(name) ?? [])]) listener();
         resolve(release);
       };
-      if ((this.active.get(name) ?? 0) === 0) return start();
+      if ((this.active.get(name) ?? 0) === 0) return start(false);
       let timer: NodeJS.Timeout | undefined = undefined;
       const waiter: Waiter = {
         priority,
-        grant: () => {
+        grant: (handover) => {
           clearTimeout(timer);
           signal?.removeEventListener('abort', leave);
-          start();
+          start(handover);
         },
       };
       const leave = () => {
         const queue = this.waiting.get(name) ?? [];
         const at = queue.indexOf(waiter);
         if (at >= 0) queue.splice(at, 1);
-        waiter.grant();
+        waiter.grant(false);
       };
       timer = setTimeout(leave, this.maxWaitMs);
       signal?.addEventListener('abort', leave, { once: true });
@@ -60,14 +68,56 @@ export class BackfillGate {
     });
   }
 
+  /** Whether a backfill of the type runs now. */
+  busy(name: ResourceName): boolean {
+    return (this.active.get(name) ?? 0) > 0;
+  }
+
+  /**
+   * Calls `listener` each time a backfill of the type starts while none ran (a follow stream of
+   * the type from another peer then pauses: see whenIdle). Returns the unsubscribe.
+   */
+  onBusy(name: ResourceName, listener: () => void): () => void {
+    const listeners = this.busyListeners.get(name) ?? new Set();
+    listeners.add(listener);
+    this.busyListeners.set(name, listeners);
+    return () => listeners.delete(listener);
+  }
+
+  /**
+   * Resolves when no backfill of the type runs or waits, or after `maxWaitMs`, or on abort. A
+   * follow stream of the type waits for it before it is asked: what another peer relays of an
+   * origin this node is backfilling directly would cross twice, since claims on that origin
+   * only exist once the backfill caught up; asked after, the relay leaves it out.
+   */
+  whenIdle(name: ResourceName, signal?: AbortSignal): Promise<void> {
+    if (!this.busy(name)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.idleWaiters.get(name) ?? new Set();
+      const done = () => {
+        waiters.delete(done);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.maxWaitMs);
+      signal?.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+      this.idleWaiters.set(name, waiters);
+    });
+  }
+
   private next(name: ResourceName): void {
     const queue = this.waiting.get(name) ?? [];
-    if (queue.length === 0) return;
+    if (queue.length === 0) {
+      for (const done of [...(this.idleWaiters.get(name) ?? [])]) done();
+      return;
+    }
     let best = 0;
     for (let index = 1; index < queue.length; index++) {
       if (queue[index].priority > queue[best].priority) best = index;
     }
     const [waiter] = queue.splice(best, 1);
-    waiter.grant();
+    waiter.grant(true);
   }
 }

@@ -410,10 +410,15 @@ export function syncFromPeer$(
     signal: AbortSignal,
   ) => {
     const every = options.refilterEveryMs ?? 250;
+    const gate = filtering && phase === 'follow' ? options.backfillGate : undefined;
     while (!signal.aborted) {
+      // A follow stream pauses while another peer backfills its type (BackfillGate.whenIdle).
+      await gate?.whenIdle(name, signal);
+      if (signal.aborted) return;
       const restart = new AbortController();
       const stop = () => restart.abort();
       signal.addEventListener('abort', stop, { once: true });
+      const paused = gate?.onBusy(name, stop);
       const startedAt = Date.now();
       let timer: NodeJS.Timeout | undefined;
       const raised = filtering
@@ -429,6 +434,7 @@ export function syncFromPeer$(
         if (!(error instanceof StaleFilterError)) throw error;
         restart.abort();
       } finally {
+        paused?.();
         raised?.unsubscribe();
         clearTimeout(timer);
         signal.removeEventListener('abort', stop);
