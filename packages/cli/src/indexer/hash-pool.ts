@@ -27,6 +27,12 @@ const FILES_PER_REQUEST = 32;
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 /** Files hashed at once on the main thread, when there are no hashing threads. */
 const MAIN_THREAD_CONCURRENCY = 8;
+/**
+ * Files a run hashes on the main thread before it starts threads: a re-index that finds a few
+ * changed files (or a `node --watch` run) is done before threads would pay off, and each thread
+ * is an isolate of its own (~15 MB of RSS). A batch with more than this starts them at once.
+ */
+const MAIN_THREAD_FILES_BEFORE_THREADS = 2_000;
 
 /** Hashing threads by default: one per core, the main thread walking and writing alongside. */
 export function defaultHashThreads(): number {
@@ -61,6 +67,7 @@ export class HashPool {
   private readonly busy = new Map<Worker, Request>();
   private nextId = 0;
   private failure: Error | undefined;
+  private mainThreadBudget = MAIN_THREAD_FILES_BEFORE_THREADS;
 
   /** `threads` 0 hashes on the main thread (small trees, and where fs calls are to be observed). */
   constructor(private readonly threads: number = defaultHashThreads()) {}
@@ -83,7 +90,9 @@ export class HashPool {
   /** A digest or the error for each file, in order. */
   async hash(files: readonly string[]): Promise<(ContentDigest | Error)[]> {
     if (files.length === 0) return [];
-    if (this.threads === 0) {
+    const inline = this.workers.length === 0 && files.length <= this.mainThreadBudget;
+    if (inline) this.mainThreadBudget -= files.length;
+    if (this.threads === 0 || inline) {
       return mapLimit(files, MAIN_THREAD_CONCURRENCY, (file) =>
         hashContent(file).catch((error: unknown) =>
           error instanceof Error ? error : new Error(String(error)),
@@ -97,6 +106,11 @@ export class HashPool {
       chunks.push(new Promise((resolve, reject) => this.enqueue({ files: chunk, resolve, reject })));
     }
     return (await Promise.all(chunks)).flat().map((result) => ('error' in result ? errorOf(result) : result));
+  }
+
+  /** Whether hashing threads have been started. */
+  get threadsStarted(): boolean {
+    return this.workers.length > 0;
   }
 
   async close(): Promise<void> {
