@@ -15,6 +15,12 @@ export interface SqlRunner {
    * (PostgreSQL): announces, at commit, the head and the resource types the commit wrote.
    */
   readonly announce?: (head: number, types: readonly string[]) => Promise<void>;
+  /**
+   * PostgreSQL: rows as arrays of column values, for the page read. Cheaper in all than a page
+   * built as one JSON text there (about 2.9 against 4 µs of CPU per entry, node and server
+   * together); node-sqlite3 has no such mode, and builds an object per row.
+   */
+  readonly queryArrays?: (sql: string, params?: readonly unknown[]) => Promise<unknown[][]>;
 }
 
 /**

@@ -150,6 +150,14 @@ function runnerOf(client: pg.ClientBase, announce?: SqlRunner['announce']): SqlR
     dialect: POSTGRES_DIALECT,
     query: async <Row>(sql: string, params?: readonly unknown[]) =>
       (await client.query(numberPlaceholders(sql), params as unknown[])).rows as Row[],
+    queryArrays: async (sql: string, params?: readonly unknown[]) =>
+      (
+        await client.query<unknown[]>({
+          text: numberPlaceholders(sql),
+          values: params as unknown[],
+          rowMode: 'array',
+        })
+      ).rows,
     announce,
   };
 }
@@ -316,6 +324,16 @@ export class PostgresDatabase implements LibraryStore {
       query: async <Row>(sql: string, params?: readonly unknown[]) => {
         this.assertOpen();
         return (await this.pool.query(numberPlaceholders(sql), params as unknown[])).rows as Row[];
+      },
+      queryArrays: async (sql: string, params?: readonly unknown[]) => {
+        this.assertOpen();
+        return (
+          await this.pool.query<unknown[]>({
+            text: numberPlaceholders(sql),
+            values: params as unknown[],
+            rowMode: 'array',
+          })
+        ).rows;
       },
     };
   }
