@@ -118,6 +118,21 @@ export function tombstoneUuidsIn(
   });
 }
 
+/** The uuids of the entries the library at `dir` holds. */
+export function entryUuidsIn(dir: string): Promise<Set<string>> {
+  return withLibraryAt(dir, async (library) => {
+    const uuids = new Set<string>();
+    for await (const entry of readRecords(library, 'entry')) uuids.add(entry.uuid);
+    return uuids;
+  });
+}
+
+/** Writes `text` to `relative` under `root`, making the directories on the way. */
+export function writeUnder(root: string, relative: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.join(root, relative)), { recursive: true });
+  fs.writeFileSync(path.join(root, relative), text);
+}
+
 export async function headSeq(dir: string): Promise<number> {
   return withLibraryAt(dir, (library) => library.headSeq());
 }

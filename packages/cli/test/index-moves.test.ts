@@ -8,7 +8,7 @@ import { Entry } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
-import { collect } from './index-helpers';
+import { collect, writeUnder } from './index-helpers';
 import { removeTempDirs, tempDir } from './harness';
 
 afterAll(removeTempDirs);
@@ -27,10 +27,7 @@ afterEach(async () => {
   await library.close();
 });
 
-function write(relative: string, text: string): void {
-  fs.mkdirSync(path.dirname(path.join(root, relative)), { recursive: true });
-  fs.writeFileSync(path.join(root, relative), text);
-}
+const write = (relative: string, text: string) => writeUnder(root, relative, text);
 
 const move = (from: string, to: string) => {
   fs.mkdirSync(path.dirname(path.join(root, to)), { recursive: true });

@@ -1,4 +1,4 @@
-import { Library, readRecords } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
 import { heldPrefixes } from '@tidemark/engine/testing';
 import * as fs from 'node:fs';
 import { metricOf, scrapeMetrics } from '../src/bench/node-process';
@@ -11,7 +11,7 @@ import {
   tempDir,
   waitFor,
 } from './harness';
-import { rowCountAt, withLibraryAt } from './index-helpers';
+import { entryUuidsIn, rowCountAt, withLibraryAt } from './index-helpers';
 
 afterAll(removeTempDirs);
 
@@ -25,12 +25,7 @@ afterAll(removeTempDirs);
 
 const count = rowCountAt;
 
-const entryUuids = (dir: string) =>
-  withLibraryAt(dir, async (library) => {
-    const uuids = new Set<string>();
-    for await (const entry of readRecords(library, 'entry')) uuids.add(entry.uuid);
-    return uuids;
-  });
+const entryUuids = entryUuidsIn;
 
 /** C's claim on the entries of `origin`'s lineages: the highest origin seq it says it holds. */
 const claimOn = (dir: string, origin: string) =>

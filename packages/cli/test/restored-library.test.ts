@@ -1,6 +1,6 @@
-import { Library, readRecords } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
 import * as fs from 'node:fs';
-import { rowCountAt, withLibraryAt } from './index-helpers';
+import { entryUuidsIn, rowCountAt } from './index-helpers';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
@@ -13,12 +13,7 @@ afterAll(removeTempDirs);
 
 const count = rowCountAt;
 
-const entryUuids = (dir: string) =>
-  withLibraryAt(dir, async (library) => {
-    const uuids = new Set<string>();
-    for await (const entry of readRecords(library, 'entry')) uuids.add(entry.uuid);
-    return uuids;
-  });
+const entryUuids = entryUuidsIn;
 
 async function generate(dir: string, entries: number, seed: number): Promise<void> {
   const run = await runCli([
