@@ -23,7 +23,16 @@ export default {
       // at its first failing test (see the files).
       testEnvironment: fileURLToPath(new URL('./stryker-environment.js', import.meta.url)),
       testSequencer: fileURLToPath(new URL('./stryker-sequencer.js', import.meta.url)),
-      ...(quick ? { testPathIgnorePatterns: ['/node_modules/', '\\.property\\.test\\.ts$'] } : {}),
+      // Replaces jest.config.js' list, so its PostgreSQL-only pattern is repeated here.
+      ...(quick
+        ? {
+            testPathIgnorePatterns: [
+              '/node_modules/',
+              '\\.postgres\\.test\\.ts$',
+              '\\.property\\.test\\.ts$',
+            ],
+          }
+        : {}),
     },
   },
   // Only the tests that cover a mutant run against it: the suite takes minutes per run.
