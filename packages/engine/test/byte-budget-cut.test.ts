@@ -11,8 +11,9 @@ import { Library } from '../src/library';
 import { MAX_BATCH_BYTES, MAX_BATCH_SIZE, readPage } from '../src/serve';
 import { columnsOf, RESOURCE_TABLES, StoredValues } from '../src/store/resource-tables';
 import { MAX_TEXT_BYTES } from '../src/validate';
-import { createLibrary, removeTempDirs } from './fixtures';
-import { fixedUuid } from './scenario-helpers';
+import { createLibrary, createMembers, removeTempDirs } from './fixtures';
+import { countOf, fixedUuid, hasRow, hasTombstone, tombstoneCountOf } from './scenario-helpers';
+import { syncOnce } from './sync-helpers';
 
 const ROWS = 2_000;
 
@@ -135,5 +136,159 @@ test('a page over the byte budget cut exactly at a tombstone serves that tombsto
     expect(served.size).toBe(1_500);
   } finally {
     await alternating.close();
+  }
+});
+
+/** An entry of `library`'s own device; only the path's length changes its estimated size. */
+function entryOf(library: Library, uuid: string, relativePath: string, sizeBytes = 0) {
+  return {
+    uuid,
+    deviceUuid: library.identity.deviceId,
+    locationUuid: fixedUuid(2, 1),
+    parentUuid: '',
+    relativePath,
+    kind: EntryKind.ENTRY_KIND_FILE,
+    sizeBytes,
+    modifiedAtMs: 1_700_000_000_000,
+    contentUuid: '',
+  };
+}
+
+/** A path of exactly `length` UTF-16 units (ASCII: as many bytes), unique by `index`. */
+const pathOf = (index: number, length: number) => {
+  const name = `/file-${index}`;
+  return 'd'.repeat(length - name.length) + name;
+};
+
+interface Item {
+  readonly seq: number;
+  readonly uuid: string;
+  readonly tombstone: boolean;
+  readonly bytes: number;
+}
+
+/** The entries and entry tombstones of `library` above `afterSeq`, in seq order, with the documented estimate. */
+async function itemsAfter(library: Library, afterSeq: number): Promise<Item[]> {
+  const columns = columnsOf(RESOURCE_TABLES.entry);
+  const rows = await library.db.read.query<{ [column: string]: string | number | null }>(
+    `SELECT ${columns.join(', ')} FROM entries WHERE seq > ? ORDER BY seq`,
+    [afterSeq],
+  );
+  const tombstones = await library.db.read.query<{ seq: number; uuid: string }>(
+    "SELECT seq, uuid FROM tombstones WHERE resource_type = 'entry' AND seq > ? ORDER BY seq",
+    [afterSeq],
+  );
+  return [
+    ...rows.map((row) => ({
+      seq: Number(row.seq),
+      uuid: String(row.uuid),
+      tombstone: false,
+      bytes: estimatedBytes(columns.map((column) => row[column])),
+    })),
+    ...tombstones.map((row) => ({ seq: Number(row.seq), uuid: row.uuid, tombstone: true, bytes: 256 })),
+  ].sort((x, y) => x.seq - y.seq);
+}
+
+/** The items of a page from `items`' start that fit the budget, by the documented estimate. */
+function fitting(items: readonly Item[]): Item[] {
+  let used = 0;
+  return items.filter((item) => (used += item.bytes) <= MAX_BATCH_BYTES);
+}
+
+test('a delete whose tombstone is the last item that fits the byte budget reaches a follower that held the row', async () => {
+  const COUNT = 1_500;
+  const [server, follower] = await createMembers(2);
+  try {
+    await server.write(async (tx) => {
+      for (let index = 0; index < COUNT; index++) {
+        await tx.put('entry', entryOf(server, fixedUuid(5, index), `/old-${index}`, index));
+      }
+    });
+    await syncOnce(follower, server);
+    expect(await countOf(follower, 'entry')).toBe(COUNT);
+    const after = await server.headSeq();
+
+    // Each row of maximum size is followed by the delete of a row the follower holds: the item
+    // before the row that overflows the budget is a tombstone, and the page is cut at it.
+    await server.write(async (tx) => {
+      for (let index = 0; index < COUNT; index++) {
+        await tx.put('entry', entryOf(server, fixedUuid(6, index), pathOf(index, MAX_TEXT_BYTES), index));
+        await tx.delete('entry', fixedUuid(5, index));
+      }
+    });
+    const items = await itemsAfter(server, after);
+    const fits = fitting(items);
+    const cut = fits[fits.length - 1];
+    // Premise: one page by count, cut by the budget, at a tombstone.
+    expect(items.length).toBeLessThanOrEqual(MAX_BATCH_SIZE);
+    expect(fits.length).toBeLessThan(items.length);
+    expect(cut.tombstone).toBe(true);
+
+    const page = await readPage(server.db.read, 'entry', after, MAX_BATCH_SIZE);
+    expect({ lastSeq: page.lastSeq, caughtUp: page.caughtUp }).toEqual({ lastSeq: cut.seq, caughtUp: false });
+    expect(page.tombstones.map((tombstone) => tombstone.uuid)).toContain(cut.uuid);
+    expect(page.records.length + page.tombstones.length).toBe(fits.length);
+
+    // End to end, with pages as large as a request may ask: the follower ends without the row.
+    await syncOnce(follower, server, { batchSize: MAX_BATCH_SIZE });
+    expect(await hasRow(follower, 'entry', cut.uuid)).toBe(false);
+    expect(await hasTombstone(follower, 'entry', cut.uuid)).toBe(true);
+    expect(await countOf(follower, 'entry')).toBe(COUNT);
+    expect(await tombstoneCountOf(follower, 'entry')).toBe(COUNT);
+  } finally {
+    await follower.close();
+    await server.close();
+  }
+});
+
+test('a prefix whose estimate is exactly MAX_BATCH_BYTES fits: the page ends at its last item', async () => {
+  const exact = await createLibrary();
+  try {
+    // Every entry here differs from the others only in its path's length (uuids and stamps are
+    // fixed-length), so one stored row gives the estimate of an entry without its path.
+    await exact.write((tx) => tx.put('entry', entryOf(exact, fixedUuid(7, 0), '/sample')));
+    const [sample] = await itemsAfter(exact, 0);
+    const perRow = sample.bytes - 3 * '/sample'.length;
+    const largest = perRow + 3 * MAX_TEXT_BYTES;
+    // `rows` entries and `deletes` tombstones (256 bytes each, 1 modulo 3) after the sample, with
+    // path lengths that make the whole prefix exactly the budget.
+    const left = MAX_BATCH_BYTES - sample.bytes;
+    const rows = Math.ceil(left / largest);
+    let deletes = 0;
+    while ((left - rows * perRow - 256 * deletes) % 3 !== 0) deletes++;
+    const units = (left - rows * perRow - 256 * deletes) / 3;
+    const lengths = Array.from(
+      { length: rows },
+      (_, index) => Math.floor(units / rows) + (index < units % rows ? 1 : 0),
+    );
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(MAX_TEXT_BYTES);
+    await exact.write(async (tx) => {
+      for (let index = 0; index < deletes; index++) {
+        await tx.put('entry', entryOf(exact, fixedUuid(8, index), `/junk-${index}`));
+        await tx.delete('entry', fixedUuid(8, index));
+      }
+      for (const [index, length] of lengths.entries()) {
+        await tx.put('entry', entryOf(exact, fixedUuid(9, index), pathOf(index, length)));
+      }
+      // One more row, so the page is over the budget and cut.
+      await tx.put('entry', entryOf(exact, fixedUuid(9, rows), pathOf(rows, MAX_TEXT_BYTES)));
+    });
+    const items = await itemsAfter(exact, 0);
+    const prefix = items.slice(0, -1);
+    // Premise: everything but the last row is exactly the budget, by the documented estimate.
+    expect(prefix.reduce((sum, item) => sum + item.bytes, 0)).toBe(MAX_BATCH_BYTES);
+    expect(items.length).toBeLessThanOrEqual(MAX_BATCH_SIZE);
+
+    const page = await readPage(exact.db.read, 'entry', 0, MAX_BATCH_SIZE);
+    expect({ lastSeq: page.lastSeq, caughtUp: page.caughtUp }).toEqual({
+      lastSeq: prefix[prefix.length - 1].seq,
+      caughtUp: false,
+    });
+    expect({ records: page.records.length, tombstones: page.tombstones.length }).toEqual({
+      records: rows + 1,
+      tombstones: deletes,
+    });
+  } finally {
+    await exact.close();
   }
 });
