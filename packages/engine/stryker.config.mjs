@@ -51,7 +51,9 @@ export default {
     '!/packages',
     '/packages/*',
     '!/packages/engine',
-    '/packages/engine/dist',
+    // packages/engine/dist is copied too: follow-other-process.test.ts runs its commit writer, the
+    // other process, from the built engine. Only the serving side in the test's own process is
+    // the mutated source; the writer only commits. Build the engine before a run.
   ],
   // Two cores, shared: one runner per core at most.
   concurrency: 2,
