@@ -48,7 +48,8 @@ export interface SyncOptions {
   readonly heldFor?: (name: ResourceName) => Promise<OriginPrefix[]>;
   /**
    * Shared by the sessions of one library, so each type is backfilled from one peer at a time,
-   * the peer holding most of it first (see BackfillGate). Absent: no coordination.
+   * the peer holding most of it first, the others waiting while it makes progress (see
+   * BackfillGate). Absent: no coordination.
    */
   readonly backfillGate?: BackfillGate;
   /**
@@ -470,8 +471,13 @@ export function syncFromPeer$(
           headOf.get(resourceTypeOf(name)) ?? 0,
           abort.signal,
         );
+        // Each batch applied tells the pulls and streams waiting on this one that it still moves.
+        const progressed = (event: SyncEvent) => {
+          if (event.kind === 'batch') options.backfillGate?.progress(name);
+          emit(event);
+        };
         try {
-          await pullRefiltered(connected.peerDeviceId, name, 'backfill', emit, abort.signal);
+          await pullRefiltered(connected.peerDeviceId, name, 'backfill', progressed, abort.signal);
         } catch (error) {
           if (!isPerTypeFailure(error)) throw error;
           failed.push(name);
