@@ -4,13 +4,14 @@
  * another client) can tell which check failed. Every check before the transaction has its case;
  * malformed-batch.test.ts shows that a refused batch leaves nothing behind.
  */
-import { ResourceType, StateBatch, Tombstone } from '@tidemark/proto';
+import { Checkpoint, ResourceType, StateBatch, Tombstone } from '@tidemark/proto';
 import { applyBatch } from '../src/apply';
 import { MalformedBatchError } from '../src/errors';
 import { Library } from '../src/library';
 import { wrapRecord } from '../src/records';
 import { ResourceName, resourceTypeOf } from '../src/resource-types';
 import { validateFields } from '../src/validate';
+import { ResourceWatermarkStore } from '../src/watermarks';
 import { createLibrary, removeTempDirs, TestClock } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
 
@@ -31,6 +32,8 @@ afterAll(async () => {
 });
 
 const OTHER = fixedUuid(9, 9);
+/** An origin epoch of some device. */
+const EPOCH = fixedUuid(8, 1);
 const stamp = () => ({ physicalMs: clock.ms, logical: 0 });
 
 function tagOf(origin: string, n: number) {
@@ -190,6 +193,78 @@ const CASES: readonly {
       batchOf('tag', { tombstones: [{ ...tombstoneOf('tag', fixedUuid(5, 9), OTHER), hlc: undefined }] }),
     message: 'tag batch tombstone 0: hlc is missing',
   },
+  {
+    label: 'record origin seqs that are not one per record',
+    batch: () => batchOf('tag', { records: [tagOf(OTHER, 10)], recordOriginSeqs: [1, 2] }),
+    message: 'tag batch: record_origin_seqs has 2 entries for 1 records',
+  },
+  {
+    label: 'record origin epochs that are not one per record',
+    batch: () =>
+      batchOf('tag', { records: [tagOf(OTHER, 11)], recordOriginEpochs: [1, 1], originEpochs: [EPOCH] }),
+    message: 'tag batch: record_origin_epochs has 2 entries for 1 records',
+  },
+  {
+    label: 'an origin epoch that is no UUID',
+    batch: () => batchOf('tag', { originEpochs: [EPOCH, 'EPOCH'] }),
+    message: 'tag batch: origin_epochs must be lowercase hyphenated UUIDs',
+  },
+  ...[-1, 2 ** 53, 1.5].map((seq) => ({
+    label: `a record origin seq of ${seq}`,
+    batch: () =>
+      batchOf('tag', {
+        records: [tagOf(OTHER, 12), tagOf(OTHER, 13)],
+        recordOriginSeqs: [1, seq],
+        recordOriginEpochs: [1, 1],
+        originEpochs: [EPOCH],
+      }),
+    message: 'tag batch: record_origin_seqs must be below 2^53',
+  })),
+  {
+    label: 'a record origin epoch that refers past the epochs',
+    batch: () =>
+      batchOf('tag', {
+        records: [tagOf(OTHER, 14)],
+        recordOriginSeqs: [1],
+        recordOriginEpochs: [2],
+        originEpochs: [EPOCH],
+      }),
+    message: 'tag batch: record_origin_epochs refers past origin_epochs',
+  },
+  ...[
+    ['an origin that is no UUID', { origin: 'ORIGIN', epoch: EPOCH, seq: 1 }],
+    ['an epoch that is no UUID', { origin: OTHER, epoch: '', seq: 1 }],
+    ['a seq beyond 2^53', { origin: OTHER, epoch: EPOCH, seq: 2 ** 53 }],
+    ['a negative seq', { origin: OTHER, epoch: EPOCH, seq: -1 }],
+  ].map(([what, prefix]) => ({
+    label: `a covered prefix with ${String(what)}`,
+    batch: () =>
+      batchOf('tag', {
+        checkpoint: checkpoint({ covered: [{ origin: OTHER, epoch: EPOCH, seq: 3 }, prefix] }),
+      }),
+    message: 'tag batch: checkpoint.covered needs UUID origins and epochs and seqs below 2^53',
+  })),
+  ...['abc', 'A'.repeat(32), '0'.repeat(33)].map((commitId) => ({
+    label: `a checkpoint commit id ${commitId}`,
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ commitId }) }),
+    message: 'tag batch checkpoint commit_id must be empty or 32 lowercase hex digits',
+  })),
+  ...[-1, 2 ** 53].map((originSeq) => ({
+    label: `a tombstone origin seq of ${originSeq}`,
+    batch: () =>
+      batchOf('tag', {
+        tombstones: [{ ...tombstoneOf('tag', fixedUuid(5, 15), OTHER), originSeq, originEpoch: EPOCH }],
+      }),
+    message: 'tag batch tombstone 0: origin_seq must be below 2^53',
+  })),
+  {
+    label: 'a tombstone origin epoch that is no UUID',
+    batch: () =>
+      batchOf('tag', {
+        tombstones: [{ ...tombstoneOf('tag', fixedUuid(5, 16), OTHER), originSeq: 4, originEpoch: 'EPOCH' }],
+      }),
+    message: 'tag batch tombstone 0: origin_epoch must be empty or a lowercase hyphenated UUID',
+  },
 ];
 
 test.each(CASES)('$label is refused with one sentence saying so', async ({ batch, message }) => {
@@ -243,5 +318,40 @@ test('a row or a tombstone that would take over a device-owned row is refused na
   ).rejects.toMatchObject({
     code: 'FORBIDDEN_ROWS',
     message: `volume batch from ${OTHER}: ${owner}; a tombstone from ${OTHER} would take it over`,
+  });
+});
+
+test('origin lists at their limits, and a checkpoint built in process without covered and commit id, pass; the cursor keeps an empty commit id', async () => {
+  const peer = fixedUuid(9, 8);
+  // What an in-process caller that predates the fields builds: no covered list, no commit id.
+  const bare: Partial<Checkpoint> = checkpoint({ seq: 7 });
+  delete bare.covered;
+  delete bare.commitId;
+  const result = await applyBatch(
+    b,
+    peer,
+    batchOf('tag', {
+      records: [tagOf(OTHER, 20), tagOf(OTHER, 21), tagOf(OTHER, 22)],
+      // A seq of 0 or an epoch ref of 0 marks an origin unknown; a ref may name the last epoch.
+      recordOriginSeqs: [0, 5, 2 ** 53 - 1],
+      recordOriginEpochs: [1, 0, 2],
+      originEpochs: [EPOCH, fixedUuid(8, 2)],
+      tombstones: [
+        { ...tombstoneOf('tag', fixedUuid(5, 23), OTHER), originSeq: 2 ** 53 - 1, originEpoch: '' },
+      ],
+      checkpoint: bare as Checkpoint,
+      // Not caught up: a caught-up batch's covered prefixes are adopted, and that needs the list.
+      caughtUp: false,
+    }),
+  );
+  expect({ received: result.received, written: result.written, watermarkSeq: result.watermarkSeq }).toEqual({
+    received: 4,
+    written: 4,
+    watermarkSeq: 7,
+  });
+  expect(await new ResourceWatermarkStore(b.db.read).get(peer, 'tag')).toMatchObject({
+    peerEpoch: a.identity.epoch,
+    lastSeq: 7,
+    peerCommit: '',
   });
 });
