@@ -199,6 +199,31 @@ test('rows that move on between the page’s probe and its read leave an empty p
   ]);
 });
 
+test.each([
+  ['none', undefined],
+  ['an empty list', new Map<number, number>()],
+])(
+  'a request with held prefixes %s has nothing held-skipped, even when the page’s rows move on before its reads end',
+  async (_, held) => {
+    await putTags(0, 3);
+    let statements = 0;
+    // The commit lands after the probe, the rows and the tombstones were read.
+    const sql: SqlRunner = {
+      dialect: library.db.dialect,
+      query: async (text, params) => {
+        const rows = await library.db.read.query(text, params);
+        if (++statements === 3) await putTags(0, 3, 'moved');
+        return rows as never;
+      },
+    };
+    const page = await readPage(sql, 'tag', 0, 10, held);
+    expect({ records: page.records.length, heldSkipped: page.heldSkipped }).toEqual({
+      records: 3,
+      heldSkipped: 0,
+    });
+  },
+);
+
 test('a reset is said on the first batch only', async () => {
   await putTags(0, 5);
   const batches = await lastValueFrom(
