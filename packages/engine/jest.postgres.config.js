@@ -37,6 +37,7 @@ const PARAMETERIZED = [
   'same-time-bulk',
   'seed-scenario',
   'serve-batch-size',
+  'serve-origins',
   'serve-stream',
   'smoke',
   'sync-state-reads',

@@ -305,6 +305,32 @@ test.each([
   },
 );
 
+test('a stream the consumer leaves mid-backfill reads no further page', async () => {
+  await putTags(0, 10);
+  const read = library.db.read;
+  let reads = 0;
+  jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    dialect: read.dialect,
+    query: (text, params) => {
+      reads += 1;
+      return read.query(text, params);
+    },
+  });
+  const first = await new Promise<{ readsThen: number }>((resolve, reject) => {
+    const subscription: { unsubscribe(): void } = served(2).subscribe({
+      next: () => {
+        subscription.unsubscribe();
+        resolve({ readsThen: reads });
+      },
+      error: reject,
+    });
+  });
+  // Statements one after another on the reader: a stream still running after the unsubscribe
+  // gets its turns in between and reads its next pages (4 more of them).
+  for (let n = 0; n < 50; n++) await read.query('SELECT 1');
+  expect(reads).toBe(first.readsThen);
+});
+
 test('a failure while serving errors the stream with that failure', async () => {
   await putTags(0, 2);
   const failure = new Error('the disk went away');
