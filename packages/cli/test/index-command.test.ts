@@ -276,6 +276,25 @@ test('index errors: missing path, not a directory, missing library; --help has e
   expect(help.stdout).toMatch(/Examples:\n\s+\$ tidemark index --library/);
 });
 
+test('an entry whose stored parent is not its directory is rewritten, though nothing on disk moved', async () => {
+  const [lib, base] = [tempDir(), tempDir()];
+  const tree = path.join(base, 'tree');
+  fs.mkdirSync(path.join(tree, 'albums', 'old'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'albums', 'old', 'a.txt'), 'a');
+  await runCliJson(['init', '--library', lib]);
+  const first = await runCliJson<IndexJson>(['index', '--library', lib, tree]);
+  const before = new Map((await entriesOf(lib, first.locationUuid)).map((row) => [row.relative_path, row]));
+  await withLibraryAt(lib, (library) =>
+    rewriteRowInPlace(library, 'entry', before.get('albums/old/a.txt')!.uuid, {
+      parentUuid: before.get('albums')!.uuid,
+    }),
+  );
+  const second = await runCliJson<IndexJson>(['index', '--library', lib, tree]);
+  expect(second).toMatchObject({ updated: 1, unchanged: 2, added: 0, deleted: 0, hashed: 0 });
+  const after = new Map((await entriesOf(lib, first.locationUuid)).map((row) => [row.relative_path, row]));
+  expect(after.get('albums/old/a.txt')!.parent_uuid).toBe(before.get('albums/old')!.uuid);
+});
+
 test('entries indexed with an earlier id layout keep their ids; new children name them as parent', async () => {
   const [lib, base] = [tempDir(), tempDir()];
   const tree = path.join(base, 'tree');

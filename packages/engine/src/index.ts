@@ -80,7 +80,13 @@ export { recordDigestChecks, type DigestCheck } from './digest-checks';
 export { readCollections } from './reads/collections';
 export { readDigestChecks } from './reads/digest-checks';
 export { type DigestOptions, readDigest } from './reads/digests';
-export { readEntriesOfLocation, readEntryAt, readEntryStatesOfLocation } from './reads/entries';
+export {
+  readEntriesOfLocation,
+  readEntryAt,
+  readEntryStatePagesOfLocation,
+  readEntryStatesOfLocation,
+} from './reads/entries';
+export { compareUtf8 } from './reads/utf8-order';
 export type { EntryState, EntryStateReadOptions } from './reads/entries';
 export {
   type EntryFileId,

@@ -19,9 +19,9 @@ import { ensureLocation } from './location';
 import { MovedEntries } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
-import { mergeWithStored, TreeChange } from './tree-merge';
+import { mergeWithStored, TreeChangeSink } from './tree-merge';
 import { probeVolume, volumeUuidOf } from './volume';
-import { countTree, describeError, walkTree, WalkedEntry, WalkOptions, WalkProblem } from './walk';
+import { countTree, describeError, walkTreeRuns, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
 
@@ -127,6 +127,30 @@ function isDirectory(absolutePath: string): boolean {
   }
 }
 
+/**
+ * Whether the walked object is the stored entry as it was: same kind, parent, size and mtime,
+ * the same file (device, inode and birth time, as recorded; no inode on either side where the
+ * platform has none), and for a file a known content. Its parent must be final (stored at its
+ * path, or the root): a new parent's uuid may still change to a moved entry's.
+ */
+function isUnchanged(walked: WalkedEntry, stored: StoredEntry): boolean {
+  const { parent } = walked;
+  return (
+    stored.kind === walked.kind &&
+    stored.sizeBytes === walked.sizeBytes &&
+    stored.modifiedAtMs === walked.modifiedAtMs &&
+    (parent === undefined
+      ? stored.parentUuid === ''
+      : parent.final === true && parent.uuid === stored.parentUuid) &&
+    (walked.inode === 0
+      ? stored.inode === 0
+      : stored.inode === walked.inode &&
+        stored.device === walked.device &&
+        stored.birthMs === walked.birthMs) &&
+    (walked.kind === EntryKind.ENTRY_KIND_FILE) === (stored.contentUuid !== '')
+  );
+}
+
 function sameEntry(stored: StoredEntry, fields: EntryFields): boolean {
   return (
     stored.uuid === fields.uuid &&
@@ -210,12 +234,12 @@ export class LocationIndexer {
     try {
       if (scopes) {
         this.moves = new MovedEntries(this.library, locationUuid, root, true);
-        await this.compareAndWrite(this.scoped(root, walkOptions, scopes, cursors));
+        await this.compareAndWrite((sink) => this.scoped(root, walkOptions, scopes, cursors, sink));
       } else {
         const stored = await StoredEntryCursor.open(this.library, locationUuid);
         cursors.push(stored);
         this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined);
-        await this.compareAndWrite(mergeWithStored(walkTree(root, walkOptions), stored));
+        await this.compareAndWrite((sink) => mergeWithStored(walkTreeRuns(root, walkOptions), stored, sink));
       }
     } finally {
       for (const cursor of cursors) await cursor.close();
@@ -227,12 +251,13 @@ export class LocationIndexer {
   }
 
   /** The changes under each scope in turn: one directory listing and its stored children each. */
-  private async *scoped(
+  private async scoped(
     root: string,
     walkOptions: WalkOptions,
     scopes: readonly Scope[],
     cursors: StoredEntryCursor[],
-  ): AsyncGenerator<TreeChange> {
+    sink: TreeChangeSink,
+  ): Promise<void> {
     for (const scope of scopes) {
       const stored = await StoredEntryCursor.open(
         this.library,
@@ -240,8 +265,8 @@ export class LocationIndexer {
         scope.relativePath,
       );
       cursors.push(stored);
-      const walk = walkTree(root, { ...walkOptions, under: scope.relativePath ? scope : undefined });
-      yield* mergeWithStored(walk, stored, { shallowAt: scope.relativePath });
+      const walk = walkTreeRuns(root, { ...walkOptions, under: scope.relativePath ? scope : undefined });
+      await mergeWithStored(walk, stored, sink, { shallowAt: scope.relativePath });
     }
   }
 
@@ -283,7 +308,8 @@ export class LocationIndexer {
       .sort((a, b) => compareUtf8(a.relativePath, b.relativePath));
   }
 
-  private async compareAndWrite(changes: AsyncIterable<TreeChange>): Promise<void> {
+  /** Runs `merge` with a sink that compares, hashes and writes in batches. */
+  private async compareAndWrite(merge: (sink: TreeChangeSink) => Promise<void>): Promise<void> {
     let batch = new Batch();
     // One batch is hashed and written while the walk fills the next: at most two are held.
     let writing: Promise<void> = Promise.resolve();
@@ -296,16 +322,25 @@ export class LocationIndexer {
       // Awaited before the next batch and at the end; until then a failure must not go unhandled.
       writing.catch(() => undefined);
     };
-    for await (const change of changes) {
-      if (change.type === 'gone') batch.gone.push(...this.moves.gone(change.stored));
-      else if (change.type === 'entry') batch.compared.push(this.compare(change.walked, change.stored));
-      else this.problem(change);
-      if (batch.size >= this.batchSize) {
-        await send(batch);
-        batch = new Batch();
-      }
+    const added = (): Promise<void> | undefined => {
       this.report(false);
-    }
+      if (batch.size < this.batchSize) return undefined;
+      const full = batch;
+      batch = new Batch();
+      return send(full);
+    };
+    await merge({
+      entry: (walked, stored) => {
+        const compared = this.compare(walked, stored);
+        if (compared) batch.compared.push(compared);
+        return added();
+      },
+      gone: (stored) => {
+        batch.gone.push(...this.moves.gone(stored));
+        return added();
+      },
+      problem: (problem) => this.problem(problem),
+    });
     await send(batch);
     // Gone entries held back for moves, in batches like the rest.
     const unclaimed = this.moves.unclaimed();
@@ -318,7 +353,8 @@ export class LocationIndexer {
   }
 
   private report(finished: boolean): void {
-    if (!this.options.onProgress) return;
+    // The clock is read every 256 objects: per object, it cost more than an unchanged entry.
+    if (!this.options.onProgress || (!finished && this.walked % 256 !== 0)) return;
     const now = performance.now();
     if (!finished && now - this.lastProgress < PROGRESS_MS) return;
     this.lastProgress = now;
@@ -338,13 +374,36 @@ export class LocationIndexer {
     else this.summary.unreadable++;
   }
 
-  /** The entry's new fields; its content is to be hashed when it is new, or its size, mtime or inode moved. */
-  private compare(walked: WalkedEntry, stored: StoredEntry | undefined): Compared {
+  /**
+   * The entry's new fields; its content is to be hashed when it is new, or its size, mtime or
+   * inode moved. Undefined when nothing about it changed: counted here, nothing more is made
+   * for it, since that is every entry of a re-index of an unchanged tree.
+   */
+  private compare(walked: WalkedEntry, stored: StoredEntry | undefined): Compared | undefined {
     this.walked++;
+    const { parent, directory } = walked;
+    if (stored && isUnchanged(walked, stored)) {
+      if (directory) {
+        directory.uuid = stored.uuid;
+        directory.final = true;
+      }
+      this.summary.scanned++;
+      this.summary.unchanged++;
+      return undefined;
+    }
     const { locationUuid } = this.summary;
-    const parentPath = path.posix.dirname(walked.relativePath);
-    const parentUuid =
-      parentPath === '.' ? '' : (walked.parent?.uuid ?? entryUuidOf(locationUuid, parentPath));
+    const parentUuid = parent
+      ? (parent.uuid ?? entryUuidOf(locationUuid, parentOf(walked.relativePath)))
+      : '';
+    // Size, mtime and the file itself decide: a file replaced by another (a new inode, as rsync
+    // and editors do by renaming over it) is read again even when it kept size and mtime.
+    const unmoved =
+      walked.kind === EntryKind.ENTRY_KIND_FILE &&
+      stored?.kind === walked.kind &&
+      stored.sizeBytes === walked.sizeBytes &&
+      stored.modifiedAtMs === walked.modifiedAtMs &&
+      (stored.inode === 0 || (stored.inode === walked.inode && stored.device === walked.device)) &&
+      stored.contentUuid !== '';
     const fields: EntryFields = {
       uuid: stored?.uuid ?? entryUuidOf(locationUuid, walked.relativePath),
       deviceUuid: this.library.identity.deviceId,
@@ -354,22 +413,15 @@ export class LocationIndexer {
       kind: walked.kind,
       sizeBytes: walked.sizeBytes,
       modifiedAtMs: walked.modifiedAtMs,
-      contentUuid: '',
+      contentUuid: unmoved ? stored.contentUuid : '',
     };
-    // Its children, walked next, name this entry's uuid as their parent.
-    if (walked.directory) walked.directory.uuid = fields.uuid;
-    if (walked.kind !== EntryKind.ENTRY_KIND_FILE) return { walked, stored, fields, hash: false };
-    // Size, mtime and the file itself decide: a file replaced by another (a new inode, as rsync
-    // and editors do by renaming over it) is read again even when it kept size and mtime.
-    const unmoved =
-      stored?.kind === walked.kind &&
-      stored.sizeBytes === walked.sizeBytes &&
-      stored.modifiedAtMs === walked.modifiedAtMs &&
-      (stored.inode === 0 || (stored.inode === walked.inode && stored.device === walked.device)) &&
-      stored.contentUuid !== '';
-    if (unmoved)
-      return { walked, stored, fields: { ...fields, contentUuid: stored.contentUuid }, hash: false };
-    return { walked, stored, fields, hash: true };
+    // Its children, walked next, name this entry's uuid as their parent; a stored entry's is final,
+    // a new one's may still become a moved entry's (MovedEntries.resolve).
+    if (directory) {
+      directory.uuid = fields.uuid;
+      directory.final = stored !== undefined;
+    }
+    return { walked, stored, fields, hash: walked.kind === EntryKind.ENTRY_KIND_FILE && !unmoved };
   }
 
   private async writeBatch(batch: Batch, digests: Promise<(ContentDigest | Error)[]>): Promise<void> {

@@ -92,7 +92,9 @@ export class MovedEntries {
     for (const compared of batch) {
       // A parent resolved earlier in this pass (or in an earlier batch) gave its walk object a uuid.
       const parentUuid = compared.walked.parent?.uuid;
-      if (parentUuid !== undefined) compared.fields = { ...compared.fields, parentUuid };
+      if (parentUuid !== undefined && parentUuid !== compared.fields.parentUuid) {
+        compared.fields = { ...compared.fields, parentUuid };
+      }
       if (compared.stored !== undefined) continue;
       const from = this.movedFrom(compared, byInode.get(compared.walked.inode) ?? []);
       if (from) {
@@ -107,7 +109,10 @@ export class MovedEntries {
       } else if (derivedHeld.has(compared.fields.uuid) || this.claimed.has(compared.fields.uuid)) {
         compared.fields = { ...compared.fields, uuid: randomUUID() };
       }
-      if (compared.walked.directory) compared.walked.directory.uuid = compared.fields.uuid;
+      if (compared.walked.directory) {
+        compared.walked.directory.uuid = compared.fields.uuid;
+        compared.walked.directory.final = true;
+      }
     }
   }
 

@@ -26,7 +26,7 @@ test('stats are the same, errors in place, whether taken on the main thread, on 
     });
     // Never slow: all on the main thread.
     expect(shown(await new Stater(Infinity).lstatAll(paths))).toEqual(expected);
-    // Every stat "slow": the first on the main thread, the rest of the listing on the pool, and
+    // Every stat "slow": the first three on the main thread, the rest of the listing on the pool, and
     // the next listings on the pool too.
     const switching = new Stater(-1);
     expect(shown(await switching.lstatAll(paths))).toEqual(expected);

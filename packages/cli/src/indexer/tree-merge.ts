@@ -3,13 +3,17 @@ import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { WalkedEntry, WalkItem, WalkProblem } from './walk';
 
-/** One step of comparing the walk with what is stored, in byte order of the relative path. */
-export type TreeChange =
+/**
+ * Where the steps of comparing the walk with what is stored go, in byte order of the relative
+ * path. A step returns a promise when the consumer must be waited for (a batch to write).
+ */
+export interface TreeChangeSink {
   /** On disk; `stored` is the entry stored at the same path, if any. */
-  | { readonly type: 'entry'; readonly walked: WalkedEntry; readonly stored: StoredEntry | undefined }
+  entry(walked: WalkedEntry, stored: StoredEntry | undefined): Promise<void> | undefined;
   /** Stored, and known to be gone from disk. */
-  | { readonly type: 'gone'; readonly stored: StoredEntry }
-  | WalkProblem;
+  gone(stored: StoredEntry): Promise<void> | undefined;
+  problem(problem: WalkProblem): void;
+}
 
 /**
  * Paths that could not be read (a directory that could not be listed, an object that could not
@@ -41,11 +45,13 @@ const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, rel
  * stored entries plus the walk's open directory listings, whatever the size of the location.
  * Stored entries passed by the walk without a match are gone, unless under a path that could not
  * be read. A special file (FIFO, socket, device) is known not to be what was stored there, so its
- * stored entry goes.
+ * stored entry goes. Nothing per entry is awaited unless the store reads a page or the sink
+ * asks for it: a re-index of an unchanged tree is this loop for every entry.
  */
-export async function* mergeWithStored(
-  walk: AsyncIterable<WalkItem>,
+export async function mergeWithStored(
+  walk: AsyncIterable<readonly WalkItem[]>,
   stored: StoredEntryCursor,
+  sink: TreeChangeSink,
   options: {
     /**
      * The directory ('' for the root) whose own children alone are compared: a child directory
@@ -54,37 +60,51 @@ export async function* mergeWithStored(
      */
     readonly shallowAt?: string;
   } = {},
-): AsyncGenerator<TreeChange> {
+): Promise<void> {
   const kept = new KeptPaths();
   // Stored entries before `relativePath` (all of them when undefined) that the walk did not meet.
-  async function* passedBy(relativePath: string | undefined): AsyncGenerator<TreeChange> {
+  const passBy = async (relativePath: string | undefined): Promise<void> => {
     for (let head = stored.peek(); head; head = stored.peek()) {
       if (relativePath !== undefined && compareUtf8(head.relativePath, relativePath) >= 0) return;
       await stored.advance();
-      if (!kept.holds(head.relativePath)) yield { type: 'gone', stored: head };
+      if (!kept.holds(head.relativePath)) await sink.gone(head);
+    }
+  };
+  for await (const run of walk) {
+    for (const item of run) {
+      if (item.type !== 'entry') {
+        // Problems are not drained up to: a name that is not UTF-8 is shown lossily, out of order.
+        if (item.type === 'unreadable') kept.add(item.relativePath);
+        sink.problem(item);
+        continue;
+      }
+      let head = stored.peek();
+      // Most often the store is at this very path.
+      if (
+        head &&
+        head.relativePath !== item.relativePath &&
+        compareUtf8(head.relativePath, item.relativePath) < 0
+      ) {
+        await passBy(item.relativePath);
+        head = stored.peek();
+      }
+      const match = head?.relativePath === item.relativePath ? head : undefined;
+      if (match) {
+        const reading = stored.advance();
+        if (reading) await reading;
+      }
+      if (
+        options.shallowAt !== undefined &&
+        match?.kind === EntryKind.ENTRY_KIND_DIRECTORY &&
+        item.directory &&
+        parentOf(item.relativePath) === options.shallowAt
+      ) {
+        item.directory.skip = true;
+        await stored.skipSubtree(item.relativePath);
+      }
+      const writing = sink.entry(item, match);
+      if (writing) await writing;
     }
   }
-  for await (const item of walk) {
-    if (item.type !== 'entry') {
-      // Problems are not drained up to: a name that is not UTF-8 is shown lossily, out of order.
-      if (item.type === 'unreadable') kept.add(item.relativePath);
-      yield item;
-      continue;
-    }
-    yield* passedBy(item.relativePath);
-    const head = stored.peek();
-    const match = head?.relativePath === item.relativePath ? head : undefined;
-    if (match) await stored.advance();
-    if (
-      options.shallowAt !== undefined &&
-      match?.kind === EntryKind.ENTRY_KIND_DIRECTORY &&
-      item.directory &&
-      parentOf(item.relativePath) === options.shallowAt
-    ) {
-      item.directory.skip = true;
-      await stored.skipSubtree(item.relativePath);
-    }
-    yield { type: 'entry', walked: item, stored: match };
-  }
-  yield* passedBy(undefined);
+  await passBy(undefined);
 }

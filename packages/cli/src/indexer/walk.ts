@@ -20,7 +20,7 @@ export interface WalkedEntry {
   /** The directory this entry is in; undefined at the root. */
   readonly parent: WalkedDirectory | undefined;
   /** Set for a directory: its children name it as `parent`. */
-  readonly directory?: WalkedDirectory;
+  readonly directory: WalkedDirectory | undefined;
 }
 
 /** Something the walk met but cannot index: `unreadable` failed, `special` is a FIFO, socket or device. */
@@ -85,6 +85,8 @@ function specialKind(stats: fs.Stats): string {
 export interface WalkedDirectory {
   /** Set by the consumer when it resolves the directory's own entry, which comes before its children. */
   uuid?: string;
+  /** Set with `uuid` once it can no longer change (the entry was stored at this path, or resolved). */
+  final?: boolean;
   /** Set by the consumer before the walk goes on: the directory's contents are not walked. */
   skip?: boolean;
 }
@@ -106,53 +108,75 @@ class Walker {
     private readonly exclude: ReadonlySet<string>,
   ) {}
 
-  walk(under: WalkOptions['under']): AsyncGenerator<WalkItem> {
-    if (!under?.relativePath) return this.directory('', undefined);
-    return this.subtree(under.relativePath, under.parentUuid);
-  }
-
-  /** One directory as its parent's listing would show it, then its contents. */
-  private async *subtree(relativePath: string, parentUuid: string): AsyncGenerator<WalkItem> {
-    const slash = relativePath.lastIndexOf('/');
-    const parent = slash < 0 ? '' : relativePath.slice(0, slash);
-    const raw = Buffer.from(relativePath.slice(slash + 1)).toString('latin1');
-    for (const { item, descend } of await this.examine(parent, [raw], { uuid: parentUuid })) {
-      if (item) yield item;
-      if (descend && !descend.directory.skip) yield* this.directory(descend.relativePath, descend.directory);
-    }
-  }
-
   /**
    * Depth-first, each directory's children in byte order with a directory's contents placed at
    * "name/": so the whole walk comes out in byte order of the relative path, the order the
    * store's (location, path) index reads in. One directory listing per level is held: memory
    * grows with the tree's width and depth, never with its size.
+   *
+   * Items come in runs, each ending where the walk is about to list a directory's contents: the
+   * consumer has seen that directory's entry by then (and may have set `skip`). A run per step
+   * rather than an item: a generator step costs more than comparing an unchanged entry.
    */
-  private async *directory(relative: string, self: WalkedDirectory | undefined): AsyncGenerator<WalkItem> {
-    const absolute = relative ? path.join(this.root, relative) : this.root;
+  async *walk(under: WalkOptions['under']): AsyncGenerator<WalkItem[]> {
+    const stack: { readonly examined: readonly Examined[]; at: number }[] = [];
+    if (under?.relativePath) {
+      // The directory as its parent's listing would show it, then its contents.
+      const slash = under.relativePath.lastIndexOf('/');
+      const parent = slash < 0 ? '' : under.relativePath.slice(0, slash);
+      const raw = Buffer.from(under.relativePath.slice(slash + 1)).toString('latin1');
+      const self = { uuid: under.parentUuid, final: true };
+      stack.push({ examined: await this.examine(parent, [raw], self), at: 0 });
+    } else {
+      const listing = await this.listing('', undefined);
+      if (!Array.isArray(listing)) {
+        throw new TidemarkError('INVALID_ARGUMENT', `cannot read ${this.root}: ${listing.reason}`);
+      }
+      stack.push({ examined: listing, at: 0 });
+    }
+    let run: WalkItem[] = [];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.at === top.examined.length) {
+        stack.pop();
+        continue;
+      }
+      const { item, descend } = top.examined[top.at++];
+      if (item) run.push(item);
+      if (!descend) continue;
+      if (run.length > 0) {
+        yield run;
+        run = [];
+      }
+      // Read only now: the consumer has seen the directory's entry and may have set `skip`.
+      if (descend.directory.skip) continue;
+      const listing = await this.listing(descend.relativePath, descend.directory);
+      if (Array.isArray(listing)) stack.push({ examined: listing, at: 0 });
+      else run.push(listing);
+    }
+    if (run.length > 0) yield run;
+  }
+
+  /** One directory's children, examined and in byte order; a problem when it cannot be listed. */
+  private async listing(
+    relative: string,
+    self: WalkedDirectory | undefined,
+  ): Promise<Examined[] | WalkProblem> {
+    const absolute = relative ? `${this.root === '/' ? '' : this.root}/${relative}` : this.root;
     let rawNames: string[];
     try {
       rawNames = await fs.promises.readdir(absolute, { encoding: 'latin1' });
     } catch (error) {
-      if (!relative)
-        throw new TidemarkError('INVALID_ARGUMENT', `cannot read ${absolute}: ${describeError(error)}`);
-      yield {
+      return {
         type: 'unreadable',
         relativePath: relative,
         absolutePath: absolute,
         reason: describeError(error),
         subtree: true,
       };
-      return;
     }
     const examined = await this.examine(relative, rawNames, self);
-    rawNames = [];
-    examined.sort(byKey);
-    for (const { item, descend } of examined) {
-      if (item) yield item;
-      // Read only now: the consumer has seen the directory's entry and may have set `skip`.
-      if (descend && !descend.directory.skip) yield* this.directory(descend.relativePath, descend.directory);
-    }
+    return examined.sort(byKey);
   }
 
   private async examine(
@@ -233,7 +257,7 @@ class Walker {
           inode: stat.ino,
           birthMs: Math.floor(stat.birthtimeMs),
           parent: self,
-          ...(directory ? { directory } : {}),
+          directory,
         },
       });
       if (directory) examined.push({ key: `${raw}/`, descend: { relativePath, directory } });
@@ -244,6 +268,13 @@ class Walker {
 
 /** A synchronous lstat slower than this read the disk (or the network), not the kernel's cache. */
 const SLOW_SYNC_STAT_MS = 1;
+/**
+ * Slow stats in one listing before the rest go to the pool. On a busy machine the main thread is
+ * preempted now and then, and the stat it was in looks slow (measured: a loaded 2-core machine
+ * sent a warm 51k re-index to the pool for 3,000 stats at a time); a cold disk is slow on every
+ * stat, so it costs only two more to be sure.
+ */
+const SLOW_STATS_TO_SWITCH = 3;
 /** Listings stat'ed on the thread pool after a slow one, before the main thread tries again. */
 const POOL_LISTINGS_AFTER_SLOW = 64;
 /** Synchronous stats between two turns of the event loop, so a served node keeps answering. */
@@ -256,8 +287,9 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * synchronous lstat on the main thread costs a few microseconds; handing it to libuv's thread
  * pool costs several times that in queueing and wake-ups, which is most of a re-index of an
  * unchanged tree. On a cold disk or a network share the pool's parallel calls win by far. So
- * stats run synchronously until one is slow, then on the pool (STAT_IN_FLIGHT at once) for the
- * next POOL_LISTINGS_AFTER_SLOW listings, then synchronously again if the cache has warmed.
+ * stats run synchronously until a listing has SLOW_STATS_TO_SWITCH slow ones, then on the pool
+ * (STAT_IN_FLIGHT at once) for the next POOL_LISTINGS_AFTER_SLOW listings, then synchronously
+ * again if the cache has warmed.
  */
 export class Stater {
   private poolListings = 0;
@@ -271,6 +303,7 @@ export class Stater {
       return lstatOnPool(paths, 0, new Array<fs.Stats | Error>(paths.length));
     }
     const results = new Array<fs.Stats | Error>(paths.length);
+    let slow = 0;
     for (let index = 0; index < paths.length; index++) {
       const started = performance.now();
       try {
@@ -278,7 +311,7 @@ export class Stater {
       } catch (error) {
         results[index] = error as Error;
       }
-      if (performance.now() - started > this.slowSyncStatMs) {
+      if (performance.now() - started > this.slowSyncStatMs && ++slow === SLOW_STATS_TO_SWITCH) {
         this.poolListings = POOL_LISTINGS_AFTER_SLOW;
         return lstatOnPool(paths, index + 1, results);
       }
@@ -316,9 +349,17 @@ function lstatOnPool(
   });
 }
 
-/** Walks the tree under `root` (a real path) without following symlinks. */
-export function walkTree(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+/**
+ * Walks the tree under `root` (a real path) without following symlinks, in runs of items (see
+ * Walker.walk): a directory's contents are listed only after the run holding its entry is taken.
+ */
+export function walkTreeRuns(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem[]> {
   return new Walker(root, options.exclude ?? new Set()).walk(options.under);
+}
+
+/** walkTreeRuns, an item at a time. */
+export async function* walkTree(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+  for await (const run of walkTreeRuns(root, options)) yield* run;
 }
 
 /**
