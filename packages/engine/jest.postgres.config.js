@@ -9,6 +9,7 @@
 const PARAMETERIZED = [
   'apply-checkpoint',
   'apply-commit-notice',
+  'apply-covered',
   'apply-drift-count',
   'apply-lww',
   'apply-refusals',

@@ -78,17 +78,17 @@ function originsIn(batches: readonly StateBatch[]) {
 }
 
 test('rows and tombstones are served onward with the origin seq and epoch they came with, and without one when it is unknown', async () => {
-  // From A: two tags and two tombstones of ORIGIN's, one of each with its origin (seq 7 in EPOCH,
-  // seq 9 in LATER_EPOCH: lineages of their own) and one without (as a server that predates the
-  // fields sends them).
+  // From A: two tags and three tombstones of ORIGIN's, one of each with its origin (seq 7 in
+  // EPOCH, seq 9 in LATER_EPOCH: lineages of their own) and one without (as a server that
+  // predates the fields sends them); the third tombstone has a seq but no epoch.
   await applyBatch(b, a.identity.deviceId, {
     resourceType: resourceTypeOf('tag'),
     records: [tagOf(1), tagOf(2)],
-    tombstones: [tombstoneOf(3, 0, ''), tombstoneOf(4, 9, LATER_EPOCH)],
+    tombstones: [tombstoneOf(3, 0, ''), tombstoneOf(4, 9, LATER_EPOCH), tombstoneOf(5, 6, '')],
     checkpoint: {
       resourceType: resourceTypeOf('tag'),
       epoch: a.identity.epoch,
-      seq: 4,
+      seq: 5,
       hlc: undefined,
       covered: [],
       commitId: '',
@@ -110,6 +110,8 @@ test('rows and tombstones are served onward with the origin seq and epoch they c
   expect(tombstones).toEqual([
     [fixedUuid(6, 3), 0, ''],
     [fixedUuid(6, 4), 9, LATER_EPOCH],
+    // A seq without an epoch names no lineage: unknown too.
+    [fixedUuid(6, 5), 0, ''],
   ]);
 });
 
