@@ -114,6 +114,30 @@ test('a watched location: create, modify, rename, delete and a removed directory
   }
 });
 
+test('a location indexed while the node watches is watched at once, with no restart', async () => {
+  const [dir, base] = [tempDir(), tempDir()];
+  const tree = path.join(base, 'music');
+  fs.mkdirSync(path.join(tree, 'album'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'album', 'one.flac'), 'one\n');
+  await runCliJson(['init', '--library', dir]);
+  const node = new NodeProcess(dir, await freePort(), [], ['--watch']);
+  await node.start();
+  try {
+    // Indexed by another process writing the same library, as a user does.
+    const { locationUuid } = await runCliJson<IndexJson>(['index', '--library', dir, tree]);
+    await waitFor(
+      async () => node.output.includes('"msg":"watching location"'),
+      ARRIVES_MS,
+      'the node to watch the new location',
+    );
+    fs.writeFileSync(path.join(tree, 'album', 'two.flac'), 'two\n');
+    fs.rmSync(path.join(tree, 'album', 'one.flac'));
+    await waitUntilMatches(dir, locationUuid, tree, 'changes in the new location in the library');
+  } finally {
+    expect(await node.stop()).toBe(0);
+  }
+});
+
 test('a watcher error (events lost, as on a kernel queue overflow) rescans the location and loses nothing', async () => {
   const [libraryDir, tree] = [tempDir(), tempDir()];
   fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');

@@ -3,6 +3,7 @@ import { Library, readLocationsOfDevice } from '@tidemark/engine';
 import type { Logger } from '@tidemark/node';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Subscription } from 'rxjs';
 import { indexLocation, IndexSummary } from './index-location';
 
 /** What the watcher needs of @parcel/watcher; a test wraps the real one to drop events. */
@@ -194,40 +195,111 @@ class WatchedLocation {
  * Keeps every location this device has indexed current while a node runs (`tidemark node
  * --watch`). Renames arrive from @parcel/watcher on Linux as a delete and a create; the indexer
  * pairs them by device and inode (moved-entries.ts), so a moved file keeps its entry.
+ *
+ * A location indexed while the node runs (`tidemark index` in another process writes the same
+ * library) is watched at once: a commit that may have written a location (the library's commit
+ * notification, which sees other processes' commits too) makes the watcher read this device's
+ * locations again and start on any new one.
  */
 export class LocationWatcher {
-  private constructor(private readonly locations: readonly WatchedLocation[]) {}
+  private readonly locations = new Map<string, WatchedLocation>();
+  /** Locations that could not be watched (a disk not mounted): told once, not retried on every commit. */
+  private readonly unwatchable = new Set<string>();
+  private readonly subscribe: Subscribe;
+  private changes: Subscription | undefined;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private closed = false;
+
+  private constructor(
+    private readonly library: Library,
+    private readonly logger: Logger,
+    private readonly options: WatchOptions,
+  ) {
+    this.subscribe =
+      options.subscribe ?? ((dir, onEvents, opts) => parcelWatcher.subscribe(dir, onEvents, opts));
+  }
 
   static async start(library: Library, logger: Logger, options: WatchOptions = {}): Promise<LocationWatcher> {
-    const subscribe: Subscribe =
-      options.subscribe ?? ((dir, onEvents, opts) => parcelWatcher.subscribe(dir, onEvents, opts));
-    const stored = await readLocationsOfDevice(library, library.identity.deviceId);
-    const locations: WatchedLocation[] = [];
-    for (const location of stored) {
-      const watched = new WatchedLocation(library, location.path, logger, options);
+    const watcher = new LocationWatcher(library, logger, options);
+    // Subscribed before the first read: a location committed while it runs is read again after.
+    watcher.changes = library.changesOf$('location').subscribe(() => {
+      watcher.refreshSoon().catch((error: unknown) => {
+        if (!watcher.closed) logger.warn({ err: error }, 'cannot read the locations to watch');
+      });
+    });
+    try {
+      await watcher.refreshSoon();
+    } catch (error) {
+      await watcher.close();
+      throw error;
+    }
+    if (watcher.locations.size === 0 && watcher.unwatchable.size === 0) {
+      logger.warn('no indexed locations to watch yet; one indexed with `tidemark index` is watched at once');
+    }
+    return watcher;
+  }
+
+  /**
+   * Reads the locations again, once the read running (if any) is done: a commit during a read
+   * may not be in it. Reads never overlap, so a location is never started twice.
+   */
+  private refreshSoon(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
       try {
-        await watched.start(subscribe);
-        locations.push(watched);
-        logger.info({ location: location.path }, 'watching location');
+        do {
+          this.refreshAgain = false;
+          await this.refresh();
+        } while (this.refreshAgain && !this.closed);
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  /** Starts watching every location of this device not watched yet. */
+  private async refresh(): Promise<void> {
+    const stored = await readLocationsOfDevice(this.library, this.library.identity.deviceId);
+    for (const location of stored) {
+      if (this.closed) return;
+      if (this.locations.has(location.path) || this.unwatchable.has(location.path)) continue;
+      const watched = new WatchedLocation(this.library, location.path, this.logger, this.options);
+      try {
+        await watched.start(this.subscribe);
       } catch (error) {
         // A location on a disk that is not mounted: the others are still watched.
-        logger.warn({ location: location.path, err: error }, 'cannot watch location');
+        this.unwatchable.add(location.path);
+        this.logger.warn({ location: location.path, err: error }, 'cannot watch location');
+        continue;
       }
+      if (this.closed) {
+        await watched.close();
+        return;
+      }
+      this.locations.set(location.path, watched);
+      this.logger.info({ location: location.path }, 'watching location');
     }
-    if (stored.length === 0) logger.warn('no indexed locations to watch; index one with `tidemark index`');
-    return new LocationWatcher(locations);
   }
 
   /** Resolves once every location's runs are done and none is scheduled (tests, shutdown). */
   async settled(): Promise<void> {
-    await Promise.all(this.locations.map((location) => location.settled()));
+    await this.refreshing?.catch(() => undefined);
+    await Promise.all([...this.locations.values()].map((location) => location.settled()));
   }
 
   get paths(): readonly string[] {
-    return this.locations.map((location) => location.path);
+    return [...this.locations.keys()];
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.locations.map((location) => location.close()));
+    this.closed = true;
+    this.changes?.unsubscribe();
+    await this.refreshing?.catch(() => undefined);
+    await Promise.all([...this.locations.values()].map((location) => location.close()));
   }
 }
