@@ -126,6 +126,21 @@ test('a device never gets its own rows back, and a v1 request (no held prefixes)
   await closeAll(a, b, c, fresh);
 });
 
+test('a server leaves out its own rows that the requester took through a relay, on its first cursor there', async () => {
+  const { a, b } = await makeWorld();
+  const c = await createLibrary({ libraryId: a.identity.libraryId });
+  // C takes A's early versions through B, and with them B's claim on A's lineage.
+  await pullAll(c, b);
+  const fromA = totalsOf(await pullAll(c, a));
+  // A's history did not change: what C claims of A's lineage is left out, though C's cursor on A
+  // is new (no epoch yet).
+  expect(fromA.heldSkipped).toBeGreaterThan(0);
+  const fresh = await createLibrary({ libraryId: a.identity.libraryId });
+  expect(fromA.received).toBeLessThan(totalsOf(await pullAll(fresh, a)).received);
+  expect(await notDominated(a, c)).toEqual([]);
+  await closeAll(a, b, c, fresh);
+});
+
 test('a relay leaves out what the requester caught up on elsewhere', async () => {
   const { a, b } = await makeWorld();
   const c = await createLibrary({ libraryId: a.identity.libraryId });
