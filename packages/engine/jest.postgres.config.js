@@ -40,6 +40,7 @@ const PARAMETERIZED = [
   'serve-batch-size',
   'serve-origins',
   'serve-stream',
+  'shared-page-reads',
   'smoke',
   'sync-state-reads',
   'write-during-backfill',

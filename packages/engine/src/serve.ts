@@ -6,6 +6,7 @@ import { Library } from './library';
 import { OriginPrefixStore, toWire } from './origin-prefixes';
 import { recordFromValues, tombstoneFromRow, wrapRecord } from './records';
 import { ResourceName, resourceTypeOf } from './resource-types';
+import { estimatedPageBytes, once, SharedPage, sharedPageKey, sharedPageReadsOf } from './shared-pages';
 import { SqlRunner } from './store/library-database';
 import { columnsOf, RESOURCE_TABLES, StoredRow, StoredValues } from './store/resource-tables';
 
@@ -308,6 +309,35 @@ async function originsOnWire(
   return { recordOriginSeqs, recordOriginEpochs, originEpochs };
 }
 
+/**
+ * The page after `afterSeq` and what is read with it, read once for every stream that asks for
+ * the same page after the same or an earlier head (shared-pages.ts).
+ */
+function readSharedPage(
+  library: Library,
+  name: ResourceName,
+  afterSeq: number,
+  limit: number,
+  held: HeldByLineage,
+  head: number,
+): Promise<SharedPage> {
+  // A copy: the stream's filter may resolve more lineages while others still use this read.
+  const filter = new Map(held);
+  const key = sharedPageKey(name, library.identity.epoch, afterSeq, limit, filter);
+  const load = async (): Promise<SharedPage> => {
+    const sql = library.db.read;
+    const covered = await new OriginPrefixStore(sql).forType(name);
+    const page = await readPage(sql, name, afterSeq, limit, filter);
+    return {
+      covered,
+      page,
+      commitId: once(async () => (await commitAt(sql, page.lastSeq)) ?? ''),
+      origins: once(() => originsOnWire(library, page)),
+    };
+  };
+  return sharedPageReadsOf(library).read(key, head, load, estimatedPageBytes);
+}
+
 /** Rows plus tombstones of a type with seq above `afterSeq`. */
 export async function countAfter(sql: SqlRunner, name: ResourceName, afterSeq: number): Promise<number> {
   const [row] = await sql.query<{ n: number }>(
@@ -402,18 +432,18 @@ export function backfillResource$(
         library,
         (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix))),
       );
-      const claims = new OriginPrefixStore(library.db.read);
       // Commits before this stream subscribed are never reported to it: start from the head.
       reported = Math.max(reported, await library.headSeq());
       while (!stopped) {
-        // Both taken BEFORE the page: what they claim was held then, so it is held when the page
-        // is read, and a caught-up page hands all of it over (docs/architecture.md,
-        // "Origin-aware serving", points 1 and 2). `reported` is a head that was visible, at
-        // most the head of the moment: every seq up to it has committed.
-        const covered = await claims.forType(name);
+        // `head` and `covered` (read with the page, before it) are both taken BEFORE the page:
+        // what they claim was held then, so it is held when the page is read, and a caught-up
+        // page hands all of it over (docs/architecture.md, "Origin-aware serving", points 1 and
+        // 2). `reported` is a head that was visible, at most the head of the moment: every seq
+        // up to it has committed. Streams asking for the same page share its read.
         const head = reported;
-        const page = await readPage(library.db.read, name, seq, limit, await held.byLineage());
+        const shared = await readSharedPage(library, name, seq, limit, await held.byLineage(), head);
         if (stopped) return;
+        const { covered, page } = shared;
         const sent = page.records.length + page.tombstones.length;
         remaining = page.caughtUp ? 0 : Math.max(remaining - sent - page.heldSkipped, 1);
         const isNews =
@@ -427,9 +457,9 @@ export function backfillResource$(
             covered: page.caughtUp
               ? [...toWire(covered), { origin: library.identity.deviceId, epoch, seq: head }]
               : [],
-            commitId: (await commitAt(library.db.read, page.lastSeq)) ?? '',
+            commitId: await shared.commitId(),
           };
-          const origins = await originsOnWire(library, page);
+          const origins = await shared.origins();
           subscriber.next({
             resourceType,
             records: page.records,
