@@ -89,3 +89,19 @@ test('the walk comes out in the byte order of the store, so a streamed re-index 
     );
   });
 });
+
+test('changes in a mostly unchanged tree are written while the walk goes on, not all at its end', async () => {
+  const root = tempDir();
+  // 200 files in byte order f000..f199; two changed, 100 files apart.
+  const name = (i: number) => `f${String(i).padStart(3, '0')}`;
+  for (let i = 0; i < 200; i++) fs.writeFileSync(path.join(root, name(i)), `${i}\n`);
+  await withNewLibrary(async (library) => {
+    await indexLocation(library, root, { hashThreads: 0 });
+    fs.writeFileSync(path.join(root, name(10)), 'changed 10\n');
+    fs.writeFileSync(path.join(root, name(110)), 'changed 110\n');
+    // Batches of 5 go once the walk has passed 50 objects since their first change: each change
+    // is written in a transaction of its own, 50 objects after it was found.
+    const summary = await indexLocation(library, root, { hashThreads: 0, batchSize: 5 });
+    expect(summary).toMatchObject({ updated: 2, unchanged: 198, hashed: 2, transactions: 2 });
+  });
+});

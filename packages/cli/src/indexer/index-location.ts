@@ -96,11 +96,20 @@ export interface IndexSummary {
 }
 
 const PROGRESS_MS = 200;
+/**
+ * A batch is also sent once the walk has compared this many times its size since it began,
+ * however little it holds: unchanged entries do not enter batches, so the changes of a mostly
+ * unchanged tree would otherwise wait for the walk's end to be hashed and written instead of
+ * being written while it goes on.
+ */
+const WALK_SPAN_PER_BATCH = 10;
 
 /** What one write transaction will hold. */
 class Batch {
   readonly compared: Compared[] = [];
   readonly gone: string[] = [];
+  /** Objects the run had compared when this batch took its first change. */
+  since = 0;
   get size(): number {
     return this.compared.length + this.gone.length;
   }
@@ -322,9 +331,12 @@ export class LocationIndexer {
       // Awaited before the next batch and at the end; until then a failure must not go unhandled.
       writing.catch(() => undefined);
     };
+    const span = this.batchSize * WALK_SPAN_PER_BATCH;
     const added = (): Promise<void> | undefined => {
       this.report(false);
-      if (batch.size < this.batchSize) return undefined;
+      if (batch.size === 0) return undefined;
+      if (batch.size === 1 && batch.since === 0) batch.since = this.walked;
+      if (batch.size < this.batchSize && this.walked - batch.since < span) return undefined;
       const full = batch;
       batch = new Batch();
       return send(full);
