@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as parcelWatcher from '@parcel/watcher';
+import * as sqlite3 from 'sqlite3';
 import { indexLocation } from '../src/indexer/index-location';
 import { LocationWatcher, Subscribe } from '../src/indexer/location-watcher';
 import { createLogger } from '@tidemark/node';
@@ -247,6 +248,53 @@ test('a periodic whole rescan finds a change that no event reported', async () =
       await waitFor(async () => (await stored()).includes('b.txt'), ARRIVES_MS, 'the periodic rescan');
       // No event reached the watcher: after the start rescan, every run was a periodic one.
       expect(reasons.filter((reason) => reason !== 'periodic')).toEqual(['start']);
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+test('a failed run (the library kept busy by another writer) is retried as a whole rescan, with no new event', async () => {
+  const [libraryDir, tree, logs] = [tempDir(), tempDir(), tempDir()];
+  fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  const logFile = path.join(logs, 'watch.log');
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    const logger = createLogger({ level: 'info', file: logFile });
+    const watcher = await LocationWatcher.start(library, logger, { retryMs: 200 });
+    try {
+      await watcher.settled();
+      // Another process's long write transaction: the run's write waits out SQLite's busy timeout.
+      const blocker = await new Promise<sqlite3.Database>((resolve, reject) => {
+        const db = new sqlite3.Database(library.file, (error) => (error ? reject(error) : resolve(db)));
+      });
+      const exec = (sql: string) =>
+        new Promise<void>((resolve, reject) =>
+          blocker.exec(sql, (error) => (error ? reject(error) : resolve())),
+        );
+      await exec('BEGIN IMMEDIATE');
+      fs.writeFileSync(path.join(tree, 'b.txt'), 'b\n');
+      await waitFor(
+        async () =>
+          fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"indexing failed"'),
+        ARRIVES_MS,
+        'the run to fail on the busy library',
+      );
+      await exec('ROLLBACK');
+      await new Promise<void>((resolve, reject) =>
+        blocker.close((error) => (error ? reject(error) : resolve())),
+      );
+      // Nothing changes on disk from here: only the retry can write b.txt.
+      const stored = async () => [...(await entriesOfLibrary(library, locationUuid)).keys()].sort();
+      await waitFor(
+        async () => JSON.stringify(await stored()) === '["a.txt","b.txt"]',
+        ARRIVES_MS,
+        'the retry',
+      );
+      expect(fs.readFileSync(logFile, 'utf8')).toContain('"reason":"retry"');
     } finally {
       await watcher.close();
     }

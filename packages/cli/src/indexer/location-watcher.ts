@@ -20,6 +20,11 @@ export interface WatchOptions {
   readonly settleMs?: number;
   /** A whole-location rescan this often, as a safety net for events a watcher never reported. */
   readonly fullRescanMs?: number;
+  /**
+   * After a failed run, a whole rescan this much later, the wait doubling with each failure in a
+   * row up to `fullRescanMs`: what the failed run was to write is not left for the next event.
+   */
+  readonly retryMs?: number;
   readonly subscribe?: Subscribe;
   /** Called after each run with what it did (tests, metrics). */
   readonly onIndexed?: (summary: IndexSummary, reason: WatchRunReason, location: string) => void;
@@ -29,13 +34,15 @@ export interface WatchOptions {
 const DEFAULT_SETTLE_MS = 100;
 /** Hourly: a full walk of a NAS-sized location costs minutes of disk time. */
 const DEFAULT_FULL_RESCAN_MS = 60 * 60 * 1000;
+/** Long enough for a busy library (another process's long write) or a disk waking up. */
+const DEFAULT_RETRY_MS = 30_000;
 /**
  * Directories held for the next run; a burst touching more (a big copy, a checkout) is one
  * whole-location rescan instead, so what is held stays bounded.
  */
 const MAX_DIRTY_DIRECTORIES = 1_000;
 
-export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic';
+export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' | 'retry';
 
 /**
  * One location kept current. A burst of file-system events is followed by a rescan of only the
@@ -50,6 +57,9 @@ class WatchedLocation {
   private subscription: { unsubscribe(): Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private periodic: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  /** Failed runs in a row. */
+  private failures = 0;
   private running: Promise<void> | undefined;
   private pending: WatchRunReason | undefined;
   /** Directories (relative paths) named by events since the last run began. */
@@ -129,6 +139,11 @@ class WatchedLocation {
     // What this run covers is taken now: events from here on are for the next run.
     const scopes = this.full ? undefined : [...this.dirty];
     this.full = false;
+    // A whole rescan (any run after a failure is one) covers what the retry was for.
+    if (!scopes && this.retry) {
+      clearTimeout(this.retry);
+      this.retry = undefined;
+    }
     this.dirty = new Set();
     if (scopes?.length === 0) return;
     if (!fs.existsSync(this.path)) {
@@ -149,12 +164,20 @@ class WatchedLocation {
     } catch (error) {
       // The library closing under a run at shutdown is not a failure of the location.
       if (!this.closed) {
-        this.logger.error({ location: this.path, reason, err: error }, 'indexing failed');
-        // What this run was to cover is covered by the next one, whole.
+        // What this run was to cover is covered by the next one, whole, and soon.
         this.full = true;
+        const every = this.options.fullRescanMs ?? DEFAULT_FULL_RESCAN_MS;
+        const wait = Math.min(every, (this.options.retryMs ?? DEFAULT_RETRY_MS) * 2 ** this.failures++);
+        this.logger.error({ location: this.path, reason, err: error, retryInMs: wait }, 'indexing failed');
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.schedule('retry', 0);
+        }, wait);
+        this.retry.unref();
       }
       return;
     }
+    this.failures = 0;
     this.options.onIndexed?.(summary, reason, this.path);
     const { added, updated, moved, deleted, unchanged, unreadable, seconds } = summary;
     this.logger.info(
@@ -185,6 +208,7 @@ class WatchedLocation {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.periodic) clearInterval(this.periodic);
+    if (this.retry) clearTimeout(this.retry);
     this.timer = undefined;
     await this.subscription?.unsubscribe();
     await this.running;
