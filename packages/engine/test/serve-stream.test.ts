@@ -154,17 +154,24 @@ test('follow: after catching up, a commit arrives as a batch of its own', async 
 test('follow with a quiet catch-up from the head sends nothing until a commit, then that commit', async () => {
   await putTags(0, 2);
   const head = await library.headSeq();
-  // The commit is made once the stream has read its (empty) first page and looks for new
-  // commits: the second time it reads the head.
-  const realHeadSeq = library.headSeq.bind(library);
-  let reads = 0;
-  jest.spyOn(library, 'headSeq').mockImplementation(async () => {
-    const value = await realHeadSeq();
-    if (++reads === 2) await putTags(2, 1);
-    return value;
+  // The commit is made once the stream has read its first page, empty (its probe found nothing).
+  const read = library.db.read;
+  let emptyProbes = 0;
+  jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    dialect: read.dialect,
+    query: async (text, params) => {
+      const rows = await read.query(text, params);
+      if (
+        text.trimStart().startsWith('WITH firsts') &&
+        (rows[0] as { n: number }).n === 0 &&
+        ++emptyProbes === 1
+      )
+        await putTags(2, 1);
+      return rows as never;
+    },
   });
   const batch = await firstValueFrom(served(10, { follow: true, quietCatchUp: true }, head));
-  expect(reads).toBeGreaterThanOrEqual(2);
+  expect(emptyProbes).toBeGreaterThanOrEqual(1);
   expect(shapeOf(batch)).toEqual({ items: 1, remaining: 0, caughtUp: true, reset: false });
   expect((batch.records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 2));
 });
@@ -329,6 +336,67 @@ test('a stream the consumer leaves mid-backfill reads no further page', async ()
   // gets its turns in between and reads its next pages (4 more of them).
   for (let n = 0; n < 50; n++) await read.query('SELECT 1');
   expect(reads).toBe(first.readsThen);
+});
+
+test('a stream the consumer leaves while a page is read emits nothing and reads nothing after that page', async () => {
+  await putTags(0, 10);
+  const read = library.db.read;
+  let reads = 0;
+  let leave: (() => void) | undefined;
+  let pages = 0;
+  jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    dialect: read.dialect,
+    query: async (text, params) => {
+      reads += 1;
+      const rows = await read.query(text, params);
+      // The second page's tombstones: the last statement of its read.
+      if (/FROM tombstones\s+WHERE resource_type = \? AND seq > \? AND seq <= \?/.test(text) && ++pages === 2)
+        leave?.();
+      return rows as never;
+    },
+  });
+  const batches: StateBatch[] = [];
+  const left = new Promise<number>((resolve, reject) => {
+    const subscription = served(2).subscribe({ next: (batch) => batches.push(batch), error: reject });
+    leave = () => {
+      subscription.unsubscribe();
+      resolve(reads);
+    };
+  });
+  const readsThen = await left;
+  for (let n = 0; n < 50; n++) await read.query('SELECT 1');
+  expect({ batches: batches.length, readsAfter: reads - readsThen }).toEqual({ batches: 1, readsAfter: 0 });
+});
+
+test('a cursor of this epoch at seq 0 with a commit id is served from 0 without a reset', async () => {
+  await putTags(0, 2);
+  const [first] = await lastValueFrom(
+    backfillResource$(
+      library,
+      'tag',
+      { epoch: library.identity.epoch, seq: 0, commitId: 'f'.repeat(32) },
+      10,
+    ).pipe(toArray()),
+  );
+  expect(shapeOf(first)).toEqual({ items: 2, remaining: 0, caughtUp: true, reset: false });
+});
+
+test('pages whose items the requester all holds are sent with nothing but held_skipped, and move its cursor', async () => {
+  await putTags(0, 6);
+  const head = await library.headSeq();
+  const held = [{ origin: library.identity.deviceId, epoch: library.identity.epoch, seq: head }];
+  const batches = await lastValueFrom(served(2, { held }).pipe(toArray()));
+  expect(
+    batches.map((batch) => ({
+      ...shapeOf(batch),
+      heldSkipped: batch.heldSkipped,
+      seq: batch.checkpoint!.seq,
+    })),
+  ).toEqual([
+    { items: 0, remaining: 4, caughtUp: false, reset: false, heldSkipped: 2, seq: head - 4 },
+    { items: 0, remaining: 2, caughtUp: false, reset: false, heldSkipped: 2, seq: head - 2 },
+    { items: 0, remaining: 0, caughtUp: true, reset: false, heldSkipped: 2, seq: head },
+  ]);
 });
 
 test('a failure while serving errors the stream with that failure', async () => {
