@@ -108,6 +108,12 @@ test('an empty type is one caught-up batch with remaining 0, at the cursor’s s
   expect(batches[0].checkpoint).toMatchObject({ seq: head, hlc: undefined });
 });
 
+test('a type with nothing yet is one caught-up batch at seq 0, without a commit id (no commit issued it)', async () => {
+  const batches = await lastValueFrom(served(2).pipe(toArray()));
+  expect(batches.map(shapeOf)).toEqual([{ items: 0, remaining: 0, caughtUp: true, reset: false }]);
+  expect(batches[0].checkpoint).toMatchObject({ seq: 0, hlc: undefined, commitId: '' });
+});
+
 test('the next page is read after the backpressure resolved: rows updated in between are served again, and remaining stays above 0 until caught up', async () => {
   await putTags(0, 4);
   let calls = 0;
