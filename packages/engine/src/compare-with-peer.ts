@@ -1,5 +1,5 @@
 import { ResourceDigest } from '@tidemark/proto';
-import { digestResource, digestsEqual } from './digest';
+import { digestOfStore, digestsEqual } from './digest';
 import { TidemarkError } from './errors';
 import { Library } from './library';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf, resourceTypeOf } from './resource-types';
@@ -54,7 +54,7 @@ export async function compareWithPeer(
   const results: TypeComparison[] = [];
   for (const theirs of remote.digests) {
     const name = resourceNameOf(theirs.resourceType);
-    const ours = await digestResource(library.db.read, name, { excludeOrigins });
+    const ours = await digestOfStore(library.db, name, { excludeOrigins });
     results.push({
       resourceType: name,
       equal: digestsEqual(ours, theirs),

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { TidemarkError } from './errors';
 import { resourceHead } from './heads';
 import { ResourceName, resourceTypeOf } from './resource-types';
-import { SqlRunner } from './store/library-database';
+import type { DigestScanOptions } from './store/digest-thread';
+import type { LibraryStore, SqlRunner } from './store/library-database';
 import { RESOURCE_TABLES } from './store/resource-tables';
 
 const PAGE = 5_000;
@@ -74,6 +75,19 @@ export async function digestResource(
     hash: accumulator.hash,
     seq: head,
   };
+}
+
+/**
+ * One type's digest of a library's store: off the event loop where the store offers that
+ * (SQLite), else on its read connection. Anti-entropy and the Digest call use this, so a digest
+ * of a large library does not hold up the applies and follow batches of the same process.
+ */
+export function digestOfStore(
+  store: LibraryStore,
+  name: ResourceName,
+  options: DigestScanOptions = {},
+): Promise<ResourceDigest> {
+  return store.digest ? store.digest(name, options) : digestResource(store.read, name, options);
 }
 
 function digestCancelled(): TidemarkError {

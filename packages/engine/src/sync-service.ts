@@ -10,7 +10,7 @@ import {
 } from '@tidemark/proto';
 import { concat, defer, merge, Observable, tap } from 'rxjs';
 import { COMMIT_ID_PATTERN } from './commits';
-import { digestResource } from './digest';
+import { digestOfStore } from './digest';
 import { TidemarkError } from './errors';
 import { Library } from './library';
 import { offsetOneWay, PeerClockStore } from './peer-clocks';
@@ -141,7 +141,7 @@ export class LibrarySyncService {
     const digests = [];
     for (const name of names) {
       digests.push(
-        await digestResource(this.library.db.read, name, {
+        await digestOfStore(this.library.db, name, {
           excludeOrigins: request.excludeOrigins,
           signal: options.signal,
         }),

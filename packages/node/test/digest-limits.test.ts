@@ -62,9 +62,12 @@ test('a digest the caller cancels stops scanning at the next page', async () => 
   // Hold the scan at its first page until the test lets it go: the cancel then arrives mid-scan
   // on every machine, however fast.
   // The raw database is @internal to the engine (not in its declarations); its read runner is
-  // the one seam where a test can hold a scan between pages without changing the engine.
-  const database = (node.library as unknown as { db: { read: PageReads } }).db;
+  // the one seam where a test can hold a scan between pages without changing the engine. A
+  // SQLite store digests on a thread of its own (engine test digest-thread.test.ts covers its
+  // cancel); without `digest` the scan runs on the read runner, as on a store without a thread.
+  const database = (node.library as unknown as { db: { read: PageReads; digest?: unknown } }).db;
   const reads = database.read;
+  Object.defineProperty(database, 'digest', { configurable: true, value: undefined });
   let pages = 0;
   let reached!: () => void;
   const firstPageReached = new Promise<void>((resolve) => (reached = resolve));
@@ -111,6 +114,7 @@ test('a digest the caller cancels stops scanning at the next page', async () => 
     release();
     digest.mockRestore();
     delete (database as { read?: unknown }).read;
+    delete (database as { digest?: unknown }).digest;
     client.close();
   }
 });

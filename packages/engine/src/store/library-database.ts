@@ -1,7 +1,10 @@
+import { ResourceDigest } from '@tidemark/proto';
 import { Mutex } from 'async-mutex';
 import * as sqlite3 from 'sqlite3';
 import { DataSource } from 'typeorm';
 import { TidemarkError } from '../errors';
+import type { ResourceName } from '../resource-types';
+import { DigestScanOptions, DigestThread } from './digest-thread';
 import { SQLITE_DIALECT, StoreDialect, StoreKind } from './dialect';
 import { LIBRARY_MIGRATIONS } from './migrations';
 
@@ -34,6 +37,11 @@ export interface LibraryStore {
   readonly file: string;
   writeTransaction<T>(fn: (sql: SqlRunner) => Promise<T>): Promise<T>;
   readonly read: SqlRunner;
+  /**
+   * One type's digest computed away from the event loop, where the store can do that (SQLite:
+   * `DigestThread`). Without it, callers run `digestResource` on `read`.
+   */
+  digest?(name: ResourceName, options?: DigestScanOptions): Promise<ResourceDigest>;
   close(): Promise<void>;
 }
 
@@ -59,7 +67,8 @@ const QUIET_SQLITE3: typeof sqlite3 = Object.create(sqlite3, {
 
 /**
  * The library's SQLite file, opened twice: a writer connection used only inside write
- * transactions, and a reader connection for serving, digests and status. Reads must not share
+ * transactions, and a reader connection for serving and status; digests read on a third, in a
+ * thread of their own (`DigestThread`), opened with the first. Reads must not share
  * the writer's connection: they would see uncommitted rows of a transaction still in flight, and
  * could serve a row (and a checkpoint past it) that is then rolled back. In WAL mode the reader
  * sees only committed data and never blocks the writer.
@@ -69,12 +78,15 @@ export class LibraryDatabase implements LibraryStore {
   readonly dialect = SQLITE_DIALECT;
   private readonly writeLock = new Mutex();
   private closed = false;
+  private readonly digests: DigestThread;
 
   private constructor(
     readonly file: string,
     private readonly writer: DataSource,
     private readonly reader: DataSource,
-  ) {}
+  ) {
+    this.digests = new DigestThread(file, BUSY_TIMEOUT_MS);
+  }
 
   static async open(file: string, options: LibraryDatabaseOptions = {}): Promise<LibraryDatabase> {
     const writerCacheKib = options.writerCacheKib ?? DEFAULT_WRITER_CACHE_KIB;
@@ -169,6 +181,12 @@ export class LibraryDatabase implements LibraryStore {
     };
   }
 
+  /** Digests on the digest thread's read-only connection: committed data only, like `read`. */
+  async digest(name: ResourceName, options?: DigestScanOptions): Promise<ResourceDigest> {
+    this.assertOpen();
+    return this.digests.digest(name, options);
+  }
+
   /** The TypeORM data source of the writer, for repositories and the migration table. */
   get dataSource(): DataSource {
     return this.writer;
@@ -179,6 +197,7 @@ export class LibraryDatabase implements LibraryStore {
     // Wait for the write in flight: closing under it would roll it back half-reported.
     await this.writeLock.runExclusive(async () => {
       this.closed = true;
+      await this.digests.close();
       await this.reader.destroy();
       await this.writer.destroy();
     });
