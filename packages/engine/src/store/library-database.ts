@@ -68,7 +68,7 @@ const QUIET_SQLITE3: typeof sqlite3 = Object.create(sqlite3, {
 /**
  * The library's SQLite file, opened twice: a writer connection used only inside write
  * transactions, and a reader connection for serving and status; digests read on a third, in a
- * thread of their own (`DigestThread`), opened with the first. Reads must not share
+ * thread of their own (`DigestThread`) that the first digest starts. Reads must not share
  * the writer's connection: they would see uncommitted rows of a transaction still in flight, and
  * could serve a row (and a checkpoint past it) that is then rolled back. In WAL mode the reader
  * sees only committed data and never blocks the writer.
