@@ -87,3 +87,25 @@ test('batches applied together announce once, with the head after all of them', 
   );
   expect(notices).toEqual([before + 4]);
 });
+
+test('an apply wakes the followers of the types it wrote, and only those', async () => {
+  // No commit watch: what wakes a follower here is the apply's own notice.
+  const quiet = await createLibrary({
+    libraryId: a.identity.libraryId,
+    clock: { now: clock.now },
+    commitNotifications: false,
+    fallbackPollMs: 3_600_000,
+  });
+  try {
+    const before = await quiet.headSeq();
+    const heard: string[] = [];
+    const followers = (['tag', 'collection'] as const).map((name) =>
+      quiet.changesOf$(name).subscribe((head) => heard.push(`${name} ${head}`)),
+    );
+    await applyBatch(quiet, a.identity.deviceId, tags(0, 2, 2));
+    for (const follower of followers) follower.unsubscribe();
+    expect(heard).toEqual([`tag ${before + 2}`]);
+  } finally {
+    await quiet.close();
+  }
+});

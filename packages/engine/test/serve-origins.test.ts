@@ -102,6 +102,12 @@ test('rows and tombstones are served onward with the origin seq and epoch they c
     heldSkipped: 0,
   });
 
+  // An unknown origin names no lineage: none is recorded for it.
+  const [unnamed] = await b.db.read.query<{ n: number }>(
+    "SELECT count(*) AS n FROM origin_lineages WHERE epoch = ''",
+  );
+  expect(Number(unnamed.n)).toBe(0);
+
   const { records, tombstones } = originsIn(await served(b));
   expect(records).toEqual([
     [fixedUuid(5, 1), 0, ''],
