@@ -3,7 +3,7 @@ import { acceptChanges } from './membership/accept-changes';
 import { authorizeRows, MembershipView, readMembershipView } from './membership/authorize-batch';
 import { rederiveMembers } from './membership/membership-state';
 import { changeFromRecord, checkChange, SignedChange } from './membership/signed-change';
-import { COMMIT_ID_PATTERN } from './commits';
+import { isCommitIdForm } from './commits';
 import { recordSkippedRows } from './membership/skipped-rows';
 import { MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
 import { compareVersion, encodeHlc, HlcStamp } from './hlc';
@@ -131,7 +131,7 @@ function parseBatch(batch: StateBatch): { name: ResourceName; items: Incoming[] 
   if (originProblem) throw new MalformedBatchError(`${name} batch: ${originProblem}`);
   // In-process callers may build a checkpoint without the field; the wire always decodes one.
   const commitId = checkpoint.commitId ?? '';
-  if (commitId !== '' && !COMMIT_ID_PATTERN.test(commitId)) {
+  if (!isCommitIdForm(commitId)) {
     throw new MalformedBatchError(
       `${name} batch checkpoint commit_id must be empty or 32 lowercase hex digits`,
     );

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { timeCommitIdWorkSync } from './commit-id-cost';
 import { SqlRunner } from './store/library-database';
 
 /**
@@ -31,3 +32,8 @@ export async function commitAt(sql: SqlRunner, seq: number): Promise<string | un
 }
 
 export const COMMIT_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/** Whether a commit id from the wire is empty (a v1 peer) or of the form a checkpoint sends. */
+export function isCommitIdForm(commitId: string): boolean {
+  return timeCommitIdWorkSync('validate', () => commitId === '' || COMMIT_ID_PATTERN.test(commitId));
+}

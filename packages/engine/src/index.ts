@@ -144,3 +144,10 @@ export { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './s
 export { inspectLibraryFile, type LibraryFileShape } from './store/inspect-file';
 export { type StoreKind } from './store/dialect';
 export { DEFAULT_MAX_CONNECTIONS, isDatabaseUrl, parseDatabaseUrl } from './store/postgres-database';
+export {
+  COMMIT_ID_WORK,
+  commitIdCost,
+  type CommitIdCost,
+  type CommitIdWork,
+  type CommitIdWorkTotal,
+} from './commit-id-cost';

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { merge, Observable, share, Subject, takeUntil } from 'rxjs';
+import { timeCommitIdWork } from './commit-id-cost';
 import { checkFallbackPollMs, CommitWatch, DEFAULT_FALLBACK_POLL_MS } from './commit-watch';
 import { TidemarkError } from './errors';
 import { decodeHlc, HlcOptions, HybridLogicalClock } from './hlc';
@@ -421,7 +422,7 @@ export class Library {
         ? // A hub is not restored by copying a file: a database restored into place (pg_restore
           // into a new database or schema) has new oids; a physical restore is caught by commit ids.
           await Library.checkStoreIdentity(db, row.epoch, row.file_identity, await postgresIdentityOf(db))
-        : await checkHistoryMark(
+        : await Library.checkHistoryOf(
             db as LibraryDatabase,
             file,
             await Library.checkStoreIdentity(db, row.epoch, row.file_identity, fileIdentityOf(file)),
@@ -435,6 +436,11 @@ export class Library {
     // The persisted floor keeps the clock monotonic across restarts and wall-clock steps.
     const clock = new HybridLogicalClock(decodeHlc(row.hlc_floor), options.clock);
     return new Library(db, identity, clock, options, await Library.ownLineageOf(db, identity));
+  }
+
+  /** The history mark's check at open (rolled-back.ts), counted as commit-id work. */
+  private static checkHistoryOf(db: LibraryDatabase, file: string, epoch: string): Promise<string> {
+    return timeCommitIdWork('mark', () => checkHistoryMark(db, file, epoch));
   }
 
   /** This database's lineage id, made on the first open in an epoch. */
@@ -524,7 +530,9 @@ export class Library {
 
   private async markHistory(): Promise<void> {
     if (this.closed || this.db.kind !== 'sqlite') return;
-    writeHistoryMark(this.db.file, await currentHistoryMark(this.db.read, this.identity.epoch));
+    await timeCommitIdWork('mark', async () =>
+      writeHistoryMark(this.db.file, await currentHistoryMark(this.db.read, this.identity.epoch)),
+    );
   }
 
   /**

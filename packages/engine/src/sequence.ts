@@ -1,4 +1,5 @@
 import { decodeHlc, encodeHlc, HybridLogicalClock } from './hlc';
+import { timeCommitIdWork } from './commit-id-cost';
 import { recordCommit } from './commits';
 import { ResourceName } from './resource-types';
 import { SqlRunner } from './store/library-database';
@@ -63,7 +64,7 @@ export class ChangeSequence {
       [this.last, encodeHlc(this.clock.current), encodeHlc(this.clock.heldCeiling)],
     );
     if (!this.changed) return;
-    await recordCommit(this.sql, this.last);
+    await timeCommitIdWork('record', () => recordCommit(this.sql, this.last));
     // PostgreSQL: other processes' follow streams of these types learn of it at commit.
     await this.sql.announce?.(this.last, [...this.written]);
   }

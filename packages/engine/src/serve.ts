@@ -1,5 +1,6 @@
 import { Checkpoint, OriginPrefix, Record as WireRecord, StateBatch, Tombstone } from '@tidemark/proto';
 import { Observable } from 'rxjs';
+import { timeCommitIdWork } from './commit-id-cost';
 import { commitAt } from './commits';
 import { decodeHlc } from './hlc';
 import { Library } from './library';
@@ -331,7 +332,9 @@ function readSharedPage(
     return {
       covered,
       page,
-      commitId: once(async () => (await commitAt(sql, page.lastSeq)) ?? ''),
+      commitId: once(() =>
+        timeCommitIdWork('checkpoint', async () => (await commitAt(sql, page.lastSeq)) ?? ''),
+      ),
       origins: once(() => originsOnWire(library, page)),
     };
   };
@@ -415,7 +418,8 @@ export function backfillResource$(
       // without an epoch to no database we can name: restart from 0, never skip. Whenever that
       // discards a position (seq > 0, or any foreign epoch), say so, so the client does not take
       // the restart for its old position going on.
-      const ours = cursor.epoch === epoch && (await sameHistory(library, cursor));
+      const ours =
+        cursor.epoch === epoch && (await timeCommitIdWork('resume', () => sameHistory(library, cursor)));
       const reset = !ours && (cursor.epoch !== '' || cursor.seq > 0);
       let seq = ours ? cursor.seq : 0;
       let remaining = await countAfter(library.db.read, name, seq);

@@ -9,7 +9,7 @@ import {
   StateRequest,
 } from '@tidemark/proto';
 import { concat, defer, merge, Observable, tap } from 'rxjs';
-import { COMMIT_ID_PATTERN } from './commits';
+import { isCommitIdForm } from './commits';
 import { digestOfStore } from './digest';
 import { TidemarkError } from './errors';
 import { Library } from './library';
@@ -221,7 +221,7 @@ export class LibrarySyncService {
       }
       // In-process callers may build a cursor without the field; the wire always decodes one.
       const commitId = cursor.commitId ?? '';
-      if (commitId !== '' && !COMMIT_ID_PATTERN.test(commitId)) {
+      if (!isCommitIdForm(commitId)) {
         throw new TidemarkError(
           'INVALID_ARGUMENT',
           `cursor commit_id for ${name} must be empty or 32 lowercase hex digits, as a checkpoint sent it`,

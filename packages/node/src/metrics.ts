@@ -1,4 +1,4 @@
-import { HlcStamp, resourceNameOf } from '@tidemark/engine';
+import { COMMIT_ID_WORK, commitIdCost, HlcStamp, resourceNameOf } from '@tidemark/engine';
 import type { StateBatch } from '@tidemark/proto';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PeerSessionEvent } from './peers/events';
@@ -116,6 +116,7 @@ export class NodeMetrics {
    */
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    registerCommitIdMetrics(this.registry);
   }
 
   /** A batch written to a caller's stream. */
@@ -177,6 +178,35 @@ export class NodeMetrics {
     else if (applied && newest)
       this.lagSeconds.set(labels, Math.max(0, newest.physicalMs - applied.physicalMs) / 1000);
   }
+}
+
+/**
+ * The restored-history check's operations and their latency, process-wide totals from the engine
+ * read when the page is served (several nodes in one process share them).
+ */
+function registerCommitIdMetrics(registry: Registry): void {
+  new Counter({
+    name: 'tidemark_commit_id_operations_total',
+    help: 'Operations of the restored-history check in this process, by work: commits rows written, commit lookups for checkpoints and resuming cursors, history-mark checks and writes, commit-id form checks (docs/architecture.md, "What the check costs").',
+    labelNames: ['work'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const cost = commitIdCost();
+      for (const work of COMMIT_ID_WORK) this.inc({ work }, cost[work].count);
+    },
+  });
+  new Counter({
+    name: 'tidemark_commit_id_seconds_total',
+    help: 'Wall time of those operations, each from its call to its settled promise: latency, waits for the database connection and the event loop included, not CPU.',
+    labelNames: ['work'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const cost = commitIdCost();
+      for (const work of COMMIT_ID_WORK) this.inc({ work }, cost[work].seconds);
+    },
+  });
 }
 
 function safeName(type: number): string | undefined {

@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly mesh: number | undefined;
   /** `--no-origin-filter`: the mesh's nodes ask for every row (the "before" figures). */
   readonly originFilter: boolean;
+  /** `--rewind`: the price of a same-epoch restore (rewind.ts) instead of the two-node runs. */
+  readonly rewind: boolean;
   /** `--hub`: the hub bench (hub-bench.ts) instead of the two-node runs. */
   readonly hub: HubBenchOptions | undefined;
 }
@@ -55,6 +57,10 @@ const HELP = `usage: npm run bench -- [options]
                          device writes --entries more while the nodes run)
   --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)
   --index                the indexing bench instead (--index --help for its options)
+  --rewind               instead: the price of a restore that keeps the epoch: A (--entries) and
+                         B and C in a full mesh; A's library.db and history mark copied back from a
+                         backup taken before --changes entries changed; rows B and C receive from
+                         A (the reset) and from each other (the rewind), and seconds to settle
   --hub                  instead: a library of --entries entries (default 1000000) in one location per
                          follower, served by 1 and then 2 node processes to --followers concurrent
                          followers (real gRPC clients, member certificates, mutual TLS), each
@@ -111,6 +117,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     out: raw('--out') ?? 'bench/results/latest.json',
     mesh: raw('--mesh') === undefined ? undefined : int('--mesh', 2, 2),
     originFilter: !argv.includes('--no-origin-filter'),
+    rewind: argv.includes('--rewind'),
     hub: hub
       ? {
           followers: int('--followers', 200),

@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Library } from '@tidemark/engine';
-import { sqliteVersion } from '@tidemark/engine/testing';
+import { CommitIdWork, Library } from '@tidemark/engine';
+import { CommitIdUnitCost, measureCommitIdUnitCost, sqliteVersion } from '@tidemark/engine/testing';
 import { PEER_SESSION_BATCH_SIZE } from '@tidemark/node';
 import { formatTable } from '../output';
 import { BenchOptions, parseBenchArgs } from './args';
@@ -16,9 +16,11 @@ import { FloorResult, measureFloor } from './floor';
 import { parseIndexBenchArgs, runIndexBench } from './index-bench';
 import { followInProcess } from './in-process-follow';
 import { prepareSource } from './libraries';
-import { ThreadCpu } from './thread-cpu';
+import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
+import { CommitIdShare, commitIdShare, spentBetween, spentBy, spentHere } from './commit-id-share';
 import { runMesh } from './mesh';
 import { runHubBench } from './hub-bench';
+import { runRewind } from './rewind';
 import { NodeProcess } from './node-process';
 import {
   BackfillResult,
@@ -27,6 +29,7 @@ import {
   fullBackfill,
   incremental,
   IncrementalResult,
+  PhaseCommitIds,
   resume,
   ResumeResult,
   startServer,
@@ -48,6 +51,35 @@ const num = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (s: number) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`);
 const cpu = (used: ThreadCpu) => `${used.main.toFixed(1)} + ${used.other.toFixed(1)} s`;
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
+const pct3 = (x: number) => `${(x * 100).toFixed(3)} %`;
+
+/** One line of the table: the check's CPU against the phase's CPU and wall time, and the mark's. */
+function commitIdLine(share: CommitIdShare): string {
+  const count = (work: CommitIdWork) =>
+    Object.values(share.byProcess).reduce((sum, spend) => sum + spend.count[work], 0);
+  return (
+    `${secs(share.checkCpuSeconds)} CPU` +
+    (share.checkShareOfCpu !== undefined
+      ? ` = ${pct3(share.checkShareOfCpu)} of the processes' ${secs(share.cpuSeconds!)}`
+      : '') +
+    `, ${pct3(share.checkShareOfWall)} of ${secs(share.phaseSeconds)} wall` +
+    ` (${num(count('record'))} commit rows, ${num(count('checkpoint'))} checkpoint and ${num(count('resume'))} cursor lookups)` +
+    `; history mark ${secs(share.markCpuSeconds)} (${num(count('mark'))} writes)`
+  );
+}
+
+/** The unit costs, measured on a scratch copy of `file` (its node stopped) in `workDir`. */
+async function commitIdUnitCost(file: string, workDir: string): Promise<CommitIdUnitCost> {
+  const copy = path.join(workDir, 'commit-id-unit-cost', path.basename(file));
+  fs.mkdirSync(path.dirname(copy), { recursive: true });
+  for (const suffix of ['', '-wal', '.history'])
+    if (fs.existsSync(file + suffix)) fs.copyFileSync(file + suffix, copy + suffix);
+  try {
+    return await measureCommitIdUnitCost(copy);
+  } finally {
+    fs.rmSync(path.dirname(copy), { recursive: true, force: true });
+  }
+}
 
 async function engineSqliteVersion(file: string): Promise<string> {
   const library = await Library.open(file);
@@ -85,11 +117,24 @@ async function run(options: BenchOptions): Promise<void> {
     let incr: IncrementalResult;
     let follow: FollowResult | undefined;
     let followOwn: FollowResult | undefined;
+    let followCommitIds: PhaseCommitIds | undefined;
+    let followPhaseSeconds = 0;
     try {
       log(`incremental: ${options.incrementalChanges} entries change on A`);
       incr = await incremental(aLibrary, bLibrary, options.incrementalChanges, full.seconds);
       if (options.followSeconds > 0) {
+        const spentBefore = {
+          writer: spentHere(),
+          A: await spentBy(server.metricsPort),
+          B: await spentBy(backfill.bMetricsPort),
+        };
+        const cpuBefore = {
+          a: readThreadCpu(server.node.pid),
+          b: readThreadCpu(backfill.b.pid),
+          here: process.cpuUsage(),
+        };
         log(`follow: ${options.followRate} commits/s for ${options.followSeconds} s`);
+        const followStart = performance.now();
         follow = await followLatency(aLibrary, bLibrary, options.followSeconds, options.followRate);
         log(`follow, in-process: the same, written by a node in the bench process that B follows`);
         followOwn = await followInProcess(
@@ -101,6 +146,25 @@ async function run(options: BenchOptions): Promise<void> {
           options.followSeconds,
           options.followRate,
         );
+        followPhaseSeconds = (performance.now() - followStart) / 1000;
+        // The writer is the bench process (Library.write on A's file, then a node of its own).
+        const byProcess = {
+          writer: spentBetween(spentBefore.writer, spentHere()),
+          A: spentBetween(spentBefore.A, await spentBy(server.metricsPort)),
+          B: spentBetween(spentBefore.B, await spentBy(backfill.bMetricsPort)),
+        };
+        const cpuA = cpuBetween(cpuBefore.a, readThreadCpu(server.node.pid));
+        const cpuB = cpuBetween(cpuBefore.b, readThreadCpu(backfill.b.pid));
+        const here = process.cpuUsage(cpuBefore.here);
+        // The writer and, in-process, A's node run in the bench process, so its CPU counts too
+        // (with its poll of B's file every 2 ms).
+        followCommitIds = {
+          byProcess,
+          cpuSeconds:
+            cpuA && cpuB
+              ? cpuA.main + cpuA.other + cpuB.main + cpuB.other + (here.user + here.system) / 1e6
+              : undefined,
+        };
       }
     } finally {
       await aLibrary.close();
@@ -109,6 +173,8 @@ async function run(options: BenchOptions): Promise<void> {
     const peakAfterFollow = { a: server.node.peakRssBytes(), b: backfill.b.peakRssBytes() };
     await backfill.b.stop();
     await backfill.proxy.close();
+    log("commit-id check: the CPU of each piece, on a copy of B's file");
+    const unitCost = await commitIdUnitCost(backfill.bFile, workDir);
 
     let resumed: ResumeResult | undefined;
     if (!options.skipResume) {
@@ -143,6 +209,12 @@ async function run(options: BenchOptions): Promise<void> {
       };
     }
 
+    const share = (phaseSeconds: number, phase: PhaseCommitIds) =>
+      commitIdShare(phaseSeconds, phase.cpuSeconds, phase.byProcess, unitCost);
+    const backfillShare = share(full.seconds, full.commitIds);
+    const followShare = followCommitIds ? share(followPhaseSeconds, followCommitIds) : undefined;
+    const resumeShare = resumed ? share(resumed.secondsToFinish, resumed.commitIds) : undefined;
+
     const machine = {
       cores: os.cpus().length,
       cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -175,6 +247,14 @@ async function run(options: BenchOptions): Promise<void> {
       incremental: incr,
       follow: follow ?? null,
       followInProcess: followOwn ?? null,
+      commitIds: {
+        unitCost,
+        backfill: backfillShare,
+        follow: followShare ?? null,
+        resume: resumeShare ?? null,
+      },
+      commitIdMethod:
+        "operations each process counted in the phase (tidemark_commit_id_operations_total: commits rows inserted, commit lookups for checkpoints and resuming cursors, history-mark checks and writes; A from just before B starts, B from its spawn) x the CPU one costs, measured after the phases by measureCommitIdUnitCost on a copy of B's file (the bench process's process.cpuUsage over 1000 repetitions; a commits row as write transactions with it minus the same without, so its page's WAL write and checkpoint are in); commit-id form checks timed in the run. Shares: of the node processes' CPU in the phase (/proc, every thread), and of the phase's wall time. The seconds in byProcess are wall time from call to settled promise (latency: waits for the connection and the event loop included), not CPU",
       followMethod: `A's commits are written by the bench process through Library.write (a second process on A's file); B's library_identity.last_seq is read every ${VISIBILITY_POLL_MS} ms on a read connection of the bench process. In-process: the same, with A's file served by a node in the bench process that writes through its own Library, B following it through the same proxy`,
       wireMethod:
         'bytes from A to B through a TCP relay in the bench process: protobuf StateBatches plus gRPC/HTTP2 framing and the handshake',
@@ -207,6 +287,7 @@ async function run(options: BenchOptions): Promise<void> {
         `${secs(full.seconds)}  ${num(full.rowsPerSecond)} rows/s  (${secs(full.secondsFromSpawn)} from spawn)`,
       ],
       ['  ratio to floor', Number.isFinite(ratioToFloor) ? `${ratioToFloor.toFixed(2)}x` : 'n/a'],
+      ['  commit-id check', commitIdLine(backfillShare)],
       ['  bytes on the wire', `${mb(full.wireBytes)}  (${full.wireBytesPerRow.toFixed(0)} B/row)`],
       ['  peak RSS A / B', `${mb(full.peakRssA)} / ${mb(full.peakRssB)}`],
       [
@@ -234,12 +315,14 @@ async function run(options: BenchOptions): Promise<void> {
       `${f.commits} commits at ${f.ratePerSecond.toFixed(0)}/s: p50 ${f.p50Ms.toFixed(1)} ms, p99 ${f.p99Ms.toFixed(1)} ms, max ${f.maxMs.toFixed(1)} ms`;
     if (follow) rows.push(['follow latency (other process)', latency(follow)]);
     if (followOwn) rows.push(['  same, in-process commits', latency(followOwn)]);
+    if (followShare) rows.push(['  commit-id check, follow', commitIdLine(followShare)]);
     rows.push(['peak RSS A / B (after follow)', `${mb(peakAfterFollow.a)} / ${mb(peakAfterFollow.b)}`]);
     if (resumed) {
       rows.push([
         'resume after SIGKILL',
         `killed at ${num(resumed.heldAfterKill)} rows held; ${num(resumed.rowsSentTwice)} rows sent twice; finished in ${secs(resumed.secondsToFinish)}`,
       ]);
+      if (resumeShare) rows.push(['  commit-id check, resumed B', commitIdLine(resumeShare)]);
     }
     if (growth) {
       rows.push([
@@ -283,13 +366,18 @@ const indexOptions = argv.includes('--index') ? parseIndexBenchArgs(argv) : unde
 const options = argv.includes('--index') ? undefined : parseBenchArgs(argv);
 if (indexOptions) runIndexBench(indexOptions).catch(failed);
 if (options) {
-  (options.hub ? runHubBench(options) : options.mesh !== undefined ? runMesh(options) : run(options)).catch(
-    (error: unknown) => {
-      process.stderr.write(
-        `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      // A relay or timer left behind by the failed phase must not keep the process alive.
-      process.exit(1);
-    },
-  );
+  (options.hub
+    ? runHubBench(options)
+    : options.mesh !== undefined
+      ? runMesh(options)
+      : options.rewind
+        ? runRewind(options)
+        : run(options)
+  ).catch((error: unknown) => {
+    process.stderr.write(
+      `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    // A relay or timer left behind by the failed phase must not keep the process alive.
+    process.exit(1);
+  });
 }

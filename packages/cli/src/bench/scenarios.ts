@@ -9,6 +9,16 @@ import { MemoryPeaks, MemorySampler } from './memory-sampler';
 import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
 import { LogLine, NodeProcess, scrapeMetric } from './node-process';
 import { CountingProxy } from './proxy';
+import { CommitIdSpend, NOTHING_SPENT, spentBetween, spentBy } from './commit-id-share';
+
+/** What each process counted of the restored-history check in a phase, and the CPU it used. */
+export interface PhaseCommitIds {
+  readonly byProcess: { readonly [process: string]: CommitIdSpend };
+  readonly cpuSeconds: number | undefined;
+}
+
+const cpuTotal = (...used: (ThreadCpu | undefined)[]) =>
+  used.every((u) => u !== undefined) ? used.reduce((sum, u) => sum + u!.main + u!.other, 0) : undefined;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const BACKFILL_TIMEOUT_MS = 30 * 60_000;
@@ -56,6 +66,8 @@ export interface BackfillResult {
   /** CPU each node used during the backfill (Linux only). */
   readonly cpuA: ThreadCpu | undefined;
   readonly cpuB: ThreadCpu | undefined;
+  /** The restored-history check's operations in the backfill (A serving, B applying). */
+  readonly commitIds: PhaseCommitIds;
 }
 
 /** Sums the per-type "caught up" lines of one backfill. */
@@ -102,11 +114,18 @@ export async function fullBackfill(
   workDir: string,
   label: string,
   options: BenchOptions,
-): Promise<{ result: BackfillResult; b: NodeProcess; bFile: string; proxy: CountingProxy }> {
+): Promise<{
+  result: BackfillResult;
+  b: NodeProcess;
+  bFile: string;
+  bMetricsPort: number;
+  proxy: CountingProxy;
+}> {
   const bDir = await createMember(path.join(workDir, label), source.libraryId, `bench-${label}`);
   const proxy = await CountingProxy.start(server.port);
   const bMetricsPort = await freePort();
   const samplerA = new MemorySampler(server.metricsPort).start();
+  const spentByABefore = await spentBy(server.metricsPort);
   const b = await NodeProcess.start(
     'B',
     {
@@ -124,8 +143,11 @@ export async function fullBackfill(
   const done = await b.waitFor((line) => line.msg === 'backfill finished; following', BACKFILL_TIMEOUT_MS);
   const cpuA = cpuBetween(cpuBefore.a, readThreadCpu(server.node.pid));
   const cpuB = cpuBetween(cpuBefore.b, readThreadCpu(b.pid));
+  const [spentByA, spentByB] = [await spentBy(server.metricsPort), await spentBy(bMetricsPort)];
   const [memoryA, memoryB] = await Promise.all([samplerA.stop(), samplerB.stop()]);
   const seconds = (done.at - listening.at) / 1000;
+  // B counts from its spawn (its open's history-mark check included), A from just before it.
+  const byProcess = { A: spentBetween(spentByABefore, spentByA), B: spentBetween(NOTHING_SPENT, spentByB) };
   const totals = caughtUpTotals(b.lines);
   const bFile = Library.fileIn(bDir);
   const held = await countHeldRows(bFile);
@@ -136,6 +158,7 @@ export async function fullBackfill(
   return {
     b,
     bFile,
+    bMetricsPort,
     proxy,
     result: {
       rows: source.rows,
@@ -152,6 +175,7 @@ export async function fullBackfill(
       memoryB,
       cpuA,
       cpuB,
+      commitIds: { byProcess, cpuSeconds: cpuTotal(cpuA, cpuB) },
     },
   };
 }
@@ -282,6 +306,8 @@ export interface ResumeResult {
   readonly rowsSentTwiceByType: { readonly [type: string]: number };
   /** Restart (spawn) to "backfill finished". */
   readonly secondsToFinish: number;
+  /** The check's operations in the restarted B's run (its cursors resumed on A). */
+  readonly commitIds: PhaseCommitIds;
   readonly heldAtEnd: number;
   readonly batchSize: number;
 }
@@ -313,12 +339,23 @@ export async function resume(
   await first.stop('SIGKILL');
   const file = Library.fileIn(bDir);
   const heldAfterKill = await countHeldRows(file);
+  const spentByABefore = await spentBy(server.metricsPort);
+  const cpuABefore = readThreadCpu(server.node.pid);
   const second = await NodeProcess.start('B-resume', args, options.cpuProfDir);
   const done = await second.waitFor(
     (line) => line.msg === 'backfill finished; following',
     BACKFILL_TIMEOUT_MS,
   );
   const secondsToFinish = (done.at - second.spawnedAt) / 1000;
+  // The restarted B's CPU from its spawn: /proc counts every thread it ran.
+  const cpuResume = cpuTotal(
+    cpuBetween(cpuABefore, readThreadCpu(server.node.pid)),
+    readThreadCpu(second.pid),
+  );
+  const resumeSpend = {
+    A: spentBetween(spentByABefore, await spentBy(server.metricsPort)),
+    B: spentBetween(NOTHING_SPENT, await spentBy(metricsPort)),
+  };
   const totals = caughtUpTotals(second.lines);
   await second.stop();
   const heldAtEnd = await countHeldRows(file);
@@ -334,6 +371,7 @@ export async function resume(
     rowsSentTwice: heldAfterKill + totals.received - heldAtEnd,
     rowsSentTwiceByType: byType,
     secondsToFinish,
+    commitIds: { byProcess: resumeSpend, cpuSeconds: cpuResume },
     heldAtEnd,
     batchSize,
   };

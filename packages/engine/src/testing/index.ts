@@ -9,3 +9,4 @@ export { heldPrefixes, type HeldClaim } from './held-prefixes';
 export { forgetRows, rewriteRowInPlace } from './raw-rows';
 export { writeSyntheticLibrary, type SyntheticLibraryOptions } from './synthetic';
 export { freshTestDatabaseUrl, TEST_PG_URL_VARIABLE, testPostgresUrl } from './test-database';
+export { measureCommitIdUnitCost, type CommitIdUnitCost } from './commit-id-unit-cost';
