@@ -1,12 +1,12 @@
 /**
- * What the restored-history check costs this process, counted always (docs/architecture.md,
- * "Restored libraries", "What the check costs"). The bench reads it from each node's metrics to
- * give the check's share of a backfill measured in that run, not estimated from a micro-benchmark.
+ * The restored-history check's operations in this process, counted always (docs/architecture.md,
+ * "Restored libraries", "What the check costs"). The bench reads the counts from each node's
+ * metrics and multiplies them by the CPU one operation costs (testing/commit-id-unit-cost.ts).
  *
- * Each piece of work is timed from the call to the settled promise: on SQLite that includes the
- * hop to node-sqlite3's worker thread and back, and any wait for the connection, so the figure is
- * at least the work's share of the writer's or reader's time, never less. A timer costs two
- * `performance.now()` calls, about 0.1 µs, a few hundred times per million rows.
+ * Each operation is also timed from its call to its settled promise. That is latency, not cost:
+ * on SQLite it includes the waits for the connection (a lookup queues behind page reads) and for
+ * a busy event loop. A timer costs two `performance.now()` calls, about 0.1 µs, a few hundred
+ * times per million rows.
  */
 
 /** The pieces of the check, by where they run. */

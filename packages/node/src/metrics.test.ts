@@ -14,7 +14,7 @@ test("process metrics (and prom-client's 10 ms event-loop sampler) run only when
   served.registry.clear();
 });
 
-test("the restored-history check's time is on the page: every write transaction's commit row, by work", async () => {
+test("the restored-history check's operations are on the page: every write transaction's commit row, by work", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-metrics-'));
   const metrics = new NodeMetrics({ processMetrics: false });
   const recorded = async () => {
