@@ -89,6 +89,21 @@ test('remaining counts down by what each batch carried; each checkpoint is its l
   expect(batches[2].tombstones.map((t) => t.uuid)).toEqual([fixedUuid(5, 0)]);
 });
 
+test('a page whose last seq is a tombstone, after a row, takes the tombstone’s stamp', async () => {
+  await putTags(0, 2);
+  clock.advance(1_000);
+  await library.write((tx) => tx.delete('tag', fixedUuid(5, 0)));
+  const [batch] = await lastValueFrom(served(10).pipe(toArray()));
+  const [tombstone] = await library.db.read.query<{ seq: number; hlc: string }>(
+    'SELECT seq, hlc FROM tombstones',
+  );
+  expect({ records: batch.records.length, tombstones: batch.tombstones.length }).toEqual({
+    records: 1,
+    tombstones: 1,
+  });
+  expect(batch.checkpoint).toMatchObject({ seq: tombstone.seq, hlc: decodeHlc(tombstone.hlc) });
+});
+
 test('a page whose last seq is a row, after a tombstone, takes the row’s stamp', async () => {
   await putTags(0, 2);
   await library.write((tx) => tx.delete('tag', fixedUuid(5, 0)));
