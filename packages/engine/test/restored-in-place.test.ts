@@ -160,6 +160,30 @@ describe('a library restored in place from a backup', () => {
     await b.close();
   });
 
+  test('with its history mark: the server still leaves out the rows of other lineages the peer holds', async () => {
+    // Only the claims on the restored server's own lineage name the lost history; C's rows, which
+    // A held before the backup and B took from A, are still left out.
+    const [first, b, c] = await createMembers(3);
+    await addTags(c, 'from-c', 5);
+    await pull(first, c);
+    const saved = await backup(first);
+    let a = saved.library;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    a = await restoreInPlace(a, saved.copy, { mark: true });
+    await addTags(a, 'after-restore', 15);
+
+    const run = await syncUntilCut(b, transportTo(a), { batchSize: 1_000 });
+    expect(run.error).toBeUndefined();
+    let heldSkipped = 0;
+    for (const event of run.events) if (event.kind === 'batch') heldSkipped += event.heldSkipped;
+    expect(heldSkipped).toBeGreaterThanOrEqual(5);
+    expect(await namesLike(b, 'after-restore')).toBe(15);
+    await a.close();
+    await b.close();
+    await c.close();
+  });
+
   test('a server comparing seqs alone skips what the restored library wrote below the old cursor (the bug the commit id catches)', async () => {
     const [first, b] = await createMembers(2);
     await addTags(first, 'before-backup', 10);
