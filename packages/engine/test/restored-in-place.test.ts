@@ -184,6 +184,35 @@ describe('a library restored in place from a backup', () => {
     await c.close();
   });
 
+  test('with its history mark: the server still leaves out its rows of an earlier epoch the peer holds', async () => {
+    // A restore without the mark gave A a second epoch; a later one with the mark changes the
+    // history of that second epoch only. B's claim on A's first epoch still holds.
+    const [first, b] = await createMembers(2);
+    await addTags(first, 'first-epoch', 5);
+    await pull(b, first);
+    const early = await backup(first);
+    await addTags(early.library, 'lost', 3);
+    let a = await restoreInPlace(early.library, early.copy);
+    const firstEpoch = first.identity.epoch;
+    expect(a.identity.epoch).not.toBe(firstEpoch);
+    await pull(b, a);
+    const saved = await backup(a);
+    a = saved.library;
+    await addTags(a, 'after-backup', 10);
+    await pull(b, a);
+    a = await restoreInPlace(a, saved.copy, { mark: true });
+    await addTags(a, 'after-restore', 15);
+
+    const run = await syncUntilCut(b, transportTo(a), { batchSize: 1_000 });
+    expect(run.error).toBeUndefined();
+    let heldSkipped = 0;
+    for (const event of run.events) if (event.kind === 'batch') heldSkipped += event.heldSkipped;
+    expect(heldSkipped).toBeGreaterThanOrEqual(5);
+    expect(await namesLike(b, 'after-restore')).toBe(15);
+    await a.close();
+    await b.close();
+  });
+
   test('a server comparing seqs alone skips what the restored library wrote below the old cursor (the bug the commit id catches)', async () => {
     const [first, b] = await createMembers(2);
     await addTags(first, 'before-backup', 10);
