@@ -146,9 +146,11 @@ export class BackfillGate {
         else for (const done of [...this.idleWaiters.get(name)!]) done();
         return this.watchStall(name);
       }
-      this.stallTimers.set(name, setTimeout(check, this.stallMs - since));
+      this.stallTimers.set(name, setTimeout(check, this.stallMs - since).unref());
     };
-    this.stallTimers.set(name, setTimeout(check, 0));
+    // Unref'd: a check never keeps the process alive, and one left after the last waiter went
+    // finds nobody waiting and ends.
+    this.stallTimers.set(name, setTimeout(check, 0).unref());
   }
 
   private next(name: ResourceName): void {

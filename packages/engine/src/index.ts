@@ -128,7 +128,8 @@ export {
   type ResourceName,
 } from './resource-types';
 export { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, type ResourceCursor } from './serve';
-export { LibrarySyncService, type StreamStateOptions } from './sync-service';
+export { LibrarySyncService, type LibrarySyncServiceOptions, type StreamStateOptions } from './sync-service';
+export { DEFAULT_RELAY_HOLD_MS } from './relay-hold-back';
 export { type SyncTransport } from './transport';
 export {
   hasControlCharacter,

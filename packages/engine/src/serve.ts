@@ -6,6 +6,7 @@ import { decodeHlc } from './hlc';
 import { Library } from './library';
 import { OriginPrefixStore, toWire } from './origin-prefixes';
 import { recordFromValues, tombstoneFromRow, wrapRecord } from './records';
+import { RelayHoldBack } from './relay-hold-back';
 import { ResourceName, resourceTypeOf } from './resource-types';
 import { estimatedPageBytes, once, SharedPage, sharedPageKey, sharedPageReadsOf } from './shared-pages';
 import { SqlRunner } from './store/library-database';
@@ -39,6 +40,12 @@ export interface BackfillOptions {
    * lineage at or below its seq are left out (docs/architecture.md, "Origin-aware serving").
    */
   readonly held?: readonly OriginPrefix[];
+  /**
+   * With `held` given: rows taken from other devices less than this many ms ago wait that long
+   * (RelayHoldBack); 0 or absent serves them at once. Set for follow requests only (both their
+   * parts), never for a backfill pull, which must reach `caught_up` for its claims.
+   */
+  readonly relayHoldMs?: number;
 }
 
 /** Lineage id -> the highest origin seq the requester holds of it. */
@@ -67,7 +74,7 @@ export interface ResourcePage {
  * always kept. The values are integers from this database and validated requests, inlined so the
  * statement's parameters stay positional.
  */
-function keepCondition(held: HeldByLineage | undefined): string {
+export function keepCondition(held: HeldByLineage | undefined): string {
   if (!held || held.size === 0) return '1 = 1';
   const cases = [...held].map(([lineage, seq]) => `WHEN ${Math.trunc(lineage)} THEN ${Math.trunc(seq)}`);
   return `origin_seq > CASE origin_lineage ${cases.join(' ')} ELSE -1 END`;
@@ -85,6 +92,8 @@ export async function readPage(
   afterSeq: number,
   limit: number,
   held?: HeldByLineage,
+  /** The page ends at this seq at most (a held-back row above it); a page that reaches it is caught up. */
+  upTo = Number.MAX_SAFE_INTEGER,
 ): Promise<ResourcePage> {
   const table = RESOURCE_TABLES[name];
   // One more than the limit tells "more to come" from "this page ends the type" without a count,
@@ -94,14 +103,14 @@ export async function readPage(
   const [probe] = await sql.query<{ n: number; last: number | null; at_limit: number | null }>(
     `WITH firsts AS MATERIALIZED (
        SELECT seq FROM (
-         SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 ORDER BY seq LIMIT ?2) AS live
+         SELECT seq FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 AND seq <= ?5 ORDER BY seq LIMIT ?2) AS live
          UNION ALL
-         SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2) AS dead
+         SELECT seq FROM (SELECT seq FROM tombstones WHERE resource_type = ?3 AND seq > ?1 AND seq <= ?5 ORDER BY seq LIMIT ?2) AS dead
        ) AS both_kinds
        ORDER BY seq LIMIT ?2)
      SELECT (SELECT count(*) FROM firsts) AS n, (SELECT max(seq) FROM firsts) AS last,
             (SELECT seq FROM firsts ORDER BY seq LIMIT 1 OFFSET ?4) AS at_limit`,
-    [afterSeq, limit + 1, name, limit - 1],
+    [afterSeq, limit + 1, name, limit - 1, upTo],
   );
   if (probe.n === 0)
     return {
@@ -321,14 +330,17 @@ function readSharedPage(
   limit: number,
   held: HeldByLineage,
   head: number,
+  /** The hold-back bound (RelayHoldBack): part of the key, since it changes the page. */
+  upTo?: number,
 ): Promise<SharedPage> {
   // A copy: the stream's filter may resolve more lineages while others still use this read.
   const filter = new Map(held);
-  const key = sharedPageKey(name, library.identity.epoch, afterSeq, limit, filter);
+  const unbounded = sharedPageKey(name, library.identity.epoch, afterSeq, limit, filter);
+  const key = upTo === undefined ? unbounded : `${unbounded} upTo ${upTo}`;
   const load = async (): Promise<SharedPage> => {
     const sql = library.db.read;
     const covered = await new OriginPrefixStore(sql).forType(name);
-    const page = await readPage(sql, name, afterSeq, limit, filter);
+    const page = await readPage(sql, name, afterSeq, limit, filter, upTo);
     return {
       covered,
       page,
@@ -385,6 +397,7 @@ export function backfillResource$(
 ): Observable<StateBatch> {
   return new Observable<StateBatch>((subscriber) => {
     let stopped = false;
+    const closing = new AbortController();
     let wake: (() => void) | undefined;
     // The highest head known to this stream: read once when it starts, then as `changes$`
     // reports it. Every commit made after the subscription is reported, by this process at once
@@ -436,6 +449,12 @@ export function backfillResource$(
         library,
         (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix))),
       );
+      // A requester that sends no claims (a v1 client) would never ask again without the rows.
+      const holdMs = options.relayHoldMs ?? 0;
+      const holdBack =
+        holdMs > 0 && (options.held?.length ?? 0) > 0
+          ? await RelayHoldBack.start(library, holdMs)
+          : undefined;
       // Commits before this stream subscribed are never reported to it: start from the head.
       reported = Math.max(reported, await library.headSeq());
       while (!stopped) {
@@ -445,9 +464,13 @@ export function backfillResource$(
         // 2). `reported` is a head that was visible, at most the head of the moment: every seq
         // up to it has committed. Streams asking for the same page share its read.
         const head = reported;
-        const shared = await readSharedPage(library, name, seq, limit, await held.byLineage(), head);
+        const byLineage = await held.byLineage();
+        // A page stops below a held-back row; it is not caught up then, so it covers nothing.
+        const upTo = await holdBack?.upTo(library.db.read, name, seq, keepCondition(byLineage));
+        const shared = await readSharedPage(library, name, seq, limit, byLineage, head, upTo);
         if (stopped) return;
-        const { covered, page } = shared;
+        const { covered, page: read } = shared;
+        const page = upTo === undefined ? read : { ...read, caughtUp: false };
         const sent = page.records.length + page.tombstones.length;
         remaining = page.caughtUp ? 0 : Math.max(remaining - sent - page.heldSkipped, 1);
         const isNews =
@@ -480,7 +503,8 @@ export function backfillResource$(
           if (options.backpressure) await options.backpressure();
         }
         seq = page.lastSeq;
-        if (page.caughtUp) {
+        if (read.caughtUp && upTo !== undefined) await holdBack!.untilServable(closing.signal);
+        else if (page.caughtUp) {
           if (!options.follow) break;
           await waitForCommit(head);
         }
@@ -490,6 +514,7 @@ export function backfillResource$(
     run().catch((error: unknown) => subscriber.error(error));
     return () => {
       stopped = true;
+      closing.abort();
       changes.unsubscribe();
       wake?.();
     };

@@ -17,6 +17,7 @@ import { offsetOneWay, PeerClockStore } from './peer-clocks';
 import { RESOURCE_NAMES, ResourceName, resourceNameOf } from './resource-types';
 import { isUuid } from './validate';
 import { MAX_HELD_PREFIXES } from './origin-prefixes';
+import { DEFAULT_RELAY_HOLD_MS } from './relay-hold-back';
 import {
   backfillResource$,
   clampBatchSize,
@@ -26,6 +27,14 @@ import {
 } from './serve';
 
 const MAX_EXCLUDED_ORIGINS = 64;
+
+export interface LibrarySyncServiceOptions {
+  /**
+   * Follow streams of requesters that send claims hold back, this many ms, the rows this node
+   * took from other devices (RelayHoldBack). Default DEFAULT_RELAY_HOLD_MS; 0 turns it off.
+   */
+  readonly relayHoldMs?: number;
+}
 
 export interface StreamStateOptions {
   /** Transport flow control, awaited after each batch (see BackfillOptions.backpressure). */
@@ -38,7 +47,10 @@ export interface StreamStateOptions {
  * each edge maps to its own status.
  */
 export class LibrarySyncService {
-  constructor(readonly library: Library) {}
+  constructor(
+    readonly library: Library,
+    private readonly options: LibrarySyncServiceOptions = {},
+  ) {}
 
   async handshake(request: HandshakeRequest): Promise<HandshakeResponse> {
     this.checkLibrary(request.libraryId, request.deviceId);
@@ -83,12 +95,16 @@ export class LibrarySyncService {
     const positions = new Map<ResourceName, ResourceCursor>(cursors);
     const held = new Map(cursors.map(([name, cursor]) => [name, cursor.held]));
     const { epoch, deviceId } = this.library.identity;
+    // A follow request is a live stream, re-asked as the requester's claims rise: both its parts
+    // hold back fresh relayed rows, so a re-request does not serve them at once either.
+    const relayHoldMs = request.follow ? (this.options.relayHoldMs ?? DEFAULT_RELAY_HOLD_MS) : 0;
     const backfill = concat(
       ...cursors.map(([name, cursor]) =>
         defer(() =>
           backfillResource$(this.library, name, cursor, batchSize, {
             backpressure: options.backpressure,
             held: cursor.held,
+            relayHoldMs,
           }).pipe(
             tap((batch) => {
               positions.set(name, {
@@ -113,6 +129,7 @@ export class LibrarySyncService {
             quietCatchUp: true,
             backpressure: options.backpressure,
             held: held.get(name),
+            relayHoldMs,
           }),
         ),
       ),

@@ -42,6 +42,10 @@ test('config errors are INVALID_ARGUMENT and name the bad value', () => {
   for (const databaseConnections of [0, 1, 2.5, 1001])
     expect(codeOf(() => resolveConfig({ ...base, databaseConnections }))).toBe('INVALID_ARGUMENT');
   expect(resolveConfig({ ...base, databaseConnections: 2 }).databaseConnections).toBe(2);
+  for (const relayHoldMs of [-1, 0.5, 2 ** 31])
+    expect(codeOf(() => resolveConfig({ ...base, relayHoldMs }))).toBe('INVALID_ARGUMENT');
+  expect(resolveConfig(base).relayHoldMs).toBe(1_000);
+  expect(resolveConfig({ ...base, relayHoldMs: 0 }).relayHoldMs).toBe(0);
   expect(codeOf(() => resolveConfig({ ...base, reconnect: { initialMs: 500, maxMs: 100 } }))).toBe(
     'INVALID_ARGUMENT',
   );

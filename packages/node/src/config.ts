@@ -1,4 +1,4 @@
-import { TidemarkError } from '@tidemark/engine';
+import { DEFAULT_RELAY_HOLD_MS, TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { formatHostPort, HostPort, isLoopbackHost, parseHostPort } from './address';
 import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './grpc/grpc-options';
@@ -21,6 +21,12 @@ export interface NodeConfig {
    * false asks every peer for every row, as nodes did before.
    */
   originFilter?: boolean;
+  /**
+   * Follow streams of peers that send claims get the rows this node took from other devices
+   * only once they are this many ms old (docs/architecture.md, "Relay hold-back"); 0 serves them
+   * at once. Default DEFAULT_RELAY_HOLD_MS (1,000).
+   */
+  relayHoldMs?: number;
   /**
    * Plaintext gRPC with no authentication and no authorization, for loopback addresses only.
    * When false (the default of the CLI), every connection is mutual TLS between paired members.
@@ -68,6 +74,7 @@ export interface ResolvedConfig {
   readonly metrics: HostPort | undefined;
   readonly batchSize: number;
   readonly originFilter: boolean;
+  readonly relayHoldMs: number;
   readonly maxDriftMs: number | undefined;
   readonly reconnect: ReconnectPolicy;
   readonly insecure: boolean;
@@ -103,6 +110,10 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
   const membershipCheckMs = config.membershipCheckMs ?? 1_000;
   if (!(Number.isFinite(membershipCheckMs) && membershipCheckMs > 0)) {
     throw invalid(`membership check interval ${membershipCheckMs} ms must be a positive number`);
+  }
+  const relayHoldMs = config.relayHoldMs ?? DEFAULT_RELAY_HOLD_MS;
+  if (!(Number.isSafeInteger(relayHoldMs) && relayHoldMs >= 0 && relayHoldMs < 2 ** 31)) {
+    throw invalid(`relay hold-back ${relayHoldMs} ms must be a whole number from 0 to 2147483647`);
   }
   const fallbackPollMs = config.fallbackPollMs;
   if (
@@ -157,6 +168,7 @@ export function resolveConfig(config: NodeConfig): ResolvedConfig {
     metrics,
     batchSize,
     originFilter: config.originFilter ?? true,
+    relayHoldMs,
     maxDriftMs: config.maxDriftMs,
     reconnect: { initialMs, maxMs },
     insecure: config.insecure,

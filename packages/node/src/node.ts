@@ -59,6 +59,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       security.server,
       resolved.connections,
       (batch) => metrics.batchServed(batch),
+      { relayHoldMs: resolved.relayHoldMs },
     );
     if (resolved.metrics) {
       metricsServer = await startMetricsServer(resolved.metrics, metrics.registry, logger);

@@ -23,6 +23,8 @@ export interface BenchOptions {
   readonly originFilter: boolean;
   /** `--rewind`: the price of a same-epoch restore (rewind.ts) instead of the two-node runs. */
   readonly rewind: boolean;
+  /** `--relay-hold-ms MS`: passed to the mesh's nodes (their default when absent). */
+  readonly relayHoldMs: number | undefined;
   /** `--hub`: the hub bench (hub-bench.ts) instead of the two-node runs. */
   readonly hub: HubBenchOptions | undefined;
 }
@@ -56,6 +58,7 @@ const HELP = `usage: npm run bench -- [options]
                          backfill (all populated, then started) and for live writes (every
                          device writes --entries more while the nodes run)
   --no-origin-filter     with --mesh: nodes ask for every row (the figures before origin filters)
+  --relay-hold-ms MS     with --mesh: the nodes' --relay-hold-ms (0: relays pass rows on at once)
   --index                the indexing bench instead (--index --help for its options)
   --rewind               instead: the price of a restore that keeps the epoch: A (--entries) and
                          B and C in a full mesh; A's library.db and history mark copied back from a
@@ -118,6 +121,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     mesh: raw('--mesh') === undefined ? undefined : int('--mesh', 2, 2),
     originFilter: !argv.includes('--no-origin-filter'),
     rewind: argv.includes('--rewind'),
+    relayHoldMs: raw('--relay-hold-ms') === undefined ? undefined : int('--relay-hold-ms', 0, 0),
     hub: hub
       ? {
           followers: int('--followers', 200),

@@ -296,7 +296,10 @@ export async function runMesh(options: BenchOptions): Promise<void> {
           metricsPort: metricsPorts[index],
           peers: ports.filter((_, other) => other !== index).map((port) => `127.0.0.1:${port}`),
           batchSize: options.batchSize,
-          extra: options.originFilter ? [] : ['--no-origin-filter'],
+          extra: [
+            ...(options.originFilter ? [] : ['--no-origin-filter']),
+            ...(options.relayHoldMs === undefined ? [] : ['--relay-hold-ms', String(options.relayHoldMs)]),
+          ],
         },
         options.cpuProfDir,
       );
@@ -352,6 +355,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       devices,
       entries,
       originFilter: options.originFilter,
+      relayHoldMs: options.relayHoldMs,
       cores: os.cpus().length,
       phases: [backfill, liveResult],
     };

@@ -30,6 +30,11 @@ export function registerNode(program: Command): void {
       'ask peers for every row, also rows this node already holds (by default peers leave them out)',
     )
     .option(
+      '--relay-hold-ms <ms>',
+      'serve peers the rows this node took from other devices only once they are this old, so a peer that took them directly leaves them out (default 1000; 0 = at once)',
+      positiveInt('--relay-hold-ms'),
+    )
+    .option(
       '--watch',
       "keep this device's indexed locations current from file-system events (rescanned at start and when events are lost)",
     )
@@ -78,6 +83,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
         metrics?: string;
         batchSize: number;
         originFilter: boolean;
+        relayHoldMs?: number;
         antiEntropyInterval?: number;
         fallbackPollMs?: number;
         databaseConnections?: number;
@@ -102,6 +108,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
             metrics: options.metrics,
             batchSize: options.batchSize,
             originFilter: options.originFilter,
+            relayHoldMs: options.relayHoldMs,
             ...(options.antiEntropyInterval
               ? { antiEntropy: { intervalMs: options.antiEntropyInterval * 1000 } }
               : {}),

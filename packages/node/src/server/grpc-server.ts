@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { Library, LibrarySyncService, TidemarkError } from '@tidemark/engine';
+import { Library, LibrarySyncService, LibrarySyncServiceOptions, TidemarkError } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { formatHostPort, HostPort } from '../address';
 import { ConnectionLimits, DEFAULT_CONNECTION_LIMITS, serverOptions } from '../grpc/grpc-options';
@@ -52,11 +52,12 @@ export async function startNodeServer(
   security: ServerSecurity = INSECURE_SERVER,
   connections: ConnectionLimits = DEFAULT_CONNECTION_LIMITS,
   served?: BatchServed,
+  serviceOptions: LibrarySyncServiceOptions = {},
 ): Promise<NodeServer> {
   const server = new grpc.Server(serverOptions(connections));
   const serverLogger = logger.child({ component: 'server' });
   const sync = createSyncServiceHandlers(
-    new LibrarySyncService(library),
+    new LibrarySyncService(library, serviceOptions),
     serverLogger,
     security.guard,
     served,
