@@ -1,4 +1,4 @@
-import { Library } from '@tidemark/engine';
+import { Library, readResourceHeads, readWatermarks, resourceTypeOf } from '@tidemark/engine';
 import { heldPrefixes } from '@tidemark/engine/testing';
 import * as fs from 'node:fs';
 import { metricOf, scrapeMetrics } from '../src/bench/node-process';
@@ -51,6 +51,26 @@ async function generate(dir: string, entries: number, seed: number): Promise<voi
     String(seed),
   ]);
   expect(run.code).toBe(0);
+}
+
+/**
+ * Whether the device at `dir` has applied every entry row and tombstone `peerDir` holds: its cursor
+ * on that peer's entries is at the peer's head (both read from their files).
+ */
+async function caughtUpOnEntriesOf(dir: string, peerDir: string): Promise<boolean> {
+  const [peerId, peerHead] = await withLibraryAt(peerDir, async (library) => [
+    library.identity.deviceId,
+    Number(
+      (await readResourceHeads(library)).find((head) => head.resourceType === resourceTypeOf('entry'))?.seq ??
+        0,
+    ),
+  ]);
+  const cursor = await withLibraryAt(dir, async (library) =>
+    (await readWatermarks(library)).find(
+      (mark) => mark.peerDeviceId === peerId && mark.resourceType === 'entry',
+    ),
+  );
+  return cursor !== undefined && cursor.lastSeq >= peerHead;
 }
 
 /** A backup of A's library.db and its history mark, taken now. */
@@ -212,6 +232,14 @@ test("library.db and its mark restored (same epoch): C, reset once by A, forgets
       async () => nodeC.caughtUpOnEntriesFrom(nodeA.address) > 0,
       90_000,
       "C to catch up again with the restored A's entries",
+    );
+    // Forgetting its claim on A rewound C's cursor on B (B may have left rows out on the strength
+    // of that claim): that pull from B must end before this C stops, or the next C process pays
+    // it and the once-through-B count below would include it.
+    await waitFor(
+      () => caughtUpOnEntriesOf(dirC, dirB),
+      90_000,
+      "C to take B's entries again after its rewind",
     );
     // The design's price of a restore that kept the epoch: the reset pull resends every row of
     // A's lineage (a claim on it may be of the lost history), the 1,000 the backup holds.
