@@ -13,15 +13,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FieldsOf, Library } from '@tidemark/engine';
+import { Library } from '@tidemark/engine';
 import { sampleRecords } from '@tidemark/engine/testing';
-import { Entry } from '@tidemark/proto';
 import { freePort } from '../free-port';
 import { formatTable } from '../output';
 import { BenchOptions } from './args';
 import { createMember, prepareSource } from './libraries';
 import { metricOf, NodeProcess, scrapeMetrics } from './node-process';
-import { countHeldRows } from './scenarios';
+import { changed, countHeldRows } from './scenarios';
 
 const POLL_MS = 250;
 /** No row received by B or C for this long after the restart: the restore's price is paid. */
@@ -111,20 +110,6 @@ async function startDevice(device: Device, all: readonly Device[], cpuProfDir?: 
     },
     cpuProfDir,
   );
-}
-
-function changed(entry: Entry, bump: number): FieldsOf<'entry'> {
-  return {
-    uuid: entry.uuid,
-    deviceUuid: entry.deviceUuid,
-    locationUuid: entry.locationUuid,
-    parentUuid: entry.parentUuid,
-    relativePath: entry.relativePath,
-    kind: entry.kind,
-    sizeBytes: entry.sizeBytes + bump,
-    modifiedAtMs: entry.modifiedAtMs + bump,
-    contentUuid: entry.contentUuid,
-  };
 }
 
 export async function runRewind(options: BenchOptions): Promise<void> {

@@ -180,7 +180,7 @@ export async function fullBackfill(
   };
 }
 
-function changed(entry: Entry, bump: number): FieldsOf<'entry'> {
+export function changed(entry: Entry, bump: number): FieldsOf<'entry'> {
   return {
     uuid: entry.uuid,
     deviceUuid: entry.deviceUuid,
