@@ -154,13 +154,17 @@ export async function readPage(
       : lastRow?.[hlcAt];
   let heldSkipped = 0;
   if (held && held.size > 0) {
-    // What the filter left out of (afterSeq, upper]: two counts on the seq indexes.
-    const [all] = await sql.query<{ n: number }>(
-      `SELECT (SELECT count(*) FROM ${table.table} WHERE seq > ?1 AND seq <= ?2)
-            + (SELECT count(*) FROM tombstones WHERE resource_type = ?3 AND seq > ?1 AND seq <= ?2) AS n`,
+    // What the filter left out of (afterSeq, upper], counted as such, not as all minus what was
+    // read: this statement sees a later snapshot than the reads, and a row that a commit in
+    // between moved beyond the bound would make the difference negative (an invalid uint64 on
+    // the wire, and the stream would fail). A held row that moved is not counted; it comes
+    // again at its new seq.
+    const [skipped] = await sql.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM ${table.table} WHERE seq > ?1 AND seq <= ?2 AND NOT (${keep}))
+            + (SELECT count(*) FROM tombstones WHERE resource_type = ?3 AND seq > ?1 AND seq <= ?2 AND NOT (${keep})) AS n`,
       [afterSeq, upper, name],
     );
-    heldSkipped = all.n - rows.length - tombstones.length;
+    heldSkipped = Number(skipped.n);
   }
   return {
     records: rows.map((row) => wrapRecord(name, recordFromValues(name, row))),

@@ -252,6 +252,37 @@ test.each([
   },
 );
 
+test.each([
+  ['the rows it kept move', 3, 3],
+  ['every row moves', 6, 0],
+])(
+  'held-skipped counts the held rows of the page even when %s on before the count',
+  async (_, moved, heldSkipped) => {
+    await putTags(0, 3);
+    await putTags(3, 3);
+    const [third] = await library.db.read.query<{ origin_seq: number; origin_lineage: number }>(
+      'SELECT origin_seq, origin_lineage FROM tags ORDER BY seq LIMIT 1 OFFSET 2',
+    );
+    // The first three tags are held by the requester, the last three are not.
+    const held = new Map([[Number(third.origin_lineage), Number(third.origin_seq)]]);
+    let statements = 0;
+    const sql: SqlRunner = {
+      dialect: library.db.dialect,
+      query: async (text, params) => {
+        const rows = await library.db.read.query(text, params);
+        // After the probe, the rows and the tombstones: the count sees a later snapshot.
+        if (++statements === 3) await putTags(6 - moved, moved, 'moved');
+        return rows as never;
+      },
+    };
+    const page = await readPage(sql, 'tag', 0, 10, held);
+    expect({ records: page.records.length, heldSkipped: page.heldSkipped }).toEqual({
+      records: 3,
+      heldSkipped,
+    });
+  },
+);
+
 test('a reset is said on the first batch only', async () => {
   await putTags(0, 5);
   const batches = await lastValueFrom(
@@ -417,6 +448,19 @@ test('pages whose items the requester all holds are sent with nothing but held_s
     { items: 0, remaining: 4, caughtUp: false, reset: false, heldSkipped: 2, seq: head - 4 },
     { items: 0, remaining: 2, caughtUp: false, reset: false, heldSkipped: 2, seq: head - 2 },
     { items: 0, remaining: 0, caughtUp: true, reset: false, heldSkipped: 2, seq: head },
+  ]);
+});
+
+test('held_skipped counts exactly what the filter left out, with rows and tombstones served beside it', async () => {
+  await putTags(0, 4);
+  const held = [
+    { origin: library.identity.deviceId, epoch: library.identity.epoch, seq: await library.headSeq() },
+  ];
+  await putTags(9, 1, 'new');
+  await library.write((tx) => tx.delete('tag', fixedUuid(5, 0)));
+  const batches = await lastValueFrom(served(100, { held }).pipe(toArray()));
+  expect(batches.map((batch) => [batch.records.length, batch.tombstones.length, batch.heldSkipped])).toEqual([
+    [1, 1, 3],
   ]);
 });
 
