@@ -3,6 +3,15 @@ import type { SecureContextOptions } from 'node:tls';
 import { DeviceCredentials } from './device-credentials';
 
 /**
+ * OpenSSL 3's SSL_OP_DISABLE_TLSEXT_CA_NAMES (not among Node 20's crypto.constants). Node puts
+ * every `ca` certificate's subject into the CertificateRequest's list of acceptable issuers, a
+ * list TLS caps at 65,535 bytes: from about 1,100 members on, OpenSSL cannot build the message
+ * and every handshake fails ("tlsv1 alert internal error"). The list only hints which
+ * certificate to send; our clients hold one, so the node sends none and verifies as before.
+ */
+export const DISABLE_CA_NAMES = 0x200;
+
+/**
  * Server TLS for a library node. Every connection must present a client certificate
  * (`requestCert`), but an unknown one is not refused during the TLS handshake
  * (`rejectUnauthorized: false`): pairing callers are not members yet, and a non-member must get a
@@ -40,7 +49,13 @@ export class MemberServerCredentials extends grpc.ServerCredentials {
   private static context(device: DeviceCredentials, members: readonly string[]): SecureContextOptions {
     // Never an empty list: without `ca`, Node would trust the public web PKI instead. Our own
     // certificate is a harmless anchor (the call guard still checks membership).
-    return { key: device.keyPem, cert: device.certificate.pem, ca: [device.certificate.pem, ...members] };
+    // secureOptions sits here, not in the server options: a membership change replaces these.
+    return {
+      key: device.keyPem,
+      cert: device.certificate.pem,
+      ca: [device.certificate.pem, ...members],
+      secureOptions: DISABLE_CA_NAMES,
+    };
   }
 }
 
