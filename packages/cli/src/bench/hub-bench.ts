@@ -21,7 +21,7 @@ import {
   followerSpecs,
   HubLibrary,
   HubShape,
-  makeFollowerIdentities,
+  followerIdentities,
   prepareSqliteHub,
 } from './hub-library';
 import { BackendCpu } from './backend-cpu';
@@ -405,12 +405,13 @@ export async function runHubBench(options: BenchOptions): Promise<void> {
         .map((n) => n.toFixed(2))
         .join(' ')}`,
     );
-    const identities = makeFollowerIdentities(hubOptions.followers);
+    const identities = followerIdentities(hubOptions.followers);
     for (const prepare of stores) {
       const hub = await prepare();
       const library = await hub.open();
       try {
-        await admitFollowers(library, hub.credentials, identities);
+        const members = await admitFollowers(library, hub.credentials, identities);
+        log(`${hub.store}: ${members} active members (the followers and the hub)`);
       } finally {
         await library.close();
       }

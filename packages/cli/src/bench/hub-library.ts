@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import {
   createSelfSignedCertificate,
   Library,
+  readActiveMembers,
   readResourceHeads,
   signGenesis,
   signMemberAdd,
@@ -143,24 +144,48 @@ export interface FollowerIdentity {
   readonly der: Buffer;
 }
 
-export function makeFollowerIdentities(count: number): FollowerIdentity[] {
-  return Array.from({ length: count }, (_, index) => {
+/**
+ * The followers' identities, made once per count and kept in the cache (keys and certificates,
+ * mode 0600), so every run admits the same 200 devices: a cached PostgreSQL hub is reused
+ * between runs and would otherwise gain 200 members each run.
+ */
+export function followerIdentities(count: number): FollowerIdentity[] {
+  const file = path.join(CACHE, `hub-followers-${count}.json`);
+  if (fs.existsSync(file)) {
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8')) as { keyPem: string; certPem: string }[];
+    if (stored.length === count) return stored.map((one) => identityFrom(one.keyPem, one.certPem));
+  }
+  const made = Array.from({ length: count }, (_, index) => {
     const { keyPem, certificatePem } = createSelfSignedCertificate(`tidemark bench-follower-${index}`);
-    const identity = identityOf(certificatePem);
-    return { deviceId: identity.deviceId, keyPem, certPem: certificatePem, der: identity.der };
+    return identityFrom(keyPem, certificatePem);
   });
+  fs.mkdirSync(CACHE, { recursive: true });
+  const stored = made.map(({ keyPem, certPem }) => ({ keyPem, certPem }));
+  fs.writeFileSync(file, JSON.stringify(stored), { mode: 0o600 });
+  return made;
 }
 
-/** Admits every follower with an ADD signed by the hub (what a completed pairing leaves behind). */
+function identityFrom(keyPem: string, certPem: string): FollowerIdentity {
+  const identity = identityOf(certPem);
+  return { deviceId: identity.deviceId, keyPem, certPem, der: identity.der };
+}
+
+/**
+ * Admits every follower that is not a member yet with an ADD signed by the hub (what a
+ * completed pairing leaves behind). Returns the library's active members afterwards.
+ */
 export async function admitFollowers(
   library: Library,
   hub: DeviceCredentials,
   followers: readonly FollowerIdentity[],
-): Promise<void> {
+): Promise<number> {
   const signer = deviceSigner(hub);
+  const members = new Set((await readActiveMembers(library)).map((member) => member.deviceId));
   for (const [index, follower] of followers.entries()) {
-    await signMemberAdd(library, signer, follower.der, `follower-${index}`);
+    if (!members.has(follower.deviceId))
+      await signMemberAdd(library, signer, follower.der, `follower-${index}`);
   }
+  return (await readActiveMembers(library)).length;
 }
 
 /**
