@@ -96,6 +96,11 @@ const CASES: readonly {
     message: 'tag batch has no checkpoint of its own type and epoch',
   },
   {
+    label: 'a checkpoint epoch that is no UUID',
+    batch: () => batchOf('tag', { checkpoint: checkpoint({ epoch: 'EPOCH' }) }),
+    message: 'tag batch checkpoint epoch "EPOCH" must be a lowercase hyphenated UUID',
+  },
+  {
     label: 'a negative checkpoint seq',
     batch: () => batchOf('tag', { checkpoint: checkpoint({ seq: -1 }) }),
     message: 'tag batch checkpoint seq -1 is invalid',
