@@ -30,7 +30,7 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 test('wake-ups that arrive while the head is read cause exactly one more read, whatever their number', async () => {
   const reads = new HeldReads();
   const found: number[] = [];
-  const heads = new HeadReads(reads.read, (head) => found.push(head));
+  const heads = new HeadReads(reads.read, (head) => void found.push(head));
   void heads.look();
   for (let i = 0; i < 20; i++) void heads.look();
   expect(reads.calls).toBe(1);
@@ -54,7 +54,7 @@ test('a notification whose read still sees the old head (the commit not yet publ
       calls += 1;
       return published;
     },
-    (head) => found.push(head),
+    (head) => void found.push(head),
   );
   heads.notified();
   await jest.advanceTimersByTimeAsync(0);
@@ -87,6 +87,72 @@ test('a steady stream of notifications costs no re-reads until it stops', async 
 });
 
 describe('CommitWatch', () => {
+  test('headsOf$ wakes only the types whose own head moved, and a commit of this process does not hide another process’s commit of another type', async () => {
+    jest.useFakeTimers();
+    let head = 5;
+    let typeHeads = new Map([
+      ['tag', 3],
+      ['entry', 5],
+    ]);
+    let typeReads = 0;
+    const watch = new CommitWatch({
+      file: path.join(tempDir(), 'library.db'),
+      readHead: async () => head,
+      readTypeHeads: async () => {
+        typeReads += 1;
+        return typeHeads;
+      },
+      fallbackPollMs: 1_000,
+      notifications: false,
+    });
+    const woken: [string, number][] = [];
+    const subscriptions = ['tag', 'entry'].map((type) =>
+      watch.headsOf$(type).subscribe((at) => woken.push([type, at])),
+    );
+    const poll = async (): Promise<[string, number][]> => {
+      await jest.advanceTimersByTimeAsync(1_000);
+      return woken.splice(0);
+    };
+    try {
+      // The first read knows nothing of either type yet.
+      await jest.advanceTimersByTimeAsync(0);
+      expect(woken.splice(0)).toEqual([
+        ['tag', 3],
+        ['entry', 5],
+      ]);
+      // Another process commits entries: the tag streams sleep on.
+      head = 6;
+      typeHeads = new Map([
+        ['tag', 3],
+        ['entry', 6],
+      ]);
+      expect(await poll()).toEqual([['entry', 6]]);
+      // Nothing moved: no read of the type heads at all.
+      const before = typeReads;
+      expect(await poll()).toEqual([]);
+      expect(typeReads).toBe(before);
+      // This process commits tags at 7 (its own streams were told) and another process entries at 8.
+      watch.saw(7, ['tag']);
+      head = 8;
+      typeHeads = new Map([
+        ['tag', 7],
+        ['entry', 8],
+      ]);
+      expect(await poll()).toEqual([['entry', 8]]);
+      // Another process commits a tag at 9, then this process entries at 10 before the watch
+      // looks: the tag must still wake, though the library head it reads is one this process made.
+      head = 10;
+      typeHeads = new Map([
+        ['tag', 9],
+        ['entry', 10],
+      ]);
+      watch.saw(10, ['entry']);
+      expect(await poll()).toEqual([['tag', 9]]);
+    } finally {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    }
+  });
+
   test('an idle library, while followed, reads only at the fallback poll; unfollowed, not at all', async () => {
     jest.useFakeTimers();
     const dir = tempDir();
@@ -99,6 +165,7 @@ describe('CommitWatch', () => {
       },
       fallbackPollMs: 2_000,
       notifications: true,
+      readTypeHeads: async () => new Map(),
     });
     await jest.advanceTimersByTimeAsync(60_000);
     expect(calls).toBe(0);
@@ -127,6 +194,7 @@ describe('CommitWatch', () => {
       },
       fallbackPollMs: 3_600_000,
       notifications: true,
+      readTypeHeads: async () => new Map(),
     });
     const heads: number[] = [];
     const subscription = watch.heads$.subscribe((h) => heads.push(h));
@@ -157,6 +225,7 @@ describe('CommitWatch', () => {
       readHead: async () => head,
       fallbackPollMs: 1_000,
       notifications: true,
+      readTypeHeads: async () => new Map(),
       onWatchError: (error) => errors.push(error),
     });
     const heads: number[] = [];

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Observable, share } from 'rxjs';
+import { Observable, share, Subject } from 'rxjs';
 import { TidemarkError } from './errors';
 
 /** Default of `OpenLibraryOptions.fallbackPollMs`. */
@@ -24,6 +24,11 @@ export interface CommitWatchOptions {
   readonly file: string;
   /** Reads the highest committed seq (on a connection that sees other processes' commits). */
   readonly readHead: () => Promise<number>;
+  /**
+   * Reads each resource type's highest seq (rows and tombstones) in one snapshot, for
+   * `headsOf$`: a WAL notification does not say what a commit wrote.
+   */
+  readonly readTypeHeads: () => Promise<ReadonlyMap<string, number>>;
   /** The slow poll that recovers a commit no notification reported. */
   readonly fallbackPollMs: number;
   /** False: the fallback poll alone (a file system whose notifications cannot be trusted). */
@@ -56,7 +61,8 @@ export class HeadReads {
 
   constructor(
     private readonly readHead: () => Promise<number>,
-    private readonly found: (head: number) => void,
+    /** Awaited before the next read, so work it starts is coalesced with the reads. */
+    private readonly found: (head: number) => void | Promise<void>,
   ) {}
 
   /** Reads the head now, or once more after the read under way. */
@@ -72,7 +78,7 @@ export class HeadReads {
         // A read that fails (the library closing under it) is left to the next wake-up.
         const head = await this.readHead().catch(() => undefined);
         if (this.stopped) return;
-        if (head !== undefined) this.found(head);
+        if (head !== undefined) await this.found(head);
       } while (this.again && !this.stopped);
     } finally {
       this.reading = false;
@@ -109,32 +115,84 @@ export class HeadReads {
 /**
  * Wakes followers on commits made by any process writing the library's file: a file-system
  * notification on the WAL wakes a read of the head at once, and a slow poll recovers whatever
- * no notification reported. Emits each head higher than any it emitted or was told of (`saw`).
- * Watches only while subscribed; an idle library does nothing but the fallback poll.
+ * no notification reported. `heads$` emits each head higher than any it emitted or was told of
+ * (`saw`); `headsOf$(type)` emits only when that type's own highest seq moved beyond what this
+ * process knows of it, so a commit of entries does not wake the tag streams. Watches only while
+ * subscribed; an idle library does nothing but the fallback poll.
  */
 export class CommitWatch {
   /** Heads of commits this process learned of by notification or poll. Hot while subscribed. */
   readonly heads$: Observable<number>;
+  private readonly all = new Subject<number>();
+  private readonly byType = new Map<string, Subject<number>>();
+  private users = 0;
+  private stop: (() => void) | undefined;
   private known = 0;
+  /**
+   * Per type, the highest seq this process knows is visible: read by the watch, or the head of
+   * a commit of this process that wrote the type (its followers were woken by that commit, and
+   * read everything committed before it). Kept apart from `known`: a commit of this process
+   * moves the library's head past another process's commit of another type, which must still
+   * wake that type's followers.
+   */
+  private readonly typeKnown = new Map<string, number>();
+  /** The library head at the last read of the type heads; undefined: none since the watch started. */
+  private typeHeadsAt: number | undefined;
 
   constructor(private readonly options: CommitWatchOptions) {
-    this.heads$ = new Observable<number>((subscriber) => this.watch((head) => subscriber.next(head))).pipe(
-      share(),
-    );
+    this.heads$ = this.using(this.all).pipe(share());
   }
 
-  /** A commit made through this process reached `head`: no need to report it again. */
-  saw(head: number): void {
+  /** Heads at which a commit that wrote `type` became visible, as far as this process knows. */
+  headsOf$(type: string): Observable<number> {
+    let subject = this.byType.get(type);
+    if (!subject) this.byType.set(type, (subject = new Subject<number>()));
+    return this.using(subject);
+  }
+
+  /** A commit made through this process reached `head`, writing `types`: no need to report it again. */
+  saw(head: number, types: Iterable<string> = []): void {
     if (head > this.known) this.known = head;
+    for (const type of types) if (head > (this.typeKnown.get(type) ?? 0)) this.typeKnown.set(type, head);
   }
 
-  private watch(emit: (head: number) => void): () => void {
-    const { file, fallbackPollMs, notifications } = this.options;
-    const reads = new HeadReads(this.options.readHead, (head) => {
-      if (head <= this.known) return;
-      this.known = head;
-      emit(head);
+  private using(source: Subject<number>): Observable<number> {
+    return new Observable<number>((subscriber) => {
+      const subscription = source.subscribe(subscriber);
+      if (this.users++ === 0) this.stop = this.watch();
+      return () => {
+        subscription.unsubscribe();
+        if (--this.users === 0) {
+          this.stop?.();
+          this.stop = undefined;
+        }
+      };
     });
+  }
+
+  private async found(head: number): Promise<void> {
+    if (head > this.known) {
+      this.known = head;
+      this.all.next(head);
+    }
+    if (this.byType.size === 0 || (this.typeHeadsAt !== undefined && head <= this.typeHeadsAt)) return;
+    // A read that fails (the library closing under it) is left to the next wake-up.
+    const typeHeads = await this.options.readTypeHeads().catch(() => undefined);
+    if (!typeHeads || this.stop === undefined) return;
+    if (head > (this.typeHeadsAt ?? 0)) this.typeHeadsAt = head;
+    // Every value in typeKnown was visible when it was recorded, and a stream reads what is
+    // visible after it subscribes: a commit it has not seen is above its type's known head.
+    for (const [type, typeHead] of typeHeads) {
+      if (typeHead <= (this.typeKnown.get(type) ?? 0)) continue;
+      this.typeKnown.set(type, typeHead);
+      this.byType.get(type)?.next(typeHead);
+    }
+  }
+
+  private watch(): () => void {
+    const { file, fallbackPollMs, notifications } = this.options;
+    this.typeHeadsAt = undefined;
+    const reads = new HeadReads(this.options.readHead, (head) => this.found(head));
     let watcher: fs.FSWatcher | undefined;
     let watchFailed = false;
 

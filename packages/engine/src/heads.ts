@@ -36,6 +36,21 @@ export async function resourceHeads(sql: SqlRunner): Promise<ResourceHead[]> {
   return heads;
 }
 
+/**
+ * Each resource type's highest seq over its rows and tombstones, in one statement (one
+ * snapshot): two index lookups per type. What the commit watch reads to tell which types a
+ * commit of another process wrote.
+ */
+export async function typeSeqHeads(sql: SqlRunner): Promise<Map<ResourceName, number>> {
+  const columns = RESOURCE_NAMES.map(
+    (name, i) =>
+      `max(coalesce((SELECT max(seq) FROM ${RESOURCE_TABLES[name].table}), 0),
+           coalesce((SELECT max(seq) FROM tombstones WHERE resource_type = '${name}'), 0)) AS t${i}`,
+  );
+  const [row] = await sql.query<Record<string, number>>(`SELECT ${columns.join(', ')}`);
+  return new Map(RESOURCE_NAMES.map((name, i) => [name, Number(row[`t${i}`])]));
+}
+
 /** Rows per resource type and owning device ('shared' for shared types), for status screens. */
 export async function rowCountsByOwner(
   sql: SqlRunner,

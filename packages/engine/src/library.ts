@@ -14,7 +14,7 @@ import { StoreKind } from './store/dialect';
 import { LibraryDatabase, LibraryStore } from './store/library-database';
 import { isDatabaseUrl, PostgresDatabase } from './store/postgres-database';
 import { ListenWatch } from './listen-watch';
-import { ResourceHeadCache } from './heads';
+import { ResourceHeadCache, typeSeqHeads } from './heads';
 import { ResourceName } from './resource-types';
 import { isUuid } from './validate';
 import { LineageCache, lineageIdsFor } from './origin-prefixes';
@@ -223,6 +223,7 @@ export class Library {
       this.commitWatch = new CommitWatch({
         file: db.file,
         readHead: () => this.headSeq(),
+        readTypeHeads: () => typeSeqHeads(db.read),
         fallbackPollMs: this.fallbackPollMs,
         notifications: options.commitNotifications ?? true,
         onWatchError: options.onCommitWatchError,
@@ -249,14 +250,15 @@ export class Library {
 
   /**
    * Like `changes$`, for the follow streams of one resource type: emits when a commit that
-   * wrote `name` may be visible. In PostgreSQL, only commits of that type (of any process)
-   * wake it; with SQLite, commits of other processes wake every type (the WAL notification
-   * does not say what a commit wrote).
+   * wrote `name` may be visible. Only commits of that type (of any process) wake it: in
+   * PostgreSQL each commit announces its types; with SQLite, where the WAL notification does
+   * not say what a commit wrote, the commit watch reads every type's highest seq once per new
+   * head and wakes the types that moved.
    */
   changesOf$(name: ResourceName): Observable<number> {
     let own = this.typeCommits.get(name);
     if (!own) this.typeCommits.set(name, (own = new Subject<number>()));
-    const others = this.listenWatch?.headsOf$(name) ?? this.commitWatch!.heads$;
+    const others = this.listenWatch?.headsOf$(name) ?? this.commitWatch!.headsOf$(name);
     return merge(own, others).pipe(takeUntil(this.closing));
   }
 
@@ -505,9 +507,10 @@ export class Library {
    * @internal
    */
   notifyCommitted(head: number, types: Iterable<ResourceName>): void {
-    this.commitWatch?.saw(head);
+    const written = [...types];
+    this.commitWatch?.saw(head, written);
     this.listenWatch?.saw(head);
-    for (const type of types) this.typeCommits.get(type)?.next(head);
+    for (const type of written) this.typeCommits.get(type)?.next(head);
     this.commitsSubject.next(head);
     this.markHistorySoon();
   }
