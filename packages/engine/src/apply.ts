@@ -440,7 +440,9 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
       context.raised.add(name);
     }
   }
-  const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered) : 0;
+  // `?? []`: the decoder always sets it, but a batch built in process may leave it out (as
+  // parseBatch allows), and that covers nothing.
+  const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered ?? []) : 0;
   const written = rows.length + tombstones.length;
   return {
     resourceType: name,

@@ -235,3 +235,18 @@ describe('in a sync, a malformed batch fails its type only', () => {
     expect(await lostRows(a, b)).toEqual({});
   });
 });
+
+test('a caught-up batch built in process without `covered` applies as if it covered nothing (the decoder always sets it)', async () => {
+  const [batch] = await servedBatches('tag', 1_000);
+  expect(batch.caughtUp).toBe(true);
+  const checkpoint: Partial<NonNullable<StateBatch['checkpoint']>> = { ...batch.checkpoint! };
+  delete checkpoint.covered;
+  const result = await applyBatch(b, a.identity.deviceId, { ...batch, checkpoint: checkpoint as never });
+  expect({ written: result.written, prefixesRaised: result.prefixesRaised }).toEqual({
+    written: 1,
+    prefixesRaised: 0,
+  });
+  expect((await new ResourceWatermarkStore(b.db.read).get(a.identity.deviceId, 'tag'))?.lastSeq).toBe(
+    batch.checkpoint!.seq,
+  );
+});
