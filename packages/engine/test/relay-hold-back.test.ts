@@ -6,10 +6,14 @@
  * back, never skipped. Breaks tried: the page leaving held-back rows out but its bound going on
  * past them (the first test loses the row); no hold-back (the second test counts the copies).
  */
+import { firstValueFrom } from 'rxjs';
 import { SyncEvent, syncFromPeer$, BackfillGate, LibrarySyncService } from '../src';
 import { Library } from '../src/library';
+import { RelayHoldBack } from '../src/relay-hold-back';
+import { backfillResource$ } from '../src/serve';
 import { InMemoryTransport } from '../src/testing';
 import { createMembers, removeTempDirs } from './fixtures';
+import { fixedUuid } from './scenario-helpers';
 import { countRows, pull } from './sync-helpers';
 
 afterAll(removeTempDirs);
@@ -120,3 +124,27 @@ test('live rows a relay took from their origin are not passed on before the requ
   // Not asserted to be 0: on a loaded machine a re-request can take longer than the hold.
   expect(withHold.extra).toBeLessThan(without.extra / 4);
 }, 120_000);
+
+test('a stream that holds rows back never shares the page of one that does not, nor the other way round', async () => {
+  const [a, b] = await createMembers(2);
+  // B's commits from here on are tracked, so A's rows pulled below are fresh for a minute.
+  await RelayHoldBack.start(b, 60_000);
+  await putTags(b, 'b', 2); // B's own rows: never held back
+  await putTags(a, 'a', 3);
+  await pull(b, a);
+  // The same claims for both streams (of a device B never heard of: they leave nothing out), so
+  // only the hold-back tells their pages apart.
+  const held = [{ origin: fixedUuid(9, 9), epoch: fixedUuid(8, 1), seq: 5 }];
+  const firstBatch = (relayHoldMs: number, batchSize: number) =>
+    firstValueFrom(
+      backfillResource$(b, 'tag', { epoch: b.identity.epoch, seq: 0 }, batchSize, { held, relayHoldMs }),
+    ).then((batch) => [batch.records.length, batch.caughtUp]);
+  // Pages are kept a moment for streams at the same cursor. Had the holding stream taken the
+  // plain one's page, it would pass A's rows on at once; had the plain stream taken the holding
+  // one's, it would be caught up without them (a loss). A batch size of its own for each order.
+  expect(await firstBatch(0, 100)).toEqual([5, true]);
+  expect(await firstBatch(60_000, 100)).toEqual([2, false]);
+  expect(await firstBatch(60_000, 99)).toEqual([2, false]);
+  expect(await firstBatch(0, 99)).toEqual([5, true]);
+  await Promise.all([a.close(), b.close()]);
+});
