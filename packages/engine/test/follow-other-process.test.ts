@@ -6,7 +6,8 @@
  * Each way of waking the follower runs alone: the file-system notification with the fallback
  * poll pushed to an hour, and the fallback poll alone. The control removes both (no
  * notification, a fallback of an hour): the follower then sees none of the commits, which
- * proves the test catches a follower that other processes' commits do not wake.
+ * proves the test catches a follower that other processes' commits do not wake. A stream of a
+ * type the writer never writes must not be woken by them (its pages are counted).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +17,7 @@ import { StateBatch } from '@tidemark/proto';
 import { Subscription } from 'rxjs';
 import { Library, OpenLibraryOptions } from '../src/library';
 import { backfillResource$ } from '../src/serve';
-import { createLibrary, removeTempDirs } from './fixtures';
+import { createLibrary, removeTempDirs, STORE_UNDER_TEST } from './fixtures';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 const WRITER = path.join(__dirname, 'fixtures', 'commit-writer.js');
@@ -89,10 +90,13 @@ describe.each(VARIANTS)('$label', (variant) => {
   let follower: Library;
   let writer: ReturnType<typeof startWriter> | undefined;
   let stream: Subscription | undefined;
+  let others: Subscription | undefined;
 
   afterEach(async () => {
     writer?.child.kill('SIGKILL');
     stream?.unsubscribe();
+    others?.unsubscribe();
+    jest.restoreAllMocks();
     await follower?.close();
   });
 
@@ -117,6 +121,32 @@ describe.each(VARIANTS)('$label', (variant) => {
       });
     });
     await caughtUp;
+    // A stream of a type the writer never writes must not be woken by its tag commits (SQLite:
+    // the commit watch reads the types' heads per head; PostgreSQL: each NOTIFY names its
+    // types). Counted as the page probes it runs.
+    let collectionPages = 0;
+    const read = follower.db.read;
+    jest.spyOn(follower.db, 'read', 'get').mockReturnValue({
+      ...read,
+      dialect: read.dialect,
+      query: (text, params) => {
+        if (text.trimStart().startsWith('WITH firsts') && params?.[2] === 'collection') collectionPages += 1;
+        return read.query(text, params);
+      },
+    });
+    const collectionCaughtUp = new Promise<void>((resolve, reject) => {
+      others = backfillResource$(
+        follower,
+        'collection',
+        { epoch: follower.identity.epoch, seq: base },
+        1_000,
+        {
+          follow: true,
+        },
+      ).subscribe({ next: (batch) => batch.caughtUp && resolve(), error: reject });
+    });
+    await collectionCaughtUp;
+    const collectionPagesBefore = collectionPages;
     const names = () =>
       batches.flatMap((batch) =>
         batch.records.map((record) => (record.kind?.$case === 'tag' ? record.kind.value.name : '?')),
@@ -141,5 +171,8 @@ describe.each(VARIANTS)('$label', (variant) => {
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(new Set(seqs).size).toBe(seqs.length);
     if (variant.seen) expect(seqs.at(-1)).toBe(base + COMMITS);
+    // A hub's poll without NOTIFY still wakes every type (listen-watch.ts): not checked there.
+    if (STORE_UNDER_TEST === 'sqlite' || variant.options.commitNotifications !== false)
+      expect(collectionPages - collectionPagesBefore).toBe(0);
   });
 });
