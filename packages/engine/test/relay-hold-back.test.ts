@@ -146,5 +146,7 @@ test('a stream that holds rows back never shares the page of one that does not, 
   expect(await firstBatch(60_000, 100)).toEqual([2, false]);
   expect(await firstBatch(60_000, 99)).toEqual([2, false]);
   expect(await firstBatch(0, 99)).toEqual([5, true]);
+  // Nor do two holding streams that differ in something else share one.
+  expect(await firstBatch(60_000, 1)).toEqual([1, false]);
   await Promise.all([a.close(), b.close()]);
 });
