@@ -148,5 +148,10 @@ test('a stream that holds rows back never shares the page of one that does not, 
   expect(await firstBatch(0, 99)).toEqual([5, true]);
   // Nor do two holding streams that differ in something else share one.
   expect(await firstBatch(60_000, 1)).toEqual([1, false]);
+  // A requester that sends no claims (a v1 client) is never held back: it would not ask again.
+  const unclaimed = await firstValueFrom(
+    backfillResource$(b, 'tag', { epoch: b.identity.epoch, seq: 0 }, 98, { relayHoldMs: 60_000 }),
+  );
+  expect([unclaimed.records.length, unclaimed.caughtUp]).toEqual([5, true]);
   await Promise.all([a.close(), b.close()]);
 });
