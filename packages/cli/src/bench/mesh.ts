@@ -18,8 +18,10 @@ import { metricOf, NodeProcess, scrapeMetrics } from './node-process';
 import { cpuBetween, readThreadCpu, ThreadCpu } from './thread-cpu';
 
 const VOLUMES = 1;
+const benchLog = (text: string) => process.stderr.write(`bench: ${text}\n`);
 const LOCATIONS = 5;
 const TIMEOUT_MS = 60 * 60_000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const POLL_MS = 250;
 
 /** What one device received from one peer in a phase: where its extra copies came from. */
@@ -94,8 +96,65 @@ interface Counters {
 /** Filled in once the nodes are started: every node's address, to read per-peer series. */
 let addresses: readonly string[] = [];
 
+/** Whether a socket on this machine listens on TCP `port` (from /proc; undefined off Linux). */
+function listensOn(port: number): boolean | undefined {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let found: boolean | undefined;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    found ??= false;
+    // "sl local_address rem_address st ...": st 0A is LISTEN.
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === '0A' && local?.endsWith(`:${hex}`)) return true;
+    }
+  }
+  return found;
+}
+
+/** How long a live node's metrics endpoint may fail before the bench gives up. */
+const SCRAPE_PATIENCE_MS = 60_000;
+
+/**
+ * A node's /metrics page. A node that exited fails the run at once, naming it and its last log
+ * lines; a running node whose endpoint fails is asked again for SCRAPE_PATIENCE_MS, each failure
+ * logged with whether its port still listens, so a cause on the bench's side can be told apart
+ * from one in the node.
+ */
+async function scrapeNode(node: MeshNode, log: (text: string) => void): Promise<string> {
+  const deadline = Date.now() + SCRAPE_PATIENCE_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await scrapeMetrics(node.metricsPort);
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+      const exit = node.process.exitState;
+      if (exit !== undefined || Date.now() > deadline) {
+        const last = node.process.lines
+          .slice(-5)
+          .map((line) => `\n  ${JSON.stringify(line.fields).slice(0, 300)}`)
+          .join('');
+        throw new Error(
+          `${node.process.name} (pid ${node.process.pid}, metrics :${node.metricsPort}) ` +
+            `${exit ?? 'runs but its metrics endpoint kept failing'}: ${cause}; its last log lines:${last}`,
+        );
+      }
+      log(
+        `${node.process.name} (pid ${node.process.pid}) metrics :${node.metricsPort} failed ` +
+          `(attempt ${attempt}, ${cause}); the port ${listensOn(node.metricsPort) ? 'listens' : 'does not listen'}`,
+      );
+      await sleep(1_000);
+    }
+  }
+}
+
 async function countersOf(node: MeshNode): Promise<Counters> {
-  const body = await scrapeMetrics(node.metricsPort);
+  const body = await scrapeNode(node, benchLog);
   const byPeer = new Map<string, { received: number; applied: number; entries: [number, number] }>();
   for (const peer of addresses) {
     if (peer === node.address) continue;
@@ -152,7 +211,6 @@ function caughtUpSince(
   );
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const QUIET_MS = 3_000;
 
 /** The counters once they have not moved for QUIET_MS (at most a minute). */
@@ -256,7 +314,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
   const devices = options.mesh!;
   const entries = options.entries;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-mesh-'));
-  const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
+  const log = benchLog;
   const nodes: MeshNode[] = [];
   try {
     log(
@@ -310,6 +368,12 @@ export async function runMesh(options: BenchOptions): Promise<void> {
         library: await Library.open(Library.fileIn(dir)),
       });
     }
+    // The test of the bench's cleanup (test/bench-mesh-cleanup.test.ts) reads this line.
+    log(
+      `nodes started in ${workDir}: ${nodes
+        .map((node) => `${node.process.name} pid ${node.process.pid} metrics :${node.metricsPort}`)
+        .join(', ')}`,
+    );
     const zero: Counters = { received: 0, skippedHeld: 0, applied: 0, byPeer: new Map() };
     const perDevice = 1 + VOLUMES + LOCATIONS + entries;
     const backfill = await measurePhase(
@@ -329,6 +393,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
     const before = await Promise.all(nodes.map(countersOf));
     const cpuBefore = nodes.map((node) => readThreadCpu(node.process.pid));
     const liveStarted = performance.now();
+    log('live: every device writes');
     const writers = nodes.map((node, index) =>
       writeSyntheticLibrary(node.library, {
         volumes: VOLUMES,
@@ -347,8 +412,9 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       liveStarted,
       log,
     );
-    await Promise.all(writers);
-    const liveResult = await live;
+    // Both awaited together: the phase failing while the writers still run must reach the
+    // `finally` below, not end the process as an unhandled rejection with the nodes left running.
+    const [liveResult] = await Promise.all([live, Promise.all(writers)]);
     log(`live: ${liveResult.seconds.toFixed(1)} s, received/needed ${liveResult.meanRatio.toFixed(3)}`);
 
     const results = {
@@ -379,8 +445,10 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       ) + `\n\nresults: ${options.out}\n`,
     );
   } finally {
+    // Every step runs whatever the one before it did: the nodes first, so none outlives a failure.
     for (const node of NodeProcess.started) await node.stop('SIGKILL');
-    for (const node of nodes) await node.library.close();
+    for (const node of nodes)
+      await node.library.close().catch((error: unknown) => log(`closing: ${String(error)}`));
     fs.rmSync(workDir, { recursive: true, force: true });
   }
 }

@@ -84,6 +84,7 @@ export class NodeProcess {
     });
     const node = new NodeProcess(name, child);
     NodeProcess.started.add(node);
+    killStartedOnExit();
     child.once('exit', () => NodeProcess.started.delete(node));
     await node.waitFor((line) => line.msg === 'listening', 30_000);
     return node;
@@ -91,6 +92,13 @@ export class NodeProcess {
 
   get pid(): number {
     return this.child.pid!;
+  }
+
+  /** "exited with code 1" / "killed by SIGKILL", or undefined while the process runs. */
+  get exitState(): string | undefined {
+    if (this.child.signalCode !== null) return `killed by ${this.child.signalCode}`;
+    if (this.child.exitCode !== null) return `exited with code ${this.child.exitCode}`;
+    return undefined;
   }
 
   /** Resolves with the first line (already logged or still to come) that matches. */
@@ -138,6 +146,21 @@ export class NodeProcess {
     this.child.kill(signal);
     await this.exited;
   }
+}
+
+let exitHookInstalled = false;
+
+/**
+ * However the bench process ends (an uncaught exception or unhandled rejection skips every
+ * `finally`; a `process.exit` in an error path), its node processes end with it: a node left
+ * running keeps dialing its peers' ports and loads the machine for every later run.
+ */
+function killStartedOnExit(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const node of NodeProcess.started) node.child.kill('SIGKILL');
+  });
 }
 
 /** `metricOf` on a node's current /metrics page. */
