@@ -51,6 +51,18 @@ export interface ApplyResult {
   readonly heldSkipped: number;
   /** Origin prefixes of this type the batch's checkpoint raised here. */
   readonly prefixesRaised: number;
+  /**
+   * Per origin device (the row's `origin`): rows and tombstones received, and written. What a
+   * peer sent of an origin beyond what was written is a copy this device already held (or an
+   * older version): in a mesh, which relay passes on which origin's rows twice.
+   */
+  readonly byOrigin: ReadonlyMap<string, OriginCounts>;
+}
+
+/** Rows and tombstones of one origin in a batch. */
+export interface OriginCounts {
+  readonly received: number;
+  readonly written: number;
 }
 
 interface Incoming {
@@ -444,9 +456,18 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   // parseBatch allows), and that covers nothing.
   const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered ?? []) : 0;
   const written = rows.length + tombstones.length;
+  const byOrigin = new Map<string, { received: number; written: number }>();
+  const countOf = (origin: string) => {
+    let counts = byOrigin.get(origin);
+    if (!counts) byOrigin.set(origin, (counts = { received: 0, written: 0 }));
+    return counts;
+  };
+  for (const item of items) countOf(item.origin).received += 1;
+  for (const item of [...rows, ...tombstones]) countOf(item.origin).written += 1;
   return {
     resourceType: name,
     received: items.length,
+    byOrigin,
     written,
     skipped: older,
     skippedAfterRemoval: refused.size,

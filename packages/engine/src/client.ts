@@ -2,7 +2,7 @@ import { HandshakeResponse, OriginPrefix, ProtocolVersion, StateBatch } from '@t
 import { merge, Observable, defer } from 'rxjs';
 import { BackfillGate } from './backfill-gate';
 import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
-import { applyBatches } from './apply';
+import { applyBatches, OriginCounts } from './apply';
 import { approximateBatchBytes } from './batch-bytes';
 import { isTidemarkError, MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
 import { resourceHeads } from './heads';
@@ -103,6 +103,8 @@ export type SyncEvent =
       readonly ownRowsSkipped: number;
       /** Rows and tombstones the peer left out because this device holds them already. */
       readonly heldSkipped: number;
+      /** Per origin device: rows and tombstones of the batch received, and written. */
+      readonly byOrigin: ReadonlyMap<string, OriginCounts>;
     }
   | { readonly kind: 'type_failed'; readonly resourceType: ResourceName; readonly error: TidemarkError }
   | { readonly kind: 'backfilled'; readonly failed: readonly ResourceName[] };
@@ -378,6 +380,7 @@ export function syncFromPeer$(
               maxAheadMs: result.maxAheadMs,
               skippedAfterRemoval: result.skippedAfterRemoval,
               ownRowsSkipped: result.ownRowsSkipped,
+              byOrigin: result.byOrigin,
               heldSkipped: result.heldSkipped,
             });
           });

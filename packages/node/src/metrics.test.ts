@@ -35,3 +35,54 @@ test("the restored-history check's operations are on the page: every write trans
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('rows received and applied are counted per origin beside per peer', async () => {
+  const metrics = new NodeMetrics({ processMetrics: false });
+  const [a, b] = [randomUUID(), randomUUID()];
+  const batch = (byOrigin: Map<string, { received: number; written: number }>) =>
+    metrics.observe({
+      kind: 'sync',
+      peer: '127.0.0.1:1',
+      peerDeviceId: b,
+      event: {
+        kind: 'batch',
+        resourceType: 'entry',
+        phase: 'follow',
+        received: [...byOrigin.values()].reduce((sum, counts) => sum + counts.received, 0),
+        written: [...byOrigin.values()].reduce((sum, counts) => sum + counts.written, 0),
+        totalReceived: 0,
+        totalWritten: 0,
+        batches: 1,
+        remaining: 0,
+        rowsPerSecond: 0,
+        watermarkSeq: 1,
+        checkpointHlc: undefined,
+        caughtUp: true,
+        reset: false,
+        beyondDrift: 0,
+        maxAheadMs: 0,
+        skippedAfterRemoval: 0,
+        ownRowsSkipped: 0,
+        heldSkipped: 0,
+        byOrigin,
+      },
+    });
+  batch(
+    new Map([
+      [a, { received: 5, written: 0 }],
+      [b, { received: 3, written: 3 }],
+    ]),
+  );
+  batch(new Map([[a, { received: 2, written: 1 }]]));
+  const page = await metrics.registry.metrics();
+  const series = (name: string, origin: string) =>
+    Number(
+      new RegExp(`${name}\\{peer="127.0.0.1:1",resource_type="entry",origin="${origin}"\\} (\\d+)`).exec(
+        page,
+      )?.[1],
+    );
+  expect(series('tidemark_rows_received_by_origin_total', a)).toBe(7);
+  expect(series('tidemark_rows_applied_by_origin_total', a)).toBe(1);
+  expect(series('tidemark_rows_received_by_origin_total', b)).toBe(3);
+  expect(series('tidemark_rows_applied_by_origin_total', b)).toBe(3);
+});

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PeerSessionEvent } from './peers/events';
 
 const PEER_TYPE = ['peer', 'resource_type'] as const;
+const PEER_TYPE_ORIGIN = ['peer', 'resource_type', 'origin'] as const;
 
 /**
  * The node's Prometheus metrics, in a registry of its own so that several nodes in one process
@@ -41,6 +42,18 @@ export class NodeMetrics {
     name: 'tidemark_rows_received_total',
     help: 'Rows and tombstones received from the peer, written or skipped as already known.',
     labelNames: PEER_TYPE,
+    registers: [this.registry],
+  });
+  private readonly rowsReceivedByOrigin = new Counter({
+    name: 'tidemark_rows_received_by_origin_total',
+    help: 'Rows and tombstones received from the peer, by the device that wrote them (origin): in a mesh, which peer passes on which origin.',
+    labelNames: PEER_TYPE_ORIGIN,
+    registers: [this.registry],
+  });
+  private readonly rowsAppliedByOrigin = new Counter({
+    name: 'tidemark_rows_applied_by_origin_total',
+    help: 'Rows and tombstones received from the peer and written, by origin; received minus applied is what this node already held.',
+    labelNames: PEER_TYPE_ORIGIN,
     registers: [this.registry],
   });
   private readonly rowsHeldSkipped = new Counter({
@@ -168,6 +181,10 @@ export class NodeMetrics {
     this.rowsApplied.inc(labels, sync.written);
     this.rowsReceived.inc(labels, sync.received);
     this.rowsHeldSkipped.inc(labels, sync.heldSkipped);
+    for (const [origin, counts] of sync.byOrigin) {
+      this.rowsReceivedByOrigin.inc({ ...labels, origin }, counts.received);
+      this.rowsAppliedByOrigin.inc({ ...labels, origin }, counts.written);
+    }
     this.watermarkSeq.set(labels, sync.watermarkSeq);
     this.lagRows.set(labels, sync.remaining);
     const key = `${peer}|${sync.resourceType}`;

@@ -29,6 +29,8 @@ interface FromPeer {
   readonly peer: number;
   readonly received: number;
   readonly applied: number;
+  /** The same by origin (the device that wrote the rows), where anything was received. */
+  readonly byOrigin: readonly { origin: number; received: number; applied: number }[];
 }
 
 /** One sample of a phase's timeline: entries received and applied, per device and peer. */
@@ -63,6 +65,8 @@ interface DeviceFigures {
 interface PhaseResult {
   readonly phase: 'backfill' | 'live';
   readonly seconds: number;
+  /** The machine's load averages (1, 5, 15 min) when the phase began and ended: shared cores. */
+  readonly load: { readonly start: readonly number[]; readonly end: readonly number[] };
   readonly devices: readonly DeviceFigures[];
   readonly meanRatio: number;
   readonly maxRatio: number;
@@ -85,16 +89,26 @@ async function heldRows(library: Library): Promise<number> {
   return heads.reduce((sum, head) => sum + head.rowCount, 0);
 }
 
+interface PeerCounters {
+  readonly received: number;
+  readonly applied: number;
+  readonly entries: [number, number];
+  /** [received, applied] of every type, per origin device in device order. */
+  readonly origins: readonly (readonly [number, number])[];
+}
+
 interface Counters {
   readonly received: number;
   readonly skippedHeld: number;
   readonly applied: number;
   /** Per peer address: rows received and applied, every type and the entry type alone. */
-  readonly byPeer: ReadonlyMap<string, { received: number; applied: number; entries: [number, number] }>;
+  readonly byPeer: ReadonlyMap<string, PeerCounters>;
 }
 
 /** Filled in once the nodes are started: every node's address, to read per-peer series. */
 let addresses: readonly string[] = [];
+/** Every device's id in device order, to read per-origin series. */
+let deviceIds: readonly string[] = [];
 
 /** Whether a socket on this machine listens on TCP `port` (from /proc; undefined off Linux). */
 function listensOn(port: number): boolean | undefined {
@@ -155,7 +169,7 @@ async function scrapeNode(node: MeshNode, log: (text: string) => void): Promise<
 
 async function countersOf(node: MeshNode): Promise<Counters> {
   const body = await scrapeNode(node, benchLog);
-  const byPeer = new Map<string, { received: number; applied: number; entries: [number, number] }>();
+  const byPeer = new Map<string, PeerCounters>();
   for (const peer of addresses) {
     if (peer === node.address) continue;
     const entry = { peer, resource_type: 'entry' };
@@ -166,6 +180,10 @@ async function countersOf(node: MeshNode): Promise<Counters> {
         metricOf(body, 'tidemark_rows_received_total', entry),
         metricOf(body, 'tidemark_rows_applied_total', entry),
       ],
+      origins: deviceIds.map((origin): [number, number] => [
+        metricOf(body, 'tidemark_rows_received_by_origin_total', { peer, origin }),
+        metricOf(body, 'tidemark_rows_applied_by_origin_total', { peer, origin }),
+      ]),
     });
   }
   return {
@@ -242,6 +260,7 @@ async function measurePhase(
   log: (text: string) => void,
 ): Promise<PhaseResult> {
   const deadline = Date.now() + TIMEOUT_MS;
+  const loadAtStart = os.loadavg();
   let last = 0;
   let lastSample = 0;
   const timeline: Sample[] = [];
@@ -276,6 +295,12 @@ async function measurePhase(
               peer: peerIndex,
               received: at.received - (was?.received ?? 0),
               applied: at.applied - (was?.applied ?? 0),
+              byOrigin: at.origins.flatMap(([received, applied], origin) => {
+                const [received0, applied0] = was?.origins[origin] ?? [0, 0];
+                return received > received0
+                  ? [{ origin, received: received - received0, applied: applied - applied0 }]
+                  : [];
+              }),
             },
           ];
         });
@@ -294,6 +319,7 @@ async function measurePhase(
       return {
         phase,
         seconds,
+        load: { start: loadAtStart, end: os.loadavg() },
         devices,
         meanRatio: ratios.reduce((sum, ratio) => sum + ratio, 0) / ratios.length,
         maxRatio: Math.max(...ratios),
@@ -308,6 +334,25 @@ async function measurePhase(
     }
     await sleep(POLL_MS);
   }
+}
+
+/**
+ * Where a phase's extra copies came from: per device, each (peer, origin) whose rows arrived
+ * already held ("d0 <- d2 of d1: 40,000 of 100,006" = device 0 received 40,000 rows written by
+ * device 1 from peer 2 that it held already, of the 100,006 it received of them from there).
+ */
+function extraCopies(phase: PhaseResult): string[] {
+  return phase.devices.map((device) => {
+    const extra = device.fromPeers.flatMap((from) =>
+      from.byOrigin
+        .filter((origin) => origin.received > origin.applied)
+        .map(
+          (origin) =>
+            `<- d${from.peer} of d${origin.origin}: ${origin.received - origin.applied} of ${origin.received}`,
+        ),
+    );
+    return `${phase.phase} d${device.device}: ${extra.length ? extra.join(', ') : 'no copies'}`;
+  });
 }
 
 export async function runMesh(options: BenchOptions): Promise<void> {
@@ -331,6 +376,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
         deviceName: `mesh-${index}`,
       });
       libraryId = library.identity.libraryId;
+      deviceIds = [...deviceIds, library.identity.deviceId];
       await writeSyntheticLibrary(library, {
         volumes: VOLUMES,
         locations: LOCATIONS,
@@ -387,6 +433,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       log,
     );
     log(`backfill: ${backfill.seconds.toFixed(1)} s, received/needed ${backfill.meanRatio.toFixed(3)}`);
+    for (const line of extraCopies(backfill)) log(line);
 
     // Let the follow streams settle before the live phase's counters are read.
     await sleep(2_000);
@@ -416,6 +463,7 @@ export async function runMesh(options: BenchOptions): Promise<void> {
     // `finally` below, not end the process as an unhandled rejection with the nodes left running.
     const [liveResult] = await Promise.all([live, Promise.all(writers)]);
     log(`live: ${liveResult.seconds.toFixed(1)} s, received/needed ${liveResult.meanRatio.toFixed(3)}`);
+    for (const line of extraCopies(liveResult)) log(line);
 
     const results = {
       devices,
@@ -437,10 +485,21 @@ export async function runMesh(options: BenchOptions): Promise<void> {
       `${phase.seconds.toFixed(1)} s`,
       phase.devices.map((device) => cpu(device.cpu)).join(' / '),
       phase.devices.map((device) => device.skippedHeld).join(' / '),
+      `${phase.load.start[0].toFixed(1)} / ${phase.load.end[0].toFixed(1)}`,
     ]);
     process.stdout.write(
       formatTable(
-        ['phase', 'N', 'E', 'filter', 'received / needed', 'wall', 'CPU s per device', 'skipped as held'],
+        [
+          'phase',
+          'N',
+          'E',
+          'filter',
+          'received / needed',
+          'wall',
+          'CPU s per device',
+          'skipped as held',
+          'load 1-min start / end',
+        ],
         rows,
       ) + `\n\nresults: ${options.out}\n`,
     );
