@@ -4,6 +4,7 @@
  * Entry ids are derived on the owning device only; their layout puts siblings next to each other
  * in every uuid index (the claim behind the backfill figures in docs/architecture.md).
  */
+import { createHash } from 'node:crypto';
 import { contentUuidOf, entryUuidOf, stableUuid, tagAssignmentUuidOf } from './stable-ids';
 import { isUuid } from './validate';
 
@@ -48,4 +49,45 @@ test('200,000 paths in a few directories give 200,000 distinct ids', () => {
   const ids = new Set<string>();
   for (let i = 0; i < 200_000; i++) ids.add(entryUuidOf(LOCATION, `dir-${i % 7}/file-${i}`));
   expect(ids.size).toBe(200_000);
+});
+
+test('entry ids keep their values, whatever was derived just before (the last directory is remembered)', () => {
+  // Values of the layout as first released: stored entries and a repeated run must derive the same.
+  expect(entryUuidOf(LOCATION, 'photos/2024/a.jpg')).toBe('10fa003c-f8c2-8c44-b6e4-b821f88c06c4');
+  expect(entryUuidOf(LOCATION, 'a')).toBe('10fa003c-3144-8c7f-8b3b-64fe300a36dc');
+  const sha = (text: string) => createHash('sha256').update(text).digest();
+  const reference = (location: string, relativePath: string) => {
+    const slash = relativePath.lastIndexOf('/');
+    const parent = slash < 0 ? '' : relativePath.slice(0, slash);
+    const bytes = Buffer.concat([
+      sha(`location:${location}`).subarray(0, 4),
+      sha(`directory:${location}:${parent}`).subarray(0, 4),
+      sha(`entry:${location}:${relativePath}`).subarray(0, 8),
+    ]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = bytes.toString('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  };
+  const other = 'd5a1a8e6-2f0e-4a43-9d53-3c1f0a3b4c5d';
+  // Same parent text in two locations, a parent and its child, the root, and back again.
+  const calls: [string, string][] = [
+    [LOCATION, 'm/a'],
+    [LOCATION, 'm/b'],
+    [other, 'm/a'],
+    [other, 'm/b'],
+    [LOCATION, 'm/c'],
+    [LOCATION, 'm'],
+    [LOCATION, 'm/a/deep'],
+    [LOCATION, 'top'],
+    [other, 'top'],
+    [LOCATION, 'm/d'],
+  ];
+  for (const [location, relativePath] of calls) {
+    expect([location, relativePath, entryUuidOf(location, relativePath)]).toEqual([
+      location,
+      relativePath,
+      reference(location, relativePath),
+    ]);
+  }
 });

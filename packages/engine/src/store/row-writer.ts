@@ -30,9 +30,18 @@ const MAX_STATEMENT_JSON_CHARS = 2 * 1024 * 1024;
 
 /**
  * Multi-row statements for the hot paths (bulk local writes and apply): one prepared statement
- * per chunk instead of one per row.
+ * per chunk instead of one per row. A writer lives for one transaction (its connection holds the
+ * write lock).
  */
 export class RowWriter {
+  /**
+   * Whether each type has tombstones, as found in this transaction: only a RowWriter writes
+   * tombstones, and no other writer runs while this transaction holds the lock, so the answer
+   * changes only through `writeTombstones` here. A first index asked it twice per 2,000 rows, a
+   * round trip each.
+   */
+  private readonly tombstonesHeld = new Map<ResourceName, boolean>();
+
   constructor(private readonly sql: SqlRunner) {}
 
   /**
@@ -84,13 +93,17 @@ export class RowWriter {
 
   /** Whether the type has any tombstone: one probe of the (type, uuid) primary key. */
   async hasTombstones(name: ResourceName): Promise<boolean> {
+    const known = this.tombstonesHeld.get(name);
+    if (known !== undefined) return known;
     const [any] = await this.sql.query('SELECT 1 FROM tombstones WHERE resource_type = ? LIMIT 1', [name]);
+    this.tombstonesHeld.set(name, any !== undefined);
     return any !== undefined;
   }
 
   /** Deletes rows and records (or replaces) their tombstones. */
   async writeTombstones(name: ResourceName, tombstones: readonly VersionedTombstone[]): Promise<void> {
     if (tombstones.length === 0) return;
+    this.tombstonesHeld.set(name, true);
     if (this.sql.dialect.oneVersionPerUpsert) tombstones = lastVersionOfEach(tombstones, (t) => t.uuid);
     const rowsPerChunk = Math.floor(MAX_PARAMS / 7);
     for (let start = 0; start < tombstones.length; start += rowsPerChunk) {
