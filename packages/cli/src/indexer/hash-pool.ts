@@ -10,16 +10,46 @@ export interface HashRequest {
   readonly id: number;
   readonly files: readonly string[];
 }
-/** @internal A digest, or why a file could not be hashed. */
-export type HashResult = ContentDigest | { readonly error: string; readonly code?: string };
-/** @internal The message a hashing thread answers with. */
+/** @internal Why a file could not be hashed: the index of the file in its request, and the error. */
+export interface HashFailure {
+  readonly index: number;
+  readonly error: string;
+  readonly code?: string;
+}
+/**
+ * @internal The message a hashing thread answers with. The digests are one text, a line per file
+ * (`hash size mime`, empty where the file failed): passed between threads, an object per file
+ * cost several times as much as the text (structured clone writes every key of every object).
+ */
 export interface HashResponse {
   readonly id: number;
-  readonly results: readonly HashResult[];
+  readonly digests: string;
+  readonly failures: readonly HashFailure[];
 }
 
+/** One line of `HashResponse.digests`: the sha256 hex, the size, the MIME type (never a space in either). */
+export function digestLine(digest: ContentDigest): string {
+  return `${digest.hash} ${digest.sizeBytes} ${digest.mimeType}`;
+}
+
+/** The digests or errors of one response, in the order of its request's files. */
+export function resultsOf(response: HashResponse): (ContentDigest | Error)[] {
+  const results: (ContentDigest | Error)[] = response.digests.split('\n').map((line) => {
+    const sizeEnd = line.indexOf(' ', HEX_SHA256 + 1);
+    return {
+      hash: line.slice(0, HEX_SHA256),
+      sizeBytes: Number(line.slice(HEX_SHA256 + 1, sizeEnd)),
+      mimeType: line.slice(sizeEnd + 1),
+    };
+  });
+  for (const failure of response.failures) results[failure.index] = errorOf(failure);
+  return results;
+}
+
+const HEX_SHA256 = 64;
+
 /** Files per message: one message per file would cost more than hashing a small file. */
-const FILES_PER_REQUEST = 32;
+const FILES_PER_REQUEST = 64;
 /**
  * A hashing thread holds one file (at most 1 MiB read whole) and 32 digests at a time; V8's
  * default young generation for it (as large as the main thread's) is mostly garbage space.
@@ -45,13 +75,13 @@ function workerFile(): string {
   return fs.existsSync(compiled) ? compiled : path.resolve(__dirname, '../../dist/indexer/hash-worker.js');
 }
 
-function errorOf(result: { error: string; code?: string }): Error {
-  return Object.assign(new Error(result.error), result.code ? { code: result.code } : {});
+function errorOf(failure: HashFailure): Error {
+  return Object.assign(new Error(failure.error), failure.code ? { code: failure.code } : {});
 }
 
 interface Request {
   readonly files: readonly string[];
-  readonly resolve: (results: readonly HashResult[]) => void;
+  readonly resolve: (results: (ContentDigest | Error)[]) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -100,12 +130,12 @@ export class HashPool {
       );
     }
     this.start();
-    const chunks: Promise<readonly HashResult[]>[] = [];
+    const chunks: Promise<(ContentDigest | Error)[]>[] = [];
     for (let start = 0; start < files.length; start += FILES_PER_REQUEST) {
       const chunk = files.slice(start, start + FILES_PER_REQUEST);
       chunks.push(new Promise((resolve, reject) => this.enqueue({ files: chunk, resolve, reject })));
     }
-    return (await Promise.all(chunks)).flat().map((result) => ('error' in result ? errorOf(result) : result));
+    return (await Promise.all(chunks)).flat();
   }
 
   /** Whether hashing threads have been started. */
@@ -137,7 +167,7 @@ export class HashPool {
     const request = this.busy.get(worker);
     this.busy.delete(worker);
     this.idle.push(worker);
-    request?.resolve(response.results);
+    request?.resolve(resultsOf(response));
     this.dispatch();
   }
 

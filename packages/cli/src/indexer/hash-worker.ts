@@ -5,18 +5,20 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { hashContentSync } from './content-hash';
-import type { HashRequest, HashResponse, HashResult } from './hash-pool';
-
-function hashOne(file: string): HashResult {
-  try {
-    return hashContentSync(file);
-  } catch (error) {
-    const { code } = error as NodeJS.ErrnoException;
-    return { error: error instanceof Error ? error.message : String(error), ...(code ? { code } : {}) };
-  }
-}
+import { digestLine, HashFailure, HashRequest, HashResponse } from './hash-pool';
 
 parentPort?.on('message', (request: HashRequest) => {
-  const response: HashResponse = { id: request.id, results: request.files.map(hashOne) };
+  const failures: HashFailure[] = [];
+  const lines = request.files.map((file, index) => {
+    try {
+      return digestLine(hashContentSync(file));
+    } catch (error) {
+      const { code } = error as NodeJS.ErrnoException;
+      const reason = error instanceof Error ? error.message : String(error);
+      failures.push({ index, error: reason, ...(code ? { code } : {}) });
+      return '';
+    }
+  });
+  const response: HashResponse = { id: request.id, digests: lines.join('\n'), failures };
   parentPort?.postMessage(response);
 });
