@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { sniffMime } from './mime';
 
@@ -40,6 +40,10 @@ export function bytesReadToHash(size: number): number {
  * the sampled hash keeps files that differ only in length apart.
  */
 function digestOf(size: number, parts: readonly Buffer[]): ContentDigest {
+  if (parts.length === 1 && size <= FULL_HASH_LIMIT) {
+    // One-shot: most files are small, and a Hash object per file cost more than hashing 1 KB.
+    return { hash: oneShotHash('sha256', parts[0], 'hex'), sizeBytes: size, mimeType: sniffMime(parts[0]) };
+  }
   const hash = createHash('sha256');
   if (size > FULL_HASH_LIMIT) {
     const header = Buffer.alloc(8);
