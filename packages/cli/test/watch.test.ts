@@ -1,4 +1,4 @@
-import { contentUuidOf, Library, readEntriesOfLocation, readEntryAt } from '@tidemark/engine';
+import { contentUuidOf, Library, readEntriesOfLocation, readEntryAt, readTombstones } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -217,6 +217,73 @@ test('a burst of events rescans only the directories it names, and a file moved 
       expect(afterMove.reduce((sum, run) => sum + run.summary.scanned, 0)).toBeLessThan(20);
       expect(afterMove.reduce((sum, run) => sum + run.summary.moved, 0)).toBe(1);
       expect(afterMove.reduce((sum, run) => sum + run.summary.deleted, 0)).toBe(0);
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+test('a rename whose delete and create come in two bursts of events keeps its entry; what stays gone is deleted after the move window', async () => {
+  const [libraryDir, tree, outside] = [tempDir(), tempDir(), tempDir()];
+  fs.mkdirSync(path.join(tree, 'a'));
+  fs.mkdirSync(path.join(tree, 'b'));
+  fs.writeFileSync(path.join(tree, 'a', 'moving.txt'), 'moving\n');
+  fs.writeFileSync(path.join(tree, 'a', 'doomed.txt'), 'doomed\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  const runs: { reason: string; summary: IndexSummary }[] = [];
+  const deletedSince = (from: number) => runs.slice(from).reduce((sum, run) => sum + run.summary.deleted, 0);
+  const entryTombstones = async () => (await collect(readTombstones(library, 'entry'))).map((t) => t.uuid);
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    const moving = (await readEntryAt(library, locationUuid, 'a/moving.txt'))!;
+    const doomed = (await readEntryAt(library, locationUuid, 'a/doomed.txt'))!;
+    const logger = createLogger({ level: 'silent' });
+    // Long enough that the second burst below comes well within it, even on a slow machine.
+    const watcher = await LocationWatcher.start(library, logger, {
+      moveWindowMs: 15_000,
+      onIndexed: (summary, reason) => runs.push({ reason, summary }),
+    });
+    try {
+      await waitFor(async () => runs.length > 0, ARRIVES_MS, 'the start rescan');
+      await watcher.settled();
+
+      // First burst: the file leaves the location (for a directory outside it, same file system).
+      const first = runs.length;
+      fs.renameSync(path.join(tree, 'a', 'moving.txt'), path.join(outside, 'moving.txt'));
+      await waitFor(async () => runs.length > first, ARRIVES_MS, 'the run of the first burst');
+      await watcher.settled();
+      // Kept, not deleted: a later burst may bring it back.
+      expect(deletedSince(first)).toBe(0);
+      expect((await readEntryAt(library, locationUuid, 'a/moving.txt'))?.uuid).toBe(moving.uuid);
+
+      // Second burst, a run of its own: it comes back under another name.
+      const second = runs.length;
+      fs.renameSync(path.join(outside, 'moving.txt'), path.join(tree, 'b', 'moved.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'b/moved.txt')) !== undefined,
+        ARRIVES_MS,
+        'b/moved.txt',
+      );
+      await watcher.settled();
+      expect((await readEntryAt(library, locationUuid, 'b/moved.txt'))!.uuid).toBe(moving.uuid);
+      expect(await readEntryAt(library, locationUuid, 'a/moving.txt')).toBeUndefined();
+      expect(runs.slice(second).reduce((sum, run) => sum + run.summary.moved, 0)).toBe(1);
+      expect(await entryTombstones()).not.toContain(moving.uuid);
+
+      // A file that stays gone is deleted, with a tombstone, once the window has passed.
+      const third = runs.length;
+      fs.rmSync(path.join(tree, 'a', 'doomed.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'a/doomed.txt')) === undefined,
+        ARRIVES_MS,
+        'the deletion after the move window',
+      );
+      await watcher.settled();
+      expect(deletedSince(third)).toBe(1);
+      expect(await entryTombstones()).toContain(doomed.uuid);
+      expect(same(await entriesIn(libraryDir, locationUuid), expectedOf(tree))).toBe(true);
     } finally {
       await watcher.close();
     }

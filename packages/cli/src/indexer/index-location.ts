@@ -56,6 +56,14 @@ export interface IndexOptions {
    * disk, is replaced by its parent. What `node --watch` does with the directories of events.
    */
   readonly scopes?: readonly string[];
+  /**
+   * Asked at the end of the run about each entry gone from disk that no new path claimed as
+   * moved (entries with an inode, in a location that had entries); true keeps it stored instead
+   * of deleting it, so that a later run can still pair it with a new path. `node --watch` keeps
+   * them for a moment: a move whose delete and create come in two bursts of events keeps its
+   * entry. The caller must see to it that a later run deletes what stays gone.
+   */
+  readonly keepGone?: (relativePath: string) => boolean;
 }
 
 /** A directory rescanned by itself, with the uuid of its parent's entry. */
@@ -354,8 +362,12 @@ export class LocationIndexer {
       problem: (problem) => this.problem(problem),
     });
     await send(batch);
-    // Gone entries held back for moves, in batches like the rest.
-    const unclaimed = this.moves.unclaimed();
+    // Gone entries held back for moves, in batches like the rest, unless kept for a later run.
+    const { keepGone } = this.options;
+    const unclaimed = this.moves
+      .unclaimed()
+      .filter((gone) => !keepGone?.(gone.relativePath))
+      .map((gone) => gone.uuid);
     for (let start = 0; start < unclaimed.length; start += this.batchSize) {
       const last = new Batch();
       last.gone.push(...unclaimed.slice(start, start + this.batchSize));

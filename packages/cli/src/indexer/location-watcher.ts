@@ -25,6 +25,12 @@ export interface WatchOptions {
    * row up to `fullRescanMs`: what the failed run was to write is not left for the next event.
    */
   readonly retryMs?: number;
+  /**
+   * A file gone in one burst of events is kept this long for a create in a later burst to claim
+   * as moved (a rename whose two events fall into two bursts keeps its entry); then its
+   * directory is rescanned, and what is still gone is deleted.
+   */
+  readonly moveWindowMs?: number;
   readonly subscribe?: Subscribe;
   /** Called after each run with what it did (tests, metrics). */
   readonly onIndexed?: (summary: IndexSummary, reason: WatchRunReason, location: string) => void;
@@ -37,12 +43,19 @@ const DEFAULT_FULL_RESCAN_MS = 60 * 60 * 1000;
 /** Long enough for a busy library (another process's long write) or a disk waking up. */
 const DEFAULT_RETRY_MS = 30_000;
 /**
+ * Long enough for the second half of a rename split by the settle window, short enough that a
+ * delete still reaches followers in about a second.
+ */
+const DEFAULT_MOVE_WINDOW_MS = 1_000;
+/**
  * Directories held for the next run; a burst touching more (a big copy, a checkout) is one
  * whole-location rescan instead, so what is held stays bounded.
  */
 const MAX_DIRTY_DIRECTORIES = 1_000;
 
-export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' | 'retry';
+export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves';
+
+const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
 /**
  * One location kept current. A burst of file-system events is followed by a rescan of only the
@@ -52,6 +65,11 @@ export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' |
  * missed, runs at start (changes made while the node was down), on a watcher error (the kernel's
  * queue overflowed: events were lost), on a burst too big to track, and every `fullRescanMs`.
  * Runs never overlap; events during a run are held for the next one.
+ *
+ * An event run does not delete at once what is gone but could have moved (an entry with an
+ * inode): a rename's delete and create may come in two bursts. Such entries stay stored for
+ * `moveWindowMs`, where a later run can claim them as moved; then their directories are
+ * rescanned once more, deleting what is still gone. A whole rescan deletes them at once.
  */
 class WatchedLocation {
   private subscription: { unsubscribe(): Promise<void> } | undefined;
@@ -66,6 +84,11 @@ class WatchedLocation {
   private dirty = new Set<string>();
   /** Whether the next run must walk the whole location. */
   private full = false;
+  /** Directories of gone entries kept for a later move (see the class comment). */
+  private kept = new Set<string>();
+  /** Set when the move window has passed: the next run rescans `kept` and deletes what is gone. */
+  private releaseDue = false;
+  private release: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -137,7 +160,12 @@ class WatchedLocation {
 
   private async run(reason: WatchRunReason): Promise<void> {
     // What this run covers is taken now: events from here on are for the next run.
-    const scopes = this.full ? undefined : [...this.dirty];
+    const releasing = this.releaseDue || this.full ? this.kept : new Set<string>();
+    if (releasing === this.kept) {
+      this.kept = new Set();
+      this.releaseDue = false;
+    }
+    const scopes = this.full ? undefined : [...new Set([...this.dirty, ...releasing])];
     this.full = false;
     // A whole rescan (any run after a failure is one) covers what the retry was for.
     if (!scopes && this.retry) {
@@ -146,6 +174,13 @@ class WatchedLocation {
     }
     this.dirty = new Set();
     if (scopes?.length === 0) return;
+    // A gone entry is kept for a later move unless this run is the one that releases its directory.
+    const keepGone = (relativePath: string): boolean => {
+      const directory = parentOf(relativePath);
+      if (releasing.has(directory)) return false;
+      this.kept.add(directory);
+      return true;
+    };
     if (!fs.existsSync(this.path)) {
       this.logger.warn({ location: this.path, reason }, 'location is missing; its entries are kept');
       return;
@@ -155,6 +190,7 @@ class WatchedLocation {
       summary = await indexLocation(this.library, this.path, {
         exclude: this.options.exclude,
         scopes,
+        keepGone: scopes ? keepGone : undefined,
         onProblem: (problem) =>
           this.logger.warn(
             { location: this.path, path: problem.relativePath, reason: problem.reason },
@@ -178,6 +214,14 @@ class WatchedLocation {
       return;
     }
     this.failures = 0;
+    if (this.kept.size > 0 && !this.release) {
+      this.release = setTimeout(() => {
+        this.release = undefined;
+        this.releaseDue = true;
+        this.schedule('moves', 0);
+      }, this.options.moveWindowMs ?? DEFAULT_MOVE_WINDOW_MS);
+      this.release.unref();
+    }
     this.options.onIndexed?.(summary, reason, this.path);
     const { added, updated, moved, deleted, unchanged, unreadable, seconds } = summary;
     this.logger.info(
@@ -209,6 +253,7 @@ class WatchedLocation {
     if (this.timer) clearTimeout(this.timer);
     if (this.periodic) clearInterval(this.periodic);
     if (this.retry) clearTimeout(this.retry);
+    if (this.release) clearTimeout(this.release);
     this.timer = undefined;
     await this.subscription?.unsubscribe();
     await this.running;

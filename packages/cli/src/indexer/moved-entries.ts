@@ -12,6 +12,12 @@ import { StoredEntry } from './stored-entries';
  */
 const MAX_HELD_GONE = 50_000;
 
+/** A stored entry whose path is gone from disk. */
+export interface GoneEntry {
+  readonly uuid: string;
+  readonly relativePath: string;
+}
+
 /** Whether `absolutePath` is known not to exist (not merely unreadable). */
 function isGone(absolutePath: string): boolean {
   try {
@@ -42,7 +48,7 @@ function isGone(absolutePath: string): boolean {
 export class MovedEntries {
   /** Entry uuids taken by a move in this run: never deleted, never derived again. */
   private readonly claimed = new Set<string>();
-  private held: string[] = [];
+  private held: GoneEntry[] = [];
   /** Moves in this run. */
   count = 0;
 
@@ -58,14 +64,17 @@ export class MovedEntries {
   gone(stored: StoredEntry): string[] {
     if (this.claimed.has(stored.uuid)) return [];
     if (!this.enabled || stored.inode === 0) return [stored.uuid];
-    this.held.push(stored.uuid);
+    this.held.push({ uuid: stored.uuid, relativePath: stored.relativePath });
     if (this.held.length <= MAX_HELD_GONE) return [];
-    return this.held.splice(0, this.held.length - MAX_HELD_GONE).filter((uuid) => !this.claimed.has(uuid));
+    return this.held
+      .splice(0, this.held.length - MAX_HELD_GONE)
+      .filter((gone) => !this.claimed.has(gone.uuid))
+      .map((gone) => gone.uuid);
   }
 
-  /** The held entries that no move claimed, to delete at the end of the run. */
-  unclaimed(): string[] {
-    const gone = this.held.filter((uuid) => !this.claimed.has(uuid));
+  /** The held entries that no move claimed: to delete at the end of the run, or to keep for a later one. */
+  unclaimed(): GoneEntry[] {
+    const gone = this.held.filter((entry) => !this.claimed.has(entry.uuid));
     this.held = [];
     return gone;
   }
