@@ -6,11 +6,12 @@
  * back, never skipped. Breaks tried: the page leaving held-back rows out but its bound going on
  * past them (the first test loses the row); no hold-back (the second test counts the copies).
  */
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { SyncEvent, syncFromPeer$, BackfillGate, LibrarySyncService } from '../src';
 import { Library } from '../src/library';
 import { RelayHoldBack } from '../src/relay-hold-back';
 import { backfillResource$ } from '../src/serve';
+import { sharedPageReadsOf } from '../src/shared-pages';
 import { InMemoryTransport } from '../src/testing';
 import { createMembers, removeTempDirs } from './fixtures';
 import { fixedUuid } from './scenario-helpers';
@@ -153,5 +154,29 @@ test('a stream that holds rows back never shares the page of one that does not, 
     backfillResource$(b, 'tag', { epoch: b.identity.epoch, seq: 0 }, 98, { relayHoldMs: 60_000 }),
   );
   expect([unclaimed.records.length, unclaimed.caughtUp]).toEqual([5, true]);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('a stream waits out a hold-back asleep: it asks for no page until the held row may be served', async () => {
+  const [a, b] = await createMembers(2);
+  await RelayHoldBack.start(b, 4_000);
+  await putTags(b, 'b', 2);
+  await putTags(a, 'a', 3);
+  await pull(b, a);
+  const held = [{ origin: fixedUuid(9, 9), epoch: fixedUuid(8, 1), seq: 5 }];
+  const before = sharedPageReadsOf(b).readCounts;
+  const batches = await lastValueFrom(
+    backfillResource$(b, 'tag', { epoch: b.identity.epoch, seq: 0 }, 100, { held, relayHoldMs: 4_000 }).pipe(
+      toArray(),
+    ),
+  );
+  expect(batches.map((batch) => [batch.records.length, batch.caughtUp])).toEqual([
+    [2, false],
+    [3, true],
+  ]);
+  const after = sharedPageReadsOf(b).readCounts;
+  // The page before the held row, then the rest once it may be served (a page asked for again
+  // meanwhile, read or shared, would be a busy wait).
+  expect(after.reads + after.shared - (before.reads + before.shared)).toBe(2);
   await Promise.all([a.close(), b.close()]);
 });
