@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Observable, share, Subject } from 'rxjs';
 import { TidemarkError } from './errors';
+import { WatchWhileSubscribed } from './watch-while-subscribed';
 
 /** Default of `OpenLibraryOptions.fallbackPollMs`. */
 export const DEFAULT_FALLBACK_POLL_MS = 2_000;
@@ -125,8 +126,7 @@ export class CommitWatch {
   readonly heads$: Observable<number>;
   private readonly all = new Subject<number>();
   private readonly byType = new Map<string, Subject<number>>();
-  private users = 0;
-  private stop: (() => void) | undefined;
+  private readonly lifetime = new WatchWhileSubscribed(() => this.watch());
   private known = 0;
   /**
    * Per type, the highest seq this process knows is visible: read by the watch, or the head of
@@ -140,34 +140,20 @@ export class CommitWatch {
   private typeHeadsAt: number | undefined;
 
   constructor(private readonly options: CommitWatchOptions) {
-    this.heads$ = this.using(this.all).pipe(share());
+    this.heads$ = this.lifetime.using(this.all).pipe(share());
   }
 
   /** Heads at which a commit that wrote `type` became visible, as far as this process knows. */
   headsOf$(type: string): Observable<number> {
     let subject = this.byType.get(type);
     if (!subject) this.byType.set(type, (subject = new Subject<number>()));
-    return this.using(subject);
+    return this.lifetime.using(subject);
   }
 
   /** A commit made through this process reached `head`, writing `types`: no need to report it again. */
   saw(head: number, types: Iterable<string> = []): void {
     if (head > this.known) this.known = head;
     for (const type of types) if (head > (this.typeKnown.get(type) ?? 0)) this.typeKnown.set(type, head);
-  }
-
-  private using(source: Subject<number>): Observable<number> {
-    return new Observable<number>((subscriber) => {
-      const subscription = source.subscribe(subscriber);
-      if (this.users++ === 0) this.stop = this.watch();
-      return () => {
-        subscription.unsubscribe();
-        if (--this.users === 0) {
-          this.stop?.();
-          this.stop = undefined;
-        }
-      };
-    });
   }
 
   private async found(head: number): Promise<void> {
@@ -178,7 +164,7 @@ export class CommitWatch {
     if (this.byType.size === 0 || (this.typeHeadsAt !== undefined && head <= this.typeHeadsAt)) return;
     // A read that fails (the library closing under it) is left to the next wake-up.
     const typeHeads = await this.options.readTypeHeads().catch(() => undefined);
-    if (!typeHeads || this.stop === undefined) return;
+    if (!typeHeads || !this.lifetime.running) return;
     if (head > (this.typeHeadsAt ?? 0)) this.typeHeadsAt = head;
     // Every value in typeKnown was visible when it was recorded, and a stream reads what is
     // visible after it subscribes: a commit it has not seen is above its type's known head.

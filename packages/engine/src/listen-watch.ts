@@ -2,6 +2,7 @@ import type * as pg from 'pg';
 import { Observable, share, Subject } from 'rxjs';
 import { HeadReads } from './commit-watch';
 import { TidemarkError } from './errors';
+import { WatchWhileSubscribed } from './watch-while-subscribed';
 import type { CommitAnnouncement } from './store/postgres-database';
 
 export interface ListenWatchOptions {
@@ -31,19 +32,18 @@ export class ListenWatch {
   readonly heads$: Observable<number>;
   private readonly byType = new Map<string, Subject<number>>();
   private readonly all = new Subject<number>();
-  private users = 0;
+  private readonly lifetime = new WatchWhileSubscribed(() => this.watch());
   private known = 0;
-  private stop: (() => void) | undefined;
 
   constructor(private readonly options: ListenWatchOptions) {
-    this.heads$ = this.using(this.all).pipe(share());
+    this.heads$ = this.lifetime.using(this.all).pipe(share());
   }
 
   /** Heads of commits that wrote `type` (and of commits whose types are unknown). */
   headsOf$(type: string): Observable<number> {
     let subject = this.byType.get(type);
     if (!subject) this.byType.set(type, (subject = new Subject<number>()));
-    return this.using(subject);
+    return this.lifetime.using(subject);
   }
 
   /** A commit made through this process reached `head`: the poll need not report it again. */
@@ -53,21 +53,7 @@ export class ListenWatch {
 
   /** Follow streams subscribed now, over every type. */
   get subscribers(): number {
-    return this.users;
-  }
-
-  private using(source: Subject<number>): Observable<number> {
-    return new Observable<number>((subscriber) => {
-      const subscription = source.subscribe(subscriber);
-      if (this.users++ === 0) this.stop = this.watch();
-      return () => {
-        subscription.unsubscribe();
-        if (--this.users === 0) {
-          this.stop?.();
-          this.stop = undefined;
-        }
-      };
-    });
+    return this.lifetime.subscribers;
   }
 
   private announce(announcement: CommitAnnouncement): void {

@@ -19,6 +19,7 @@ import { Library } from '../src/library';
 import { backfillResource$ } from '../src/serve';
 import { freshTestDatabaseUrl } from '../src/testing';
 import { createLibrary, removeTempDirs } from './fixtures';
+import { until } from './scenario-helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 const WRITER = path.join(__dirname, 'fixtures', 'concurrent-writer.js');
@@ -46,15 +47,6 @@ function startWriter(file: string, writer: number): { child: ChildProcess; exite
     child.on('exit', (code) => resolve(`exit ${code}: ${out.trim()}`)),
   );
   return { child, exited };
-}
-
-async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }
 
 const opened: Library[] = [];
@@ -122,7 +114,7 @@ test(`${WRITERS} processes write the hub at once; ${FOLLOWERS} followers each se
     );
   }
 
-  await until(() => seen.every((names) => names.length >= TOTAL), DEADLINE_MS);
+  await until(() => seen.every((names) => names.length >= TOTAL), DEADLINE_MS, 20);
   const inSeqOrder = rows.map((row) => row.name);
   for (let f = 0; f < FOLLOWERS; f++) {
     // Every row once, in seq order: nothing skipped, nothing twice.

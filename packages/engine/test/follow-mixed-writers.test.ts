@@ -13,7 +13,7 @@ import { Subscription } from 'rxjs';
 import { Library } from '../src/library';
 import { backfillResource$ } from '../src/serve';
 import { createLibrary, removeTempDirs } from './fixtures';
-import { fixedUuid } from './scenario-helpers';
+import { fixedUuid, until } from './scenario-helpers';
 
 const POLL_MS = 1_000;
 /** Generous: the machine is shared and slow at times. */
@@ -35,15 +35,6 @@ afterEach(async () => {
 });
 
 afterAll(removeTempDirs);
-
-async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
-}
 
 test('a commit of another process is not hidden by a later commit of this process that wrote another type', async () => {
   const base = await server.headSeq();

@@ -18,6 +18,7 @@ import { Subscription } from 'rxjs';
 import { Library, OpenLibraryOptions } from '../src/library';
 import { backfillResource$ } from '../src/serve';
 import { createLibrary, removeTempDirs, STORE_UNDER_TEST } from './fixtures';
+import { until } from './scenario-helpers';
 
 const DIST = path.join(__dirname, '..', 'dist', 'index.js');
 const WRITER = path.join(__dirname, 'fixtures', 'commit-writer.js');
@@ -74,16 +75,6 @@ function startWriter(file: string): { child: ChildProcess; lines: string[]; exit
     }),
   );
   return { child, lines, exited };
-}
-
-/** Polls `condition` until it holds or the deadline passes; returns whether it held. */
-async function until(condition: () => boolean, deadlineMs: number): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
 }
 
 describe.each(VARIANTS)('$label', (variant) => {

@@ -342,3 +342,16 @@ export function libraryOfTagsForFile(count: number, more?: (tx: WriteTransaction
   });
   return held;
 }
+
+/**
+ * Polls `condition` every `everyMs` until it holds or `deadlineMs` passes; returns whether it
+ * held. For conditions fed by other processes or timers, with generous deadlines.
+ */
+export async function until(condition: () => boolean, deadlineMs: number, everyMs = 10): Promise<boolean> {
+  const end = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return true;
+}
