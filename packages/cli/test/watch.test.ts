@@ -1,4 +1,12 @@
-import { contentUuidOf, Library, readEntriesOfLocation, readEntryAt, readTombstones } from '@tidemark/engine';
+import {
+  contentUuidOf,
+  Library,
+  readEntriesOfLocation,
+  readEntryAt,
+  readTagAssignments,
+  readTombstones,
+  tagAssignmentUuidOf,
+} from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -283,6 +291,132 @@ test('a rename whose delete and create come in two bursts of events keeps its en
       await watcher.settled();
       expect(deletedSince(third)).toBe(1);
       expect(await entryTombstones()).toContain(doomed.uuid);
+      expect(same(await entriesIn(libraryDir, locationUuid), expectedOf(tree))).toBe(true);
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
+/** The real watcher, with a way to report a watcher error (as on a kernel queue overflow) at will. */
+function erringWatcher(): { subscribe: Subscribe; reportError: () => void } {
+  const reporters: ((error: Error) => void)[] = [];
+  return {
+    subscribe: async (dir, onEvents, options) => {
+      reporters.push((error) => onEvents(error, []));
+      return parcelWatcher.subscribe(dir, onEvents, options);
+    },
+    reportError: () => reporters.forEach((report) => report(new Error('Events were dropped'))),
+  };
+}
+
+/** A tag on the content of the entry at `relativePath`: tags follow content, so a move must keep the content. */
+async function tagContentAt(library: Library, locationUuid: string, relativePath: string): Promise<string> {
+  const entry = (await readEntryAt(library, locationUuid, relativePath))!;
+  const tagUuid = '0b7a6c1e-0000-4000-8000-000000000001';
+  await library.write(async (tx) => {
+    await tx.put('tag', { uuid: tagUuid, name: 'kept', color: '' });
+    await tx.put('tag_assignment', {
+      uuid: tagAssignmentUuidOf(tagUuid, entry.contentUuid),
+      tagUuid,
+      contentUuid: entry.contentUuid,
+    });
+  });
+  return tagUuid;
+}
+
+test('a move whose two halves fall on either side of a whole rescan (a watcher error, a restart) keeps its entry and its tag', async () => {
+  const [libraryDir, tree, outside] = [tempDir(), tempDir(), tempDir()];
+  fs.mkdirSync(path.join(tree, 'a'));
+  fs.mkdirSync(path.join(tree, 'b'));
+  fs.writeFileSync(path.join(tree, 'a', 'one.txt'), 'one\n');
+  fs.writeFileSync(path.join(tree, 'a', 'two.txt'), 'two\n');
+  const library = await Library.create(Library.fileIn(libraryDir));
+  const runs: { reason: string; summary: IndexSummary }[] = [];
+  const since = (from: number, key: 'deleted' | 'moved') =>
+    runs.slice(from).reduce((sum, run) => sum + run.summary[key], 0);
+  const entryTombstones = async () => (await collect(readTombstones(library, 'entry'))).map((t) => t.uuid);
+  const logger = createLogger({ level: 'silent' });
+  // Long enough that every step below comes well within it, even on a slow machine.
+  const moveWindowMs = 30_000;
+  try {
+    const { locationUuid } = await indexLocation(library, tree);
+    const one = (await readEntryAt(library, locationUuid, 'a/one.txt'))!;
+    const two = (await readEntryAt(library, locationUuid, 'a/two.txt'))!;
+    const tagUuid = await tagContentAt(library, locationUuid, 'a/one.txt');
+
+    // 1. A watcher error between the two halves: its whole rescan must keep the entry.
+    const erring = erringWatcher();
+    let watcher = await LocationWatcher.start(library, logger, {
+      moveWindowMs,
+      subscribe: erring.subscribe,
+      onIndexed: (summary, reason) => runs.push({ reason, summary }),
+    });
+    try {
+      await waitFor(async () => runs.length > 0, ARRIVES_MS, 'the start rescan');
+      await watcher.settled();
+      const first = runs.length;
+      fs.renameSync(path.join(tree, 'a', 'one.txt'), path.join(outside, 'one.txt'));
+      await waitFor(async () => runs.length > first, ARRIVES_MS, 'the run of the first half');
+      await watcher.settled();
+      erring.reportError();
+      await waitFor(
+        async () => runs.slice(first).some((run) => run.reason === 'watcher-error'),
+        ARRIVES_MS,
+        'the whole rescan',
+      );
+      await watcher.settled();
+      expect(since(first, 'deleted')).toBe(0);
+      expect((await readEntryAt(library, locationUuid, 'a/one.txt'))?.uuid).toBe(one.uuid);
+
+      const second = runs.length;
+      fs.renameSync(path.join(outside, 'one.txt'), path.join(tree, 'b', 'one.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'b/one.txt')) !== undefined,
+        ARRIVES_MS,
+        'b/one.txt',
+      );
+      await watcher.settled();
+      const moved = (await readEntryAt(library, locationUuid, 'b/one.txt'))!;
+      expect(moved.uuid).toBe(one.uuid);
+      expect(moved.contentUuid).toBe(one.contentUuid);
+      expect(since(second, 'moved')).toBe(1);
+      expect(await readEntryAt(library, locationUuid, 'a/one.txt')).toBeUndefined();
+    } finally {
+      await watcher.close();
+    }
+
+    // 2. The first half while the node is stopped: the next node's start rescan must keep it too.
+    fs.renameSync(path.join(tree, 'a', 'two.txt'), path.join(outside, 'two.txt'));
+    const third = runs.length;
+    watcher = await LocationWatcher.start(library, logger, {
+      moveWindowMs,
+      onIndexed: (summary, reason) => runs.push({ reason, summary }),
+    });
+    try {
+      await waitFor(
+        async () => runs.slice(third).some((run) => run.reason === 'start'),
+        ARRIVES_MS,
+        'the start rescan',
+      );
+      await watcher.settled();
+      expect(since(third, 'deleted')).toBe(0);
+      expect((await readEntryAt(library, locationUuid, 'a/two.txt'))?.uuid).toBe(two.uuid);
+      fs.renameSync(path.join(outside, 'two.txt'), path.join(tree, 'b', 'two.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, locationUuid, 'b/two.txt')) !== undefined,
+        ARRIVES_MS,
+        'b/two.txt',
+      );
+      await watcher.settled();
+      expect((await readEntryAt(library, locationUuid, 'b/two.txt'))!.uuid).toBe(two.uuid);
+      expect(since(third, 'moved')).toBe(1);
+      expect(since(0, 'deleted')).toBe(0);
+      expect(await entryTombstones()).toEqual([]);
+      // The tag follows the content, which the move kept.
+      expect(await readTagAssignments(library, tagUuid, one.contentUuid)).toHaveLength(1);
       expect(same(await entriesIn(libraryDir, locationUuid), expectedOf(tree))).toBe(true);
     } finally {
       await watcher.close();

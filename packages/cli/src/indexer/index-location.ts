@@ -16,7 +16,7 @@ import { bytesReadToHash, ContentDigest } from './content-hash';
 import { defaultHashThreads, HashPool } from './hash-pool';
 import { Compared, EntryFields } from './compared-entry';
 import { ensureLocation } from './location';
-import { MovedEntries } from './moved-entries';
+import { GoneEntry, MovedEntries } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChangeSink } from './tree-merge';
@@ -60,10 +60,11 @@ export interface IndexOptions {
    * Asked at the end of the run about each entry gone from disk that no new path claimed as
    * moved (entries with an inode, in a location that had entries); true keeps it stored instead
    * of deleting it, so that a later run can still pair it with a new path. `node --watch` keeps
-   * them for a moment: a move whose delete and create come in two bursts of events keeps its
-   * entry. The caller must see to it that a later run deletes what stays gone.
+   * them for a moment, whatever the run (events, or a whole rescan): a move whose delete and
+   * create come in two bursts of events, or on either side of a rescan, keeps its entry. The
+   * caller must see to it that a later run deletes what stays gone.
    */
-  readonly keepGone?: (relativePath: string) => boolean;
+  readonly keepGone?: (gone: GoneEntry) => boolean;
 }
 
 /** A directory rescanned by itself, with the uuid of its parent's entry. */
@@ -366,7 +367,7 @@ export class LocationIndexer {
     const { keepGone } = this.options;
     const unclaimed = this.moves
       .unclaimed()
-      .filter((gone) => !keepGone?.(gone.relativePath))
+      .filter((gone) => !keepGone?.(gone))
       .map((gone) => gone.uuid);
     for (let start = 0; start < unclaimed.length; start += this.batchSize) {
       const last = new Batch();

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { indexLocation, IndexSummary } from './index-location';
+import { GoneEntry } from './moved-entries';
 
 /** What the watcher needs of @parcel/watcher; a test wraps the real one to drop events. */
 export type Subscribe = (
@@ -52,6 +53,15 @@ const DEFAULT_MOVE_WINDOW_MS = 1_000;
  * whole-location rescan instead, so what is held stays bounded.
  */
 const MAX_DIRTY_DIRECTORIES = 1_000;
+/** Gone entries kept for a later move, about 150 bytes each; beyond this many they are deleted at once. */
+const MAX_KEPT_ENTRIES = 50_000;
+
+interface KeptEntry {
+  /** performance.now() when it was first found gone. */
+  readonly since: number;
+  /** Its directory, rescanned once its window has passed. */
+  readonly directory: string;
+}
 
 export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves';
 
@@ -66,10 +76,12 @@ const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, rel
  * queue overflowed: events were lost), on a burst too big to track, and every `fullRescanMs`.
  * Runs never overlap; events during a run are held for the next one.
  *
- * An event run does not delete at once what is gone but could have moved (an entry with an
- * inode): a rename's delete and create may come in two bursts. Such entries stay stored for
- * `moveWindowMs`, where a later run can claim them as moved; then their directories are
- * rescanned once more, deleting what is still gone. A whole rescan deletes them at once.
+ * A run does not delete at once what is gone but could have moved (an entry with an inode): a
+ * rename's delete and create may come in two bursts, and a whole rescan may fall between them
+ * (or walk past the new path before the file got there). Such entries stay stored for
+ * `moveWindowMs` from when a run first found them gone, whatever runs come in between, and a
+ * later run can claim them as moved; then their directories are rescanned once more, deleting
+ * what is still gone.
  */
 class WatchedLocation {
   private subscription: { unsubscribe(): Promise<void> } | undefined;
@@ -84,10 +96,12 @@ class WatchedLocation {
   private dirty = new Set<string>();
   /** Whether the next run must walk the whole location. */
   private full = false;
-  /** Directories of gone entries kept for a later move (see the class comment). */
-  private kept = new Set<string>();
-  /** Set when the move window has passed: the next run rescans `kept` and deletes what is gone. */
-  private releaseDue = false;
+  /**
+   * Gone entries kept for a later move (see the class comment), by uuid, in the order they were
+   * first kept: when (performance.now()) and in which directory.
+   */
+  private kept = new Map<string, KeptEntry>();
+  /** Fires when the oldest kept entry's window has passed: a run then rescans its directory. */
   private release: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -159,13 +173,26 @@ class WatchedLocation {
   }
 
   private async run(reason: WatchRunReason): Promise<void> {
+    // After a failure the retry's whole rescan comes first; a missing location waits for an event.
+    if (await this.runOnce(reason)) this.armRelease();
+  }
+
+  /** One run; false when it failed or could not look at the location. */
+  private async runOnce(reason: WatchRunReason): Promise<boolean> {
     // What this run covers is taken now: events from here on are for the next run.
-    const releasing = this.releaseDue || this.full ? this.kept : new Set<string>();
-    if (releasing === this.kept) {
-      this.kept = new Set();
-      this.releaseDue = false;
+    const startedAt = performance.now();
+    const windowMs = this.options.moveWindowMs ?? DEFAULT_MOVE_WINDOW_MS;
+    // Kept entries whose window has passed: this run looks at their directories again, and
+    // deletes those still gone.
+    const due = new Set<string>();
+    const dueDirectories = new Set<string>();
+    for (const [uuid, kept] of this.kept) {
+      if (kept.since + windowMs > startedAt) break;
+      due.add(uuid);
+      dueDirectories.add(kept.directory);
     }
-    const scopes = this.full ? undefined : [...new Set([...this.dirty, ...releasing])];
+    if (this.dirty.size + dueDirectories.size > MAX_DIRTY_DIRECTORIES) this.full = true;
+    const scopes = this.full ? undefined : [...new Set([...this.dirty, ...dueDirectories])];
     this.full = false;
     // A whole rescan (any run after a failure is one) covers what the retry was for.
     if (!scopes && this.retry) {
@@ -173,24 +200,28 @@ class WatchedLocation {
       this.retry = undefined;
     }
     this.dirty = new Set();
-    if (scopes?.length === 0) return;
-    // A gone entry is kept for a later move unless this run is the one that releases its directory.
-    const keepGone = (relativePath: string): boolean => {
-      const directory = parentOf(relativePath);
-      if (releasing.has(directory)) return false;
-      this.kept.add(directory);
+    if (scopes?.length === 0) return true;
+    // Every run, a whole rescan too, keeps a gone entry for a later move until its window has
+    // passed: a rescan (at start, on overflow, periodic) that falls between the two halves of a
+    // move must not delete the entry the second half will claim.
+    const keepGone = (gone: GoneEntry): boolean => {
+      const kept = this.kept.get(gone.uuid);
+      if (kept) return !due.has(gone.uuid);
+      // Bounded: beyond this many, a gone entry is deleted at once (a move of it is a delete and a create).
+      if (this.kept.size >= MAX_KEPT_ENTRIES) return false;
+      this.kept.set(gone.uuid, { since: performance.now(), directory: parentOf(gone.relativePath) });
       return true;
     };
     if (!fs.existsSync(this.path)) {
       this.logger.warn({ location: this.path, reason }, 'location is missing; its entries are kept');
-      return;
+      return false;
     }
     let summary: IndexSummary;
     try {
       summary = await indexLocation(this.library, this.path, {
         exclude: this.options.exclude,
         scopes,
-        keepGone: scopes ? keepGone : undefined,
+        keepGone,
         onProblem: (problem) =>
           this.logger.warn(
             { location: this.path, path: problem.relativePath, reason: problem.reason },
@@ -211,17 +242,12 @@ class WatchedLocation {
         }, wait);
         this.retry.unref();
       }
-      return;
+      return false;
     }
     this.failures = 0;
-    if (this.kept.size > 0 && !this.release) {
-      this.release = setTimeout(() => {
-        this.release = undefined;
-        this.releaseDue = true;
-        this.schedule('moves', 0);
-      }, this.options.moveWindowMs ?? DEFAULT_MOVE_WINDOW_MS);
-      this.release.unref();
-    }
+    // Each due entry was deleted by this run if still gone, or is no longer gone (claimed by a
+    // move, or back): either way no longer kept. One gone again later is kept anew.
+    for (const uuid of due) this.kept.delete(uuid);
     this.options.onIndexed?.(summary, reason, this.path);
     const { added, updated, moved, deleted, unchanged, unreadable, seconds } = summary;
     this.logger.info(
@@ -239,6 +265,23 @@ class WatchedLocation {
       },
       'location indexed',
     );
+    return true;
+  }
+
+  /** Sets the release timer for the oldest kept entry, unless one is set. */
+  private armRelease(): void {
+    if (this.closed || this.release) return;
+    const oldest = this.kept.values().next();
+    if (oldest.done) return;
+    const windowMs = this.options.moveWindowMs ?? DEFAULT_MOVE_WINDOW_MS;
+    this.release = setTimeout(
+      () => {
+        this.release = undefined;
+        this.schedule('moves', 0);
+      },
+      Math.max(0, oldest.value.since + windowMs - performance.now()),
+    );
+    this.release.unref();
   }
 
   /** Resolves once no run is scheduled, running or pending. */
