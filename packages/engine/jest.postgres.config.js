@@ -28,6 +28,7 @@ const PARAMETERIZED = [
   'follow-during-page-read',
   'follow-other-process',
   'handshake-heads',
+  'joiner-before-membership',
   'large-row-batches',
   'membership-forgery',
   'membership-removal',

@@ -12,7 +12,8 @@
  *   others join through any current member, members remove others (and try to re-admit removed
  *   ones), and syncs relay everything. Every current member that can reach the others ends with
  *   equal digests and with the members that the union of every device's changes derives; a
- *   sync is refused only by a client that knows its server is no member.
+ *   sync is refused only by a client that knows its server is no member, or by a joiner that
+ *   does not hold its own ADD yet when its server has none to give it.
  *
  * With membership, stamps follow the order of events (a wall clock that moves on at every
  * reading, no skew): a removal then separates what its subject wrote before it (history, kept
@@ -23,7 +24,7 @@
  * A failure prints the seed; replay it with `FC_SEED=<seed> npx jest convergence -t '<test name>'`
  * (add `FC_PATH=<path>` from the report to jump straight to the shrunk case).
  */
-import { EntryKind } from '@tidemark/proto';
+import { EntryKind, MembershipAction } from '@tidemark/proto';
 import fc from 'fast-check';
 import { isTidemarkError } from '../src/errors';
 import { compareVersion, DEFAULT_MAX_DRIFT_MS } from '../src/hlc';
@@ -42,7 +43,7 @@ import { heldVersions } from '../src/store/held-versions';
 import { WriteTransaction } from '../src/write-path';
 import { DeviceKey, makeDeviceKey } from './device-keys';
 import { createLibrary, createMembers, removeTempDirs } from './fixtures';
-import { activeIds, foundLibrary } from './membership-helpers';
+import { activeIds, foundLibrary, pairingLeavesMembers } from './membership-helpers';
 import {
   appliedHeldPolicy,
   fixedUuid,
@@ -366,7 +367,7 @@ interface Slot {
 }
 
 /** What the membership runs did, so that a generator that stops reaching joins or removals is noticed. */
-const done = { joins: 0, removals: 0, readmissions: 0, refusedSyncs: 0, stranded: 0 };
+const done = { joins: 0, removals: 0, readmissions: 0, refusedSyncs: 0, pendingJoiners: 0, stranded: 0 };
 
 const pick = <T>(list: readonly T[], n: number): T | undefined =>
   list.length ? list[n % list.length] : undefined;
@@ -531,8 +532,19 @@ class World {
         this.setup.membership &&
         code === 'UNAUTHENTICATED' &&
         !(await activeIds(client.library)).includes(server.key!.deviceId);
-      if (!(code === 'UNAVAILABLE' && cutAt !== null) && !refused) throw run.error;
+      // A joiner takes nothing but membership before it holds its own ADD, and this server had
+      // none to give it (authorize-batch.ts).
+      const pending =
+        this.setup.membership &&
+        code === 'FAILED_PRECONDITION' &&
+        !(await readMembershipChanges(client.library)).some(
+          (change) =>
+            change.subject === client.key!.deviceId &&
+            change.action === MembershipAction.MEMBERSHIP_ACTION_ADD,
+        );
+      if (!(code === 'UNAVAILABLE' && cutAt !== null) && !refused && !pending) throw run.error;
       if (refused) done.refusedSyncs += 1;
+      if (pending) done.pendingJoiners += 1;
     }
     return run.events.reduce((sum, e) => sum + (e.kind === 'batch' ? e.written : 0), 0);
   }
@@ -606,6 +618,7 @@ class World {
           );
           joiner.admitted = true;
           done[cmd.op === 'join' ? 'joins' : 'readmissions'] += 1;
+          await pairingLeavesMembers(inviter.library, joiner.library);
         } catch (error) {
           // The inviter has not received its own ADD yet, or knows the joiner was removed.
           if (!isTidemarkError(error) || error.code !== 'FAILED_PRECONDITION') throw error;

@@ -1,6 +1,18 @@
 import { Record as WireRecord, ResourceType, StateBatch, Tombstone } from '@tidemark/proto';
-import { CreateLibraryOptions, Library, readActiveMembers, readLibraryRoot, readMembers } from '../src';
-import { signGenesis, signMemberAdd, setLibraryRoot } from '../src/membership/membership-writes';
+import {
+  addMembers,
+  CreateLibraryOptions,
+  Library,
+  readActiveMembers,
+  readLibraryRoot,
+  readMembers,
+} from '../src';
+import {
+  readMembershipChanges,
+  signGenesis,
+  signMemberAdd,
+  setLibraryRoot,
+} from '../src/membership/membership-writes';
 import { recordFromChange, SignedChange } from '../src/membership/signed-change';
 import { wrapRecord } from '../src/records';
 import { AnyRecord, ResourceName, resourceTypeOf } from '../src/resource-types';
@@ -25,8 +37,24 @@ export async function foundLibrary(options: CreateLibraryOptions = {}): Promise<
 }
 
 /**
- * A new device admitted by `inviter` (what pairing does): its library knows the root, and the
- * inviter has signed its ADD. It learns the membership by syncing, like any device.
+ * What a completed pairing leaves on a joiner besides the root (pairing-client.ts): the inviter
+ * and every member it lists, as local members, until the joiner's first membership pull replaces
+ * them with the signed changes. A joiner that already holds changes keeps them.
+ */
+export async function pairingLeavesMembers(inviter: Library, joiner: Library): Promise<void> {
+  if ((await readMembershipChanges(joiner)).length > 0) return;
+  const self = joiner.identity.deviceId;
+  const listed = (await readActiveMembers(inviter)).filter((member) => member.deviceId !== self);
+  await addMembers(
+    joiner,
+    listed.map((member) => ({ ...member, addedBy: inviter.identity.deviceId })),
+  );
+}
+
+/**
+ * A new device admitted by `inviter` (what pairing does): its library knows the root and the
+ * members the inviter lists, and the inviter has signed its ADD. It learns the membership by
+ * syncing, like any device.
  */
 export async function admitThrough(
   inviter: Device,
@@ -41,6 +69,7 @@ export async function admitThrough(
   });
   await setLibraryRoot(library, await readLibraryRoot(inviter.library));
   await signMemberAdd(inviter.library, inviter.key.signer, key.certificateDer, label);
+  await pairingLeavesMembers(inviter.library, library);
   return { library, key, id: key.deviceId };
 }
 

@@ -1,7 +1,7 @@
 import { TidemarkError } from '../errors';
 import { DEVICE_OWNED, ResourceName } from '../resource-types';
 import { SqlRunner } from '../store/library-database';
-import { hasSignedMembership } from './membership-state';
+import { awaitsAdmission, hasSignedMembership, rootOf } from './membership-state';
 
 /**
  * Who may feed this library, read once per apply transaction (and again after a membership
@@ -11,6 +11,13 @@ import { hasSignedMembership } from './membership-state';
 export interface MembershipView {
   /** The library keeps its membership as signed changes (docs/architecture.md, "Membership"). */
   readonly signed: boolean;
+  /**
+   * The library knows its root (founded with signed membership, or joined one) and so will keep
+   * signed changes, even while it holds none yet (a joiner before its first membership pull).
+   */
+  readonly rooted: boolean;
+  /** A rooted library that holds no ADD of itself yet (`awaitsAdmission`). */
+  readonly awaitingAdmission: boolean;
   readonly active: ReadonlySet<string>;
   /**
    * Devices whose rows are refused from a stamp on (signed membership only): a removed member
@@ -30,6 +37,8 @@ export async function readMembershipView(sql: SqlRunner): Promise<MembershipView
   const signed = await hasSignedMembership(sql);
   return {
     signed,
+    rooted: (await rootOf(sql)) !== '',
+    awaitingAdmission: await awaitsAdmission(sql),
     active: new Set(rows.filter((row) => row.removed_at_ms === null).map((row) => row.device_id)),
     refusedFrom: new Map(
       signed
@@ -52,10 +61,16 @@ const NONE: RowVerdict = { skipped: new Set() };
 
 /**
  * Authorization of a batch from a peer, run inside the apply transaction before anything is
- * written. A library whose members are none or only itself is an open library (unpaired,
- * insecure mode): nothing to check. Otherwise the peer must be a current member, and:
- * - before signed membership (local `members`): device-owned rows and tombstones must belong to
- *   a member (for those types `origin` is the owner, which apply.ts already enforces);
+ * written. A library without a root whose members are none or only itself is an open library
+ * (unpaired, insecure mode): nothing to check. Otherwise the peer must be a current member, and:
+ * - a library with a root that holds no ADD of itself yet (a joiner before a membership pull
+ *   brought its admission; until then its members include the ones pairing listed) takes
+ *   membership batches only: rows it took now could not be authorized to the devices it serves
+ *   later, which find no ADD of their origin at it, or could be a listed member's forgeries
+ *   (FAILED_PRECONDITION, nothing stored; a sync with a member that holds its ADD brings it);
+ * - before signed membership, in a library without a root (local `members`): device-owned rows
+ *   and tombstones must belong to a member (for those types `origin` is the owner, which apply.ts
+ *   already enforces);
  * - with signed membership, for every type: a row of a current member (or of this device) is
  *   applied; a row of a removed member stamped before its removal is history and is applied, one
  *   stamped at or after it is skipped (an honest relay may hold it, having taken it before it
@@ -71,7 +86,7 @@ export function authorizeRows(
   items: readonly { readonly origin: string; readonly hlc: string }[],
 ): RowVerdict {
   const others = [...view.listed].filter((deviceId) => deviceId !== selfDeviceId);
-  if (view.signed ? others.length === 0 : view.active.size === 0) return NONE;
+  if (!view.rooted && (view.signed ? others.length === 0 : view.active.size === 0)) return NONE;
   const members = new Set(view.active).add(selfDeviceId);
   if (!members.has(peerDeviceId)) {
     throw new TidemarkError(
@@ -80,6 +95,13 @@ export function authorizeRows(
     );
   }
   if (name === 'membership') return NONE;
+  if (view.awaitingAdmission) {
+    throw new TidemarkError(
+      'FAILED_PRECONDITION',
+      `this library does not hold the membership change that admits it yet, and peer ${peerDeviceId} did not serve it: ` +
+        `it takes ${name} rows only once it does; sync with the device that invited it first`,
+    );
+  }
   if (!view.signed) {
     if (!DEVICE_OWNED.has(name)) return NONE;
     const stranger = items.find((item) => !members.has(item.origin));

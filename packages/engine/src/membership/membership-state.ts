@@ -54,6 +54,23 @@ export async function rootOf(sql: SqlRunner): Promise<string> {
   return row?.root_device_id ?? '';
 }
 
+/**
+ * Whether this library waits for its admission: it has a root, so it keeps signed membership,
+ * but holds no ADD of itself yet. A joiner is in this state from pairing until a membership pull
+ * brings its ADD (a pull cut before it leaves it there with some changes already stored).
+ */
+export async function awaitsAdmission(sql: SqlRunner): Promise<boolean> {
+  const [row] = await sql.query<{ root_device_id: string; device_id: string }>(
+    'SELECT root_device_id, device_id FROM library_identity WHERE id = 1',
+  );
+  if (!row || row.root_device_id === '') return false;
+  const admissions = await sql.query(
+    'SELECT 1 FROM membership_changes WHERE subject = ? AND action = ? LIMIT 1',
+    [row.device_id, MembershipAction.MEMBERSHIP_ACTION_ADD],
+  );
+  return admissions.length === 0;
+}
+
 /** The members this device trusted locally when it was upgraded to signed membership. */
 export async function anchorsOf(
   sql: SqlRunner,
@@ -98,13 +115,26 @@ export function seedsOf(changes: readonly SignedChange[], root: string): Set<str
 /**
  * Recomputes the derived `members` table from the stored changes, inside the caller's write
  * transaction. A library without changes keeps its local `members` (pairing wrote them): the
- * rules of libraries made before signed membership stay as they were. Returns the derivation.
+ * rules of libraries made before signed membership stay as they were. A joiner whose changes do
+ * not admit it yet also keeps the members pairing listed (its anchors) that the changes do not
+ * list: without them a membership pull cut after the first changes would leave it trusting the
+ * root alone, refusing its inviter, which holds the rest. Returns the derivation.
  */
 export async function rederiveMembers(sql: SqlRunner): Promise<Map<string, DerivedMember> | undefined> {
   const changes = await storedChanges(sql);
   if (changes.length === 0) return undefined;
   const members = deriveMembers(changes, seedsOf(changes, await rootOf(sql)));
   await sql.query('DELETE FROM members');
+  if (await awaitsAdmission(sql)) {
+    for (const anchor of await anchorsOf(sql)) {
+      if (members.has(anchor.deviceId)) continue;
+      await sql.query(
+        `INSERT INTO members (device_id, fingerprint, certificate_pem, name, added_at_ms, added_by, removed_at_ms, removed_hlc)
+         VALUES (?, ?, ?, ?, ?, '', NULL, NULL)`,
+        [anchor.deviceId, anchor.fingerprint, anchor.certificatePem, anchor.name, Date.now()],
+      );
+    }
+  }
   for (const member of members.values()) {
     const removedHlc = member.refusedFromHlc;
     // A voided identity was never a member: shown as removed from the time it was added.
