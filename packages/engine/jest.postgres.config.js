@@ -34,6 +34,7 @@ const PARAMETERIZED = [
   'membership-removal',
   'origin-filter',
   'owner-invariants',
+  'own-lineage-coverage',
   'reads',
   'resume-at-every-cut',
   'same-time-bulk',

@@ -19,6 +19,7 @@ import { RowWriter, VersionedRow, VersionedTombstone } from './store/row-writer'
 import { isUuid, validateEpoch, validateFields, validateHlc } from './validate';
 import { ResourceWatermarkStore } from './watermarks';
 import { lineageIdsFor, lineageKey, OriginPrefixStore } from './origin-prefixes';
+import { markOwnLineageUnordered } from './own-lineage-coverage';
 
 export interface ApplyResult {
   readonly resourceType: ResourceName;
@@ -420,6 +421,11 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   }
   await writer.upsertRows(name, rows, { anyTombstone });
   await writer.writeTombstones(name, tombstones);
+  if (context.options.adoptOwnRows && [...rows, ...tombstones].some((item) => item.origin === self)) {
+    // Versions of this device's own identity now sit at seqs other than their origin seqs: no
+    // claim on its lineage before caught_up in this epoch (docs/architecture.md).
+    await markOwnLineageUnordered(sql, library.identity.epoch);
+  }
   if (name === 'membership' && rows.length > 0) {
     // The batches after this one in the transaction are authorized by the new membership.
     await rederiveMembers(sql);
@@ -453,8 +459,12 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     }
   }
   // `?? []`: the decoder always sets it, but a batch built in process may leave it out (as
-  // parseBatch allows), and that covers nothing.
-  const prefixesRaised = prepared.caughtUp ? await adoptCovered(context, name, checkpoint.covered ?? []) : 0;
+  // parseBatch allows), and that covers nothing. A batch before caught_up covers at most the
+  // server's own lineage in its epoch; anything else it lists is not taken.
+  const covered = (checkpoint.covered ?? []).filter(
+    (prefix) => prepared.caughtUp || (prefix.origin === peerDeviceId && prefix.epoch === checkpoint.epoch),
+  );
+  const prefixesRaised = await adoptCovered(context, name, covered);
   const written = rows.length + tombstones.length;
   const byOrigin = new Map<string, { received: number; written: number }>();
   const countOf = (origin: string) => {
@@ -508,7 +518,8 @@ async function refuseStaleFilter(context: ApplyContext, name: ResourceName): Pro
 }
 
 /**
- * Takes the origin prefixes a caught-up batch covers as held here, in the transaction that
+ * Takes the origin prefixes a batch covers as held here (a caught-up batch: any; one before
+ * caught_up: the server's own lineage, filtered by the caller), in the transaction that
  * applied it (docs/architecture.md, "Origin-aware serving"). Not about this device (its own
  * lineage needs none; rows of its earlier lineages are exactly the ones apply skips as its own)
  * and not about an origin removed here (apply skips its later rows, so this device may not hold

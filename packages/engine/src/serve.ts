@@ -5,6 +5,7 @@ import { commitAt } from './commits';
 import { decodeHlc } from './hlc';
 import { Library } from './library';
 import { OriginPrefixStore, toWire } from './origin-prefixes';
+import { markOwnLineageUnordered, OwnLineageCoverage } from './own-lineage-coverage';
 import { recordFromValues, tombstoneFromRow, wrapRecord } from './records';
 import { RelayHoldBack } from './relay-hold-back';
 import { ResourceName, resourceTypeOf } from './resource-types';
@@ -449,9 +450,16 @@ export function backfillResource$(
       const historyChanged = !ours && cursor.epoch === epoch;
       const ownLineage = (prefix: OriginPrefix) =>
         prefix.origin === library.identity.deviceId && prefix.epoch === epoch;
-      const held = new HeldFilter(
-        library,
-        (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix))),
+      const trusted = (options.held ?? []).filter((prefix) => !(historyChanged && ownLineage(prefix)));
+      const held = new HeldFilter(library, trusted);
+      // This database's versions of its lineage in this epoch may now sit away from their origin
+      // seqs (the lost history's, held by peers, reuse them): no own-lineage claim before
+      // caught_up in this epoch from now on (docs/architecture.md, "Own-lineage coverage").
+      if (historyChanged) await library.db.writeTransaction((sql) => markOwnLineageUnordered(sql, epoch));
+      const ownCoverage = new OwnLineageCoverage(
+        library.identity.deviceId,
+        epoch,
+        Math.max(0, ...trusted.filter(ownLineage).map((prefix) => prefix.seq)),
       );
       // A requester that sends no claims (a v1 client) would never ask again without the rows.
       const holdMs = options.relayHoldMs ?? 0;
@@ -480,14 +488,17 @@ export function backfillResource$(
         const isNews =
           sent > 0 || page.heldSkipped > 0 || (firstBatch && reset) || (page.caughtUp && !announcedCatchUp);
         if (isNews) {
+          // Before caught_up, a page covers at most this device's own lineage, checked after the
+          // page was read (OwnLineageCoverage).
+          const own = page.caughtUp
+            ? { origin: library.identity.deviceId, epoch, seq: head }
+            : await ownCoverage.coverTo(library.db.read, page.lastSeq);
           const checkpoint: Checkpoint = {
             resourceType,
             epoch,
             seq: page.lastSeq,
             hlc: page.lastHlc ? decodeHlc(page.lastHlc) : undefined,
-            covered: page.caughtUp
-              ? [...toWire(covered), { origin: library.identity.deviceId, epoch, seq: head }]
-              : [],
+            covered: [...(page.caughtUp ? toWire(covered) : []), ...(own ? [own] : [])],
             commitId: await shared.commitId(),
           };
           const origins = await shared.origins();
@@ -503,6 +514,7 @@ export function backfillResource$(
             heldSkipped: page.heldSkipped,
           });
           firstBatch = false;
+          if (own) ownCoverage.sent(own.seq);
           if (page.caughtUp) announcedCatchUp = true;
           if (options.backpressure) await options.backpressure();
         }

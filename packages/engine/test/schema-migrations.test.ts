@@ -374,6 +374,7 @@ describe('migrations are frozen', () => {
     OriginPrefixes1733400000000: { fresh: '84e0a7b9630c3aec', legacy: '84e0a7b9630c3aec' },
     SkippedRowsOrigin1733500000000: { fresh: '50e71f0caa052298', legacy: '50e71f0caa052298' },
     EntryFileIds1733600000000: { fresh: '51a001d72e3a3c37', legacy: '51a001d72e3a3c37' },
+    OwnLineageUnordered1733700000000: { fresh: '8bf3a11f4ed76c0b', legacy: '8bf3a11f4ed76c0b' },
   };
 
   it('send the SQL they shipped with', async () => {

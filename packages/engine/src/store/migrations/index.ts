@@ -9,6 +9,7 @@ import { CommitIds1733300000000 } from './0008-commit-ids';
 import { OriginPrefixes1733400000000 } from './0009-origin-prefixes';
 import { SkippedRowsOrigin1733500000000 } from './0010-skipped-rows-origin';
 import { EntryFileIds1733600000000 } from './0011-entry-file-ids';
+import { OwnLineageUnordered1733700000000 } from './0012-own-lineage-unordered';
 
 /**
  * Every migration of the library schema, oldest first. TypeORM orders them by the 13-digit
@@ -26,4 +27,5 @@ export const LIBRARY_MIGRATIONS = [
   OriginPrefixes1733400000000,
   SkippedRowsOrigin1733500000000,
   EntryFileIds1733600000000,
+  OwnLineageUnordered1733700000000,
 ] as const;
