@@ -84,11 +84,12 @@ export { type DigestOptions, readDigest } from './reads/digests';
 export {
   readEntriesOfLocation,
   readEntryAt,
+  readEntryPlaces,
   readEntryStatePagesOfLocation,
   readEntryStatesOfLocation,
 } from './reads/entries';
 export { compareUtf8 } from './reads/utf8-order';
-export type { EntryState, EntryStateReadOptions } from './reads/entries';
+export type { EntryPlace, EntryState, EntryStateReadOptions } from './reads/entries';
 export {
   type EntryFileId,
   forgetEntryFileIds,

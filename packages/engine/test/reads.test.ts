@@ -10,6 +10,7 @@ import {
   Library,
   readEntriesOfLocation,
   readEntryAt,
+  readEntryPlaces,
   readEntriesByInode,
   readEntryStatesOfLocation,
   recordEntryFileIds,
@@ -276,6 +277,26 @@ describe('entries of a location', () => {
       uuid: fixedUuid(2, 999),
     });
     expect(await readEntryAt(library, LOCATION, 'z/y')).toBeUndefined();
+  });
+  test('entry places: location and path by uuid, across statement boundaries and inside a transaction', async () => {
+    await writeEntries(PATHS);
+    const asked = [fixedUuid(2, 5), fixedUuid(2, 999), fixedUuid(3, 1)];
+    // 5,000 uuids a statement: the known ones at both ends of a 12,000-uuid request.
+    const many = [asked[0], ...Array.from({ length: 12_000 }, (_, i) => fixedUuid(4, i)), asked[1]];
+    for (const wanted of [asked, many]) {
+      const places = await readEntryPlaces(library, wanted);
+      expect([...places].sort()).toEqual([
+        [fixedUuid(2, 5), { locationUuid: LOCATION, relativePath: 'z/y/x' }],
+        [fixedUuid(2, 999), { locationUuid: OTHER_LOCATION, relativePath: 'a-elsewhere' }],
+      ]);
+    }
+    await library.write(async (tx) => {
+      await tx.put('entry', { ...entryFields(tx, 5, 'moved', OTHER_LOCATION) });
+      await tx.delete('entry', fixedUuid(2, 999));
+      expect([...(await readEntryPlaces(tx, asked))]).toEqual([
+        [fixedUuid(2, 5), { locationUuid: OTHER_LOCATION, relativePath: 'moved' }],
+      ]);
+    });
   });
 });
 

@@ -90,7 +90,8 @@ export function registerIndex(program: Command): void {
 Re-running it writes only what changed (by relative path: kind, size, mtime, content) and
 deletes, with tombstones, the entries whose files are gone. A file or directory renamed or moved
 within the folder keeps its entry (matched by device, inode and birth time; see "moved" in the
-summary). Files that cannot be read are reported on stderr and skipped; their earlier entries
+summary), and so does one moved in from another folder indexed on this device (same file
+system): index the destination before the source, or the source's run deletes the entry. Files that cannot be read are reported on stderr and skipped; their earlier entries
 are kept.
 
 Examples:

@@ -68,7 +68,8 @@ With --watch, every location \`tidemark index\` has indexed on this device is re
 start (catching what changed while the node was down), when the watcher reports lost events, and
 every --watch-full-rescan minutes. After each burst of file-system events only the directories the
 events name are rescanned, so followers see a change within about a second. A file or directory
-renamed or moved within a location keeps its entry (matched by device, inode and birth time).
+renamed or moved within a location, or from one watched location to another, keeps its entry
+(matched by device, inode and birth time).
 
 Without --insecure every connection is mutual TLS: this node serves only devices paired with
 \`tidemark invite\` / \`tidemark join\`, and dials only peers presenting a member's certificate.

@@ -13,4 +13,6 @@ export interface Compared {
   hash: boolean;
   /** The entry, stored at a path now gone, that this object was renamed or moved from. */
   movedFrom?: StoredEntry;
+  /** Set when `movedFrom` is an entry of another location of this device (moved in from there). */
+  movedFromLocation?: string;
 }

@@ -5,7 +5,9 @@ import {
   forgetEntryFileIds,
   Library,
   readEntryAt,
+  readEntryPlaces,
   readHeldUuids,
+  readLocationsOfDevice,
   recordEntryFileIds,
   TidemarkError,
 } from '@tidemark/engine';
@@ -16,7 +18,7 @@ import { bytesReadToHash, ContentDigest } from './content-hash';
 import { defaultHashThreads, HashPool } from './hash-pool';
 import { Compared, EntryFields } from './compared-entry';
 import { ensureLocation } from './location';
-import { GoneEntry, MovedEntries } from './moved-entries';
+import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChangeSink } from './tree-merge';
@@ -116,7 +118,7 @@ const WALK_SPAN_PER_BATCH = 10;
 /** What one write transaction will hold. */
 class Batch {
   readonly compared: Compared[] = [];
-  readonly gone: string[] = [];
+  readonly gone: GoneEntry[] = [];
   /** Objects the run had compared when this batch took its first change. */
   since = 0;
   get size(): number {
@@ -247,16 +249,22 @@ export class LocationIndexer {
       this.options.scopes && (await this.scopesOf(root, this.options.scopes, walkOptions.exclude));
     if (this.options.countFirst && !scopes) this.total = await countTree(root, walkOptions);
 
+    // A file moved in from another location of this device keeps its entry (moved-entries.ts).
+    const others = otherLocationsOf(
+      await readLocationsOfDevice(this.library, deviceUuid),
+      locationUuid,
+      root,
+    );
     this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
     const cursors: StoredEntryCursor[] = [];
     try {
       if (scopes) {
-        this.moves = new MovedEntries(this.library, locationUuid, root, true);
+        this.moves = new MovedEntries(this.library, locationUuid, root, true, others);
         await this.compareAndWrite((sink) => this.scoped(root, walkOptions, scopes, cursors, sink));
       } else {
         const stored = await StoredEntryCursor.open(this.library, locationUuid);
         cursors.push(stored);
-        this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined);
+        this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined, others);
         await this.compareAndWrite((sink) => mergeWithStored(walkTreeRuns(root, walkOptions), stored, sink));
       }
     } finally {
@@ -365,10 +373,7 @@ export class LocationIndexer {
     await send(batch);
     // Gone entries held back for moves, in batches like the rest, unless kept for a later run.
     const { keepGone } = this.options;
-    const unclaimed = this.moves
-      .unclaimed()
-      .filter((gone) => !keepGone?.(gone))
-      .map((gone) => gone.uuid);
+    const unclaimed = this.moves.unclaimed().filter((gone) => !keepGone?.(gone));
     for (let start = 0; start < unclaimed.length; start += this.batchSize) {
       const last = new Batch();
       last.gone.push(...unclaimed.slice(start, start + this.batchSize));
@@ -472,14 +477,37 @@ export class LocationIndexer {
       this.summary.scanned++;
       const { device, inode, birthMs } = compared.walked;
       const known = compared.stored ?? compared.movedFrom;
-      if (inode !== 0 && (known?.inode !== inode || known.device !== device || known.birthMs !== birthMs)) {
+      if (
+        inode !== 0 &&
+        (known?.inode !== inode ||
+          known.device !== device ||
+          known.birthMs !== birthMs ||
+          // Recorded under the location it came from: recorded again under this one.
+          compared.movedFromLocation !== undefined)
+      ) {
         fileIds.push({ entryUuid: compared.fields.uuid, device, inode, birthMs });
       }
       if (compared.stored && sameEntry(compared.stored, compared.fields)) this.summary.unchanged++;
       else written.push(compared);
     }
     if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0) return;
+    let deleted = 0;
     await this.library.write(async (tx) => {
+      // Only what is still stored where this run found it: since it was read, another run (of
+      // another location a file moved into, or another process indexing this location) may have
+      // claimed an entry as moved, and deleting it now would lose it.
+      const places = await readEntryPlaces(
+        tx,
+        batch.gone.map((gone) => gone.uuid),
+      );
+      const gone = batch.gone
+        .filter((entry) => {
+          const place = places.get(entry.uuid);
+          return (
+            place?.locationUuid === this.summary.locationUuid && place.relativePath === entry.relativePath
+          );
+        })
+        .map((entry) => entry.uuid);
       // Content identities already live: rewriting one would only churn its shared LWW version.
       const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
       for (const [uuid, digest] of contents) {
@@ -492,13 +520,14 @@ export class LocationIndexer {
         });
         this.summary.contentAdded++;
       }
-      for (const uuid of batch.gone) await tx.delete('entry', uuid);
-      await forgetEntryFileIds(tx, batch.gone);
+      for (const uuid of gone) await tx.delete('entry', uuid);
+      await forgetEntryFileIds(tx, gone);
       for (const { fields } of written) await tx.put('entry', fields);
       await recordEntryFileIds(tx, this.summary.locationUuid, fileIds);
+      deleted = gone.length;
     });
     this.summary.transactions++;
-    this.summary.deleted += batch.gone.length;
+    this.summary.deleted += deleted;
     for (const { stored, movedFrom } of written) {
       if (stored) this.summary.updated++;
       else if (movedFrom) this.summary.moved++;

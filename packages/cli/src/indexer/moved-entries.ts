@@ -18,6 +18,40 @@ export interface GoneEntry {
   readonly relativePath: string;
 }
 
+/** Another location of this device, where a file moved into this one may have been indexed. */
+export interface OtherLocation {
+  readonly uuid: string;
+  /** Its real path. */
+  readonly root: string;
+}
+
+/** A stored entry a new path may have moved from, with its location. */
+interface Candidate {
+  readonly stored: StoredEntry;
+  /** Undefined for this run's own location. */
+  readonly other?: OtherLocation;
+}
+
+const absoluteIn = (root: string, relativePath: string) => `${root === '/' ? '' : root}/${relativePath}`;
+
+/**
+ * The other locations of this device that a file may move in from: not this one, and not one
+ * nested in it or holding it, where the same file is an entry of both locations at once.
+ */
+export function otherLocationsOf(
+  locations: readonly { readonly uuid: string; readonly path: string }[],
+  locationUuid: string,
+  root: string,
+): OtherLocation[] {
+  const inside = (path: string, dir: string) => dir === '/' || path === dir || path.startsWith(`${dir}/`);
+  return locations
+    .filter(
+      (location) =>
+        location.uuid !== locationUuid && !inside(location.path, root) && !inside(root, location.path),
+    )
+    .map((location) => ({ uuid: location.uuid, root: location.path }));
+}
+
 /** Whether `absolutePath` is known not to exist (not merely unreadable). */
 function isGone(absolutePath: string): boolean {
   try {
@@ -42,6 +76,12 @@ function isGone(absolutePath: string): boolean {
  * Entries are derived from their path (entryUuidOf), so a moved entry keeps a uuid that a new
  * file at its old path would derive again: such a new file takes a random uuid instead.
  *
+ * A file moved in from another location of this device (same file system, so same device and
+ * inode) keeps its entry too: the entry is put with this location, path and parent, one change
+ * that followers apply as a move, not a delete and a create. Entries of this location are
+ * preferred; locations nested in this one, or holding it, are not looked at (the same file is
+ * an entry of both there).
+ *
  * Where the platform reports no inode (0), a move is a delete and a create; the content identity,
  * and so the tags, are kept either way since they follow the bytes.
  */
@@ -49,6 +89,7 @@ export class MovedEntries {
   /** Entry uuids taken by a move in this run: never deleted, never derived again. */
   private readonly claimed = new Set<string>();
   private held: GoneEntry[] = [];
+  private readonly enabled: boolean;
   /** Moves in this run. */
   count = 0;
 
@@ -56,20 +97,25 @@ export class MovedEntries {
     private readonly library: Library,
     private readonly locationUuid: string,
     private readonly root: string,
-    /** False when the location had no entries: nothing can have moved, no look-ups are made. */
-    private readonly enabled: boolean,
-  ) {}
+    /** False when the location had no entries: nothing can have moved within it. */
+    hadEntries: boolean,
+    /** Other locations of this device a file may have moved in from. */
+    private readonly others: readonly OtherLocation[] = [],
+  ) {
+    // With neither, nothing can have moved: no look-ups are made (a first index of a lone location).
+    this.enabled = hadEntries || others.length > 0;
+  }
 
-  /** A stored entry the walk did not find: held back; returns the uuids to delete now. */
-  gone(stored: StoredEntry): string[] {
+  /** A stored entry the walk did not find: held back; returns those to delete now. */
+  gone(stored: StoredEntry): GoneEntry[] {
     if (this.claimed.has(stored.uuid)) return [];
-    if (!this.enabled || stored.inode === 0) return [stored.uuid];
-    this.held.push({ uuid: stored.uuid, relativePath: stored.relativePath });
+    const gone = { uuid: stored.uuid, relativePath: stored.relativePath };
+    if (!this.enabled || stored.inode === 0) return [gone];
+    this.held.push(gone);
     if (this.held.length <= MAX_HELD_GONE) return [];
     return this.held
       .splice(0, this.held.length - MAX_HELD_GONE)
-      .filter((gone) => !this.claimed.has(gone.uuid))
-      .map((gone) => gone.uuid);
+      .filter((held) => !this.claimed.has(held.uuid));
   }
 
   /** The held entries that no move claimed: to delete at the end of the run, or to keep for a later one. */
@@ -88,10 +134,14 @@ export class MovedEntries {
     if (!this.enabled) return;
     const fresh = batch.filter((c) => c.stored === undefined);
     if (fresh.length === 0) return;
-    const byInode = new Map<number, StoredEntry[]>();
+    const byInode = new Map<number, Candidate[]>();
     const inodes = [...new Set(fresh.filter((c) => c.walked.inode !== 0).map((c) => c.walked.inode))];
-    for (const state of await readEntriesByInode(this.library, this.locationUuid, inodes)) {
-      byInode.set(state.inode, [...(byInode.get(state.inode) ?? []), state]);
+    // This location's own entries first: they are preferred.
+    for (const other of [undefined, ...this.others]) {
+      const states = await readEntriesByInode(this.library, other?.uuid ?? this.locationUuid, inodes);
+      for (const stored of states) {
+        byInode.set(stored.inode, [...(byInode.get(stored.inode) ?? []), { stored, other }]);
+      }
     }
     const derivedHeld = await readHeldUuids(
       this.library,
@@ -105,11 +155,13 @@ export class MovedEntries {
         compared.fields = { ...compared.fields, parentUuid };
       }
       if (compared.stored !== undefined) continue;
-      const from = this.movedFrom(compared, byInode.get(compared.walked.inode) ?? []);
-      if (from) {
+      const candidate = this.movedFrom(compared, byInode.get(compared.walked.inode) ?? []);
+      if (candidate) {
+        const from = candidate.stored;
         this.claimed.add(from.uuid);
         this.count++;
         compared.movedFrom = from;
+        compared.movedFromLocation = candidate.other?.uuid;
         compared.fields = { ...compared.fields, uuid: from.uuid };
         if (compared.walked.kind === EntryKind.ENTRY_KIND_FILE && from.contentUuid !== '') {
           compared.fields = { ...compared.fields, contentUuid: from.contentUuid };
@@ -125,19 +177,19 @@ export class MovedEntries {
     }
   }
 
-  private movedFrom(compared: Compared, candidates: readonly StoredEntry[]): StoredEntry | undefined {
+  private movedFrom(compared: Compared, candidates: readonly Candidate[]): Candidate | undefined {
     const { walked } = compared;
     if (walked.inode === 0) return undefined;
     return candidates.find(
-      (stored) =>
+      ({ stored, other }) =>
         stored.device === walked.device &&
         stored.kind === walked.kind &&
-        stored.relativePath !== walked.relativePath &&
+        (other !== undefined || stored.relativePath !== walked.relativePath) &&
         !this.claimed.has(stored.uuid) &&
         stored.modifiedAtMs === walked.modifiedAtMs &&
         stored.sizeBytes === walked.sizeBytes &&
         (stored.birthMs === 0 || walked.birthMs === 0 || stored.birthMs === walked.birthMs) &&
-        isGone(`${this.root === '/' ? '' : this.root}/${stored.relativePath}`),
+        isGone(absoluteIn(other?.root ?? this.root, stored.relativePath)),
     );
   }
 }

@@ -235,3 +235,40 @@ export async function readEntryAt(
   );
   return entry;
 }
+
+/** Where an entry is stored: its location and path. */
+export interface EntryPlace {
+  readonly locationUuid: string;
+  readonly relativePath: string;
+}
+
+/** Uuids looked up per statement, bound as one JSON array. */
+const PLACES_PER_STATEMENT = 5_000;
+
+/**
+ * Where each of these entries is stored now, by uuid (deleted ones are absent). An indexer checks
+ * this in its write transaction before deleting entries it found gone: another run (another
+ * location's, or another process's) may have moved one of them since it was read.
+ */
+export async function readEntryPlaces(
+  scope: ReadScope,
+  uuids: readonly string[],
+): Promise<Map<string, EntryPlace>> {
+  const sql = await runnerOf(scope);
+  const places = new Map<string, EntryPlace>();
+  for (let start = 0; start < uuids.length; start += PLACES_PER_STATEMENT) {
+    const chunk = uuids.slice(start, start + PLACES_PER_STATEMENT);
+    const rows = await sql.query<{ uuid: string; location_uuid: string; relative_path: string }>(
+      `SELECT uuid, location_uuid, relative_path FROM entries
+       WHERE uuid IN (SELECT value FROM ${sql.dialect.jsonTexts('?', 'wanted')})`,
+      [JSON.stringify(chunk)],
+    );
+    for (const row of rows) {
+      places.set(String(row.uuid), {
+        locationUuid: String(row.location_uuid),
+        relativePath: String(row.relative_path),
+      });
+    }
+  }
+  return places;
+}
