@@ -22,7 +22,7 @@ import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChangeSink } from './tree-merge';
-import { probeVolume, volumeUuidOf } from './volume';
+import { probeVolume, UNSTABLE_INODE_FILESYSTEMS, volumeUuidOf } from './volume';
 import { countTree, describeError, walkTreeRuns, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
@@ -244,9 +244,9 @@ export class LocationIndexer {
       transactions: 0,
       seconds: 0,
     };
-    const walkOptions = { exclude: new Set(this.options.exclude ?? []) };
-    const scopes =
-      this.options.scopes && (await this.scopesOf(root, this.options.scopes, walkOptions.exclude));
+    const exclude = new Set(this.options.exclude ?? []);
+    const walkOptions: WalkOptions = { exclude, inodes: !UNSTABLE_INODE_FILESYSTEMS.has(volume.filesystem) };
+    const scopes = this.options.scopes && (await this.scopesOf(root, this.options.scopes, exclude));
     if (this.options.countFirst && !scopes) this.total = await countTree(root, walkOptions);
 
     // A file moved in from another location of this device keeps its entry (moved-entries.ts).
@@ -459,6 +459,8 @@ export class LocationIndexer {
     const contents = new Map<string, ContentDigest>();
     const written: Compared[] = [];
     const fileIds: EntryFileId[] = [];
+    /** Entries whose recorded file no longer applies: the inode is now unknown (or untrusted). */
+    const forgotten: string[] = [];
     let next = 0;
     for (const compared of batch.compared) {
       if (compared.hash) {
@@ -486,11 +488,15 @@ export class LocationIndexer {
           compared.movedFromLocation !== undefined)
       ) {
         fileIds.push({ entryUuid: compared.fields.uuid, device, inode, birthMs });
+      } else if (inode === 0 && known !== undefined && known.inode !== 0) {
+        forgotten.push(compared.fields.uuid);
       }
       if (compared.stored && sameEntry(compared.stored, compared.fields)) this.summary.unchanged++;
       else written.push(compared);
     }
-    if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0) return;
+    if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0 && forgotten.length === 0) {
+      return;
+    }
     let deleted = 0;
     await this.library.write(async (tx) => {
       // Only what is still stored where this run found it: since it was read, another run (of
@@ -521,7 +527,7 @@ export class LocationIndexer {
         this.summary.contentAdded++;
       }
       for (const uuid of gone) await tx.delete('entry', uuid);
-      await forgetEntryFileIds(tx, gone);
+      await forgetEntryFileIds(tx, [...gone, ...forgotten]);
       for (const { fields } of written) await tx.put('entry', fields);
       await recordEntryFileIds(tx, this.summary.locationUuid, fileIds);
       deleted = gone.length;

@@ -82,8 +82,9 @@ function isGone(absolutePath: string): boolean {
  * preferred; locations nested in this one, or holding it, are not looked at (the same file is
  * an entry of both there).
  *
- * Where the platform reports no inode (0), a move is a delete and a create; the content identity,
- * and so the tags, are kept either way since they follow the bytes.
+ * Where the platform reports no inode (0), or its numbers are not stable (FAT, volume.ts), a move
+ * is a delete and a create; the content identity, and so the tags, are kept either way since they
+ * follow the bytes.
  */
 export class MovedEntries {
   /** Entry uuids taken by a move in this run: never deleted, never derived again. */
@@ -163,7 +164,16 @@ export class MovedEntries {
         compared.movedFrom = from;
         compared.movedFromLocation = candidate.other?.uuid;
         compared.fields = { ...compared.fields, uuid: from.uuid };
-        if (compared.walked.kind === EntryKind.ENTRY_KIND_FILE && from.contentUuid !== '') {
+        // The content is carried over only when both birth times are known and equal: without
+        // them the inode number (with size and mtime) may belong to another file that took over
+        // a freed number (a file system without birth times, or unstable inode numbers it is not
+        // known to have), so the file is read again rather than given another file's content.
+        const sameFileForSure = from.birthMs !== 0 && compared.walked.birthMs !== 0;
+        if (
+          compared.walked.kind === EntryKind.ENTRY_KIND_FILE &&
+          from.contentUuid !== '' &&
+          sameFileForSure
+        ) {
           compared.fields = { ...compared.fields, contentUuid: from.contentUuid };
           compared.hash = false;
         }

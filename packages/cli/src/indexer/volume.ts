@@ -26,6 +26,17 @@ const FILESYSTEM_MAGIC: ReadonlyMap<number, string> = new Map([
   [0x5346544e, 'ntfs'],
 ]);
 
+/**
+ * File systems whose inode numbers do not name a file for good: FAT and exFAT have no inodes, and
+ * Linux numbers their files as they are looked up, anew at each mount (fusefat, the kernel's vfat,
+ * msdos and exfat). The indexer ignores inodes there (as where the platform reports none): a file
+ * is unchanged by size and mtime, and a rename is a delete and a create (the content identity,
+ * and so its tags, kept). Trusting them would take a new file that got a deleted file's number,
+ * size and mtime for that file renamed, and re-read every file after each mount. Mutable so that
+ * a test can take one of them for a file system the indexer does not know.
+ */
+export const UNSTABLE_INODE_FILESYSTEMS = new Set(['vfat', 'msdos', 'exfat', 'fuse.fusefat']);
+
 async function readMounts(): Promise<MountEntry[] | undefined> {
   try {
     return parseMountInfo(await fs.promises.readFile('/proc/self/mountinfo', 'utf8'));

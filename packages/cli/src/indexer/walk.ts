@@ -43,6 +43,11 @@ export interface WalkOptions {
    * the directory itself, naming `parentUuid` as its parent, then what is under it.
    */
   readonly under?: { readonly relativePath: string; readonly parentUuid: string };
+  /**
+   * False on a file system whose inode numbers are not stable (volume.ts): device, inode and birth
+   * time are then reported as 0, as where the platform has none.
+   */
+  readonly inodes?: boolean;
 }
 
 /** relative_path is a proto string of at most 4096 bytes. */
@@ -106,6 +111,7 @@ class Walker {
   constructor(
     private readonly root: string,
     private readonly exclude: ReadonlySet<string>,
+    private readonly inodes: boolean,
   ) {}
 
   /**
@@ -253,9 +259,9 @@ class Walker {
           // The proto: 0 for directories and symlinks; 0 is also "unknown" for a pre-1970 mtime.
           sizeBytes: kind === EntryKind.ENTRY_KIND_FILE ? stat.size : 0,
           modifiedAtMs: Math.max(0, Math.floor(stat.mtimeMs)),
-          device: stat.dev,
-          inode: stat.ino,
-          birthMs: Math.floor(stat.birthtimeMs),
+          device: this.inodes ? stat.dev : 0,
+          inode: this.inodes ? stat.ino : 0,
+          birthMs: this.inodes ? Math.floor(stat.birthtimeMs) : 0,
           parent: self,
           directory,
         },
@@ -354,7 +360,7 @@ function lstatOnPool(
  * Walker.walk): a directory's contents are listed only after the run holding its entry is taken.
  */
 export function walkTreeRuns(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem[]> {
-  return new Walker(root, options.exclude ?? new Set()).walk(options.under);
+  return new Walker(root, options.exclude ?? new Set(), options.inodes ?? true).walk(options.under);
 }
 
 /** walkTreeRuns, an item at a time. */
