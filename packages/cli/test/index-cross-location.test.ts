@@ -17,10 +17,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '@tidemark/node';
 import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
+import { indexLocations } from '../src/indexer/index-locations';
 import { LocationWatcher } from '../src/indexer/location-watcher';
 import { otherLocationsOf } from '../src/indexer/moved-entries';
 import { collect, syncInProcess, withLibraryAt, writeUnder } from './index-helpers';
-import { initDevicesOfOneLibrary, removeTempDirs, tempDir, waitFor } from './harness';
+import { initDevicesOfOneLibrary, removeTempDirs, runCliJson, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -153,6 +154,63 @@ test.each([2, 5_000])(
     });
   },
 );
+
+test.each([
+  ['A B', false],
+  ['B A', true],
+])(
+  'tidemark index of both locations in one go (%s): moves both ways keep their entries whichever is walked first; what is gone is deleted at the end',
+  async (_order, reversed) => {
+    const library = await Library.create(Library.fileIn(tempDir()));
+    const { a, b } = twoLocations();
+    try {
+      const first = await indexLocation(library, a, { hashThreads: 0 });
+      const second = await indexLocation(library, b, { hashThreads: 0 });
+      const report = (await readEntryAt(library, first.locationUuid, 'docs/report.txt'))!;
+      const own = (await readEntryAt(library, second.locationUuid, 'own.txt'))!;
+      const stays = (await readEntryAt(library, first.locationUuid, 'docs/stays.txt'))!;
+      fs.renameSync(path.join(a, 'docs', 'report.txt'), path.join(b, 'report.txt'));
+      fs.renameSync(path.join(b, 'own.txt'), path.join(a, 'own.txt'));
+      fs.rmSync(path.join(a, 'docs', 'stays.txt'));
+      const [fromA, intoB] = reversed
+        ? (await indexLocations(library, [b, a], { hashThreads: 0, batchSize: 2 })).reverse()
+        : await indexLocations(library, [a, b], { hashThreads: 0, batchSize: 2 });
+      expect((await readEntryAt(library, second.locationUuid, 'report.txt'))?.uuid).toBe(report.uuid);
+      expect((await readEntryAt(library, first.locationUuid, 'own.txt'))?.uuid).toBe(own.uuid);
+      expect(fromA).toMatchObject({ locationUuid: first.locationUuid, moved: 1, deleted: 1 });
+      expect(intoB).toMatchObject({ locationUuid: second.locationUuid, moved: 1, deleted: 0 });
+      expect(await entryTombstones(library)).toEqual([stays.uuid]);
+      await expectStoreIsDisk(library, first.locationUuid, a);
+      await expectStoreIsDisk(library, second.locationUuid, b);
+    } finally {
+      await library.close();
+    }
+  },
+);
+
+test('tidemark index A B (the command): one summary per location, and the move between them kept', async () => {
+  const libraryDir = tempDir();
+  const { a, b } = twoLocations();
+  await runCliJson(['init', '--library', libraryDir]);
+  const [first, second] = await runCliJson<IndexSummary[]>([
+    'index',
+    '--library',
+    libraryDir,
+    a,
+    b,
+    '--json',
+  ]);
+  fs.renameSync(path.join(a, 'docs', 'report.txt'), path.join(b, 'report.txt'));
+  const again = await runCliJson<IndexSummary[]>(['index', '--library', libraryDir, a, b, '--json']);
+  expect(again.map((summary) => summary.locationUuid)).toEqual([first.locationUuid, second.locationUuid]);
+  expect(again.map(({ moved, deleted, added }) => ({ moved, deleted, added }))).toEqual([
+    { moved: 0, deleted: 0, added: 0 },
+    { moved: 1, deleted: 0, added: 0 },
+  ]);
+  // One folder still prints one summary, not an array of one.
+  const single = await runCliJson<IndexSummary>(['index', '--library', libraryDir, b, '--json']);
+  expect(single).toMatchObject({ locationUuid: second.locationUuid, unchanged: 2 });
+});
 
 test('an entry claimed by another location while a run of its own location holds it as gone is not deleted by that run', async () => {
   const library = await Library.create(Library.fileIn(tempDir()));

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { DEFAULT_INDEX_BATCH, indexLocation, IndexSummary } from '../indexer/index-location';
+import { DEFAULT_INDEX_BATCH, IndexSummary } from '../indexer/index-location';
+import { indexLocations } from '../indexer/index-locations';
 import { WalkProblem } from '../indexer/walk';
 import { positiveInt, refuseHub } from '../options';
 import { formatCount, printJson } from '../output';
@@ -76,7 +77,10 @@ export function registerIndex(program: Command): void {
       "scan a directory tree into this device's volume, location and entries, with content identities",
     )
     .requiredOption('--library <dir>', 'library directory')
-    .argument('<path>', 'directory to index (symlinks inside it are recorded, not followed)')
+    .argument(
+      '<path...>',
+      'directories to index, each a location (symlinks inside are recorded, not followed)',
+    )
     .option(
       '--batch-size <n>',
       'entries per write transaction',
@@ -91,26 +95,29 @@ Re-running it writes only what changed (by relative path: kind, size, mtime, con
 deletes, with tombstones, the entries whose files are gone. A file or directory renamed or moved
 within the folder keeps its entry (matched by device, inode and birth time; see "moved" in the
 summary), and so does one moved in from another folder indexed on this device (same file
-system): index the destination before the source, or the source's run deletes the entry. Files that cannot be read are reported on stderr and skipped; their earlier entries
+system) when both are indexed in one command (\`tidemark index A B\`: what one run finds gone is
+deleted only after all are walked), or the destination before the source. With --json, one
+folder prints its summary, several print an array of them. Files that cannot be read are reported on stderr and skipped; their earlier entries
 are kept.
 
 Examples:
   $ tidemark index --library ~/tidemark/laptop ~/Photos
-  $ tidemark index --library ~/tidemark/laptop /srv/music --json`,
+  $ tidemark index --library ~/tidemark/laptop /srv/music --json
+  $ tidemark index --library ~/tidemark/laptop ~/Photos ~/Archive/photos`,
     )
-    .action(async (target: string, options: { library: string; batchSize: number; json?: boolean }) => {
+    .action(async (targets: string[], options: { library: string; batchSize: number; json?: boolean }) => {
       refuseHub(options.library, 'index folders');
       // Process wide, and this process's one job is the run.
       setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
       const tty = !!process.stderr.isTTY;
       const progress = createProgressReporter({ json: !!options.json, tty });
       const problems = new ProblemLog(tty && !options.json);
-      let summary: IndexSummary;
+      let summaries: IndexSummary[];
       try {
-        summary = await withLibrary(
+        summaries = await withLibrary(
           options.library,
           (library) =>
-            indexLocation(library, target, {
+            indexLocations(library, targets, {
               batchSize: options.batchSize || DEFAULT_INDEX_BATCH,
               exclude: libraryExclusion(options.library),
               countFirst: !options.json,
@@ -123,7 +130,7 @@ Examples:
         progress.stop();
         problems.flush();
       }
-      if (options.json) printJson(summary);
-      else printSummary(summary);
+      if (options.json) printJson(summaries.length === 1 ? summaries[0] : summaries);
+      else summaries.forEach(printSummary);
     });
 }

@@ -53,7 +53,7 @@ export function otherLocationsOf(
 }
 
 /** Whether `absolutePath` is known not to exist (not merely unreadable). */
-function isGone(absolutePath: string): boolean {
+export function isGone(absolutePath: string): boolean {
   try {
     fs.lstatSync(absolutePath);
     return false;
