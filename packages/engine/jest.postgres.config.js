@@ -37,6 +37,7 @@ const PARAMETERIZED = [
   'own-lineage-coverage',
   'reads',
   'resume-at-every-cut',
+  'rows-outrun-admission',
   'same-time-bulk',
   'seed-scenario',
   'serve-batch-size',

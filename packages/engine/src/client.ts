@@ -5,6 +5,8 @@ import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches, OriginCounts } from './apply';
 import { approximateBatchBytes } from './batch-bytes';
 import { isTidemarkError, MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
+import { UnknownWriterError } from './membership/authorize-batch';
+import { devicesWithAdd } from './membership/membership-state';
 import { resourceHeads } from './heads';
 import { HlcStamp } from './hlc';
 import { Library } from './library';
@@ -412,6 +414,8 @@ export function syncFromPeer$(
     phase: 'backfill' | 'follow',
     emit: (event: SyncEvent) => void,
     signal: AbortSignal,
+    /** Pulls the peer's membership again; true when an ADD of every one of `writers` is stored then. */
+    catchUpMembership?: (writers: readonly string[]) => Promise<boolean>,
   ) => {
     const every = options.refilterEveryMs ?? 250;
     const gate = filtering && phase === 'follow' ? options.backfillGate : undefined;
@@ -434,8 +438,17 @@ export function syncFromPeer$(
       try {
         await pullType(peerDeviceId, name, phase, emit, restart.signal, stop);
       } catch (error) {
+        // Rows of a device the peer admitted after this device pulled its membership (an ADD
+        // and the rows it admits reached the peer while this sync ran): the membership pulled
+        // again brings the ADD, and the type is asked again. A catch-up that brings nothing
+        // leaves the rows refused: the peer holds no ADD of their writer. Each retry needs a
+        // writer that had no ADD to have one now, so a forger's rows are not asked for again.
+        const admitted =
+          error instanceof UnknownWriterError &&
+          catchUpMembership !== undefined &&
+          (await catchUpMembership(error.writers));
         // A claim the request sent was forgotten meanwhile: ask again with the claims as they are.
-        if (!(error instanceof StaleFilterError)) throw error;
+        if (!admitted && !(error instanceof StaleFilterError)) throw error;
         restart.abort();
       } finally {
         paused?.();
@@ -467,6 +480,38 @@ export function syncFromPeer$(
       const headOf = new Map(
         connected.handshake.heads.map((head) => [head.resourceType, head.rowCount + head.tombstoneCount]),
       );
+      // One catch-up at a time per session: the types that wait for the same ADD share it. One
+      // that joined a catch-up already under way (asked, perhaps, before the peer stored the ADD
+      // it needs) runs one of its own if that did not bring it.
+      let catchingUp: Promise<void> | undefined;
+      const catchUpMembership = offered.includes('membership')
+        ? async (writers: readonly string[]) => {
+            for (;;) {
+              const joined = catchingUp !== undefined;
+              catchingUp ??= pullType(
+                connected.peerDeviceId,
+                'membership',
+                'backfill',
+                emit,
+                abort.signal,
+                () => undefined,
+              ).finally(() => (catchingUp = undefined));
+              await catchingUp;
+              const admitted = await devicesWithAdd(library.db.read, writers);
+              if (writers.every((writer) => admitted.has(writer))) return true;
+              if (!joined || abort.signal.aborted) return false;
+            }
+          }
+        : undefined;
+      const pull = (name: ResourceName, phase: 'backfill' | 'follow', to: (event: SyncEvent) => void) =>
+        pullRefiltered(
+          connected.peerDeviceId,
+          name,
+          phase,
+          to,
+          abort.signal,
+          name === 'membership' ? undefined : catchUpMembership,
+        );
       for (const name of offered) {
         if (stopped) return;
         const release = await options.backfillGate?.acquire(
@@ -480,7 +525,7 @@ export function syncFromPeer$(
           emit(event);
         };
         try {
-          await pullRefiltered(connected.peerDeviceId, name, 'backfill', progressed, abort.signal);
+          await pull(name, 'backfill', progressed);
         } catch (error) {
           if (!isPerTypeFailure(error)) throw error;
           failed.push(name);
@@ -496,12 +541,10 @@ export function syncFromPeer$(
       followSubscription = merge(
         ...followed.map((name) =>
           defer(() =>
-            pullRefiltered(connected.peerDeviceId, name, 'follow', emit, abort.signal).catch(
-              (error: unknown) => {
-                if (!isPerTypeFailure(error)) throw error;
-                emit({ kind: 'type_failed', resourceType: name, error });
-              },
-            ),
+            pull(name, 'follow', emit).catch((error: unknown) => {
+              if (!isPerTypeFailure(error)) throw error;
+              emit({ kind: 'type_failed', resourceType: name, error });
+            }),
           ),
         ),
       ).subscribe({

@@ -51,6 +51,22 @@ export async function readMembershipView(sql: SqlRunner): Promise<MembershipView
   };
 }
 
+/**
+ * A batch carried rows of a device that no ADD stored here admits. From an honest relay this
+ * means the ADD reached the relay after this device pulled the relay's membership (the client
+ * pulls the membership again and retries: client.ts); otherwise it is a forgery.
+ */
+export class UnknownWriterError extends TidemarkError {
+  constructor(
+    message: string,
+    /** The devices without an ADD. */
+    readonly writers: readonly string[],
+  ) {
+    super('FORBIDDEN_ROWS', message);
+    this.name = 'UnknownWriterError';
+  }
+}
+
 /** What the rules decided for the rows of one batch. */
 export interface RowVerdict {
   /** Positions (in the batch's item order) of rows to leave out without rejecting the batch. */
@@ -118,9 +134,9 @@ export function authorizeRows(
     if (members.has(item.origin)) return;
     const refusedFrom = view.refusedFrom.get(item.origin);
     if (refusedFrom === undefined) {
-      throw new TidemarkError(
-        'FORBIDDEN_ROWS',
+      throw new UnknownWriterError(
         `${name} batch from ${peerDeviceId} carries rows of device ${item.origin}, which never was a member of this library`,
+        [item.origin],
       );
     }
     if (item.hlc >= refusedFrom) skipped.add(index);

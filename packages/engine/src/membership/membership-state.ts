@@ -71,6 +71,16 @@ export async function awaitsAdmission(sql: SqlRunner): Promise<boolean> {
   return admissions.length === 0;
 }
 
+/** Which of `deviceIds` an ADD stored here names (whatever became of them since). */
+export async function devicesWithAdd(sql: SqlRunner, deviceIds: readonly string[]): Promise<Set<string>> {
+  if (deviceIds.length === 0) return new Set();
+  const rows = await sql.query<{ subject: string }>(
+    `SELECT DISTINCT subject FROM membership_changes WHERE action = ? AND subject IN (${deviceIds.map(() => '?').join(', ')})`,
+    [MembershipAction.MEMBERSHIP_ACTION_ADD, ...deviceIds],
+  );
+  return new Set(rows.map((row) => row.subject));
+}
+
 /** The members this device trusted locally when it was upgraded to signed membership. */
 export async function anchorsOf(
   sql: SqlRunner,
