@@ -287,6 +287,51 @@ test('node --watch: a file renamed from one watched location into another keeps 
   }
 });
 
+test('node --watch: a file taken out of one watched location, then put into another in a later burst, keeps its entry', async () => {
+  const library = await Library.create(Library.fileIn(tempDir()));
+  const { a, b } = twoLocations();
+  const outside = tempDir();
+  const runs: { location: string; summary: IndexSummary }[] = [];
+  try {
+    const first = await indexLocation(library, a);
+    const second = await indexLocation(library, b);
+    const report = (await readEntryAt(library, first.locationUuid, 'docs/report.txt'))!;
+    const watcher = await LocationWatcher.start(library, createLogger({ level: 'silent' }), {
+      // Long enough that the second half comes well within it, even on a slow machine.
+      moveWindowMs: 30_000,
+      onIndexed: (summary, _reason, location) => runs.push({ location, summary }),
+    });
+    try {
+      await waitFor(async () => runs.length >= 2, ARRIVES_MS, 'both start rescans');
+      await watcher.settled();
+      // First half: A's run finds it gone and keeps it for the move window.
+      const from = runs.length;
+      fs.renameSync(path.join(a, 'docs', 'report.txt'), path.join(outside, 'report.txt'));
+      await waitFor(async () => runs.length > from, ARRIVES_MS, "A's run");
+      await watcher.settled();
+      expect((await readEntryAt(library, first.locationUuid, 'docs/report.txt'))?.uuid).toBe(report.uuid);
+      // Second half, in B: B's run claims the entry A keeps.
+      fs.renameSync(path.join(outside, 'report.txt'), path.join(b, 'report.txt'));
+      await waitFor(
+        async () => (await readEntryAt(library, second.locationUuid, 'report.txt')) !== undefined,
+        ARRIVES_MS,
+        'report.txt in B',
+      );
+      await watcher.settled();
+      expect((await readEntryAt(library, second.locationUuid, 'report.txt'))!.uuid).toBe(report.uuid);
+      expect(await readEntryAt(library, first.locationUuid, 'docs/report.txt')).toBeUndefined();
+      expect(runs.slice(from).reduce((sum, run) => sum + run.summary.deleted, 0)).toBe(0);
+      expect(await entryTombstones(library)).toEqual([]);
+      await expectStoreIsDisk(library, first.locationUuid, a);
+      await expectStoreIsDisk(library, second.locationUuid, b);
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await library.close();
+  }
+});
+
 test('locations nested in one another are not paired: the same file is an entry of both', () => {
   const locations = [
     { uuid: 'own', path: '/data/photos' },
