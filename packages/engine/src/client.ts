@@ -55,8 +55,8 @@ export interface SyncOptions {
    */
   readonly backfillGate?: BackfillGate;
   /**
-   * A follow stream is re-requested with the new prefixes when another peer raised them, at most
-   * this often (ms). Default 250.
+   * A stream is re-requested with the new prefixes when another peer raised them, at most this
+   * often (ms), and only once it delivered a batch since it was last asked. Default 250.
    */
   readonly refilterEveryMs?: number;
 }
@@ -429,14 +429,31 @@ export function syncFromPeer$(
       const paused = gate?.onBusy(name, stop);
       const startedAt = Date.now();
       let timer: NodeJS.Timeout | undefined;
+      // Asked again only once this request delivered a batch. Claims rise on every page of each
+      // origin's own stream (own-lineage coverage), so a stream asked again whenever they rose
+      // could be cancelled every `every` ms before its first batch arrived, again and again,
+      // and deliver nothing (a mesh's live phase starved whole streams this way).
+      let claimsRose = false;
+      let delivered = false;
+      const askAgainSoon = () => {
+        if (timer || !claimsRose || !delivered) return;
+        timer = setTimeout(() => restart.abort(), Math.max(0, startedAt + every - Date.now()));
+      };
       const raised = filtering
         ? library.prefixesRaised$.subscribe((event) => {
-            if (event.resourceType !== name || event.peerDeviceId === peerDeviceId || timer) return;
-            timer = setTimeout(() => restart.abort(), Math.max(0, startedAt + every - Date.now()));
+            if (event.resourceType !== name || event.peerDeviceId === peerDeviceId) return;
+            claimsRose = true;
+            askAgainSoon();
           })
         : undefined;
+      const emitting = (event: SyncEvent) => {
+        emit(event);
+        if (event.kind !== 'batch') return;
+        delivered = true;
+        askAgainSoon();
+      };
       try {
-        await pullType(peerDeviceId, name, phase, emit, restart.signal, stop);
+        await pullType(peerDeviceId, name, phase, emitting, restart.signal, stop);
       } catch (error) {
         // Rows of a device the peer admitted after this device pulled its membership (an ADD
         // and the rows it admits reached the peer while this sync ran): the membership pulled
