@@ -292,6 +292,28 @@ test('a device tombstone from the device itself, and a checkpoint seq of 0, pass
   expect(result.watermarkSeq).toBe(0);
 });
 
+test('a covered prefix at seq 0 (nothing of that lineage held yet) passes these checks', async () => {
+  // protocol.md: covered seqs run from 0 to 2^53 - 1; only a negative one is malformed.
+  const peer = fixedUuid(9, 7);
+  const result = await applyBatch(
+    b,
+    peer,
+    batchOf('tag', {
+      checkpoint: checkpoint({
+        seq: 1,
+        covered: [
+          { origin: OTHER, epoch: EPOCH, seq: 0 },
+          { origin: OTHER, epoch: fixedUuid(8, 3), seq: 4 },
+        ],
+      }),
+    }),
+  );
+  expect({ watermarkSeq: result.watermarkSeq, prefixesRaised: result.prefixesRaised }).toEqual({
+    watermarkSeq: 1,
+    prefixesRaised: 2,
+  });
+});
+
 test('a row or a tombstone that would take over a device-owned row is refused naming the row and both devices', async () => {
   const uuid = fixedUuid(2, 7);
   const volumeOf = (owner: string, logical: number) =>
