@@ -464,6 +464,31 @@ test('held_skipped counts exactly what the filter left out, with rows and tombst
   ]);
 });
 
+test('before caught_up, the own-lineage claim starts from what the requester claims of this lineage: a gap below it does not stop it, a claim on another lineage does not raise it', async () => {
+  await putTags(0, 6);
+  // Tag 0 moves to a new seq: its old seq stays empty, a gap below the requester's claim.
+  await putTags(0, 1, 'renamed');
+  const claimed = await library.headSeq();
+  await putTags(10, 4);
+  const { deviceId: origin, epoch } = library.identity;
+  const held = [
+    { origin, epoch, seq: claimed },
+    { origin: fixedUuid(9, 9), epoch: fixedUuid(8, 1), seq: claimed + 1_000 },
+  ];
+  const batches = await lastValueFrom(served(2, { held }, claimed).pipe(toArray()));
+  expect(
+    batches.map((batch) => ({
+      seq: batch.checkpoint!.seq,
+      caughtUp: batch.caughtUp,
+      covered: batch.checkpoint!.covered,
+    })),
+  ).toEqual([
+    // The requester holds the lineage up to `claimed` and, with this page, every seq after it.
+    { seq: claimed + 2, caughtUp: false, covered: [{ origin, epoch, seq: claimed + 2 }] },
+    { seq: claimed + 4, caughtUp: true, covered: [{ origin, epoch, seq: claimed + 4 }] },
+  ]);
+});
+
 test('a failure while serving errors the stream with that failure', async () => {
   await putTags(0, 2);
   const failure = new Error('the disk went away');
