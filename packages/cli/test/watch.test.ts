@@ -8,6 +8,7 @@ import {
   tagAssignmentUuidOf,
 } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -425,6 +426,69 @@ test('a move whose two halves fall on either side of a whole rescan (a watcher e
     await library.close();
   }
 });
+
+/** Whether this process may mount a tmpfs (root, with CAP_SYS_ADMIN): then the test below runs. */
+function canMount(): boolean {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+  const probe = tempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', 'none', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+(canMount() ? test : test.skip)(
+  'a location whose disk is unmounted (its mount point left empty) is not emptied by a rescan; its entries are kept',
+  async () => {
+    const [libraryDir, mountPoint, logs] = [tempDir(), tempDir(), tempDir()];
+    const logFile = path.join(logs, 'watch.log');
+    execFileSync('mount', ['-t', 'tmpfs', 'none', mountPoint], { stdio: 'ignore' });
+    let mounted = true;
+    const library = await Library.create(Library.fileIn(libraryDir));
+    try {
+      fs.writeFileSync(path.join(mountPoint, 'a.txt'), 'a\n');
+      fs.mkdirSync(path.join(mountPoint, 'd'));
+      fs.writeFileSync(path.join(mountPoint, 'd', 'b.txt'), 'b\n');
+      const { locationUuid } = await indexLocation(library, mountPoint);
+      const stored = async () => [...(await entriesOfLibrary(library, locationUuid)).keys()].sort();
+      const erring = erringWatcher();
+      const watcher = await LocationWatcher.start(library, createLogger({ level: 'info', file: logFile }), {
+        subscribe: erring.subscribe,
+        moveWindowMs: 100,
+      });
+      const warnings = () =>
+        fs.existsSync(logFile)
+          ? fs.readFileSync(logFile, 'utf8').split('"msg":"location is not on the volume').length - 1
+          : 0;
+      try {
+        await watcher.settled();
+        execFileSync('umount', [mountPoint], { stdio: 'ignore' });
+        mounted = false;
+        // The mount point is an empty directory of the disk below now. Two whole rescans, the
+        // second well past the move window: a run that went ahead would have deleted everything.
+        for (const expected of [1, 2]) {
+          erring.reportError();
+          await waitFor(
+            async () => warnings() >= expected,
+            ARRIVES_MS,
+            `whole rescan ${expected} to be refused`,
+          );
+          await watcher.settled();
+        }
+        expect(await stored()).toEqual(['a.txt', 'd', 'd/b.txt']);
+        expect(await collect(readTombstones(library, 'entry'))).toEqual([]);
+      } finally {
+        await watcher.close();
+      }
+    } finally {
+      await library.close();
+      if (mounted) execFileSync('umount', [mountPoint], { stdio: 'ignore' });
+    }
+  },
+);
 
 test('a periodic whole rescan finds a change that no event reported', async () => {
   const [libraryDir, tree] = [tempDir(), tempDir()];

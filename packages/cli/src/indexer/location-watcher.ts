@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { indexLocation, IndexSummary } from './index-location';
 import { GoneEntry } from './moved-entries';
+import { probeVolume, volumeUuidOf } from './volume';
 
 /** What the watcher needs of @parcel/watcher; a test wraps the real one to drop events. */
 export type Subscribe = (
@@ -218,6 +219,7 @@ class WatchedLocation {
     }
     let summary: IndexSummary;
     try {
+      if (!(await this.onItsVolume(reason))) return false;
       summary = await indexLocation(this.library, this.path, {
         exclude: this.options.exclude,
         scopes,
@@ -268,6 +270,29 @@ class WatchedLocation {
     return true;
   }
 
+  /**
+   * Whether the location is on the volume it was indexed on. A removable disk or a network share
+   * that is not mounted leaves its mount point behind as an empty directory of the disk below: a
+   * run there would find every entry gone and delete them all (and point the location at the
+   * other volume). The watcher never does that; `tidemark index` by hand re-indexes a location
+   * that really moved to another volume.
+   */
+  private async onItsVolume(reason: WatchRunReason): Promise<boolean> {
+    const deviceId = this.library.identity.deviceId;
+    const stored = (await readLocationsOfDevice(this.library, deviceId)).find(
+      (location) => location.path === this.path,
+    );
+    if (!stored?.volumeUuid) return true;
+    const probe = await probeVolume(this.path);
+    const volumeUuid = volumeUuidOf(deviceId, probe);
+    if (volumeUuid === stored.volumeUuid) return true;
+    this.logger.warn(
+      { location: this.path, reason, mountPoint: probe.mountPoint, filesystem: probe.filesystem },
+      'location is not on the volume it was indexed on (a disk not mounted?); its entries are kept; `tidemark index` re-indexes it where it is now',
+    );
+    return false;
+  }
+
   /** Sets the release timer for the oldest kept entry, unless one is set. */
   private armRelease(): void {
     if (this.closed || this.release) return;
@@ -298,7 +323,12 @@ class WatchedLocation {
     if (this.retry) clearTimeout(this.retry);
     if (this.release) clearTimeout(this.release);
     this.timer = undefined;
-    await this.subscription?.unsubscribe();
+    try {
+      await this.subscription?.unsubscribe();
+    } catch (error) {
+      // The kernel already dropped the watch (its disk was unmounted): nothing is left to stop.
+      this.logger.warn({ location: this.path, err: error }, 'could not stop watching location');
+    }
     await this.running;
   }
 }
