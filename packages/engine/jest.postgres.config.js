@@ -35,6 +35,7 @@ const PARAMETERIZED = [
   'origin-filter',
   'owner-invariants',
   'own-lineage-coverage',
+  'own-lineage-mark',
   'reads',
   'resume-at-every-cut',
   'rows-outrun-admission',
