@@ -3,7 +3,8 @@
  * taken as held here for the batch's type, in the apply's transaction, unless it is about this
  * device or about a member removed here. Raising any tells this process's streams of other peers
  * (`prefixesRaised$`, so they ask again with the new claims), and the result counts them. A batch
- * that is not caught up, or a prefix not above the one held, raises nothing and tells nobody.
+ * that is not caught up takes only the server's own lineage in the batch's epoch; a prefix not
+ * above the one held raises nothing and tells nobody.
  */
 import { OriginPrefix, StateBatch } from '@tidemark/proto';
 import { Subscription } from 'rxjs';
@@ -133,6 +134,33 @@ test('in a library without signed membership, a prefix about a member removed he
     );
     expect(result.prefixesRaised).toBe(1);
     expect(await held(local)).toEqual([{ origin: ORIGIN, epoch: EPOCH, seq: 5 }]);
+  } finally {
+    await local.close();
+  }
+});
+
+test('a batch before caught_up takes of its covered list only the server’s own lineage in the batch’s epoch', async () => {
+  const local = await createLibrary();
+  const [server, serverEpoch, earlierEpoch] = [fixedUuid(9, 5), fixedUuid(8, 5), fixedUuid(8, 6)];
+  try {
+    const result = await applyBatch(
+      local,
+      server,
+      batchCovering(
+        1,
+        [
+          { origin: server, epoch: serverEpoch, seq: 5 },
+          // Not the server's lineage in this epoch: before caught_up none of these is taken.
+          { origin: server, epoch: earlierEpoch, seq: 9 },
+          { origin: ORIGIN, epoch: serverEpoch, seq: 7 },
+          { origin: ORIGIN, epoch: EPOCH, seq: 3 },
+        ],
+        false,
+        serverEpoch,
+      ),
+    );
+    expect(result.prefixesRaised).toBe(1);
+    expect(await held(local)).toEqual([{ origin: server, epoch: serverEpoch, seq: 5 }]);
   } finally {
     await local.close();
   }
