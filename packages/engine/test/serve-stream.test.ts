@@ -489,6 +489,32 @@ test('before caught_up, the own-lineage claim starts from what the requester cla
   ]);
 });
 
+test('before caught_up, a claim the stream sent stands: a version that moves on after its page does not stop the next claims', async () => {
+  await putTags(0, 6);
+  let moved = false;
+  // After the first batch (its page claimed the lineage to its end), tag 0 moves to a new seq.
+  const backpressure = async () => {
+    if (moved) return;
+    moved = true;
+    await putTags(0, 1, 'moved');
+  };
+  const batches = await lastValueFrom(served(2, { backpressure }).pipe(toArray()));
+  const { deviceId: origin, epoch } = library.identity;
+  expect(
+    batches.map((batch) => ({
+      seq: batch.checkpoint!.seq,
+      caughtUp: batch.caughtUp,
+      covered: batch.checkpoint!.covered,
+    })),
+  ).toEqual([
+    { seq: 3, caughtUp: false, covered: [{ origin, epoch, seq: 3 }] },
+    // The requester holds tag 0's version at seq 2 from the first batch: seq 2 now empty changes nothing.
+    { seq: 5, caughtUp: false, covered: [{ origin, epoch, seq: 5 }] },
+    { seq: 7, caughtUp: false, covered: [{ origin, epoch, seq: 7 }] },
+    { seq: 8, caughtUp: true, covered: [{ origin, epoch, seq: 8 }] },
+  ]);
+});
+
 test('a failure while serving errors the stream with that failure', async () => {
   await putTags(0, 2);
   const failure = new Error('the disk went away');
