@@ -7,7 +7,7 @@
  * until then.
  */
 import { StateBatch } from '@tidemark/proto';
-import { firstValueFrom, lastValueFrom, Observable, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, Observable, take, toArray } from 'rxjs';
 import { decodeHlc } from '../src/hlc';
 import { Library } from '../src/library';
 import { resourceTypeOf } from '../src/resource-types';
@@ -195,6 +195,33 @@ test('follow with a quiet catch-up from the head sends nothing until a commit, t
   expect(emptyProbes).toBeGreaterThanOrEqual(1);
   expect(shapeOf(batch)).toEqual({ items: 1, remaining: 0, caughtUp: true, reset: false });
   expect((batch.records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 2));
+});
+
+test('follow: a commit the caught-up page already carried wakes the stream, and the empty page after it is not sent', async () => {
+  await putTags(0, 2);
+  // Tag 2 commits after the stream took its head, just before the first page is read: that page
+  // carries it, and its report then wakes the stream to an empty page. Tag 3 commits once that
+  // empty page's probe found nothing, so the next batch is tag 3's.
+  const read = library.db.read;
+  let probes = 0;
+  let emptyProbes = 0;
+  jest.spyOn(library.db, 'read', 'get').mockReturnValue({
+    dialect: read.dialect,
+    query: async (text, params) => {
+      const probe = text.trimStart().startsWith('WITH firsts');
+      if (probe && ++probes === 1) await putTags(2, 1);
+      const rows = await read.query(text, params);
+      if (probe && (rows[0] as { n: number }).n === 0 && ++emptyProbes === 1) await putTags(3, 1);
+      return rows as never;
+    },
+  });
+  const batches = await firstValueFrom(served(10, { follow: true }).pipe(take(2), toArray()));
+  expect(emptyProbes).toBe(1);
+  expect(batches.map(shapeOf)).toEqual([
+    { items: 3, remaining: 0, caughtUp: true, reset: false },
+    { items: 1, remaining: 0, caughtUp: true, reset: false },
+  ]);
+  expect((batches[1].records[0].kind?.value as { uuid: string }).uuid).toBe(fixedUuid(5, 3));
 });
 
 test('rows that move on between the page’s probe and its read leave an empty page at the probe’s bound, without a stamp', async () => {
