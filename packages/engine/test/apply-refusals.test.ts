@@ -6,7 +6,7 @@
  */
 import { Checkpoint, ResourceType, StateBatch, Tombstone } from '@tidemark/proto';
 import { applyBatch } from '../src/apply';
-import { MalformedBatchError } from '../src/errors';
+import { MalformedBatchError, StaleFilterError } from '../src/errors';
 import { Library } from '../src/library';
 import { wrapRecord } from '../src/records';
 import { ResourceName, resourceTypeOf } from '../src/resource-types';
@@ -312,6 +312,17 @@ test('a covered prefix at seq 0 (nothing of that lineage held yet) passes these 
     watermarkSeq: 1,
     prefixesRaised: 2,
   });
+});
+
+test('a batch served against a claim this device no longer makes is refused with one sentence naming the claim', async () => {
+  // This device holds no claim on OTHER's lineage: a request that listed one is stale.
+  const refusal = applyBatch(b, fixedUuid(9, 6), batchOf('tag'), {
+    requestedHeld: [{ origin: OTHER, epoch: EPOCH, seq: 5 }],
+  });
+  await expect(refusal).rejects.toBeInstanceOf(StaleFilterError);
+  await expect(refusal).rejects.toThrow(
+    `tag batch was served against a claim on ${OTHER} (epoch ${EPOCH}) up to 5 that this device forgot since; asking again`,
+  );
 });
 
 test('a row or a tombstone that would take over a device-owned row is refused naming the row and both devices', async () => {
