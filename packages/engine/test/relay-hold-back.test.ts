@@ -180,3 +180,27 @@ test('a stream waits out a hold-back asleep: it asks for no page until the held 
   expect(after.reads + after.shared - (before.reads + before.shared)).toBe(2);
   await Promise.all([a.close(), b.close()]);
 });
+
+test('a cursor of another epoch is told of its reset at once, even when every row of the type is held back', async () => {
+  const [a, b] = await createMembers(2);
+  await RelayHoldBack.start(b, 60_000);
+  await putTags(a, 'a', 3);
+  await pull(b, a);
+  const held = [{ origin: fixedUuid(9, 9), epoch: fixedUuid(8, 1), seq: 5 }];
+  const stream = backfillResource$(b, 'tag', { epoch: fixedUuid(8, 7), seq: 3 }, 100, {
+    held,
+    relayHoldMs: 60_000,
+  });
+  const first = await Promise.race([
+    firstValueFrom(stream),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no batch within 10 s')), 10_000)),
+  ]);
+  // Nothing may be sent yet, but the requester learns now that its position is gone.
+  expect([first.records.length, first.reset, first.caughtUp, first.checkpoint!.seq]).toEqual([
+    0,
+    true,
+    false,
+    0,
+  ]);
+  await Promise.all([a.close(), b.close()]);
+});
