@@ -112,16 +112,21 @@ export class RelayHoldBack {
 
   /** Waits until the row `upTo` stopped below may be served, or `signal` aborts. */
   async untilServable(signal: AbortSignal): Promise<void> {
-    const delay = this.commits.reportedAt(this.heldAt) + this.ms - performance.now();
-    if (delay <= 0 || signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      signal.addEventListener('abort', done, { once: true });
-    });
+    const servableAt = this.commits.reportedAt(this.heldAt) + this.ms;
+    // A timer may fire a fraction of a millisecond before its delay by performance.now(): the
+    // row would still be held then, and the stream would read a page for nothing.
+    for (;;) {
+      const delay = servableAt - performance.now();
+      if (delay <= 0 || signal.aborted) return;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.ceil(delay));
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 }
