@@ -156,7 +156,13 @@ afterAll(async () => {
       180_000,
       'the device to hold every entry',
       200,
-    );
+    ).catch((error: Error) => {
+      // A stall is diagnosed from what the processes said, not guessed at.
+      const tail = (text: string) => text.slice(-20_000);
+      throw new Error(
+        `${error.message}\n--- device log (tail) ---\n${tail(device.output)}\n--- second hub process log (tail) ---\n${tail(second.output)}`,
+      );
+    });
     expect(proxy.relayed.get(port2) ?? 0).toBeGreaterThan(0);
     const served2 = sum(await metrics(metrics2), 'tidemark_rows_served_total', { resource_type: 'entry' });
     expect(served2).toBeGreaterThan(0);

@@ -6,13 +6,10 @@
 import {
   Library,
   readEntriesByInode,
-  readEntriesOfLocation,
   readEntryAt,
   readTagAssignments,
-  readTombstones,
   tagAssignmentUuidOf,
 } from '@tidemark/engine';
-import { Entry } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '@tidemark/node';
@@ -20,41 +17,20 @@ import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-
 import { indexLocations } from '../src/indexer/index-locations';
 import { LocationWatcher } from '../src/indexer/location-watcher';
 import { otherLocationsOf } from '../src/indexer/moved-entries';
-import { collect, syncInProcess, withLibraryAt, writeUnder } from './index-helpers';
+import {
+  entriesOf,
+  entryTombstonesOf as entryTombstones,
+  expectStoreIsDisk,
+  syncInProcess,
+  withLibraryAt,
+  writeUnder,
+} from './index-helpers';
 import { initDevicesOfOneLibrary, removeTempDirs, runCliJson, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
 
 /** Generous: the machine running the tests may be slow; the claim is "it arrives", not how fast. */
 const ARRIVES_MS = 60_000;
-
-async function entriesOf(library: Library, locationUuid: string): Promise<Map<string, Entry>> {
-  const stored = await collect(readEntriesOfLocation(library, locationUuid));
-  return new Map(stored.map((entry) => [entry.relativePath, entry]));
-}
-
-const entryTombstones = async (library: Library) =>
-  (await collect(readTombstones(library, 'entry'))).map((tombstone) => tombstone.uuid);
-
-/** The store is the disk: one entry per path, each naming its parent's entry. */
-async function expectStoreIsDisk(library: Library, locationUuid: string, root: string): Promise<void> {
-  const stored = await entriesOf(library, locationUuid);
-  const onDisk: string[] = [];
-  const visit = (relative: string) => {
-    for (const name of fs.readdirSync(path.join(root, relative))) {
-      const child = relative ? `${relative}/${name}` : name;
-      onDisk.push(child);
-      if (fs.lstatSync(path.join(root, child)).isDirectory()) visit(child);
-    }
-  };
-  visit('');
-  expect([...stored.keys()].sort()).toEqual(onDisk.sort());
-  for (const [relativePath, entry] of stored) {
-    const parent = relativePath.includes('/') ? path.posix.dirname(relativePath) : undefined;
-    expect(entry.parentUuid).toBe(parent === undefined ? '' : stored.get(parent)!.uuid);
-    expect(entry.locationUuid).toBe(locationUuid);
-  }
-}
 
 /** Two locations side by side on one file system: A with a file and a directory of three, B with one file. */
 function twoLocations(): { a: string; b: string } {

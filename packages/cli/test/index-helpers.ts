@@ -1,6 +1,7 @@
 import {
   Library,
   LibrarySyncService,
+  readEntriesOfLocation,
   readRecords,
   readResourceHeads,
   readTombstones,
@@ -11,7 +12,7 @@ import {
   syncFromPeer$,
 } from '@tidemark/engine';
 import { InMemoryTransport } from '@tidemark/engine/testing';
-import { EntryKind } from '@tidemark/proto';
+import { Entry, EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { lastValueFrom } from 'rxjs';
@@ -139,3 +140,41 @@ export async function headSeq(dir: string): Promise<number> {
 
 /** What `tidemark index --json` prints: the indexer's own summary type. */
 export type IndexJson = IndexSummary;
+
+/** A location's entries in `library`, by relative path. */
+export async function entriesOf(library: Library, locationUuid: string): Promise<Map<string, Entry>> {
+  const stored = await collect(readEntriesOfLocation(library, locationUuid));
+  return new Map(stored.map((entry) => [entry.relativePath, entry]));
+}
+
+/** The uuids of the entry tombstones in `library`. */
+export async function entryTombstonesOf(library: Library): Promise<string[]> {
+  return (await collect(readTombstones(library, 'entry'))).map((tombstone) => tombstone.uuid);
+}
+
+/**
+ * The store is the disk: one entry per path under `root`, uuids unique, each of this location
+ * and naming its parent's entry.
+ */
+export async function expectStoreIsDisk(library: Library, locationUuid: string, root: string): Promise<void> {
+  const stored = await entriesOf(library, locationUuid);
+  const onDisk: string[] = [];
+  const visit = (relative: string) => {
+    for (const name of fs.readdirSync(path.join(root, relative))) {
+      const child = relative ? `${relative}/${name}` : name;
+      onDisk.push(child);
+      if (fs.lstatSync(path.join(root, child)).isDirectory()) visit(child);
+    }
+  };
+  visit('');
+  expect([...stored.keys()].sort()).toEqual(onDisk.sort());
+  expect(new Set([...stored.values()].map((entry) => entry.uuid)).size).toBe(stored.size);
+  for (const entry of stored.values()) {
+    const parent = path.posix.dirname(entry.relativePath);
+    expect([entry.relativePath, entry.parentUuid, entry.locationUuid]).toEqual([
+      entry.relativePath,
+      parent === '.' ? '' : stored.get(parent)!.uuid,
+      locationUuid,
+    ]);
+  }
+}

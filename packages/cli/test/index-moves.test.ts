@@ -3,12 +3,16 @@
  * the real indexer into a real library. Small batches make every move cross a batch, in both
  * walk orders (the new path before the old one, and after it).
  */
-import { forgetEntryFileIds, Library, readEntriesOfLocation, readTombstones } from '@tidemark/engine';
-import { Entry } from '@tidemark/proto';
+import { forgetEntryFileIds, Library } from '@tidemark/engine';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
-import { collect, writeUnder } from './index-helpers';
+import {
+  entriesOf,
+  entryTombstonesOf,
+  expectStoreIsDisk as expectStoreIsDiskOf,
+  writeUnder,
+} from './index-helpers';
 import { removeTempDirs, tempDir } from './harness';
 
 afterAll(removeTempDirs);
@@ -38,37 +42,9 @@ async function index(batchSize = OPTIONS.batchSize): Promise<IndexSummary> {
   return indexLocation(library, root, { ...OPTIONS, batchSize });
 }
 
-async function entries(locationUuid: string): Promise<Map<string, Entry>> {
-  const stored = await collect(readEntriesOfLocation(library, locationUuid));
-  return new Map(stored.map((entry) => [entry.relativePath, entry]));
-}
-
-async function entryTombstones(): Promise<string[]> {
-  return (await collect(readTombstones(library, 'entry'))).map((tombstone) => tombstone.uuid);
-}
-
-/** The store is the disk: one entry per path, uuids unique, each naming its parent's entry. */
-async function expectStoreIsDisk(locationUuid: string): Promise<void> {
-  const stored = await entries(locationUuid);
-  const onDisk: string[] = [];
-  const visit = (relative: string) => {
-    for (const name of fs.readdirSync(path.join(root, relative))) {
-      const child = relative ? `${relative}/${name}` : name;
-      onDisk.push(child);
-      if (fs.lstatSync(path.join(root, child)).isDirectory()) visit(child);
-    }
-  };
-  visit('');
-  expect([...stored.keys()].sort()).toEqual(onDisk.sort());
-  expect(new Set([...stored.values()].map((entry) => entry.uuid)).size).toBe(stored.size);
-  for (const entry of stored.values()) {
-    const parent = path.posix.dirname(entry.relativePath);
-    expect([entry.relativePath, entry.parentUuid]).toEqual([
-      entry.relativePath,
-      parent === '.' ? '' : stored.get(parent)!.uuid,
-    ]);
-  }
-}
+const entries = (locationUuid: string) => entriesOf(library, locationUuid);
+const entryTombstones = () => entryTombstonesOf(library);
+const expectStoreIsDisk = (locationUuid: string) => expectStoreIsDiskOf(library, locationUuid, root);
 
 test('a renamed or moved file keeps its entry and content, in either walk order, with no tombstone and no hashing', async () => {
   write('m/keep', 'keep\n');

@@ -4,13 +4,12 @@
  * took from A early, then A overwrites and deletes much of it, so the early versions B holds are
  * exactly the ones a wrong prefix would leave out.
  */
-import { EntryKind } from '@tidemark/proto';
 import { Library } from '../src/library';
-import { WriteTransaction } from '../src/write-path';
 import { createLibrary, removeTempDirs } from './fixtures';
 import {
   fixedUuid,
   HeldPolicy,
+  putEntries,
   notDominated,
   peerDigests,
   TickingClock,
@@ -34,22 +33,6 @@ function totalsOf(events: readonly SyncEvent[]): Totals {
     totals.heldSkipped += event.heldSkipped;
   }
   return totals;
-}
-
-async function putEntries(tx: WriteTransaction, device: string, from: number, to: number, size: number) {
-  for (let i = from; i < to; i++) {
-    await tx.put('entry', {
-      uuid: fixedUuid(3, i),
-      deviceUuid: device,
-      locationUuid: fixedUuid(2, 0),
-      parentUuid: '',
-      relativePath: `dir/file-${i}`,
-      kind: EntryKind.ENTRY_KIND_FILE,
-      sizeBytes: size + i,
-      modifiedAtMs: 1_700_000_000_000 + i,
-      contentUuid: '',
-    });
-  }
 }
 
 interface World {

@@ -6,35 +6,17 @@
  * adopted back after a restore in place, and a history that changed under the same epoch.
  */
 import * as fs from 'node:fs';
-import { EntryKind } from '@tidemark/proto';
 import { Library } from '../src/library';
 import { historyMarkFile } from '../src/store/history-mark';
 import { heldPrefixes } from '../src/testing';
-import { WriteTransaction } from '../src/write-path';
 import { createLibrary, createMembers, removeTempDirs, STORE_UNDER_TEST } from './fixtures';
-import { fixedUuid, notDominated, peerDigests, TickingClock } from './scenario-helpers';
+import { fixedUuid, notDominated, peerDigests, putEntries, TickingClock } from './scenario-helpers';
 import { syncUntilCut, transportTo } from './sync-helpers';
 import { SyncEvent } from '../src';
 
 const BATCH = 2;
 
 afterAll(() => removeTempDirs());
-
-async function putEntries(tx: WriteTransaction, device: string, from: number, to: number, size: number) {
-  for (let i = from; i < to; i++) {
-    await tx.put('entry', {
-      uuid: fixedUuid(3, i),
-      deviceUuid: device,
-      locationUuid: fixedUuid(2, 0),
-      parentUuid: '',
-      relativePath: `dir/file-${i}`,
-      kind: EntryKind.ENTRY_KIND_FILE,
-      sizeBytes: size + i,
-      modifiedAtMs: 1_700_000_000_000 + i,
-      contentUuid: '',
-    });
-  }
-}
 
 /**
  * A writes entries with tags between them; B takes all of it; A writes more, then replaces and

@@ -1,6 +1,7 @@
 import {
   DigestRequest,
   DigestResponse,
+  EntryKind,
   HandshakeRequest,
   HandshakeResponse,
   StateBatch,
@@ -354,4 +355,30 @@ export async function until(condition: () => boolean, deadlineMs: number, everyM
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return true;
+}
+
+/**
+ * Entries `from`..`to` (exclusive) of `device` in one location, sizes `size + i`: rewriting a
+ * range with another `size` makes new versions of the same rows.
+ */
+export async function putEntries(
+  tx: WriteTransaction,
+  device: string,
+  from: number,
+  to: number,
+  size: number,
+) {
+  for (let i = from; i < to; i++) {
+    await tx.put('entry', {
+      uuid: fixedUuid(3, i),
+      deviceUuid: device,
+      locationUuid: fixedUuid(2, 0),
+      parentUuid: '',
+      relativePath: `dir/file-${i}`,
+      kind: EntryKind.ENTRY_KIND_FILE,
+      sizeBytes: size + i,
+      modifiedAtMs: 1_700_000_000_000 + i,
+      contentUuid: '',
+    });
+  }
 }
