@@ -60,6 +60,12 @@ export interface ApplyResult {
   readonly byOrigin: ReadonlyMap<string, OriginCounts>;
 }
 
+/** A batch from a peer that committed here, as `Library.applied$` reports it. */
+export interface AppliedBatch extends ApplyResult {
+  /** The device the batch came from (the peer whose stream it was). */
+  readonly peerDeviceId: string;
+}
+
 /** Rows and tombstones of one origin in a batch. */
 export interface OriginCounts {
   readonly received: number;
@@ -630,9 +636,13 @@ export async function applyBatches(
       break;
     }
   }
+  const committed = (results: readonly ApplyResult[]) => {
+    for (const result of results) library.notifyApplied({ ...result, peerDeviceId });
+    return results;
+  };
   if (prepared.length > 1) {
     try {
-      const results = await applyTogether(library, peerDeviceId, prepared, options);
+      const results = committed(await applyTogether(library, peerDeviceId, prepared, options));
       return failed ? { results, failure } : { results };
     } catch {
       // Rolled back as a whole: find the batch that fails, committing the ones before it.
@@ -641,7 +651,7 @@ export async function applyBatches(
   const results: ApplyResult[] = [];
   for (const batch of prepared) {
     try {
-      results.push(...(await applyTogether(library, peerDeviceId, [batch], options)));
+      results.push(...committed(await applyTogether(library, peerDeviceId, [batch], options)));
     } catch (error) {
       return { results, failure: error };
     }

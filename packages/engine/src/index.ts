@@ -1,6 +1,6 @@
 /** @tidemark/engine: storage, write path, HLC, serving, apply, digests and the sync client. */
 export { syncFromPeer$, type SyncEvent, type SyncOptions } from './client';
-export type { OriginCounts } from './apply';
+export type { AppliedBatch, OriginCounts } from './apply';
 export { BackfillGate } from './backfill-gate';
 export { WHOLE_LINEAGE } from './origin-prefixes';
 export { DigestAccumulator, digestsEqual } from './digest';

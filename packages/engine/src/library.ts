@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { merge, Observable, share, Subject, takeUntil } from 'rxjs';
+import type { AppliedBatch } from './apply';
 import { timeCommitIdWork } from './commit-id-cost';
 import { checkFallbackPollMs, CommitWatch, DEFAULT_FALLBACK_POLL_MS } from './commit-watch';
 import { TidemarkError } from './errors';
@@ -180,6 +181,14 @@ export class Library {
    * @internal
    */
   readonly prefixesRaised$: Observable<PrefixesRaised> = this.appliedPrefixesSubject.asObservable();
+  private readonly appliedSubject = new Subject<AppliedBatch>();
+  /**
+   * Every batch from a peer that committed here, after its commit. A sync's own events cannot
+   * carry all of them: a batch whose apply was in flight when its subscriber went away (a
+   * session restarted, a connection dropped on another type's stream) still commits, and its
+   * subscriber hears nothing of it. Counts of what was applied (a node's metrics) read this.
+   */
+  readonly applied$: Observable<AppliedBatch> = this.appliedSubject.asObservable();
   readonly fallbackPollMs: number;
   /**
    * Every type's head for handshakes, counted once per library head.
@@ -546,6 +555,14 @@ export class Library {
     this.appliedPrefixesSubject.next(raised);
   }
 
+  /**
+   * Reports a committed batch on `applied$`.
+   * @internal
+   */
+  notifyApplied(batch: AppliedBatch): void {
+    this.appliedSubject.next(batch);
+  }
+
   /** The highest committed seq, read from the database (sees commits of other processes too). */
   async headSeq(): Promise<number> {
     const [row] = await this.db.read.query<{ last_seq: number }>(
@@ -564,6 +581,7 @@ export class Library {
     this.closing.complete();
     this.commitsSubject.complete();
     this.appliedPrefixesSubject.complete();
+    this.appliedSubject.complete();
     await this.db.close();
   }
 }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Library } from '@tidemark/engine';
+import { HandshakeResponse } from '@tidemark/proto';
 import { NodeMetrics } from './metrics';
 
 test("process metrics (and prom-client's 10 ms event-loop sampler) run only when metrics are served", async () => {
@@ -36,36 +37,36 @@ test("the restored-history check's operations are on the page: every write trans
   }
 });
 
-test('rows received and applied are counted per origin beside per peer', async () => {
+test('rows received and applied are counted per origin beside per peer, labelled with the address the peer was dialed at', async () => {
   const metrics = new NodeMetrics({ processMetrics: false });
   const [a, b] = [randomUUID(), randomUUID()];
-  const batch = (byOrigin: Map<string, { received: number; written: number }>) =>
-    metrics.observe({
-      kind: 'sync',
-      peer: '127.0.0.1:1',
+  metrics.observe({
+    kind: 'connected',
+    peer: '127.0.0.1:1',
+    peerDeviceId: b,
+    event: {
+      kind: 'connected',
       peerDeviceId: b,
-      event: {
-        kind: 'batch',
-        resourceType: 'entry',
-        phase: 'follow',
-        received: [...byOrigin.values()].reduce((sum, counts) => sum + counts.received, 0),
-        written: [...byOrigin.values()].reduce((sum, counts) => sum + counts.written, 0),
-        totalReceived: 0,
-        totalWritten: 0,
-        batches: 1,
-        remaining: 0,
-        rowsPerSecond: 0,
-        watermarkSeq: 1,
-        checkpointHlc: undefined,
-        caughtUp: true,
-        reset: false,
-        beyondDrift: 0,
-        maxAheadMs: 0,
-        skippedAfterRemoval: 0,
-        ownRowsSkipped: 0,
-        heldSkipped: 0,
-        byOrigin,
-      },
+      peerEpoch: randomUUID(),
+      handshake: HandshakeResponse.fromPartial({ deviceId: b }),
+      maxDriftMs: 60_000,
+    },
+  });
+  const batch = (byOrigin: Map<string, { received: number; written: number }>) =>
+    metrics.applied({
+      peerDeviceId: b,
+      resourceType: 'entry',
+      received: [...byOrigin.values()].reduce((sum, counts) => sum + counts.received, 0),
+      written: [...byOrigin.values()].reduce((sum, counts) => sum + counts.written, 0),
+      skipped: 0,
+      watermarkSeq: 1,
+      beyondDrift: 0,
+      maxAheadMs: 0,
+      skippedAfterRemoval: 0,
+      ownRowsSkipped: 0,
+      heldSkipped: 0,
+      prefixesRaised: 0,
+      byOrigin,
     });
   batch(
     new Map([

@@ -1,4 +1,4 @@
-import { COMMIT_ID_WORK, commitIdCost, HlcStamp, resourceNameOf } from '@tidemark/engine';
+import { AppliedBatch, COMMIT_ID_WORK, commitIdCost, HlcStamp, resourceNameOf } from '@tidemark/engine';
 import type { StateBatch } from '@tidemark/proto';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PeerSessionEvent } from './peers/events';
@@ -119,6 +119,9 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
+  /** The configured address ("HOST:PORT") of each peer device, from its last handshake. */
+  private readonly peerOf = new Map<string, string>();
+
   /** The newest HLC the peer holds per "peer|type", from its handshake and from batches since. */
   private readonly peerNewest = new Map<string, HlcStamp>();
 
@@ -139,6 +142,26 @@ export class NodeMetrics {
     this.rowsServed.inc({ resource_type: resourceType }, batch.records.length + batch.tombstones.length);
   }
 
+  /**
+   * A batch from a peer that committed (`Library.applied$`): counted here, not from the
+   * session's batch events, which miss a batch whose session ended while it was being applied.
+   */
+  applied(batch: AppliedBatch): void {
+    const labels = {
+      peer: this.peerOf.get(batch.peerDeviceId) ?? batch.peerDeviceId,
+      resource_type: batch.resourceType,
+    };
+    this.batches.inc(labels);
+    this.beyondDrift.inc(labels, batch.beyondDrift);
+    this.rowsApplied.inc(labels, batch.written);
+    this.rowsReceived.inc(labels, batch.received);
+    this.rowsHeldSkipped.inc(labels, batch.heldSkipped);
+    for (const [origin, counts] of batch.byOrigin) {
+      this.rowsReceivedByOrigin.inc({ ...labels, origin }, counts.received);
+      this.rowsAppliedByOrigin.inc({ ...labels, origin }, counts.written);
+    }
+  }
+
   observe(event: PeerSessionEvent): void {
     const { peer } = event;
     switch (event.kind) {
@@ -146,6 +169,7 @@ export class NodeMetrics {
         this.connected.set({ peer }, 0);
         return;
       case 'connected':
+        this.peerOf.set(event.peerDeviceId, peer);
         this.connected.set({ peer }, 1);
         if (event.event.clockOffset)
           this.peerClockOffset.set({ peer }, event.event.clockOffset.offsetMs / 1000);
@@ -176,15 +200,8 @@ export class NodeMetrics {
       this.rejectedBatches.inc(labels);
       return;
     }
-    this.batches.inc(labels);
-    this.beyondDrift.inc(labels, sync.beyondDrift);
-    this.rowsApplied.inc(labels, sync.written);
-    this.rowsReceived.inc(labels, sync.received);
-    this.rowsHeldSkipped.inc(labels, sync.heldSkipped);
-    for (const [origin, counts] of sync.byOrigin) {
-      this.rowsReceivedByOrigin.inc({ ...labels, origin }, counts.received);
-      this.rowsAppliedByOrigin.inc({ ...labels, origin }, counts.written);
-    }
+    // The counters of applied batches come from `applied` (a batch's event can be lost with its
+    // subscriber); a gauge's lost update is set right by the next one.
     this.watermarkSeq.set(labels, sync.watermarkSeq);
     this.lagRows.set(labels, sync.remaining);
     const key = `${peer}|${sync.resourceType}`;

@@ -98,6 +98,7 @@ function runNode(parts: {
     metrics.observe(event);
     logSessionEvent(sessionLogger, event);
   });
+  const appliedCounter = library.applied$.subscribe((batch) => metrics.applied(batch));
   let sessions: Subscription | undefined;
   let closing: Promise<void> | undefined;
   // One per node: each type is backfilled from one peer at a time, so the next peer leaves out
@@ -141,8 +142,10 @@ function runNode(parts: {
     observer.unsubscribe();
     await server.shutdown(SHUTDOWN_GRACE_MS);
     await metricsServer?.close();
-    // Waits for a write transaction in flight, so a batch being applied commits whole.
+    // Waits for a write transaction in flight, so a batch being applied commits whole (and is
+    // counted).
     await library.close();
+    appliedCounter.unsubscribe();
     logger.info('stopped');
   };
 
