@@ -7,7 +7,6 @@
  */
 import { contentUuidOf, Library, readEntriesOfLocation, readTombstones } from '@tidemark/engine';
 import { Entry } from '@tidemark/proto';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,69 +14,13 @@ import { indexLocation, IndexOptions } from '../src/indexer/index-location';
 import { UNSTABLE_INODE_FILESYSTEMS } from '../src/indexer/volume';
 import { collect } from './index-helpers';
 import { removeTempDirs, tempDir } from './harness';
+import { canMountFat, FatImage } from './fat-image';
 
 afterAll(removeTempDirs);
 
-function onPath(program: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const canMountFat =
-  process.platform === 'linux' &&
-  process.getuid?.() === 0 &&
-  fs.existsSync('/dev/fuse') &&
-  onPath('mkfs.vfat') &&
-  onPath('fusefat');
-if (!canMountFat) {
-  console.warn(
-    'skipped: FAT through fusefat needs root, /dev/fuse, mkfs.vfat and fusefat (apt-get install dosfstools fusefat)',
-  );
-}
 const fatTest = canMountFat ? test : test.skip;
 
 const OPTIONS: IndexOptions = { hashThreads: 0 };
-/** An mtime FAT can hold exactly (2 s granularity), the same for every file written here. */
-const MTIME = new Date('2026-01-02T03:04:06Z');
-
-/** A fresh FAT image and a mount point; `mount`/`unmount` as a USB stick is plugged in and out. */
-class FatImage {
-  readonly image: string;
-  readonly mountPoint: string;
-  private mounted = false;
-
-  constructor() {
-    const dir = tempDir('tidemark-fat-');
-    this.image = path.join(dir, 'fat.img');
-    this.mountPoint = path.join(dir, 'mnt');
-    fs.mkdirSync(this.mountPoint);
-    fs.writeFileSync(this.image, '');
-    fs.truncateSync(this.image, 16 * 1024 * 1024);
-    execFileSync('mkfs.vfat', [this.image], { stdio: 'ignore' });
-  }
-
-  mount(): void {
-    execFileSync('fusefat', ['-o', 'rw+', this.image, this.mountPoint], { stdio: 'ignore' });
-    this.mounted = true;
-  }
-
-  unmount(): void {
-    if (!this.mounted) return;
-    execFileSync('fusermount', ['-u', this.mountPoint], { stdio: 'ignore' });
-    this.mounted = false;
-  }
-
-  write(relative: string, text: string): void {
-    const file = path.join(this.mountPoint, relative);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
-    fs.utimesSync(file, MTIME, MTIME);
-  }
-}
 
 const contentOf = (text: string) => contentUuidOf(createHash('sha256').update(text).digest('hex'));
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { indexLocation, IndexSummary } from './index-location';
 import { GoneEntry } from './moved-entries';
-import { probeVolume, volumeUuidOf } from './volume';
+import { mountIdentityOf, probeVolume, volumeUuidOf } from './volume';
 
 /** What the watcher needs of @parcel/watcher; a test wraps the real one to drop events. */
 export type Subscribe = (
@@ -33,6 +33,12 @@ export interface WatchOptions {
    * directory is rescanned, and what is still gone is deleted.
    */
   readonly moveWindowMs?: number;
+  /**
+   * How often each location's mount is looked at. When its disk was unmounted or mounted since
+   * (the mount holding the path changed), the kernel's watch is gone or watches the wrong file
+   * system: the location is watched again and rescanned whole.
+   */
+  readonly mountCheckMs?: number;
   readonly subscribe?: Subscribe;
   /** Called after each run with what it did (tests, metrics). */
   readonly onIndexed?: (summary: IndexSummary, reason: WatchRunReason, location: string) => void;
@@ -44,6 +50,8 @@ const DEFAULT_SETTLE_MS = 100;
 const DEFAULT_FULL_RESCAN_MS = 60 * 60 * 1000;
 /** Long enough for a busy library (another process's long write) or a disk waking up. */
 const DEFAULT_RETRY_MS = 30_000;
+/** A disk plugged back in is watched again within seconds; a look costs one read of the mount table. */
+const DEFAULT_MOUNT_CHECK_MS = 5_000;
 /**
  * Long enough for the second half of a rename split by the settle window, short enough that a
  * delete still reaches followers in about a second.
@@ -64,7 +72,8 @@ interface KeptEntry {
   readonly directory: string;
 }
 
-export type WatchRunReason = 'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves';
+export type WatchRunReason =
+  'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves' | 'remount';
 
 const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
@@ -86,6 +95,11 @@ const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, rel
  */
 class WatchedLocation {
   private subscription: { unsubscribe(): Promise<void> } | undefined;
+  private subscribe: Subscribe | undefined;
+  /** The mount the subscription was made on (mountIdentityOf). */
+  private mountedAs: string | undefined;
+  private mountCheck: NodeJS.Timeout | undefined;
+  private checkingMount: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private periodic: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -114,10 +128,11 @@ class WatchedLocation {
   ) {}
 
   async start(subscribe: Subscribe): Promise<void> {
+    this.subscribe = subscribe;
+    // Read before subscribing: a mount that changes in between is seen by the first check.
+    this.mountedAs = await mountIdentityOf(this.path);
     // Subscribed before the first run: a change made while it walks is not missed.
-    this.subscription = await subscribe(this.path, (error, events) => this.onEvents(error, events), {
-      ignore: [...(this.options.exclude ?? [])],
-    });
+    this.subscription = await this.subscribeNow(subscribe);
     this.full = true;
     this.schedule('start', 0);
     const every = this.options.fullRescanMs ?? DEFAULT_FULL_RESCAN_MS;
@@ -126,6 +141,54 @@ class WatchedLocation {
       this.schedule('periodic', 0);
     }, every);
     this.periodic.unref();
+    this.mountCheck = setInterval(() => {
+      this.checkingMount ??= this.checkMount().finally(() => (this.checkingMount = undefined));
+    }, this.options.mountCheckMs ?? DEFAULT_MOUNT_CHECK_MS);
+    this.mountCheck.unref();
+  }
+
+  private subscribeNow(subscribe: Subscribe): Promise<{ unsubscribe(): Promise<void> }> {
+    return subscribe(this.path, (error, events) => this.onEvents(error, events), {
+      ignore: [...(this.options.exclude ?? [])],
+    });
+  }
+
+  /**
+   * A disk unmounted or mounted under the location since it was subscribed: the kernel dropped
+   * the watch with the old mount, or it watches the directory the new mount hides. No event
+   * would come again, so the location is subscribed anew and rescanned whole (a run on a disk
+   * that is not there keeps every entry: onItsVolume).
+   */
+  private async checkMount(): Promise<void> {
+    const now = await mountIdentityOf(this.path);
+    if (this.closed || now === this.mountedAs || !this.subscribe) return;
+    this.logger.info(
+      { location: this.path, was: this.mountedAs, now },
+      "location's mount changed (a disk unmounted or mounted); watching it again",
+    );
+    const old = this.subscription;
+    this.subscription = undefined;
+    try {
+      await old?.unsubscribe();
+    } catch (error) {
+      // The kernel already dropped the watch with its mount: nothing is left to stop.
+      this.logger.debug({ location: this.path, err: error }, 'could not stop the old watch');
+    }
+    try {
+      const subscription = await this.subscribeNow(this.subscribe);
+      if (this.closed) {
+        await subscription.unsubscribe();
+        return;
+      }
+      this.subscription = subscription;
+      this.mountedAs = now;
+    } catch (error) {
+      // The path is gone for now: the next check tries again (mountedAs still differs).
+      this.logger.warn({ location: this.path, err: error }, 'cannot watch location');
+      return;
+    }
+    this.full = true;
+    this.schedule('remount', 0);
   }
 
   private onEvents(error: Error | null, events: readonly parcelWatcher.Event[]): void {
@@ -320,6 +383,8 @@ class WatchedLocation {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.periodic) clearInterval(this.periodic);
+    if (this.mountCheck) clearInterval(this.mountCheck);
+    await this.checkingMount;
     if (this.retry) clearTimeout(this.retry);
     if (this.release) clearTimeout(this.release);
     this.timer = undefined;
@@ -345,10 +410,16 @@ class WatchedLocation {
  */
 export class LocationWatcher {
   private readonly locations = new Map<string, WatchedLocation>();
-  /** Locations that could not be watched (a disk not mounted): told once, not retried on every commit. */
+  /**
+   * Locations that could not be watched (their path is gone: a disk not mounted, no mount point
+   * left): not retried on every commit, but once their path is there again (`mountCheckMs`).
+   */
   private readonly unwatchable = new Set<string>();
+  /** Locations whose failure to be watched was logged: told once, however often retried. */
+  private readonly told = new Set<string>();
   private readonly subscribe: Subscribe;
   private changes: Subscription | undefined;
+  private unwatchableCheck: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private closed = false;
@@ -376,6 +447,15 @@ export class LocationWatcher {
       await watcher.close();
       throw error;
     }
+    watcher.unwatchableCheck = setInterval(() => {
+      const back = [...watcher.unwatchable].filter((location) => fs.existsSync(location));
+      if (back.length === 0) return;
+      for (const location of back) watcher.unwatchable.delete(location);
+      watcher.refreshSoon().catch((error: unknown) => {
+        if (!watcher.closed) logger.warn({ err: error }, 'cannot read the locations to watch');
+      });
+    }, options.mountCheckMs ?? DEFAULT_MOUNT_CHECK_MS);
+    watcher.unwatchableCheck.unref();
     if (watcher.locations.size === 0 && watcher.unwatchable.size === 0) {
       logger.warn('no indexed locations to watch yet; one indexed with `tidemark index` is watched at once');
     }
@@ -415,14 +495,22 @@ export class LocationWatcher {
         await watched.start(this.subscribe);
       } catch (error) {
         // A location on a disk that is not mounted: the others are still watched.
+        await watched.close();
         this.unwatchable.add(location.path);
-        this.logger.warn({ location: location.path, err: error }, 'cannot watch location');
+        if (!this.told.has(location.path)) {
+          this.told.add(location.path);
+          this.logger.warn(
+            { location: location.path, err: error },
+            'cannot watch location; watched once its path is there again',
+          );
+        }
         continue;
       }
       if (this.closed) {
         await watched.close();
         return;
       }
+      this.told.delete(location.path);
       this.locations.set(location.path, watched);
       this.logger.info({ location: location.path }, 'watching location');
     }
@@ -441,6 +529,7 @@ export class LocationWatcher {
   async close(): Promise<void> {
     this.closed = true;
     this.changes?.unsubscribe();
+    if (this.unwatchableCheck) clearInterval(this.unwatchableCheck);
     await this.refreshing?.catch(() => undefined);
     await Promise.all([...this.locations.values()].map((location) => location.close()));
   }

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 
 export interface MountEntry {
+  /** The mount's id: unique among the mounts that exist, and a new one for each new mount. */
+  readonly id: string;
   readonly mountPoint: string;
   readonly filesystem: string;
   /** What is mounted, e.g. "/dev/nvme0n1p2", "tmpfs", "overlay". */
@@ -23,6 +25,7 @@ export function parseMountInfo(text: string): MountEntry[] {
     const separator = fields.indexOf('-', 6);
     if (fields.length < 7 || separator < 0) continue;
     mounts.push({
+      id: fields[0],
       mountPoint: unescape(fields[4]),
       filesystem: fields[separator + 1] ?? '',
       source: unescape(fields[separator + 2] ?? ''),

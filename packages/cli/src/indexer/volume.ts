@@ -70,6 +70,22 @@ async function filesystemUuidOf(source: string): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * What `realPath` is mounted as now: the id of the mount holding it, which changes when its disk
+ * is unmounted (the mount below shows through) and again when it is mounted (a new mount). Where
+ * there is no mount table, the device number (which a remount may give back unchanged). Undefined
+ * when the path cannot be looked at.
+ */
+export async function mountIdentityOf(realPath: string): Promise<string | undefined> {
+  const mount = findMount((await readMounts()) ?? [], realPath);
+  if (mount) return `mount:${mount.id}`;
+  try {
+    return `dev:${(await fs.promises.stat(realPath)).dev}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Describes the filesystem that `realPath` lives on. */
 export async function probeVolume(realPath: string): Promise<VolumeProbe> {
   const mount = findMount((await readMounts()) ?? [], realPath);
