@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { bytesReadToHash, ContentDigest } from './content-hash';
 import { defaultHashThreads, HashPool } from './hash-pool';
 import { Compared, EntryFields } from './compared-entry';
+import { GroupedWrites } from './grouped-writes';
 import { ensureLocation } from './location';
 import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
 import { compareUtf8 } from './path-order';
@@ -26,6 +27,13 @@ import { probeVolume, UNSTABLE_INODE_FILESYSTEMS, volumeUuidOf } from './volume'
 import { countTree, describeError, walkTreeRuns, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
+
+/**
+ * The longest a first index holds the write lock for one transaction of several batches
+ * (`transactionRows`), waiting for the next batch included: other writers of the library (a
+ * running node applying a sync) wait at most this long, against SQLite's 15 s busy timeout.
+ */
+export const GROUPED_TRANSACTION_HOLD_MS = 2_000;
 
 /** Where an indexing run stands, for progress lines. */
 export interface IndexProgress {
@@ -40,8 +48,15 @@ export interface IndexProgress {
 }
 
 export interface IndexOptions {
-  /** Entries per write transaction. */
+  /** Entries per write batch: one write transaction each, except as `transactionRows` says. */
   readonly batchSize?: number;
+  /**
+   * A first index (a location with no entries yet, whole) writes consecutive batches in one
+   * transaction, up to this many entries, while the next batch is already walked (never waiting
+   * for the walk) and for at most GROUPED_TRANSACTION_HOLD_MS: fewer commits write the pages of
+   * the random-key indexes fewer times. Default: one batch a transaction, as for every other run.
+   */
+  readonly transactionRows?: number;
   /** Threads that hash files (default: one per core); 0 hashes on the main thread. */
   readonly hashThreads?: number;
   /** Absolute paths left out (the library's own directory, when it lies inside the tree). */
@@ -199,6 +214,7 @@ export class LocationIndexer {
   private summary!: IndexSummary;
   private hashes!: HashPool;
   private moves!: MovedEntries;
+  private writes!: GroupedWrites;
 
   constructor(
     private readonly library: Library,
@@ -256,6 +272,7 @@ export class LocationIndexer {
       root,
     );
     this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
+    this.groupWrites(0);
     const cursors: StoredEntryCursor[] = [];
     try {
       if (scopes) {
@@ -264,6 +281,7 @@ export class LocationIndexer {
       } else {
         const stored = await StoredEntryCursor.open(this.library, locationUuid);
         cursors.push(stored);
+        if (stored.peek() === undefined) this.groupWrites(this.options.transactionRows ?? 0);
         this.moves = new MovedEntries(this.library, locationUuid, root, stored.peek() !== undefined, others);
         await this.compareAndWrite((sink) => mergeWithStored(walkTreeRuns(root, walkOptions), stored, sink));
       }
@@ -274,6 +292,11 @@ export class LocationIndexer {
     this.summary.seconds = (performance.now() - this.started) / 1000;
     this.report(true);
     return this.summary;
+  }
+
+  /** Batches written up to `rows` entries a transaction (one batch each below `batchSize`). */
+  private groupWrites(rows: number): void {
+    this.writes = new GroupedWrites(this.library, { rows, holdMs: GROUPED_TRANSACTION_HOLD_MS });
   }
 
   /** The changes under each scope in turn: one directory listing and its stored children each. */
@@ -343,7 +366,9 @@ export class LocationIndexer {
       await this.moves.resolve(full.compared);
       const digests = this.hashes.hash(full.compared.filter((c) => c.hash).map((c) => c.walked.absolutePath));
       digests.catch(() => undefined);
+      this.writes.expect();
       await writing;
+      // Settles once the batch is written in its transaction, which may still take the next batch.
       writing = this.writeBatch(full, digests);
       // Awaited before the next batch and at the end; until then a failure must not go unhandled.
       writing.catch(() => undefined);
@@ -380,6 +405,8 @@ export class LocationIndexer {
       await send(last);
     }
     await writing;
+    await this.writes.settle();
+    this.summary.transactions += this.writes.committed;
   }
 
   private report(finished: boolean): void {
@@ -455,7 +482,13 @@ export class LocationIndexer {
   }
 
   private async writeBatch(batch: Batch, digests: Promise<(ContentDigest | Error)[]>): Promise<void> {
-    const hashed = await digests;
+    let hashed: (ContentDigest | Error)[];
+    try {
+      hashed = await digests;
+    } catch (error) {
+      this.writes.cancel();
+      throw error;
+    }
     const contents = new Map<string, ContentDigest>();
     const written: Compared[] = [];
     const fileIds: EntryFileId[] = [];
@@ -495,10 +528,11 @@ export class LocationIndexer {
       else written.push(compared);
     }
     if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0 && forgotten.length === 0) {
+      this.writes.cancel();
       return;
     }
     let deleted = 0;
-    await this.library.write(async (tx) => {
+    await this.writes.write(batch.size, async (tx) => {
       // Only what is still stored where this run found it: since it was read, another run (of
       // another location a file moved into, or another process indexing this location) may have
       // claimed an entry as moved, and deleting it now would lose it.
@@ -532,7 +566,6 @@ export class LocationIndexer {
       await recordEntryFileIds(tx, this.summary.locationUuid, fileIds);
       deleted = gone.length;
     });
-    this.summary.transactions++;
     this.summary.deleted += deleted;
     for (const { stored, movedFrom } of written) {
       if (stored) this.summary.updated++;

@@ -1,0 +1,106 @@
+import { Library, readRecord, WriteTransaction } from '@tidemark/engine';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GroupedWrites } from './grouped-writes';
+
+const HOUR_MS = 3_600_000;
+let dir: string;
+let library: Library;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-grouped-writes-'));
+  library = await Library.create(Library.fileIn(dir));
+});
+
+afterEach(async () => {
+  await library.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A batch that puts one tag, and its uuid. */
+function tagBatch(): { uuid: string; apply: (tx: WriteTransaction) => Promise<void> } {
+  const uuid = randomUUID();
+  return { uuid, apply: (tx) => tx.put('tag', { uuid, name: `tag ${uuid}`, color: '' }) };
+}
+
+const stored = async (uuid: string) => (await readRecord(library, 'tag', uuid)) !== undefined;
+
+test('a batch already on its way when the one before is written goes into the same transaction', async () => {
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });
+  const [a, b, c] = [tagBatch(), tagBatch(), tagBatch()];
+  writes.expect();
+  writes.expect();
+  writes.expect();
+  await writes.write(1, a.apply);
+  // Written, not committed: the transaction waits for the two batches expected.
+  expect(await stored(a.uuid)).toBe(false);
+  await writes.write(1, b.apply);
+  await writes.write(1, c.apply);
+  await writes.settle();
+  expect(writes.committed).toBe(1);
+  expect([await stored(a.uuid), await stored(b.uuid), await stored(c.uuid)]).toEqual([true, true, true]);
+});
+
+test('with no batch on its way, a transaction commits at once (the lock is not held for the walk)', async () => {
+  // A transaction that waited would hold the lock for the hour: the test would time out.
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });
+  const a = tagBatch();
+  writes.expect();
+  await writes.write(1, a.apply);
+  await writes.settle();
+  expect(await stored(a.uuid)).toBe(true);
+  // A batch expected later and then found empty ends the wait too.
+  const b = tagBatch();
+  writes.expect();
+  writes.expect();
+  await writes.write(1, b.apply);
+  writes.cancel();
+  await writes.settle();
+  expect(writes.committed).toBe(2);
+});
+
+test('a transaction takes no batch past its rows', async () => {
+  const writes = new GroupedWrites(library, { rows: 2, holdMs: HOUR_MS });
+  const batches = [tagBatch(), tagBatch(), tagBatch()];
+  batches.forEach(() => writes.expect());
+  await Promise.all(batches.map((batch) => writes.write(1, batch.apply)));
+  await writes.settle();
+  expect(writes.committed).toBe(2);
+  for (const batch of batches) expect(await stored(batch.uuid)).toBe(true);
+});
+
+test('an expected batch late past holdMs: the transaction commits, and another writer writes before the batch', async () => {
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: 100 });
+  const [a, late, other] = [tagBatch(), tagBatch(), tagBatch()];
+  writes.expect();
+  writes.expect();
+  await writes.write(1, a.apply);
+  // Waits for the lock: it is released when the hold ends, with the late batch still to come.
+  await library.write(other.apply);
+  expect(await stored(a.uuid)).toBe(true);
+  expect(await stored(late.uuid)).toBe(false);
+  await writes.write(1, late.apply);
+  await writes.settle();
+  expect(writes.committed).toBe(2);
+  expect(await stored(late.uuid)).toBe(true);
+});
+
+test('a failed batch rolls back its whole transaction, and the writes after it fail', async () => {
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });
+  const [a, after] = [tagBatch(), tagBatch()];
+  writes.expect();
+  writes.expect();
+  writes.expect();
+  await writes.write(1, a.apply);
+  await expect(
+    writes.write(1, async () => {
+      throw new Error('disk full');
+    }),
+  ).rejects.toThrow('disk full');
+  await expect(writes.write(1, after.apply)).rejects.toThrow('disk full');
+  await expect(writes.settle()).rejects.toThrow('disk full');
+  expect(writes.committed).toBe(0);
+  expect([await stored(a.uuid), await stored(after.uuid)]).toEqual([false, false]);
+});
