@@ -104,3 +104,34 @@ test('a failed batch rolls back its whole transaction, and the writes after it f
   expect(writes.committed).toBe(0);
   expect([await stored(a.uuid), await stored(after.uuid)]).toEqual([false, false]);
 });
+
+test('once another writer has committed since its last commit, a transaction takes one batch; alone again, it groups again', async () => {
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });
+  const other = await Library.open(Library.fileIn(dir));
+  try {
+    const [a, b, c, d, e, theirs] = [tagBatch(), tagBatch(), tagBatch(), tagBatch(), tagBatch(), tagBatch()];
+    writes.expect();
+    await writes.write(1, a.apply);
+    await writes.settle();
+    // A running node's write, through its own connection: not one of this process's commits.
+    await other.write(theirs.apply);
+    [b, c].forEach(() => writes.expect());
+    await Promise.all([writes.write(1, b.apply), writes.write(1, c.apply)]);
+    await writes.settle();
+    expect({ committed: writes.committed, contended: writes.contended }).toEqual({
+      committed: 3,
+      contended: 1,
+    });
+    [d, e].forEach(() => writes.expect());
+    await Promise.all([writes.write(1, d.apply), writes.write(1, e.apply)]);
+    await writes.settle();
+    expect({ committed: writes.committed, contended: writes.contended }).toEqual({
+      committed: 4,
+      contended: 1,
+    });
+    for (const batch of [a, b, c, d, e]) expect(await stored(batch.uuid)).toBe(true);
+  } finally {
+    writes.close();
+    await other.close();
+  }
+});

@@ -53,8 +53,9 @@ export interface IndexOptions {
   /**
    * A first index (a location with no entries yet, whole) writes consecutive batches in one
    * transaction, up to this many entries, while the next batch is already walked (never waiting
-   * for the walk) and for at most GROUPED_TRANSACTION_HOLD_MS: fewer commits write the pages of
-   * the random-key indexes fewer times. Default: one batch a transaction, as for every other run.
+   * for the walk) and for at most GROUPED_TRANSACTION_HOLD_MS, while no other process writes the
+   * library (grouped-writes.ts): fewer commits write the pages of the random-key indexes fewer
+   * times. Default: one batch a transaction, as for every other run.
    */
   readonly transactionRows?: number;
   /** Threads that hash files (default: one per core); 0 hashes on the main thread. */
@@ -286,6 +287,7 @@ export class LocationIndexer {
         await this.compareAndWrite((sink) => mergeWithStored(walkTreeRuns(root, walkOptions), stored, sink));
       }
     } finally {
+      this.writes.close();
       for (const cursor of cursors) await cursor.close();
       await this.hashes.close();
     }
@@ -296,6 +298,7 @@ export class LocationIndexer {
 
   /** Batches written up to `rows` entries a transaction (one batch each below `batchSize`). */
   private groupWrites(rows: number): void {
+    this.writes?.close();
     this.writes = new GroupedWrites(this.library, { rows, holdMs: GROUPED_TRANSACTION_HOLD_MS });
   }
 
