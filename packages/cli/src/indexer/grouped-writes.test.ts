@@ -116,7 +116,10 @@ test('once another writer has committed since its last commit, a transaction tak
     // A running node's write, through its own connection: not one of this process's commits.
     await other.write(theirs.apply);
     [b, c].forEach(() => writes.expect());
-    await Promise.all([writes.write(1, b.apply), writes.write(1, c.apply)]);
+    // Committed alone, though c is on its way; and settled at the commit, as a batch alone is.
+    await writes.write(1, b.apply);
+    expect(await stored(b.uuid)).toBe(true);
+    await writes.write(1, c.apply);
     await writes.settle();
     expect({ committed: writes.committed, contended: writes.contended }).toEqual({
       committed: 3,
