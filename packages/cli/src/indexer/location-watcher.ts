@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
 import { indexLocation, IndexSummary } from './index-location';
 import { GoneEntry } from './moved-entries';
-import { mountIdentityOf, probeVolume, volumeUuidOf } from './volume';
+import { probeVolume, sameWatch, volumeUuidOf, WatchIdentity, watchIdentityOf } from './volume';
 
 /** What the watcher needs of @parcel/watcher; a test wraps the real one to drop events. */
 export type Subscribe = (
@@ -34,9 +34,11 @@ export interface WatchOptions {
    */
   readonly moveWindowMs?: number;
   /**
-   * How often each location's mount is looked at. When its disk was unmounted or mounted since
-   * (the mount holding the path changed), the kernel's watch is gone or watches the wrong file
-   * system: the location is watched again and rescanned whole.
+   * How often each location's mount and directory are looked at. When its disk was unmounted or
+   * mounted since (the mount holding the path changed), or its directory was removed and made
+   * again, the kernel's watch is gone or watches the wrong file system or directory: the location
+   * is watched again and rescanned whole. A location not watched (its path was gone) is tried
+   * again at each look.
    */
   readonly mountCheckMs?: number;
   readonly subscribe?: Subscribe;
@@ -73,7 +75,15 @@ interface KeptEntry {
 }
 
 export type WatchRunReason =
-  'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves' | 'remount';
+  'start' | 'events' | 'watcher-error' | 'periodic' | 'retry' | 'moves' | 'remount' | 'replaced';
+
+/**
+ * The reason a run that was asked for twice is reported with: the first, unless it was only
+ * events and the second is what made the run whole (a remount seen while a burst settled).
+ */
+function strongerReason(first: WatchRunReason | undefined, second: WatchRunReason): WatchRunReason {
+  return first === undefined || (first === 'events' && second !== 'events') ? second : first;
+}
 
 const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
@@ -96,11 +106,15 @@ const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, rel
 class WatchedLocation {
   private subscription: { unsubscribe(): Promise<void> } | undefined;
   private subscribe: Subscribe | undefined;
-  /** The mount the subscription was made on (mountIdentityOf). */
-  private mountedAs: string | undefined;
+  /** The mount and the directory the subscription was made on (watchIdentityOf). */
+  private watchedAs: WatchIdentity | undefined;
+  /** Whether the failure to watch the location again was logged: told once until it is watched. */
+  private toldUnwatched = false;
   private mountCheck: NodeJS.Timeout | undefined;
   private checkingMount: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** What the run the timer starts is for. */
+  private timerReason: WatchRunReason | undefined;
   private periodic: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   /** Failed runs in a row. */
@@ -130,7 +144,7 @@ class WatchedLocation {
   async start(subscribe: Subscribe): Promise<void> {
     this.subscribe = subscribe;
     // Read before subscribing: a mount that changes in between is seen by the first check.
-    this.mountedAs = await mountIdentityOf(this.path);
+    this.watchedAs = await watchIdentityOf(this.path);
     // Subscribed before the first run: a change made while it walks is not missed.
     this.subscription = await this.subscribeNow(subscribe);
     this.full = true;
@@ -155,19 +169,30 @@ class WatchedLocation {
 
   /**
    * A disk unmounted or mounted under the location since it was subscribed: the kernel dropped
-   * the watch with the old mount, or it watches the directory the new mount hides. No event
-   * would come again, so the location is subscribed anew and rescanned whole (a run on a disk
-   * that is not there keeps every entry: onItsVolume).
+   * the watch with the old mount, or it watches the directory the new mount hides. The same for a
+   * location directory removed (the watch went with it) and made again. No event would come
+   * again, so the location is subscribed anew and rescanned whole (a run on a disk that is not
+   * there keeps every entry: onItsVolume). While the path is gone, every look tries again: the
+   * kernel gives a mount id back to the next mount, so a disk back under its old id, once its
+   * mount point was gone, would otherwise never be watched again.
    */
   private async checkMount(): Promise<void> {
-    const now = await mountIdentityOf(this.path);
-    if (this.closed || now === this.mountedAs || !this.subscribe) return;
-    this.logger.info(
-      { location: this.path, was: this.mountedAs, now },
-      "location's mount changed (a disk unmounted or mounted); watching it again",
-    );
+    const now = await watchIdentityOf(this.path);
+    if (this.closed || !this.subscribe) return;
+    if (this.subscription && sameWatch(now, this.watchedAs)) return;
+    const mountChanged = now.mount !== this.watchedAs?.mount;
+    if (this.subscription || mountChanged) {
+      this.logger.info(
+        { location: this.path, was: this.watchedAs?.mount, now: now.mount },
+        mountChanged
+          ? "location's mount changed (a disk unmounted or mounted); watching it again"
+          : "location's directory was removed or replaced; watching it again",
+      );
+    }
     const old = this.subscription;
     this.subscription = undefined;
+    // Whatever happens next, this is what was looked at: a later change is a change from it.
+    this.watchedAs = now;
     try {
       await old?.unsubscribe();
     } catch (error) {
@@ -181,14 +206,15 @@ class WatchedLocation {
         return;
       }
       this.subscription = subscription;
-      this.mountedAs = now;
+      this.toldUnwatched = false;
     } catch (error) {
-      // The path is gone for now: the next check tries again (mountedAs still differs).
-      this.logger.warn({ location: this.path, err: error }, 'cannot watch location');
+      // The path is gone for now: the next look tries again, and this is told once.
+      if (!this.toldUnwatched) this.logger.warn({ location: this.path, err: error }, 'cannot watch location');
+      this.toldUnwatched = true;
       return;
     }
     this.full = true;
-    this.schedule('remount', 0);
+    this.schedule(mountChanged ? 'remount' : 'replaced', 0);
   }
 
   private onEvents(error: Error | null, events: readonly parcelWatcher.Event[]): void {
@@ -221,13 +247,16 @@ class WatchedLocation {
   private schedule(reason: WatchRunReason, delayMs: number): void {
     if (this.closed) return;
     if (this.running) {
-      this.pending ??= reason;
+      this.pending = strongerReason(this.pending, reason);
       return;
     }
+    this.timerReason = strongerReason(this.timerReason, reason);
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.running = this.run(reason).finally(() => {
+      const why = this.timerReason ?? reason;
+      this.timerReason = undefined;
+      this.running = this.run(why).finally(() => {
         this.running = undefined;
         const next = this.pending;
         this.pending = undefined;

@@ -71,19 +71,38 @@ async function filesystemUuidOf(source: string): Promise<string | undefined> {
 }
 
 /**
- * What `realPath` is mounted as now: the id of the mount holding it, which changes when its disk
- * is unmounted (the mount below shows through) and again when it is mounted (a new mount). Where
- * there is no mount table, the device number (which a remount may give back unchanged). Undefined
- * when the path cannot be looked at.
+ * What a watch of `realPath` depends on. `mount`: the id of the mount holding it, which changes
+ * when its disk is unmounted (the mount below shows through) and again when it is mounted (a new
+ * mount); where there is no mount table, the device number (which a remount may give back
+ * unchanged). `directory`: the directory itself (device, inode and birth time: a directory removed
+ * and made again is another, even where the inode number is handed out again), undefined while
+ * the path cannot be looked at.
+ *
+ * Neither tells a disk unmounted and mounted again between two looks: the kernel hands the
+ * freed mount id to the next mount, and the disk's root directory is the same. The periodic
+ * rescan (fullRescanMs) is what finds such a disk's changes.
  */
-export async function mountIdentityOf(realPath: string): Promise<string | undefined> {
+export interface WatchIdentity {
+  readonly mount: string | undefined;
+  readonly directory: string | undefined;
+}
+
+export async function watchIdentityOf(realPath: string): Promise<WatchIdentity> {
   const mount = findMount((await readMounts()) ?? [], realPath);
-  if (mount) return `mount:${mount.id}`;
+  let stats: fs.Stats | undefined;
   try {
-    return `dev:${(await fs.promises.stat(realPath)).dev}`;
+    stats = await fs.promises.stat(realPath);
   } catch {
-    return undefined;
+    stats = undefined;
   }
+  return {
+    mount: mount ? `mount:${mount.id}` : stats && `dev:${stats.dev}`,
+    directory: stats && `${stats.dev}:${stats.ino}:${stats.birthtimeMs}`,
+  };
+}
+
+export function sameWatch(a: WatchIdentity, b: WatchIdentity | undefined): boolean {
+  return a.mount === b?.mount && a.directory === b?.directory;
 }
 
 /** Describes the filesystem that `realPath` lives on. */
