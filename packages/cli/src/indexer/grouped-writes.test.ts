@@ -138,3 +138,28 @@ test('once another writer has committed since its last commit, a transaction tak
     await other.close();
   }
 });
+
+test('another writer that commits before the first transaction makes it take one batch', async () => {
+  // Not an hour: grouped, the transaction would wait that long for b (5 s is ample against
+  // a run that is not grouped, which commits a at once).
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: 5_000 });
+  const other = await Library.open(Library.fileIn(dir));
+  try {
+    const [a, b, theirs] = [tagBatch(), tagBatch(), tagBatch()];
+    // A running node's write after this run began and before its first commit.
+    await other.write(theirs.apply);
+    [a, b].forEach(() => writes.expect());
+    // Committed alone, though b is on its way: the lock is not held for the walk of b.
+    await writes.write(1, a.apply);
+    expect(await stored(a.uuid)).toBe(true);
+    await writes.write(1, b.apply);
+    await writes.settle();
+    expect({ committed: writes.committed, contended: writes.contended }).toEqual({
+      committed: 2,
+      contended: 1,
+    });
+  } finally {
+    writes.close();
+    await other.close();
+  }
+});

@@ -50,6 +50,11 @@ export class GroupedWrites {
   contended = 0;
   /** The head seq after this process's last commit. */
   private ownHead: number | undefined;
+  /**
+   * The head seq when this run began to write, for its first transaction: another writer that
+   * commits before this run's first commit is seen as well (undefined when it could not be read).
+   */
+  private readonly startHead: Promise<number | undefined> | undefined;
   private readonly ownCommits: Subscription;
 
   constructor(
@@ -57,6 +62,7 @@ export class GroupedWrites {
     private readonly limits: GroupLimits,
   ) {
     this.ownCommits = library.commits$.subscribe((head) => (this.ownHead = head));
+    this.startHead = limits.rows > 0 ? library.headSeq().catch(() => undefined) : undefined;
   }
 
   /** Stops following this process's commits. */
@@ -112,8 +118,9 @@ export class GroupedWrites {
 
   /** Whether no other process has committed since this one last did (read, not locked: a hint). */
   private async alone(): Promise<boolean> {
-    if (this.limits.rows <= 0 || this.ownHead === undefined) return true;
-    return (await this.library.headSeq()) === this.ownHead;
+    if (this.limits.rows <= 0) return true;
+    const since = this.ownHead ?? (await this.startHead);
+    return since !== undefined && (await this.library.headSeq()) === since;
   }
 
   private async transact(last: Queued[]): Promise<void> {
