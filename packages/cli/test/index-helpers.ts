@@ -157,7 +157,10 @@ export async function entryTombstonesOf(library: Library): Promise<string[]> {
  * and naming its parent's entry.
  */
 export async function expectStoreIsDisk(library: Library, locationUuid: string, root: string): Promise<void> {
-  const stored = await entriesOf(library, locationUuid);
+  const entries = await collect(readEntriesOfLocation(library, locationUuid));
+  const stored = new Map(entries.map((entry) => [entry.relativePath, entry]));
+  // One entry per path: a second entry of a path would be hidden by the map.
+  expect(entries.length).toBe(stored.size);
   const onDisk: string[] = [];
   const visit = (relative: string) => {
     for (const name of fs.readdirSync(path.join(root, relative))) {

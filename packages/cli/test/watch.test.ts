@@ -148,6 +148,42 @@ test('a location indexed while the node watches is watched at once, with no rest
   }
 });
 
+test('a location indexed by another process while the watcher runs over it holds one entry per path', async () => {
+  // Two connections to one library file, as a node (the watcher) and `tidemark index` have: the
+  // watcher starts a run over the location as soon as the index commits it, and both walk it.
+  const root = tempDir();
+  for (let d = 0; d < 100; d++) {
+    const sub = path.join(root, `d${String(d).padStart(3, '0')}`);
+    fs.mkdirSync(sub);
+    for (let f = 0; f < 100; f++) fs.writeFileSync(path.join(sub, `f${f}.jpg`), `${d}/${f}\n`);
+  }
+  const file = Library.fileIn(tempDir());
+  const nodeLibrary = await Library.create(file);
+  const indexLibrary = await Library.open(file);
+  // Another location of this device: a run looks up moves from it, and so which derived uuids
+  // are held; the watcher gave each path the index had stored meanwhile a second, random one.
+  const other = tempDir();
+  fs.writeFileSync(path.join(other, 'x.jpg'), 'x\n');
+  await indexLocation(nodeLibrary, other, { hashThreads: 0 });
+  const runs: string[] = [];
+  const watcher = await LocationWatcher.start(nodeLibrary, createLogger({ level: 'silent' }), {
+    onIndexed: (_summary, _reason, location) => runs.push(location),
+  });
+  try {
+    const { locationUuid } = await indexLocation(indexLibrary, root, { hashThreads: 0, batchSize: 500 });
+    await waitFor(async () => runs.includes(root), ARRIVES_MS, "the watcher's run over the new location");
+    await watcher.settled();
+    const entries = await collect(readEntriesOfLocation(indexLibrary, locationUuid));
+    const paths = new Set(entries.map((entry) => entry.relativePath));
+    expect(paths.size).toBe(independentWalk(root).size);
+    expect(entries.length).toBe(paths.size);
+  } finally {
+    await watcher.close();
+    await indexLibrary.close();
+    await nodeLibrary.close();
+  }
+});
+
 test('a watcher error (events lost, as on a kernel queue overflow) rescans the location and loses nothing', async () => {
   const [libraryDir, tree] = [tempDir(), tempDir()];
   fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');

@@ -85,6 +85,7 @@ export {
   readEntriesOfLocation,
   readEntryAt,
   readEntryPlaces,
+  readEntryUuidsAt,
   readEntryStatePagesOfLocation,
   readEntryStatesOfLocation,
 } from './reads/entries';

@@ -11,6 +11,7 @@ import {
   readEntriesOfLocation,
   readEntryAt,
   readEntryPlaces,
+  readEntryUuidsAt,
   readEntriesByInode,
   readEntryStatesOfLocation,
   recordEntryFileIds,
@@ -297,6 +298,19 @@ describe('entries of a location', () => {
         [fixedUuid(2, 5), { locationUuid: OTHER_LOCATION, relativePath: 'moved' }],
       ]);
     });
+  });
+
+  test('entry uuids by path of one location, across statement boundaries: paths of another location or with no entry are absent', async () => {
+    await writeEntries(PATHS);
+    const asked = ['z/y/x', 'a-elsewhere', 'nothing/here'];
+    // 5,000 paths a statement: the known one at both ends of a 12,000-path request.
+    const many = ['z/y/x', ...Array.from({ length: 12_000 }, (_, i) => `none/${i}`), 'z/y/x'];
+    for (const wanted of [asked, many]) {
+      expect([...(await readEntryUuidsAt(library, LOCATION, wanted))]).toEqual([['z/y/x', fixedUuid(2, 5)]]);
+    }
+    expect([...(await readEntryUuidsAt(library, OTHER_LOCATION, asked))]).toEqual([
+      ['a-elsewhere', fixedUuid(2, 999)],
+    ]);
   });
 });
 

@@ -142,8 +142,8 @@ function runNode(parts: {
     observer.unsubscribe();
     await server.shutdown(SHUTDOWN_GRACE_MS);
     await metricsServer?.close();
-    // Waits for a write transaction in flight, so a batch being applied commits whole (and is
-    // counted).
+    // Waits for a write transaction in flight, so a batch being applied commits whole (the
+    // metrics server is closed by then: such a batch is in the library, not in the counters).
     await library.close();
     appliedCounter.unsubscribe();
     logger.info('stopped');

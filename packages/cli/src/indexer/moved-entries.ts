@@ -1,4 +1,4 @@
-import { Library, readEntriesByInode, readHeldUuids } from '@tidemark/engine';
+import { Library, readEntriesByInode, readEntryUuidsAt, readHeldUuids } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -149,6 +149,12 @@ export class MovedEntries {
       'entry',
       fresh.map((c) => c.fields.uuid),
     );
+    // Paths stored since this run read them: another process indexes this location too.
+    const storedSince = await readEntryUuidsAt(
+      this.library,
+      this.locationUuid,
+      fresh.map((c) => c.walked.relativePath),
+    );
     for (const compared of batch) {
       // A parent resolved earlier in this pass (or in an earlier batch) gave its walk object a uuid.
       const parentUuid = compared.walked.parent?.uuid;
@@ -156,8 +162,15 @@ export class MovedEntries {
         compared.fields = { ...compared.fields, parentUuid };
       }
       if (compared.stored !== undefined) continue;
-      const candidate = this.movedFrom(compared, byInode.get(compared.walked.inode) ?? []);
-      if (candidate) {
+      const sameEntry = storedSince.get(compared.walked.relativePath);
+      const candidate =
+        sameEntry === undefined
+          ? this.movedFrom(compared, byInode.get(compared.walked.inode) ?? [])
+          : undefined;
+      if (sameEntry !== undefined) {
+        // Its path holds it already: this run writes that entry, not a second one of the path.
+        compared.fields = { ...compared.fields, uuid: sameEntry };
+      } else if (candidate) {
         const from = candidate.stored;
         this.claimed.add(from.uuid);
         this.count++;

@@ -272,3 +272,32 @@ export async function readEntryPlaces(
   }
   return places;
 }
+
+/**
+ * The uuid of the entry stored at each of these paths of a location, by path (the first by uuid
+ * where several are; paths with none are absent). An indexer asks this of the paths it found new:
+ * another process indexing the same location (a `tidemark index` beside a node's watcher) may have
+ * stored them since it read the location, and a path holds one entry.
+ */
+export async function readEntryUuidsAt(
+  scope: ReadScope,
+  locationUuid: string,
+  relativePaths: readonly string[],
+): Promise<Map<string, string>> {
+  const sql = await runnerOf(scope);
+  const uuids = new Map<string, string>();
+  for (let start = 0; start < relativePaths.length; start += PLACES_PER_STATEMENT) {
+    const chunk = relativePaths.slice(start, start + PLACES_PER_STATEMENT);
+    const rows = await sql.query<{ uuid: string; relative_path: string }>(
+      `SELECT uuid, relative_path FROM entries
+       WHERE location_uuid = ? AND relative_path IN (SELECT value FROM ${sql.dialect.jsonTexts('?', 'wanted')})
+       ORDER BY uuid`,
+      [locationUuid, JSON.stringify(chunk)],
+    );
+    for (const row of rows) {
+      const relativePath = String(row.relative_path);
+      if (!uuids.has(relativePath)) uuids.set(relativePath, String(row.uuid));
+    }
+  }
+  return uuids;
+}
