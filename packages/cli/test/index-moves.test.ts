@@ -3,7 +3,7 @@
  * the real indexer into a real library. Small batches make every move cross a batch, in both
  * walk orders (the new path before the old one, and after it).
  */
-import { forgetEntryFileIds, Library } from '@tidemark/engine';
+import { forgetEntryFileIds, Library, recordEntryFileIds } from '@tidemark/engine';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
@@ -146,6 +146,36 @@ test('a file replaced by another with the same size and mtime (rsync, save-by-re
   move('.same.tmp', 'same');
   expect(await index()).toMatchObject({ hashed: 1, updated: 1, moved: 0 });
   const after = (await entries(locationUuid)).get('same')!;
+  expect(after.uuid).toBe(before.uuid);
+  expect(after.contentUuid).not.toBe(before.contentUuid);
+});
+
+test('a file written where one was removed, with the same size and mtime and the old inode number, is read again: the birth time tells them apart', async () => {
+  // As npm updates a package: `rm -r`, then the new files, every one stamped 1985-10-26. ext4
+  // may hand the freed inode number to the new file (not always: so the stored record is made
+  // to say the old file had the new one's number, with the old file's birth time).
+  const NPM_MTIME = new Date('1985-10-26T08:15:00Z');
+  const put = (version: string) => {
+    write('pkg/package.json', `{"version":"${version}"}\n`);
+    fs.utimesSync(path.join(root, 'pkg/package.json'), NPM_MTIME, NPM_MTIME);
+  };
+  put('1.2.3');
+  const { locationUuid } = await index();
+  const before = (await entries(locationUuid)).get('pkg/package.json')!;
+  const old = fs.statSync(path.join(root, 'pkg/package.json'));
+  fs.rmSync(path.join(root, 'pkg/package.json'));
+  // Another birth time than the old file's, whatever the clock's resolution.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  put('1.2.4');
+  const now = fs.statSync(path.join(root, 'pkg/package.json'));
+  expect(Math.floor(now.birthtimeMs)).not.toBe(Math.floor(old.birthtimeMs));
+  await library.write((tx) =>
+    recordEntryFileIds(tx, locationUuid, [
+      { entryUuid: before.uuid, device: now.dev, inode: now.ino, birthMs: Math.floor(old.birthtimeMs) },
+    ]),
+  );
+  expect(await index()).toMatchObject({ hashed: 1 });
+  const after = (await entries(locationUuid)).get('pkg/package.json')!;
   expect(after.uuid).toBe(before.uuid);
   expect(after.contentUuid).not.toBe(before.contentUuid);
 });

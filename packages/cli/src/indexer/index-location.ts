@@ -456,13 +456,19 @@ export class LocationIndexer {
       ? (parent.uuid ?? entryUuidOf(locationUuid, parentOf(walked.relativePath)))
       : '';
     // Size, mtime and the file itself decide: a file replaced by another (a new inode, as rsync
-    // and editors do by renaming over it) is read again even when it kept size and mtime.
+    // and editors do by renaming over it) is read again even when it kept size and mtime. The
+    // birth time too, where it was stored: ext4 hands a freed inode number to the next new file,
+    // so `rm -r pkg` and the same files written again (npm stamps every file with one mtime) get
+    // their old numbers back.
     const unmoved =
       walked.kind === EntryKind.ENTRY_KIND_FILE &&
       stored?.kind === walked.kind &&
       stored.sizeBytes === walked.sizeBytes &&
       stored.modifiedAtMs === walked.modifiedAtMs &&
-      (stored.inode === 0 || (stored.inode === walked.inode && stored.device === walked.device)) &&
+      (stored.inode === 0 ||
+        (stored.inode === walked.inode &&
+          stored.device === walked.device &&
+          (stored.birthMs === 0 || stored.birthMs === walked.birthMs))) &&
       stored.contentUuid !== '';
     const fields: EntryFields = {
       uuid: stored?.uuid ?? entryUuidOf(locationUuid, walked.relativePath),
