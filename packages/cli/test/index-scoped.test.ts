@@ -3,7 +3,8 @@
  * children are compared, new directories walked whole, and nothing outside the scopes is read or
  * changed. Real files, the real indexer and a real library.
  */
-import { Library, readEntriesOfLocation } from '@tidemark/engine';
+import { Library, readEntriesOfLocation, recordEntryFileIds } from '@tidemark/engine';
+import { randomUUID } from 'node:crypto';
 import { Entry } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -104,4 +105,43 @@ test('a scope outside the location is refused', async () => {
   await index();
   await expect(index(['../elsewhere'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   await expect(index(['/etc'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+});
+
+test('a scoped rescan over a directory stored twice (two writers at once) deletes the second entry and keeps the subtree', async () => {
+  write('d/x.txt', 'x\n');
+  write('d/y.txt', 'y\n');
+  write('e.txt', 'e\n');
+  const { locationUuid } = await index();
+  const d = (await entries(locationUuid)).get('d')!;
+  // Another entry at `d`, as a node's watcher and `tidemark index` could store one at once.
+  const twin = randomUUID();
+  const stat = fs.lstatSync(path.join(root, 'd'));
+  await library.write(async (tx) => {
+    await tx.put('entry', { ...d, uuid: twin });
+    await recordEntryFileIds(tx, locationUuid, [
+      { entryUuid: twin, device: stat.dev, inode: stat.ino, birthMs: Math.floor(stat.birthtimeMs) },
+    ]);
+  });
+  // What is under `d` names the twin (the other writer stored them too).
+  const children = [...(await entries(locationUuid)).values()].filter((e) => e.relativePath.startsWith('d/'));
+  await library.write(async (tx) => {
+    for (const child of children) await tx.put('entry', { ...child, parentUuid: twin });
+  });
+  write('f.txt', 'f\n');
+  // The root's own children, as the watcher's run after an event in the root.
+  expect(await index([''])).toMatchObject({ added: 1, deleted: 1 });
+  const stored = await collect(readEntriesOfLocation(library, locationUuid));
+  expect(stored.map((entry) => entry.relativePath).sort()).toEqual([
+    'd',
+    'd/x.txt',
+    'd/y.txt',
+    'e.txt',
+    'f.txt',
+  ]);
+  // One of the two is kept, and what is under it names it.
+  const kept = stored.find((entry) => entry.relativePath === 'd')!;
+  expect([d.uuid, twin]).toContain(kept.uuid);
+  for (const entry of stored.filter((e) => e.relativePath.startsWith('d/'))) {
+    expect(entry.parentUuid).toBe(kept.uuid);
+  }
 });

@@ -89,12 +89,24 @@ export async function mergeWithStored(
         head = stored.peek();
       }
       const match = head?.relativePath === item.relativePath ? head : undefined;
+      let twins = false;
       if (match) {
         const reading = stored.advance();
         if (reading) await reading;
+        // A second entry of this path (two writers stored it at once): gone, here, and not taken
+        // for the first entry of a subtree that is skipped below (which would pass every entry
+        // under it as gone).
+        for (let twin = stored.peek(); twin?.relativePath === item.relativePath; twin = stored.peek()) {
+          const next = stored.advance();
+          if (next) await next;
+          await sink.gone(twin);
+          twins = true;
+        }
       }
       if (
         options.shallowAt !== undefined &&
+        // A directory that had a twin is walked: what is under it may name the twin as its parent.
+        !twins &&
         match?.kind === EntryKind.ENTRY_KIND_DIRECTORY &&
         item.directory &&
         parentOf(item.relativePath) === options.shallowAt
