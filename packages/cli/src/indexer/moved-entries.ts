@@ -1,4 +1,4 @@
-import { Library, readEntriesByInode, readEntryUuidsAt, readHeldUuids } from '@tidemark/engine';
+import { Library, readEntriesByInode, readEntryUuidsAt, readHeldUuids, stableUuid } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -52,6 +52,25 @@ export function otherLocationsOf(
     .map((location) => ({ uuid: location.uuid, root: location.path }));
 }
 
+/**
+ * The uuid of a new object at a path whose derived uuid (entryUuidOf) an entry moved away from it
+ * still holds: from the path and the file (device, inode and birth time), so that two processes
+ * indexing the location at once (a node's watcher and `tidemark index`) give it the same one.
+ */
+export function entryUuidAgainOf(
+  locationUuid: string,
+  file: {
+    readonly relativePath: string;
+    readonly device: number;
+    readonly inode: number;
+    readonly birthMs: number;
+  },
+): string {
+  return stableUuid(
+    `entry-again:${locationUuid}:${file.device}:${file.inode}:${file.birthMs}:${file.relativePath}`,
+  );
+}
+
 /** Whether `absolutePath` is known not to exist (not merely unreadable). */
 export function isGone(absolutePath: string): boolean {
   try {
@@ -74,7 +93,8 @@ export function isGone(absolutePath: string): boolean {
  * path), so a file is never claimed from under a path that still holds something.
  *
  * Entries are derived from their path (entryUuidOf), so a moved entry keeps a uuid that a new
- * file at its old path would derive again: such a new file takes a random uuid instead.
+ * file at its old path would derive again: such a new file takes one from its path and the file
+ * instead (entryUuidAgainOf), the same in any process that indexes it.
  *
  * A file moved in from another location of this device (same file system, so same device and
  * inode) keeps its entry too: the entry is put with this location, path and parent, one change
@@ -149,6 +169,15 @@ export class MovedEntries {
       'entry',
       fresh.map((c) => c.fields.uuid),
     );
+    // The uuid a path takes when its derived one is taken (by an entry moved away from it): the
+    // same in every process that indexes this file here, so two at once store one entry.
+    const againUuids = new Map<Compared, string>();
+    for (const compared of fresh) {
+      if (derivedHeld.has(compared.fields.uuid) || this.claimed.has(compared.fields.uuid)) {
+        againUuids.set(compared, entryUuidAgainOf(this.locationUuid, compared.walked));
+      }
+    }
+    const againHeld = await readHeldUuids(this.library, 'entry', [...againUuids.values()]);
     // Paths stored since this run read them: another process indexes this location too.
     const storedSince = await readEntryUuidsAt(
       this.library,
@@ -191,7 +220,12 @@ export class MovedEntries {
           compared.hash = false;
         }
       } else if (derivedHeld.has(compared.fields.uuid) || this.claimed.has(compared.fields.uuid)) {
-        compared.fields = { ...compared.fields, uuid: randomUUID() };
+        const again = againUuids.get(compared);
+        // Random where that one is taken too (a hard link of the file where it was indexed), or
+        // the derived one was claimed by a move earlier in this batch.
+        const uuid =
+          again !== undefined && !againHeld.has(again) && !this.claimed.has(again) ? again : randomUUID();
+        compared.fields = { ...compared.fields, uuid };
       }
       if (compared.walked.directory) {
         compared.walked.directory.uuid = compared.fields.uuid;
