@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { indexLocation } from '../src/indexer/index-location';
 import { removeTempDirs, tempDir } from './harness';
-import { collect, writeUnder } from './index-helpers';
+import { collect, expectStoreIsDisk, writeUnder } from './index-helpers';
 
 type Hash = (file: string) => Promise<unknown>;
 /** Runs once around the next file hashed on the main thread, then is cleared. */
@@ -52,6 +52,32 @@ test('a new file where a moved one was, stored by another run between this runâ€
     expect(around.hash).toBeUndefined();
     const entries = await collect(readEntriesOfLocation(a, locationUuid));
     expect(entries.map((entry) => entry.relativePath).sort()).toEqual(['app.log', 'app.log.1']);
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test('a changed file whose directory another run deletes before this run commits is not put back', async () => {
+  const file = Library.fileIn(tempDir());
+  const [a, b] = [await Library.create(file), await Library.open(file)];
+  const root = tempDir();
+  try {
+    writeUnder(root, 'd/p.txt', 'one\n');
+    writeUnder(root, 'e.txt', 'e\n');
+    const { locationUuid } = await indexLocation(a, root, { hashThreads: 0 });
+    writeUnder(root, 'd/p.txt', 'changed\n');
+    // Run A found d/p.txt changed and hashes it; meanwhile `rm -r d`, and run B deletes d and
+    // d/p.txt first.
+    around.hash = async (hashed, real) => {
+      const digest = await real(hashed);
+      fs.rmSync(path.join(root, 'd'), { recursive: true });
+      await indexLocation(b, root, { hashThreads: 0 });
+      return digest;
+    };
+    expect(await indexLocation(a, root, { hashThreads: 0 })).toMatchObject({ updated: 0 });
+    expect(around.hash).toBeUndefined();
+    await expectStoreIsDisk(a, locationUuid, root);
   } finally {
     await b.close();
     await a.close();

@@ -10,6 +10,7 @@ import {
   readLocationsOfDevice,
   recordEntryFileIds,
   TidemarkError,
+  WriteTransaction,
 } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
@@ -541,7 +542,9 @@ export class LocationIndexer {
       return;
     }
     let deleted = 0;
+    let stale = new Set<Compared>();
     await this.writes.write(batch.size, async (tx) => {
+      stale = await this.staleOf(tx, written);
       // Only what is still stored where this run found it: since it was read, another run (of
       // another location a file moved into, or another process indexing this location) may have
       // claimed an entry as moved, and deleting it now would lose it.
@@ -571,16 +574,48 @@ export class LocationIndexer {
       }
       for (const uuid of gone) await tx.delete('entry', uuid);
       await forgetEntryFileIds(tx, [...gone, ...forgotten]);
-      for (const { fields } of written) await tx.put('entry', fields);
-      await recordEntryFileIds(tx, this.summary.locationUuid, fileIds);
+      for (const compared of written) if (!stale.has(compared)) await tx.put('entry', compared.fields);
+      const staleUuids = new Set([...stale].map((compared) => compared.fields.uuid));
+      await recordEntryFileIds(
+        tx,
+        this.summary.locationUuid,
+        fileIds.filter((id) => !staleUuids.has(id.entryUuid)),
+      );
       deleted = gone.length;
     });
     this.summary.deleted += deleted;
-    for (const { stored, movedFrom } of written) {
+    for (const compared of written) {
+      if (stale.has(compared)) continue;
+      const { stored, movedFrom } = compared;
       if (stored) this.summary.updated++;
       else if (movedFrom) this.summary.moved++;
       else this.summary.added++;
     }
+  }
+
+  /**
+   * The updates and moves of `written` whose entry is no longer stored where this run read it:
+   * since, another process indexing this location (a node's watcher, `tidemark index`) deleted it
+   * (its directory was removed) or moved it. Writing such an entry would put it back as this run
+   * saw it, under a parent that may be gone; the next run finds whatever is on disk then.
+   */
+  private async staleOf(tx: WriteTransaction, written: readonly Compared[]): Promise<Set<Compared>> {
+    const known = written.filter((compared) => compared.stored ?? compared.movedFrom);
+    if (known.length === 0) return new Set();
+    const places = await readEntryPlaces(
+      tx,
+      known.map((compared) => (compared.stored ?? compared.movedFrom)!.uuid),
+    );
+    return new Set(
+      known.filter((compared) => {
+        const was = (compared.stored ?? compared.movedFrom)!;
+        const place = places.get(was.uuid);
+        const location = compared.stored
+          ? this.summary.locationUuid
+          : (compared.movedFromLocation ?? this.summary.locationUuid);
+        return place?.locationUuid !== location || place.relativePath !== was.relativePath;
+      }),
+    );
   }
 }
 
