@@ -8,6 +8,7 @@ import {
   readEntriesByInode,
   readEntryAt,
   readTagAssignments,
+  recordEntryFileIds,
   tagAssignmentUuidOf,
 } from '@tidemark/engine';
 import * as fs from 'node:fs';
@@ -303,6 +304,28 @@ test('node --watch: a file taken out of one watched location, then put into anot
     } finally {
       await watcher.close();
     }
+  } finally {
+    await library.close();
+  }
+});
+
+test('tidemark index A B deletes a second entry of a path (two writers stored it at once), as tidemark index A does', async () => {
+  const { a, b } = twoLocations();
+  const library = await Library.create(Library.fileIn(tempDir()));
+  try {
+    const [summaryA] = await indexLocations(library, [a, b], { hashThreads: 0 });
+    const original = (await readEntryAt(library, summaryA.locationUuid, 'docs/stays.txt'))!;
+    const twin = crypto.randomUUID();
+    const stat = fs.lstatSync(path.join(a, 'docs/stays.txt'));
+    await library.write(async (tx) => {
+      await tx.put('entry', { ...original, uuid: twin });
+      await recordEntryFileIds(tx, summaryA.locationUuid, [
+        { entryUuid: twin, device: stat.dev, inode: stat.ino, birthMs: Math.floor(stat.birthtimeMs) },
+      ]);
+    });
+    const [again] = await indexLocations(library, [a, b], { hashThreads: 0 });
+    expect(again).toMatchObject({ deleted: 1 });
+    await expectStoreIsDisk(library, summaryA.locationUuid, a);
   } finally {
     await library.close();
   }

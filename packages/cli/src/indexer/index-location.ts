@@ -397,6 +397,10 @@ export class LocationIndexer {
         batch.gone.push(...this.moves.gone(stored));
         return added();
       },
+      twin: (stored) => {
+        batch.gone.push(...this.moves.twin(stored));
+        return added();
+      },
       problem: (problem) => this.problem(problem),
     });
     await send(batch);

@@ -139,6 +139,14 @@ export class MovedEntries {
       .filter((held) => !this.claimed.has(held.uuid));
   }
 
+  /**
+   * A second entry of a path that is still there: deleted with the batch, not held for a move
+   * (the end of a run keeps a held entry whose path exists, index-locations.ts).
+   */
+  twin(stored: StoredEntry): GoneEntry[] {
+    return this.claimed.has(stored.uuid) ? [] : [{ uuid: stored.uuid, relativePath: stored.relativePath }];
+  }
+
   /** The held entries that no move claimed: to delete at the end of the run, or to keep for a later one. */
   unclaimed(): GoneEntry[] {
     const gone = this.held.filter((entry) => !this.claimed.has(entry.uuid));

@@ -12,6 +12,8 @@ export interface TreeChangeSink {
   entry(walked: WalkedEntry, stored: StoredEntry | undefined): Promise<void> | undefined;
   /** Stored, and known to be gone from disk. */
   gone(stored: StoredEntry): Promise<void> | undefined;
+  /** Stored a second time at a path the walk met (two writers stored it at once): not a move. */
+  twin(stored: StoredEntry): Promise<void> | undefined;
   problem(problem: WalkProblem): void;
 }
 
@@ -99,7 +101,7 @@ export async function mergeWithStored(
         for (let twin = stored.peek(); twin?.relativePath === item.relativePath; twin = stored.peek()) {
           const next = stored.advance();
           if (next) await next;
-          await sink.gone(twin);
+          await sink.twin(twin);
           twins = true;
         }
       }
