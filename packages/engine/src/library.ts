@@ -12,6 +12,7 @@ import { checkHistoryMark, currentHistoryMark } from './rolled-back';
 import { ChangeSequence } from './sequence';
 import { writeHistoryMark } from './store/history-mark';
 import { StoreKind } from './store/dialect';
+import { inspectLibraryFile } from './store/inspect-file';
 import { LibraryDatabase, LibraryStore } from './store/library-database';
 import { isDatabaseUrl, PostgresDatabase } from './store/postgres-database';
 import { ListenWatch } from './listen-watch';
@@ -401,6 +402,15 @@ export class Library {
           maxConnections: options.maxConnections,
         }),
         options,
+      );
+    }
+    // Looked at read-only first: opening migrates, and another program's SQLite file (or an
+    // empty one) must be refused as it is, not given Tidemark's tables and WAL mode first.
+    const shape = await inspectLibraryFile(file);
+    if (!shape.tidemark && !shape.legacyUnmigrated) {
+      throw new TidemarkError(
+        'NOT_FOUND',
+        `${file} has no library identity; it was not made by \`tidemark init\``,
       );
     }
     return Library.openStore(
