@@ -190,3 +190,43 @@ test('a device restored from a backup gets its own rows back from a peer only wi
     await nodeA.stop();
   }
 }, 180_000);
+
+test('doctor reports a database too damaged for its integrity check as a problem (exit 1), not an internal error', async () => {
+  const dir = tempDir();
+  await runCli(['init', '--library', dir]);
+  await runCli(['generate', '--library', dir, '--volumes', '2', '--locations', '10', '--entries', '3000']);
+  // Pages near the end (entries), far from what opening reads, overwritten with garbage.
+  const file = path.join(dir, 'library.db');
+  const { size } = fs.statSync(file);
+  const handle = fs.openSync(file, 'r+');
+  for (let page = 3; page <= 10; page++)
+    fs.writeSync(handle, Buffer.alloc(4096, 0xde), 0, 4096, size - page * 4096);
+  fs.closeSync(handle);
+  const doctor = await runCli(['doctor', '--library', dir]);
+  expect(doctor.code).toBe(1);
+  expect(doctor.stdout).toMatch(/PROBLEM\s+integrity: .*(malformed|corrupt)/i);
+  expect(doctor.stderr).toBe('');
+});
+
+test("status and doctor refuse another program's SQLite database and leave it as it was", async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'library.db');
+  // Any SQLite file that is not a library: here one with a table of its own, made by sqlite3.
+  const sqlite3 = await import('sqlite3');
+  await new Promise<void>((resolve, reject) => {
+    const db = new sqlite3.Database(file, (error) => {
+      if (error) return reject(error);
+      db.exec('CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)', (e) =>
+        db.close(() => (e ? reject(e) : resolve())),
+      );
+    });
+  });
+  const before = fs.readFileSync(file);
+  for (const command of ['status', 'doctor']) {
+    const result = await runCli([command, '--library', dir]);
+    expect([command, result.code]).toEqual([command, 3]);
+    expect(result.stderr).toContain('has no library identity');
+  }
+  expect(fs.readFileSync(file).equals(before)).toBe(true);
+  expect(fs.readdirSync(dir)).toEqual(['library.db']);
+});

@@ -168,10 +168,22 @@ export async function checkLibraryHealth(
   const read = library.db.read;
   const findings: HealthFinding[] = [];
   // PostgreSQL checks its own pages (and has no PRAGMA): a hub reports its integrity as ok.
-  const [integrity] =
-    read.dialect.kind === 'sqlite'
-      ? await read.query<{ integrity_check: string }>('PRAGMA integrity_check')
-      : [{ integrity_check: 'ok' }];
+  let integrity: { integrity_check: string };
+  try {
+    [integrity] =
+      read.dialect.kind === 'sqlite'
+        ? await read.query<{ integrity_check: string }>('PRAGMA integrity_check')
+        : [{ integrity_check: 'ok' }];
+  } catch (error) {
+    // Pages so damaged that the check itself stops (SQLITE_CORRUPT): that is the finding, and
+    // nothing read after it could be trusted.
+    findings.push({
+      kind: 'integrity',
+      severity: 'problem',
+      result: `the check could not read the database: ${(error as Error).message}`,
+    });
+    return findings;
+  }
   findings.push({
     kind: 'integrity',
     severity: integrity.integrity_check === 'ok' ? 'ok' : 'problem',
