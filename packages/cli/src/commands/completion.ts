@@ -58,7 +58,7 @@ export function registerCompletion(program: Command): void {
       `
 Examples:
   $ eval "$(tidemark completion bash)"                      # in ~/.bashrc
-  $ tidemark completion zsh > ~/.zfunc/_tidemark_bash        # then source it from ~/.zshrc`,
+  $ tidemark completion zsh > ~/.tidemark-completion.zsh    # then source it from ~/.zshrc`,
     )
     .action((shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh') {

@@ -18,7 +18,7 @@ import {
   encodeInvite,
   loadDeviceCredentials,
 } from '@tidemark/node';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { hostPort } from '../options';
@@ -92,11 +92,11 @@ export function registerInvite(program: Command): void {
       "where the joiner reaches this device's `tidemark node` (required)",
       hostPort,
     )
-    .option(
-      '--ttl <duration>',
-      'how long the invite is valid (e.g. 90s, 10m, 1h; at most 24h)',
-      parseTtl,
-      10 * 60_000,
+    .addOption(
+      new Option('--ttl <duration>', 'how long the invite is valid (e.g. 90s, 10m, 1h; at most 24h)')
+        .argParser(parseTtl)
+        // Shown as it is typed, not as the milliseconds it becomes.
+        .default(10 * 60_000, '10m'),
     )
     .option('--json', 'print the result as JSON')
     .addHelpText(

@@ -25,7 +25,7 @@ function registerAdd(tag: Command): void {
     .option('--json', 'print the tag as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ tidemark tag add --library ~/tidemark/laptop holiday --color #ff8800',
+      "\nExamples:\n  $ tidemark tag add --library ~/tidemark/laptop holiday --color '#ff8800'",
     )
     .action(async (name: string, options: { library: string; color: string; json?: boolean }) => {
       const uuid = await withLibrary(options.library, (library) =>
@@ -190,7 +190,7 @@ export function registerTag(program: Command): void {
       'after',
       `
 Examples:
-  $ tidemark tag add --library ~/tidemark/laptop holiday --color #ff8800
+  $ tidemark tag add --library ~/tidemark/laptop holiday --color '#ff8800'
   $ tidemark tag assign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg
   $ tidemark tag list --library ~/tidemark/laptop`,
     );
