@@ -68,6 +68,20 @@ export function hostPort(value: string): string {
   return value;
 }
 
+/** An option's integer that must be at least 1 (where 0 would mean nothing sensible). */
+export function atLeastOne(label: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `${label} must be an integer of at least 1, got "${value}"`,
+      );
+    }
+    return n;
+  };
+}
+
 export function positiveInt(label: string): (value: string) => number {
   return (value: string) => {
     const n = Number(value);

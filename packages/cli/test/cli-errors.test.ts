@@ -60,6 +60,14 @@ describe('errors are one line with a documented exit code', () => {
     expectOneLineError(await runCli(['init', '--library', tempDir(), '--library-id', 'nope']), 2, 'UUID');
   });
 
+  test('--anti-entropy-interval 0 exits 2 (it was taken as unset, and the default applied)', async () => {
+    expectOneLineError(
+      await runCli(['node', '--library', tempDir(), '--anti-entropy-interval', '0']),
+      2,
+      '--anti-entropy-interval must be an integer of at least 1, got "0"',
+    );
+  });
+
   test('an unknown command exits 2', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocationWatcher } from '../indexer/location-watcher';
-import { collect, hostPort, isHubLibrary, libraryFile, positiveInt, refuseHub } from '../options';
+import { atLeastOne, collect, hostPort, isHubLibrary, libraryFile, positiveInt, refuseHub } from '../options';
 
 export function registerNode(program: Command): void {
   program
@@ -23,7 +23,7 @@ export function registerNode(program: Command): void {
     .option(
       '--anti-entropy-interval <seconds>',
       "compare every type's digest with each peer this often, after its backfill (default 600)",
-      positiveInt('--anti-entropy-interval'),
+      atLeastOne('--anti-entropy-interval'),
     )
     .option(
       '--no-origin-filter',
