@@ -1,5 +1,6 @@
 import { Library, readActiveMembers, TidemarkError } from '@tidemark/engine';
 import { GrpcSyncTransport, loadDeviceCredentials, trustedOf } from '@tidemark/node';
+import { HandshakeResponse, ProtocolVersion } from '@tidemark/proto';
 import { Command } from 'commander';
 import * as path from 'node:path';
 import { checkInsecure, hostPort, positiveInt } from './options';
@@ -70,4 +71,19 @@ export function peerCommand(command: Command, peerHelp: string, withBatchSize: b
       'plaintext gRPC without authentication (loopback addresses only; default: mutual TLS)',
     )
     .option('--json', 'print the result as JSON');
+}
+
+/**
+ * The handshake a one-shot command starts with: its deadline is 30 s, so a peer that accepts and
+ * never answers fails here, not after a digest's 10 minutes (verify, repair).
+ */
+export function handshakeWith(library: Library, transport: GrpcSyncTransport): Promise<HandshakeResponse> {
+  return transport.handshake({
+    libraryId: library.identity.libraryId,
+    deviceId: library.identity.deviceId,
+    epoch: library.identity.epoch,
+    protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
+    heads: [],
+    sentAtMs: Date.now(),
+  });
 }

@@ -5,13 +5,12 @@ import {
   resetWatermarks,
   syncFromPeer$,
 } from '@tidemark/engine';
-import { ProtocolVersion } from '@tidemark/proto';
 import { Command } from 'commander';
 import { lastValueFrom, tap } from 'rxjs';
 import { EXIT } from '../exit-codes';
 import { formatCount, printJson } from '../output';
 import { createProgressReporter } from '../progress';
-import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
+import { handshakeWith, PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
 
 export function registerRepair(program: Command): void {
   peerCommand(
@@ -44,18 +43,11 @@ Examples:
     .action(async (options: PeerCommandOptions & { batchSize: number; adoptOwn?: boolean }) => {
       const adoptOwn = options.adoptOwn === true;
       process.exitCode = await withPeer(options, async (library, transport) => {
+        const handshake = await handshakeWith(library, transport);
         const before = await compareWithPeer(library, transport, { includeOwn: adoptOwn });
         const differing = before.filter((t) => !t.equal).map((t) => t.resourceType);
         // Per type, rows in this device's own name that the re-sync did not take.
         const ownRowsSkipped = new Map<ResourceName, number>(differing.map((name) => [name, 0]));
-        const handshake = await transport.handshake({
-          libraryId: library.identity.libraryId,
-          deviceId: library.identity.deviceId,
-          epoch: library.identity.epoch,
-          protocolVersion: ProtocolVersion.PROTOCOL_VERSION_1,
-          heads: [],
-          sentAtMs: Date.now(),
-        });
         if (differing.length) {
           await resetWatermarks(library, handshake.deviceId, differing);
           const progress = createProgressReporter({ json: !!options.json, tty: !!process.stderr.isTTY });

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { compareWithPeer } from '@tidemark/engine';
 import { EXIT } from '../exit-codes';
 import { formatCount, formatTable, printJson } from '../output';
-import { PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
+import { handshakeWith, PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
 
 export function registerVerify(program: Command): void {
   peerCommand(
@@ -22,6 +22,7 @@ Example:
     )
     .action(async (options: PeerCommandOptions) => {
       process.exitCode = await withPeer(options, async (library, transport) => {
+        await handshakeWith(library, transport);
         const results = await compareWithPeer(library, transport);
         const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
         if (options.json)
