@@ -78,9 +78,14 @@ const generate = (device: Device, locations: number, entries: number, seed: numb
     device.launcher,
   );
 
-/** Whether the library at `dir` has the same digest as the node at `address` for every type. */
-async function inStep(dir: string, address: string): Promise<boolean> {
-  return (await runCli(['verify', '--library', dir, '--peer', address, '--insecure'])).code === 0;
+/**
+ * Whether `device`'s library has the same digest as the node at `address` for every type. Run
+ * with the device's clock: verify starts with a handshake, from which the node measures the
+ * device's clock offset.
+ */
+async function inStep(device: Device, address: string): Promise<boolean> {
+  const args = ['verify', '--library', device.dir, '--peer', address, '--insecure'];
+  return (await runCli(args, { launcher: device.launcher })).code === 0;
 }
 
 const tagNames = async (device: Device) =>
@@ -172,7 +177,7 @@ describe.each([
     await nodeA.start();
     try {
       await waitFor(
-        async () => (await inStep(correct.dir, nodeB.address)) && (await inStep(wrong.dir, nodeA.address)),
+        async () => (await inStep(correct, nodeB.address)) && (await inStep(wrong, nodeA.address)),
         90_000,
         'both devices to hold every row of the other',
       );
@@ -247,7 +252,7 @@ describe.each([
         'the later edit on both devices',
       );
       await waitFor(
-        async () => (await inStep(correct.dir, nodeB.address)) && (await inStep(wrong.dir, nodeA.address)),
+        async () => (await inStep(correct, nodeB.address)) && (await inStep(wrong, nodeA.address)),
         60_000,
         'both devices equal again',
       );
@@ -351,9 +356,9 @@ test('a chain of three devices at +4 min, 0 and -4 min converges with no type st
   for (const node of nodes) await node.start();
   try {
     const allEqual = async () =>
-      (await inStep(fast.dir, address(1))) &&
-      (await inStep(slow.dir, address(1))) &&
-      (await inStep(fast.dir, address(2)));
+      (await inStep(fast, address(1))) &&
+      (await inStep(slow, address(1))) &&
+      (await inStep(fast, address(2)));
     await waitFor(allEqual, 90_000, 'the three devices to hold the same rows');
     const first = Date.now() - started;
 
