@@ -6,7 +6,9 @@
 import { forgetEntryFileIds, Library, recordEntryFileIds } from '@tidemark/engine';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { GroupedWrites } from '../src/indexer/grouped-writes';
 import { indexLocation, IndexOptions, IndexSummary } from '../src/indexer/index-location';
+import { MovedEntries } from '../src/indexer/moved-entries';
 import {
   entriesOf,
   entryTombstonesOf,
@@ -28,6 +30,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  jest.restoreAllMocks();
   await library.close();
 });
 
@@ -212,4 +215,65 @@ test('entries indexed before files were recorded get them on the next run, and t
   move('old', 'new');
   expect(await index()).toMatchObject({ moved: 2, added: 0, deleted: 0 });
   expect((await entries(locationUuid)).get('new/file')!.uuid).toBe(before.get('old/file')!.uuid);
+});
+
+test('a run holds a claim only while its batch is being written: a renamed directory of many files holds a few batches of claims, not the directory', async () => {
+  const files = 120;
+  for (let i = 0; i < files; i++) write(`z/big/${String(i).padStart(3, '0')}`, `${i}\n`);
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+  // To a path walked first: every claim is made before the walk's stored side reaches the old paths.
+  move('z/big', 'a/big');
+  const batchSize = 5;
+  let most = 0;
+  const resolve = MovedEntries.prototype.resolve;
+  jest.spyOn(MovedEntries.prototype, 'resolve').mockImplementation(async function (
+    this: MovedEntries,
+    batch,
+  ) {
+    await resolve.call(this, batch);
+    most = Math.max(most, this.claimsInFlight);
+  });
+  expect(await index(batchSize)).toMatchObject({ moved: files + 1, added: 1, deleted: 0, hashed: 0 });
+  // The batch just resolved and the one before it, still being written.
+  expect(most).toBeGreaterThan(0);
+  expect(most).toBeLessThanOrEqual(2 * batchSize);
+  const after = await entries(locationUuid);
+  for (let i = 0; i < files; i++) {
+    const name = String(i).padStart(3, '0');
+    expect([name, after.get(`a/big/${name}`)?.uuid]).toEqual([name, before.get(`z/big/${name}`)!.uuid]);
+  }
+  expect(await entryTombstones()).toEqual([]);
+  await expectStoreIsDisk(locationUuid);
+});
+
+test('an entry claimed by a move whose batch is not committed yet is not claimed again by a hard link of the file in the next batch', async () => {
+  write('f', 'f\n');
+  const { locationUuid } = await index();
+  const before = await entries(locationUuid);
+  move('f', 'm1');
+  fs.linkSync(path.join(root, 'm1'), path.join(root, 'm2'));
+  // m1's batch is committed only after m2's batch was resolved: the library's reads still show
+  // the entry at f, gone from disk, when m2 is looked up.
+  let resolved = 0;
+  let secondResolved!: () => void;
+  const second = new Promise<void>((done) => (secondResolved = done));
+  const resolve = MovedEntries.prototype.resolve;
+  jest.spyOn(MovedEntries.prototype, 'resolve').mockImplementation(async function (
+    this: MovedEntries,
+    batch,
+  ) {
+    await resolve.call(this, batch);
+    if (batch.length > 0 && ++resolved === 2) secondResolved();
+  });
+  const writeBatch = GroupedWrites.prototype.write;
+  let writes = 0;
+  jest.spyOn(GroupedWrites.prototype, 'write').mockImplementation(function (this: GroupedWrites, ...args) {
+    return ++writes === 1 ? second.then(() => writeBatch.apply(this, args)) : writeBatch.apply(this, args);
+  });
+  expect(await index(1)).toMatchObject({ moved: 1, added: 1, deleted: 0 });
+  const after = await entries(locationUuid);
+  expect(after.get('m1')?.uuid).toBe(before.get('f')!.uuid);
+  expect(after.get('m2')?.uuid).not.toBe(before.get('f')!.uuid);
+  await expectStoreIsDisk(locationUuid);
 });

@@ -43,6 +43,26 @@ test('a batch already on its way when the one before is written goes into the sa
   expect([await stored(a.uuid), await stored(b.uuid), await stored(c.uuid)]).toEqual([true, true, true]);
 });
 
+test("a batch's onCommit is called once its transaction has committed, not when a grouped batch settles", async () => {
+  const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });
+  const [a, b] = [tagBatch(), tagBatch()];
+  const seen: string[] = [];
+  const reads: Promise<void>[] = [];
+  // What the library's reads (committed data only) show when each batch is told it is committed.
+  const onCommit = (name: string, uuid: string) => () => {
+    seen.push(`${name} told at ${writes.committed} commits`);
+    reads.push(stored(uuid).then((found) => void seen.push(`${name} read ${found}`)));
+  };
+  writes.expect();
+  writes.expect();
+  // a settles written in a transaction that waits for b: told only at that transaction's commit.
+  await writes.write(1, a.apply, onCommit('a', a.uuid));
+  await writes.write(1, b.apply, onCommit('b', b.uuid));
+  await writes.settle();
+  await Promise.all(reads);
+  expect(seen.sort()).toEqual(['a read true', 'a told at 1 commits', 'b read true', 'b told at 1 commits']);
+});
+
 test('with no batch on its way, a transaction commits at once (the lock is not held for the walk)', async () => {
   // A transaction that waited would hold the lock for the hour: the test would time out.
   const writes = new GroupedWrites(library, { rows: 100, holdMs: HOUR_MS });

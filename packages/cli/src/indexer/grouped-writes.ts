@@ -14,6 +14,7 @@ interface Queued {
   readonly apply: (tx: WriteTransaction) => Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
+  readonly onCommit?: () => void;
 }
 
 /**
@@ -81,12 +82,16 @@ export class GroupedWrites {
     this.wake?.();
   }
 
-  /** Writes an expected batch after the ones before it. */
-  write(rows: number, apply: (tx: WriteTransaction) => Promise<void>): Promise<void> {
+  /**
+   * Writes an expected batch after the ones before it. `onCommit` is called once the transaction
+   * that holds the batch has committed: from then on, the library's reads (committed data only)
+   * show the batch, which a grouped batch's settling does not promise.
+   */
+  write(rows: number, apply: (tx: WriteTransaction) => Promise<void>, onCommit?: () => void): Promise<void> {
     this.coming--;
     if (this.failure) return Promise.reject(this.failure.error);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ rows, apply, resolve, reject });
+      this.queue.push({ rows, apply, resolve, reject, onCommit });
       if (this.wake) this.wake();
       else if (!this.transaction) this.begin();
     });
@@ -101,10 +106,13 @@ export class GroupedWrites {
   private begin(): void {
     /** The batch of a one-batch transaction: settled at the commit, as every batch was. */
     const last: Queued[] = [];
-    this.transaction = this.transact(last).then(
+    /** Every batch the transaction applied. */
+    const applied: Queued[] = [];
+    this.transaction = this.transact(last, applied).then(
       () => {
         this.committed++;
         this.transaction = undefined;
+        for (const item of applied) item.onCommit?.();
         for (const item of last) item.resolve();
         if (this.queue.length > 0) this.begin();
       },
@@ -123,7 +131,7 @@ export class GroupedWrites {
     return since !== undefined && (await this.library.headSeq()) === since;
   }
 
-  private async transact(last: Queued[]): Promise<void> {
+  private async transact(last: Queued[], applied: Queued[]): Promise<void> {
     const limit = (await this.alone()) ? this.limits.rows : 0;
     if (limit < this.limits.rows) this.contended++;
     const started = performance.now();
@@ -138,6 +146,7 @@ export class GroupedWrites {
           item.reject(error);
           throw error;
         }
+        applied.push(item);
         if (limit === 0) {
           last.push(item);
           return;

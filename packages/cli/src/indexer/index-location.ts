@@ -543,50 +543,56 @@ export class LocationIndexer {
     }
     if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0 && forgotten.length === 0) {
       this.writes.cancel();
+      this.moves.release(batch.compared);
       return;
     }
     let deleted = 0;
     let stale = new Set<Compared>();
-    await this.writes.write(batch.size, async (tx) => {
-      stale = await this.staleOf(tx, written);
-      // Only what is still stored where this run found it: since it was read, another run (of
-      // another location a file moved into, or another process indexing this location) may have
-      // claimed an entry as moved, and deleting it now would lose it.
-      const places = await readEntryPlaces(
-        tx,
-        batch.gone.map((gone) => gone.uuid),
-      );
-      const gone = batch.gone
-        .filter((entry) => {
-          const place = places.get(entry.uuid);
-          return (
-            place?.locationUuid === this.summary.locationUuid && place.relativePath === entry.relativePath
-          );
-        })
-        .map((entry) => entry.uuid);
-      // Content identities already live: rewriting one would only churn its shared LWW version.
-      const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
-      for (const [uuid, digest] of contents) {
-        if (held.has(uuid)) continue;
-        await tx.put('content_identity', {
-          uuid,
-          contentHash: digest.hash,
-          sizeBytes: digest.sizeBytes,
-          mimeType: digest.mimeType,
-        });
-        this.summary.contentAdded++;
-      }
-      for (const uuid of gone) await tx.delete('entry', uuid);
-      await forgetEntryFileIds(tx, [...gone, ...forgotten]);
-      for (const compared of written) if (!stale.has(compared)) await tx.put('entry', compared.fields);
-      const staleUuids = new Set([...stale].map((compared) => compared.fields.uuid));
-      await recordEntryFileIds(
-        tx,
-        this.summary.locationUuid,
-        fileIds.filter((id) => !staleUuids.has(id.entryUuid)),
-      );
-      deleted = gone.length;
-    });
+    const release = () => this.moves.release(batch.compared);
+    await this.writes.write(
+      batch.size,
+      async (tx) => {
+        stale = await this.staleOf(tx, written);
+        // Only what is still stored where this run found it: since it was read, another run (of
+        // another location a file moved into, or another process indexing this location) may have
+        // claimed an entry as moved, and deleting it now would lose it.
+        const places = await readEntryPlaces(
+          tx,
+          batch.gone.map((gone) => gone.uuid),
+        );
+        const gone = batch.gone
+          .filter((entry) => {
+            const place = places.get(entry.uuid);
+            return (
+              place?.locationUuid === this.summary.locationUuid && place.relativePath === entry.relativePath
+            );
+          })
+          .map((entry) => entry.uuid);
+        // Content identities already live: rewriting one would only churn its shared LWW version.
+        const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
+        for (const [uuid, digest] of contents) {
+          if (held.has(uuid)) continue;
+          await tx.put('content_identity', {
+            uuid,
+            contentHash: digest.hash,
+            sizeBytes: digest.sizeBytes,
+            mimeType: digest.mimeType,
+          });
+          this.summary.contentAdded++;
+        }
+        for (const uuid of gone) await tx.delete('entry', uuid);
+        await forgetEntryFileIds(tx, [...gone, ...forgotten]);
+        for (const compared of written) if (!stale.has(compared)) await tx.put('entry', compared.fields);
+        const staleUuids = new Set([...stale].map((compared) => compared.fields.uuid));
+        await recordEntryFileIds(
+          tx,
+          this.summary.locationUuid,
+          fileIds.filter((id) => !staleUuids.has(id.entryUuid)),
+        );
+        deleted = gone.length;
+      },
+      release,
+    );
     this.summary.deleted += deleted;
     for (const compared of written) {
       if (stale.has(compared)) continue;

@@ -107,9 +107,16 @@ export function isGone(absolutePath: string): boolean {
  * follow the bytes.
  */
 export class MovedEntries {
-  /** Entry uuids taken by a move in this run: never deleted, never derived again. */
+  /**
+   * Entry uuids taken by a move whose transaction has not committed yet (`release`): never
+   * deleted, never derived again, never taken twice. Once committed, the library's reads show
+   * the entry at its new path, which serves all three (and every delete of this run checks that
+   * an entry is still where the run found it), so a claim is held only while its batch is in
+   * flight: a renamed directory of a million files does not hold a million uuids.
+   */
   private readonly claimed = new Set<string>();
-  private held: GoneEntry[] = [];
+  /** Gone entries held back for a move, oldest first, by uuid; a claim takes its entry out. */
+  private readonly held = new Map<string, GoneEntry>();
   private readonly enabled: boolean;
   /** Moves in this run. */
   count = 0;
@@ -127,16 +134,26 @@ export class MovedEntries {
     this.enabled = hadEntries || others.length > 0;
   }
 
+  /** Claims still in flight (for tests: bounded by the batches being written). */
+  get claimsInFlight(): number {
+    return this.claimed.size;
+  }
+
   /** A stored entry the walk did not find: held back; returns those to delete now. */
   gone(stored: StoredEntry): GoneEntry[] {
     if (this.claimed.has(stored.uuid)) return [];
     const gone = { uuid: stored.uuid, relativePath: stored.relativePath };
     if (!this.enabled || stored.inode === 0) return [gone];
-    this.held.push(gone);
-    if (this.held.length <= MAX_HELD_GONE) return [];
-    return this.held
-      .splice(0, this.held.length - MAX_HELD_GONE)
-      .filter((held) => !this.claimed.has(held.uuid));
+    this.held.set(gone.uuid, gone);
+    const over = this.held.size - MAX_HELD_GONE;
+    if (over <= 0) return [];
+    const oldest: GoneEntry[] = [];
+    for (const entry of this.held.values()) {
+      if (oldest.length === over) break;
+      oldest.push(entry);
+    }
+    for (const entry of oldest) this.held.delete(entry.uuid);
+    return oldest;
   }
 
   /**
@@ -149,9 +166,17 @@ export class MovedEntries {
 
   /** The held entries that no move claimed: to delete at the end of the run, or to keep for a later one. */
   unclaimed(): GoneEntry[] {
-    const gone = this.held.filter((entry) => !this.claimed.has(entry.uuid));
-    this.held = [];
+    const gone = [...this.held.values()];
+    this.held.clear();
     return gone;
+  }
+
+  /**
+   * The transaction that wrote `batch` committed, or the batch was not written: the library's
+   * reads now show its moves (or never will), so its claims are let go.
+   */
+  release(batch: readonly Compared[]): void {
+    for (const compared of batch) if (compared.movedFrom) this.claimed.delete(compared.movedFrom.uuid);
   }
 
   /**
@@ -210,6 +235,7 @@ export class MovedEntries {
       } else if (candidate) {
         const from = candidate.stored;
         this.claimed.add(from.uuid);
+        this.held.delete(from.uuid);
         this.count++;
         compared.movedFrom = from;
         compared.movedFromLocation = candidate.other?.uuid;
