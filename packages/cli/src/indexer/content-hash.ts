@@ -12,6 +12,10 @@ export interface ContentDigest {
   readonly hash: string;
   readonly sizeBytes: number;
   readonly mimeType: string;
+  /** The file's mtime (ms, floored, as the walk records it), taken just before its bytes were read. */
+  readonly modifiedAtMs: number;
+  /** When the read began (`Date.now()`, taken before the mtime): see HashPool's timestamp tick. */
+  readonly readFromMs: number;
 }
 
 /**
@@ -39,10 +43,12 @@ export function bytesReadToHash(size: number): number {
  * Sampling keeps indexing a disk of videos bounded by file count, not by terabytes; the size in
  * the sampled hash keeps files that differ only in length apart.
  */
-function digestOf(size: number, parts: readonly Buffer[]): ContentDigest {
+function digestOf(stats: fs.Stats, readFromMs: number, parts: readonly Buffer[]): ContentDigest {
+  const { size } = stats;
+  const read = { sizeBytes: size, modifiedAtMs: Math.max(0, Math.floor(stats.mtimeMs)), readFromMs };
   if (parts.length === 1 && size <= FULL_HASH_LIMIT) {
     // One-shot: most files are small, and a Hash object per file cost more than hashing 1 KB.
-    return { hash: oneShotHash('sha256', parts[0], 'hex'), sizeBytes: size, mimeType: sniffMime(parts[0]) };
+    return { hash: oneShotHash('sha256', parts[0], 'hex'), mimeType: sniffMime(parts[0]), ...read };
   }
   const hash = createHash('sha256');
   if (size > FULL_HASH_LIMIT) {
@@ -51,7 +57,7 @@ function digestOf(size: number, parts: readonly Buffer[]): ContentDigest {
     hash.update(header);
   }
   for (const part of parts) hash.update(part);
-  return { hash: hash.digest('hex'), sizeBytes: size, mimeType: sniffMime(parts[0]) };
+  return { hash: hash.digest('hex'), mimeType: sniffMime(parts[0]), ...read };
 }
 
 async function readAt(handle: fs.promises.FileHandle, position: number, length: number): Promise<Buffer> {
@@ -67,13 +73,14 @@ async function readAt(handle: fs.promises.FileHandle, position: number, length: 
 
 /** Hashes a regular file on this thread, without blocking it. */
 export async function hashContent(file: string): Promise<ContentDigest> {
+  const readFromMs = Date.now();
   const handle = await fs.promises.open(file, OPEN_FLAGS);
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new Error('no longer a regular file');
     const parts: Buffer[] = [];
     for (const [position, length] of rangesOf(stats.size)) parts.push(await readAt(handle, position, length));
-    return digestOf(stats.size, parts);
+    return digestOf(stats, readFromMs, parts);
   } finally {
     await handle.close();
   }
@@ -92,12 +99,14 @@ function readAtSync(fd: number, position: number, length: number): Buffer {
 
 /** Hashes a regular file with blocking reads: for a hashing worker thread, which has nothing else to do. */
 export function hashContentSync(file: string): ContentDigest {
+  const readFromMs = Date.now();
   const fd = fs.openSync(file, OPEN_FLAGS);
   try {
     const stats = fs.fstatSync(fd);
     if (!stats.isFile()) throw new Error('no longer a regular file');
     return digestOf(
-      stats.size,
+      stats,
+      readFromMs,
       rangesOf(stats.size).map(([position, length]) => readAtSync(fd, position, length)),
     );
   } finally {

@@ -2,8 +2,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as contentHash from './content-hash';
 import { ContentDigest } from './content-hash';
 import { HashPool } from './hash-pool';
+import { timestampTickMsOf } from './volume';
+
+afterEach(() => jest.restoreAllMocks());
+
+const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 test('a run hashing a few files does it on the main thread; a bigger batch starts the threads; digests are the same either way', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-hash-pool-'));
@@ -54,16 +60,19 @@ test('digests from the threads equal those of the main thread, field for field, 
       return file;
     });
     const onMain = new HashPool(0);
+    const before = Date.now();
     const expected = await onMain.hash(files);
     const threaded = await pool.hash(files);
+    const after = Date.now();
     expect(pool.threadsStarted).toBe(true);
     // Errors by code: under jest, fs errors of the main thread come from another realm and are
     // wrapped (their message then starts "Error: "), while a thread's carry their code.
     const shape = (d: ContentDigest | Error) =>
       d instanceof Error
         ? { error: (d as NodeJS.ErrnoException).code ?? /\bE[A-Z]+\b/.exec(d.message)?.[0] ?? d.message }
-        : { ...d };
+        : { ...d, readFromMs: d.readFromMs >= before && d.readFromMs <= after };
     expect(threaded.map(shape)).toEqual(expected.map(shape));
+    expect(threaded.map(shape).filter((d) => 'readFromMs' in d && !d.readFromMs)).toEqual([]);
     expect(threaded.filter((d) => d instanceof Error)).toHaveLength(
       files.filter((_, i) => i % 97 === 5 || i % 211 === 7).length,
     );
@@ -82,4 +91,58 @@ test('digests from the threads equal those of the main thread, field for field, 
     await pool.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe("a file read within its file system's timestamp tick of its mtime", () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-hash-racy-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** Reads through the real hashContent; after the first read of `file`, `afterFirstRead` runs. */
+  function spyReads(afterFirstRead: () => void): () => number {
+    const real = contentHash.hashContent;
+    let reads = 0;
+    jest.spyOn(contentHash, 'hashContent').mockImplementation(async (file) => {
+      const digest = await real(file);
+      if (++reads === 1) afterFirstRead();
+      return digest;
+    });
+    return () => reads;
+  }
+
+  test('is read again once the tick has passed: a write just after the first read that left size and mtime as they were is seen', async () => {
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, 'first\n');
+    const mtime = new Date();
+    fs.utimesSync(file, mtime, mtime);
+    // A write within the same tick: the file system gives it the same mtime (set back here).
+    const reads = spyReads(() => {
+      fs.writeFileSync(file, 'other\n');
+      fs.utimesSync(file, mtime, mtime);
+    });
+    const pool = new HashPool(0, 3_000);
+    const [digest] = await pool.hash([file]);
+    expect((digest as ContentDigest).hash).toBe(sha('other\n'));
+    expect([reads(), pool.readAgain]).toEqual([2, 1]);
+  });
+
+  test('an mtime older than a tick, or further ahead than one, is read once', async () => {
+    const [old, ahead] = [path.join(dir, 'old'), path.join(dir, 'ahead')];
+    fs.writeFileSync(old, 'old\n');
+    fs.writeFileSync(ahead, 'ahead\n');
+    fs.utimesSync(old, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    fs.utimesSync(ahead, new Date(Date.now() + 3_600_000), new Date(Date.now() + 3_600_000));
+    const reads = spyReads(() => undefined);
+    const pool = new HashPool(0, 3_000);
+    const digests = (await pool.hash([old, ahead])) as ContentDigest[];
+    expect(digests.map((d) => d.hash)).toEqual([sha('old\n'), sha('ahead\n')]);
+    expect([reads(), pool.readAgain]).toEqual([2, 0]);
+  });
+
+  test('the tick is that of the file system: 20 ms where mtimes are kept to the nanosecond, 2 s elsewhere', () => {
+    expect(['ext4', 'xfs', 'btrfs', 'tmpfs'].map(timestampTickMsOf)).toEqual([20, 20, 20, 20]);
+    expect(['vfat', 'exfat', 'nfs', 'cifs', 'fuse.sshfs', 'unknown'].map(timestampTickMsOf)).toEqual([
+      2_000, 2_000, 2_000, 2_000, 2_000, 2_000,
+    ]);
+  });
 });

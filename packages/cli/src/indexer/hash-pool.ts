@@ -27,19 +27,26 @@ export interface HashResponse {
   readonly failures: readonly HashFailure[];
 }
 
-/** One line of `HashResponse.digests`: the sha256 hex, the size, the MIME type (never a space in either). */
+/**
+ * One line of `HashResponse.digests`: the sha256 hex, the size, the mtime, when the read began,
+ * the MIME type (never a space in any).
+ */
 export function digestLine(digest: ContentDigest): string {
-  return `${digest.hash} ${digest.sizeBytes} ${digest.mimeType}`;
+  return `${digest.hash} ${digest.sizeBytes} ${digest.modifiedAtMs} ${digest.readFromMs} ${digest.mimeType}`;
 }
 
 /** The digests or errors of one response, in the order of its request's files. */
 export function resultsOf(response: HashResponse): (ContentDigest | Error)[] {
   const results: (ContentDigest | Error)[] = response.digests.split('\n').map((line) => {
     const sizeEnd = line.indexOf(' ', HEX_SHA256 + 1);
+    const modifiedEnd = line.indexOf(' ', sizeEnd + 1);
+    const readFromEnd = line.indexOf(' ', modifiedEnd + 1);
     return {
       hash: line.slice(0, HEX_SHA256),
       sizeBytes: Number(line.slice(HEX_SHA256 + 1, sizeEnd)),
-      mimeType: line.slice(sizeEnd + 1),
+      modifiedAtMs: Number(line.slice(sizeEnd + 1, modifiedEnd)),
+      readFromMs: Number(line.slice(modifiedEnd + 1, readFromEnd)),
+      mimeType: line.slice(readFromEnd + 1),
     };
   });
   for (const failure of response.failures) results[failure.index] = errorOf(failure);
@@ -89,6 +96,13 @@ interface Request {
  * Hashes files on worker threads, so that hashing uses every core. Each thread works on one
  * request at a time; requests wait in a queue bounded by what the caller has in flight (the
  * indexer: one write batch).
+ *
+ * A file whose mtime is within the file system's timestamp tick of the moment its read began is
+ * read again once that tick has passed (git's "racily clean" entries): a write just after the read,
+ * within the same tick, leaves size and mtime as they were, so every later run would take the file
+ * for unchanged and keep the content read before that write, for good. Read again after the
+ * tick, a file whose mtime is still the same has the content read; one written meanwhile has a
+ * later mtime than the walk recorded, so the next run reads it again.
  */
 export class HashPool {
   private readonly workers: Worker[] = [];
@@ -98,9 +112,17 @@ export class HashPool {
   private nextId = 0;
   private failure: Error | undefined;
   private mainThreadBudget = MAIN_THREAD_FILES_BEFORE_THREADS;
+  /** Files read a second time because their mtime was within a tick of their first read. */
+  readAgain = 0;
 
-  /** `threads` 0 hashes on the main thread (small trees, and where fs calls are to be observed). */
-  constructor(private readonly threads: number = defaultHashThreads()) {}
+  /**
+   * `threads` 0 hashes on the main thread (small trees, and where fs calls are to be observed).
+   * `timestampTickMs`: the file system's timestamp granularity (volume.ts), 0 to read no file again.
+   */
+  constructor(
+    private readonly threads: number = defaultHashThreads(),
+    private readonly timestampTickMs = 0,
+  ) {}
 
   /** Threads start on the first file to hash: a re-index that finds nothing changed pays for none. */
   private start(): void {
@@ -119,6 +141,26 @@ export class HashPool {
 
   /** A digest or the error for each file, in order. */
   async hash(files: readonly string[]): Promise<(ContentDigest | Error)[]> {
+    const results = await this.hashOnce(files);
+    const tick = this.timestampTickMs;
+    const racy: number[] = [];
+    let until = 0;
+    results.forEach((result, index) => {
+      // A future mtime beyond a tick is not racy: a write now would set an earlier one.
+      if (result instanceof Error || Math.abs(result.readFromMs - result.modifiedAtMs) >= tick) return;
+      racy.push(index);
+      until = Math.max(until, result.modifiedAtMs + tick);
+    });
+    if (racy.length === 0) return results;
+    const wait = until + 1 - Date.now();
+    if (wait > 0) await new Promise((done) => setTimeout(done, wait));
+    this.readAgain += racy.length;
+    const again = await this.hashOnce(racy.map((index) => files[index]));
+    racy.forEach((index, at) => (results[index] = again[at]));
+    return results;
+  }
+
+  private async hashOnce(files: readonly string[]): Promise<(ContentDigest | Error)[]> {
     if (files.length === 0) return [];
     const inline = this.workers.length === 0 && files.length <= this.mainThreadBudget;
     if (inline) this.mainThreadBudget -= files.length;

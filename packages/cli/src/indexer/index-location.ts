@@ -24,7 +24,7 @@ import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChangeSink } from './tree-merge';
-import { probeVolume, UNSTABLE_INODE_FILESYSTEMS, volumeUuidOf } from './volume';
+import { probeVolume, timestampTickMsOf, UNSTABLE_INODE_FILESYSTEMS, volumeUuidOf } from './volume';
 import { countTree, describeError, walkTreeRuns, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
@@ -61,6 +61,11 @@ export interface IndexOptions {
   readonly transactionRows?: number;
   /** Threads that hash files (default: one per core); 0 hashes on the main thread. */
   readonly hashThreads?: number;
+  /**
+   * The file system's timestamp granularity in ms (default: by its type, volume.ts): a file read
+   * within this long of its mtime is read again once it has passed (hash-pool.ts).
+   */
+  readonly timestampTickMs?: number;
   /** Absolute paths left out (the library's own directory, when it lies inside the tree). */
   readonly exclude?: readonly string[];
   /** Count the tree first so that progress has a total (one extra pass over directory listings). */
@@ -273,7 +278,10 @@ export class LocationIndexer {
       locationUuid,
       root,
     );
-    this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads());
+    this.hashes = new HashPool(
+      this.options.hashThreads ?? defaultHashThreads(),
+      this.options.timestampTickMs ?? timestampTickMsOf(volume.filesystem),
+    );
     this.groupWrites(0);
     const cursors: StoredEntryCursor[] = [];
     try {

@@ -37,6 +37,40 @@ const FILESYSTEM_MAGIC: ReadonlyMap<number, string> = new Map([
  */
 export const UNSTABLE_INODE_FILESYSTEMS = new Set(['vfat', 'msdos', 'exfat', 'fuse.fusefat']);
 
+/**
+ * Local file systems that keep mtimes to the nanosecond. Linux stamps them from its coarse clock
+ * (one tick: 1 to 10 ms) and the indexer floors them to the millisecond, so two writes 20 ms apart
+ * get different mtimes.
+ */
+const FINE_TIMESTAMP_FILESYSTEMS = new Set([
+  'ext2',
+  'ext3',
+  'ext4',
+  'xfs',
+  'btrfs',
+  'tmpfs',
+  'f2fs',
+  'zfs',
+  'bcachefs',
+  'overlay',
+  'jfs',
+  'nilfs2',
+]);
+const FINE_TIMESTAMP_TICK_MS = 20;
+/**
+ * Every other one: FAT keeps mtimes to 2 s, HFS+ to 1 s, and a network file system to whatever
+ * its server keeps.
+ */
+const COARSE_TIMESTAMP_TICK_MS = 2_000;
+
+/**
+ * How far apart two writes of a file on this file system must be for their mtimes to differ: a
+ * file read within this long of its mtime is read again once it has passed (hash-pool.ts).
+ */
+export function timestampTickMsOf(filesystem: string): number {
+  return FINE_TIMESTAMP_FILESYSTEMS.has(filesystem) ? FINE_TIMESTAMP_TICK_MS : COARSE_TIMESTAMP_TICK_MS;
+}
+
 async function readMounts(): Promise<MountEntry[] | undefined> {
   try {
     return parseMountInfo(await fs.promises.readFile('/proc/self/mountinfo', 'utf8'));
