@@ -56,6 +56,11 @@ export interface OpenLibraryOptions {
    */
   readonly writerCacheKib?: number;
   /**
+   * SQLite: the WAL size past which a commit is followed by a checkpoint that truncates it
+   * (default 64 MiB, store/library-database.ts).
+   */
+  readonly walTruncateBytes?: number;
+  /**
    * Open the hub library at this PostgreSQL URL (`postgres://user@host:port/db?schema=name`)
    * whatever the directory holds. Without it, a directory with `database.json` and no
    * `library.db` opens the URL written there.
@@ -314,7 +319,10 @@ export class Library {
     // private. An empty file is an empty database to SQLite.
     fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
     fs.chmodSync(file, 0o600);
-    const db = await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib });
+    const db = await LibraryDatabase.open(file, {
+      writerCacheKib: options.writerCacheKib,
+      walTruncateBytes: options.walTruncateBytes,
+    });
     return Library.initialize(db, fileIdentityOf(file), options);
   }
 
@@ -414,7 +422,10 @@ export class Library {
       );
     }
     return Library.openStore(
-      await LibraryDatabase.open(file, { writerCacheKib: options.writerCacheKib }),
+      await LibraryDatabase.open(file, {
+        writerCacheKib: options.writerCacheKib,
+        walTruncateBytes: options.walTruncateBytes,
+      }),
       options,
     );
   }

@@ -1,0 +1,69 @@
+/**
+ * Two connections writing one library file (a node applying a sync while `tidemark index` runs,
+ * in two processes): SQLite starts its WAL afresh only when a writer begins after a checkpoint
+ * that copied every frame back, which the other writer's commits kept from happening, so the WAL
+ * grew with everything written. Past its limit, a commit is followed by a truncating checkpoint.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { Library } from '../src/library';
+import { createLibrary, removeTempDirs, tempDir } from './fixtures';
+
+afterAll(removeTempDirs);
+
+const LIMIT = 2 * 1024 * 1024;
+const walBytes = (file: string) => {
+  try {
+    return fs.statSync(`${file}-wal`).size;
+  } catch {
+    return 0;
+  }
+};
+
+async function largestWal(walTruncateBytes: number): Promise<number> {
+  const dir = tempDir();
+  await (await createLibrary({ dir })).close();
+  const file = Library.fileIn(dir);
+  const [bulk, other] = [
+    await Library.open(file, { walTruncateBytes }),
+    await Library.open(file, { walTruncateBytes }),
+  ];
+  let stop = false;
+  let otherWrites = 0;
+  // The other process: a small write whenever it can get the lock.
+  const writing = (async () => {
+    while (!stop) {
+      const uuid = randomUUID();
+      await other.write((tx) => tx.put('tag', { uuid, name: `small ${uuid}`, color: '' }));
+      otherWrites++;
+    }
+  })();
+  let largest = 0;
+  try {
+    for (let round = 0; round < 40; round++) {
+      await bulk.write(async (tx) => {
+        for (let i = 0; i < 2_000; i++) {
+          const uuid = randomUUID();
+          await tx.put('tag', { uuid, name: `bulk ${uuid}`, color: '' });
+        }
+      });
+      largest = Math.max(largest, walBytes(file));
+    }
+  } finally {
+    stop = true;
+    await writing;
+    await bulk.close();
+    await other.close();
+  }
+  expect(otherWrites).toBeGreaterThan(0);
+  return largest;
+}
+
+// About 80 MB written in all: with no limit the WAL reached 44-50 MB, with a 2 MiB limit under 2 MB.
+test('with another connection writing all along, the WAL stays near its limit instead of growing with what is written', async () => {
+  expect(await largestWal(LIMIT)).toBeLessThan(4 * LIMIT);
+}, 120_000);
+
+test('control: with no limit, the WAL grows far past it (what the test above would see without the truncation)', async () => {
+  expect(await largestWal(Number.MAX_SAFE_INTEGER)).toBeGreaterThan(4 * LIMIT);
+}, 120_000);
