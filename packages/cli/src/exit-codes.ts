@@ -12,7 +12,7 @@ export const EXIT = {
   USAGE: 2,
   /** The library directory is missing, or already exists for init. */
   LIBRARY: 3,
-  /** The peer could not be reached or went away. */
+  /** The peer could not be reached, went away or rate-limited us, or its address is not a Tidemark node. */
   UNAVAILABLE: 4,
   /** The peer serves another library, or refused this device. */
   DENIED: 5,

@@ -57,7 +57,7 @@ export function buildProgram(): Command {
     'after',
     `
 Exit codes: 0 ok, 1 different/problem found, 2 usage, 3 library missing or exists,
-4 peer unavailable, 5 denied, 6 data rejected, 70 internal error.`,
+4 peer unavailable or not a Tidemark node, 5 denied, 6 data rejected, 70 internal error.`,
   );
   return program;
 }
@@ -87,7 +87,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`tidemark: ${message}\n`);
+    // One line, whatever a library put in the message (OpenSSL's end in a newline).
+    process.stderr.write(`tidemark: ${message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
     if (!(error instanceof TidemarkError) && process.env.TIDEMARK_DEBUG) console.error(error);
     return exitCodeFor(error);
   }

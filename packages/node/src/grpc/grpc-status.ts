@@ -68,10 +68,33 @@ function codeForStatus(code: grpc.status): TidemarkErrorCode {
   }
 }
 
+/**
+ * What grpc-js or OpenSSL says when the server at the address is not a gRPC server at all (a web
+ * server, another service on that port): a plaintext answer to the TLS handshake ("wrong version
+ * number", "packet length too long"), an HTTP/1 answer to HTTP/2 ("Protocol error"), or an HTTP
+ * response without a gRPC status ("Received HTTP status code 404", which grpc-js would map to
+ * UNIMPLEMENTED, or to PERMISSION_DENIED for a 403).
+ */
+const NOT_GRPC = /wrong version number|packet length too long|Protocol error|Received HTTP status code \d+/i;
+
+/** Why `message` says the address is not a Tidemark node, or undefined when it does not. */
+export function notTidemarkNodeReason(message: string): string | undefined {
+  return NOT_GRPC.exec(message)?.[0];
+}
+
 /** Turns a failed gRPC call into the engine's error family, naming the peer and the status. */
 export function fromGrpcError(error: unknown, peer: string): TidemarkError {
   if (isTidemarkError(error)) return error;
   if (isGrpcError(error)) {
+    const notNode = notTidemarkNodeReason(error.details);
+    if (notNode !== undefined) {
+      // Checked before the status: that was made up by grpc-js from an HTTP status, not sent by a node.
+      return new TidemarkError(
+        'UNAVAILABLE',
+        `peer ${peer} does not answer as a Tidemark node (${notNode}): check the address and port`,
+        { cause: error },
+      );
+    }
     const name = grpc.status[error.code] ?? String(error.code);
     return new TidemarkError(
       codeForStatus(error.code),

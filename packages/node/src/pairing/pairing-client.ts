@@ -11,7 +11,7 @@ import {
 import { Member as WireMember, PairingServiceClient, PairResponse } from '@tidemark/proto';
 import { parseHostPort } from '../address';
 import { CLIENT_OPTIONS } from '../grpc/grpc-options';
-import { fromGrpcError } from '../grpc/grpc-status';
+import { fromGrpcError, notTidemarkNodeReason } from '../grpc/grpc-status';
 import { pinnedChannel, TLS_SERVER_NAME } from '../tls/client-credentials';
 import { explainTlsFailure, securedChannel } from '../tls/client-security';
 import { DeviceCredentials } from '../tls/device-credentials';
@@ -65,14 +65,19 @@ function fetchPinnedCertificate(
     socket.once('timeout', () =>
       fail(new TidemarkError('UNAVAILABLE', `inviter ${address} did not answer in time`)),
     );
-    socket.once('error', (error) =>
+    socket.once('error', (error) => {
+      // OpenSSL's messages end in a newline; an error is one line.
+      const message = error.message.replace(/\s+/g, ' ').trim();
+      const notNode = notTidemarkNodeReason(message);
       fail(
         new TidemarkError(
           'UNAVAILABLE',
-          `cannot reach the inviter at ${address}: ${error.message}; is \`tidemark node\` running there (without --insecure)?`,
+          notNode === undefined
+            ? `cannot reach the inviter at ${address}: ${message}; is \`tidemark node\` running there (without --insecure)?`
+            : `the inviter's address ${address} does not answer as a Tidemark node (TLS: ${notNode}): check the address in the invite`,
         ),
-      ),
-    );
+      );
+    });
   });
 }
 

@@ -1,0 +1,74 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+
+afterAll(removeTempDirs);
+
+/*
+ * A plain HTTP server at the peer's address (a wrong port, another service) is not a Tidemark
+ * node: every command that dials it exits 4 (could not reach a node there) with one line saying
+ * so, not 5 ("not a member"), which would send the user off to re-pair devices.
+ */
+test('a command dialing an HTTP server that is not a Tidemark node exits 4 and says so', async () => {
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/plain' });
+    response.end('hello\n');
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${port}`;
+  const dirA = tempDir();
+  const dirB = tempDir();
+  await runCliJson(['init', '--library', dirA]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  await nodeA.start(false);
+  try {
+    const issue = (at: string) =>
+      runCliJson<{ invite: string }>(['invite', '--library', dirA, '--address', at]);
+    await runCliJson(['join', '--library', dirB], (await issue(nodeA.address)).invite);
+
+    const joinDir = tempDir();
+    const commands: [string, string[]][] = [
+      ['join', ['join', '--library', joinDir, (await issue(address)).invite]],
+      ...['sync', 'verify', 'repair'].flatMap((command): [string, string[]][] => [
+        [`${command} (TLS)`, [command, '--library', dirB, '--peer', address]],
+        [`${command} --insecure`, [command, '--library', dirB, '--peer', address, '--insecure']],
+      ]),
+    ];
+    for (const [name, args] of commands) {
+      const result = await runCli(args);
+      expect({ name, code: result.code, stderr: result.stderr }).toEqual({
+        name,
+        code: 4,
+        stderr: expect.stringMatching(
+          new RegExp(
+            `^tidemark: [^\\n]*${address.replace(/\./g, '\\.')} does not answer as a Tidemark node[^\\n]*\\n$`,
+          ),
+        ),
+      });
+    }
+    // The failed join left nothing behind.
+    expect(fs.readdirSync(joinDir)).toEqual([]);
+
+    // An HTTP/2 server that is not gRPC: grpc-js makes a 403 into PERMISSION_DENIED ("denied").
+    const forbidding = http2.createServer((_request, response) => {
+      response.writeHead(403);
+      response.end();
+    });
+    const h2Port = await freePort();
+    await new Promise<void>((resolve) => forbidding.listen(h2Port, '127.0.0.1', resolve));
+    try {
+      const result = await runCli(['sync', '--library', dirB, '--peer', `127.0.0.1:${h2Port}`, '--insecure']);
+      expect({ code: result.code, stderr: result.stderr }).toEqual({
+        code: 4,
+        stderr: `tidemark: peer 127.0.0.1:${h2Port} does not answer as a Tidemark node (Received HTTP status code 403): check the address and port\n`,
+      });
+    } finally {
+      forbidding.close();
+    }
+  } finally {
+    await nodeA.stop();
+    server.close();
+  }
+});
