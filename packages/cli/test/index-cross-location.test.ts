@@ -344,3 +344,20 @@ test('locations nested in one another are not paired: the same file is an entry 
     otherLocationsOf([...locations, { uuid: 'root', path: '/' }], 'apart', '/srv/music').map((l) => l.uuid),
   ).toEqual(['own', 'holder', 'inside', 'sibling']);
 });
+
+test('tidemark index A A: a file deleted from A is deleted once, counted in one summary', async () => {
+  const library = await Library.create(Library.fileIn(tempDir()));
+  try {
+    const a = tempDir();
+    writeUnder(a, 'stays.txt', 'stays\n');
+    writeUnder(a, 'goes.txt', 'goes\n');
+    const { locationUuid } = await indexLocation(library, a, { hashThreads: 0 });
+    fs.rmSync(path.join(a, 'goes.txt'));
+    const summaries = await indexLocations(library, [a, a], { hashThreads: 0 });
+    expect(summaries.map((summary) => summary.deleted)).toEqual([1, 0]);
+    expect([...(await entriesOf(library, locationUuid)).keys()]).toEqual(['stays.txt']);
+    expect(await entryTombstones(library)).toHaveLength(1);
+  } finally {
+    await library.close();
+  }
+});

@@ -26,14 +26,18 @@ export async function indexLocations(
 ): Promise<IndexSummary[]> {
   if (inputs.length === 1) return [await indexLocation(library, inputs[0], options)];
   const kept: Kept[] = [];
+  /** The uuids in `kept`: a location given twice (`tidemark index A A`) finds the same ones gone again. */
+  const keptUuids = new Set<string>();
   const summaries: IndexSummary[] = [];
   for (const input of inputs) {
     const found: GoneEntry[] = [];
     const summary = await indexLocation(library, input, {
       ...options,
       keepGone: (gone) => {
+        if (keptUuids.has(gone.uuid)) return true;
         if (kept.length + found.length >= MAX_KEPT) return false;
         found.push(gone);
+        keptUuids.add(gone.uuid);
         return true;
       },
     });
