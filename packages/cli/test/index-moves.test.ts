@@ -277,3 +277,45 @@ test('an entry claimed by a move whose batch is not committed yet is not claimed
   expect(after.get('m2')?.uuid).not.toBe(before.get('f')!.uuid);
   await expectStoreIsDisk(locationUuid);
 });
+
+test("a move's commit that lands while the next batch is being resolved does not let a hard link of the file take the same entry", async () => {
+  write('z/f', 'f\n');
+  const { locationUuid } = await index(1);
+  const before = await entries(locationUuid);
+  move('z/f', 'd/a');
+  fs.linkSync(path.join(root, 'd/a'), path.join(root, 'd/b'));
+  // d/b's batch reads the entries by inode (d/a's move not yet committed: the entry is at z/f,
+  // gone from disk), then waits at its next read until d/a's claim is let go at its commit.
+  let letGo!: () => void;
+  const moveCommitted = new Promise<void>((done) => (letGo = done));
+  const release = MovedEntries.prototype.release;
+  jest.spyOn(MovedEntries.prototype, 'release').mockImplementation(function (this: MovedEntries, written) {
+    release.call(this, written);
+    if (written.some((compared) => compared.movedFrom)) letGo();
+  });
+  let resolvingLink = false;
+  const resolve = MovedEntries.prototype.resolve;
+  jest.spyOn(MovedEntries.prototype, 'resolve').mockImplementation(async function (
+    this: MovedEntries,
+    batch,
+  ) {
+    resolvingLink = batch.some((compared) => compared.walked.relativePath === 'd/b');
+    await resolve.call(this, batch);
+  });
+  type Reads = { query: (sql: string, params?: readonly unknown[]) => Promise<unknown[]> };
+  const db = (library as unknown as { db: { read: Reads } }).db;
+  const read = db.read;
+  jest.spyOn(db, 'read', 'get').mockReturnValue({
+    ...read,
+    query: async (sql: string, params?: readonly unknown[]) => {
+      if (resolvingLink && /SELECT uuid FROM entries\s+WHERE uuid IN/.test(sql)) await moveCommitted;
+      return read.query(sql, params);
+    },
+  });
+  expect(await index(1)).toMatchObject({ moved: 1, added: 2, deleted: 0 });
+  const after = await entries(locationUuid);
+  expect(after.get('d/a')?.uuid).toBe(before.get('z/f')!.uuid);
+  expect(after.has('d/b')).toBe(true);
+  expect(after.get('d/b')?.uuid).not.toBe(before.get('z/f')!.uuid);
+  await expectStoreIsDisk(locationUuid);
+});

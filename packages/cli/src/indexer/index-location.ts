@@ -551,12 +551,11 @@ export class LocationIndexer {
     }
     if (written.length === 0 && batch.gone.length === 0 && fileIds.length === 0 && forgotten.length === 0) {
       this.writes.cancel();
-      this.moves.release(batch.compared);
       return;
     }
     let deleted = 0;
     let stale = new Set<Compared>();
-    const release = () => this.moves.release(batch.compared);
+    const release = () => this.moves.release(written);
     await this.writes.write(
       batch.size,
       async (tx) => {

@@ -115,6 +115,11 @@ export class MovedEntries {
    * flight: a renamed directory of a million files does not hold a million uuids.
    */
   private readonly claimed = new Set<string>();
+  /**
+   * Claims let go since the last `resolve` began: one that read the library before their commit
+   * still counts them (it would take the entry at its old path, gone from disk, a second time).
+   */
+  private readonly released = new Set<string>();
   /** Gone entries held back for a move, oldest first, by uuid; a claim takes its entry out. */
   private readonly held = new Map<string, GoneEntry>();
   private readonly enabled: boolean;
@@ -134,14 +139,18 @@ export class MovedEntries {
     this.enabled = hadEntries || others.length > 0;
   }
 
-  /** Claims still in flight (for tests: bounded by the batches being written). */
+  /** Claims still held (for tests: bounded by the batches being written). */
   get claimsInFlight(): number {
-    return this.claimed.size;
+    return this.claimed.size + this.released.size;
+  }
+
+  private isClaimed(uuid: string): boolean {
+    return this.claimed.has(uuid) || this.released.has(uuid);
   }
 
   /** A stored entry the walk did not find: held back; returns those to delete now. */
   gone(stored: StoredEntry): GoneEntry[] {
-    if (this.claimed.has(stored.uuid)) return [];
+    if (this.isClaimed(stored.uuid)) return [];
     const gone = { uuid: stored.uuid, relativePath: stored.relativePath };
     if (!this.enabled || stored.inode === 0) return [gone];
     this.held.set(gone.uuid, gone);
@@ -161,7 +170,7 @@ export class MovedEntries {
    * (the end of a run keeps a held entry whose path exists, index-locations.ts).
    */
   twin(stored: StoredEntry): GoneEntry[] {
-    return this.claimed.has(stored.uuid) ? [] : [{ uuid: stored.uuid, relativePath: stored.relativePath }];
+    return this.isClaimed(stored.uuid) ? [] : [{ uuid: stored.uuid, relativePath: stored.relativePath }];
   }
 
   /** The held entries that no move claimed: to delete at the end of the run, or to keep for a later one. */
@@ -172,11 +181,17 @@ export class MovedEntries {
   }
 
   /**
-   * The transaction that wrote `batch` committed, or the batch was not written: the library's
-   * reads now show its moves (or never will), so its claims are let go.
+   * The transaction that wrote `written` committed: the library's reads now show its moves (or,
+   * for those found stale, never will), so their claims are let go at the next `resolve`. A move
+   * that was not written (its file could not be read) keeps its claim for the run, so that its
+   * entry is not deleted at its old path.
    */
-  release(batch: readonly Compared[]): void {
-    for (const compared of batch) if (compared.movedFrom) this.claimed.delete(compared.movedFrom.uuid);
+  release(written: readonly Compared[]): void {
+    for (const compared of written) {
+      if (!compared.movedFrom) continue;
+      this.claimed.delete(compared.movedFrom.uuid);
+      this.released.add(compared.movedFrom.uuid);
+    }
   }
 
   /**
@@ -185,6 +200,8 @@ export class MovedEntries {
    * batches through the walk's directory objects) then name the right parent.
    */
   async resolve(batch: readonly Compared[]): Promise<void> {
+    // Every read below comes after the commits of what was released until now.
+    this.released.clear();
     if (!this.enabled) return;
     const fresh = batch.filter((c) => c.stored === undefined);
     if (fresh.length === 0) return;
@@ -206,7 +223,7 @@ export class MovedEntries {
     // same in every process that indexes this file here, so two at once store one entry.
     const againUuids = new Map<Compared, string>();
     for (const compared of fresh) {
-      if (derivedHeld.has(compared.fields.uuid) || this.claimed.has(compared.fields.uuid)) {
+      if (derivedHeld.has(compared.fields.uuid) || this.isClaimed(compared.fields.uuid)) {
         againUuids.set(compared, entryUuidAgainOf(this.locationUuid, compared.walked));
       }
     }
@@ -253,12 +270,12 @@ export class MovedEntries {
           compared.fields = { ...compared.fields, contentUuid: from.contentUuid };
           compared.hash = false;
         }
-      } else if (derivedHeld.has(compared.fields.uuid) || this.claimed.has(compared.fields.uuid)) {
+      } else if (derivedHeld.has(compared.fields.uuid) || this.isClaimed(compared.fields.uuid)) {
         const again = againUuids.get(compared);
         // Random where that one is taken too (a hard link of the file where it was indexed), or
         // the derived one was claimed by a move earlier in this batch.
         const uuid =
-          again !== undefined && !againHeld.has(again) && !this.claimed.has(again) ? again : randomUUID();
+          again !== undefined && !againHeld.has(again) && !this.isClaimed(again) ? again : randomUUID();
         compared.fields = { ...compared.fields, uuid };
       }
       if (compared.walked.directory) {
@@ -276,7 +293,7 @@ export class MovedEntries {
         stored.device === walked.device &&
         stored.kind === walked.kind &&
         (other !== undefined || stored.relativePath !== walked.relativePath) &&
-        !this.claimed.has(stored.uuid) &&
+        !this.isClaimed(stored.uuid) &&
         stored.modifiedAtMs === walked.modifiedAtMs &&
         stored.sizeBytes === walked.sizeBytes &&
         (stored.birthMs === 0 || walked.birthMs === 0 || stored.birthMs === walked.birthMs) &&
