@@ -38,9 +38,9 @@ const FILESYSTEM_MAGIC: ReadonlyMap<number, string> = new Map([
 export const UNSTABLE_INODE_FILESYSTEMS = new Set(['vfat', 'msdos', 'exfat', 'fuse.fusefat']);
 
 /**
- * Local file systems that keep mtimes to the nanosecond. Linux stamps them from its coarse clock
- * (one tick: 1 to 10 ms) and the indexer floors them to the millisecond, so two writes 20 ms apart
- * get different mtimes.
+ * Local file systems that keep mtimes to the nanosecond (NTFS to 100 ns). Linux stamps them from
+ * its coarse clock, which trails the time by up to one of its ticks (1 to 10 ms), and the indexer
+ * floors them to the millisecond: two writes 20 ms apart get different mtimes.
  */
 const FINE_TIMESTAMP_FILESYSTEMS = new Set([
   'ext2',
@@ -55,13 +55,15 @@ const FINE_TIMESTAMP_FILESYSTEMS = new Set([
   'overlay',
   'jfs',
   'nilfs2',
+  'ntfs3',
 ]);
 const FINE_TIMESTAMP_TICK_MS = 20;
 /**
- * Every other one: FAT keeps mtimes to 2 s, HFS+ to 1 s, and a network file system to whatever
- * its server keeps.
+ * Every other one: FAT keeps mtimes to 2 s, HFS+ to 1 s, a network file system what its server
+ * keeps; plus 10 ms, the coarse clock's lag, so that a read made after the tick is after any
+ * write the file system could still give the same mtime.
  */
-const COARSE_TIMESTAMP_TICK_MS = 2_000;
+const COARSE_TIMESTAMP_TICK_MS = 2_010;
 
 /**
  * How far apart two writes of a file on this file system must be for their mtimes to differ: a
