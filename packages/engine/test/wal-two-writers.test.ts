@@ -39,6 +39,11 @@ async function largestWal(walTruncateBytes: number): Promise<number> {
     }
   })();
   let largest = 0;
+  // Restarted by SQLite itself, the WAL file is cut back to the limit too.
+  const [{ journal_size_limit: sizeLimit }] = await bulk.db.writeTransaction((sql) =>
+    sql.query<{ journal_size_limit: number }>('PRAGMA journal_size_limit'),
+  );
+  expect(sizeLimit).toBe(walTruncateBytes);
   try {
     for (let round = 0; round < 40; round++) {
       await bulk.write(async (tx) => {

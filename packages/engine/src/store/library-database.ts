@@ -112,6 +112,13 @@ export class LibraryDatabase implements LibraryStore {
 
   static async open(file: string, options: LibraryDatabaseOptions = {}): Promise<LibraryDatabase> {
     const writerCacheKib = options.writerCacheKib ?? DEFAULT_WRITER_CACHE_KIB;
+    const walTruncateBytes = options.walTruncateBytes ?? WAL_TRUNCATE_BYTES;
+    if (!Number.isSafeInteger(walTruncateBytes) || walTruncateBytes < 0) {
+      throw new TidemarkError(
+        'INVALID_ARGUMENT',
+        `WAL truncate size must be a whole number of bytes, got ${walTruncateBytes}`,
+      );
+    }
     if (!Number.isSafeInteger(writerCacheKib) || writerCacheKib < 64) {
       throw new TidemarkError(
         'INVALID_ARGUMENT',
@@ -146,6 +153,9 @@ export class LibraryDatabase implements LibraryStore {
       // Applying a batch updates indexes keyed by random uuids; with SQLite's 2 MB default cache
       // every batch re-reads and re-spills the same pages. 16 MB keeps the hot index pages.
       await writer.query(`PRAGMA cache_size = -${writerCacheKib}`);
+      // A WAL that SQLite restarts by itself is cut back to this size: its file otherwise keeps
+      // the largest size it ever had, for as long as the library stays open.
+      await writer.query(`PRAGMA journal_size_limit = ${walTruncateBytes}`);
       await writer.runMigrations({ transaction: 'each' });
     } catch (error) {
       // A failed migration must not leave the file held open by this process.
@@ -162,7 +172,7 @@ export class LibraryDatabase implements LibraryStore {
       logging: false,
     });
     await reader.initialize();
-    return new LibraryDatabase(file, writer, reader, options.walTruncateBytes ?? WAL_TRUNCATE_BYTES);
+    return new LibraryDatabase(file, writer, reader, walTruncateBytes);
   }
 
   /** Runs `fn` in a write transaction: all of it commits, or none of it does. */
@@ -209,7 +219,12 @@ export class LibraryDatabase implements LibraryStore {
     } catch {
       return;
     }
-    if (bytes <= Math.max(this.walTruncateBytes, this.walTruncateRetryAbove)) return;
+    if (bytes <= this.walTruncateBytes) {
+      // SQLite restarted the WAL by itself since (and cut the file back: journal_size_limit).
+      this.walTruncateRetryAbove = 0;
+      return;
+    }
+    if (bytes <= this.walTruncateRetryAbove) return;
     this.walTruncateRetryAbove = bytes + this.walTruncateBytes * WAL_TRUNCATE_RETRY_PART;
     try {
       await runner.query(`PRAGMA busy_timeout = ${WAL_TRUNCATE_WAIT_MS}`);
