@@ -10,7 +10,11 @@ export const EXIT = {
   DIFFERENT: 1,
   /** Bad flags or arguments. */
   USAGE: 2,
-  /** The library directory is missing, or already exists for init. */
+  /**
+   * Something named on the command line does not exist (the library, a folder to index, a tag or
+   * collection, an indexed file, an invite or device id), or a name to create is taken (init's
+   * library, a tag or collection name).
+   */
   LIBRARY: 3,
   /** The peer could not be reached, went away or rate-limited us, or its address is not a Tidemark node. */
   UNAVAILABLE: 4,

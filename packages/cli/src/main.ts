@@ -56,8 +56,9 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     `
-Exit codes: 0 ok, 1 different/problem found, 2 usage, 3 library missing or exists,
-4 peer unavailable or not a Tidemark node, 5 denied, 6 data rejected, 70 internal error.`,
+Exit codes: 0 ok, 1 different/problem found, 2 usage, 3 not found (library, folder, tag...)
+or already exists, 4 peer unavailable or not a Tidemark node, 5 denied, 6 data rejected,
+70 internal error.`,
   );
   return program;
 }

@@ -75,6 +75,98 @@ describe('errors are one line with a documented exit code', () => {
   });
 });
 
+/*
+ * Exit 3 means one thing (README "Exit codes"): something named on the command line does not
+ * exist (the library, a folder to index, a tag, collection, invite or device), or a name to
+ * create is taken. Every command that takes --library says so of a missing library.
+ */
+describe('exit 3: something named on the command line does not exist, or is taken', () => {
+  test('every command on a missing library exits 3, says how to create one, and creates nothing', async () => {
+    const parent = tempDir();
+    const missing = path.join(parent, 'no-such-library');
+    const id = '00000000-0000-4000-8000-000000000000';
+    const peer = ['--peer', '127.0.0.1:9', '--insecure'];
+    // [command words, arguments after --library DIR]
+    const commands: [string[], string[]][] = [
+      [['status'], []],
+      [['doctor'], []],
+      [['doctor'], ['--json']],
+      [['generate'], ['--volumes', '1', '--locations', '1', '--entries', '1']],
+      [['index'], [os.tmpdir()]],
+      [['tag', 'add'], ['red']],
+      [['tag', 'rm'], ['red']],
+      [
+        ['tag', 'rename'],
+        ['red', 'blue'],
+      ],
+      [['tag', 'list'], []],
+      [
+        ['tag', 'assign'],
+        ['red', '/etc/hostname'],
+      ],
+      [
+        ['tag', 'unassign'],
+        ['red', '/etc/hostname'],
+      ],
+      [['collection', 'add'], ['trip']],
+      [['collection', 'rm'], ['trip']],
+      [['collection', 'list'], []],
+      [['invite'], ['--address', '127.0.0.1:7400']],
+      [['invite', 'list'], []],
+      [['invite', 'revoke'], [id]],
+      [['peer', 'list'], []],
+      [['peer', 'remove'], [id]],
+      [['node'], ['--listen', '127.0.0.1:0', '--insecure']],
+      [['sync'], peer],
+      [['verify'], peer],
+      [['repair'], peer],
+    ];
+    for (const [words, rest] of commands) {
+      const args = [...words, '--library', missing, ...rest];
+      const result = await runCli(args);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({
+        args,
+        code: 3,
+        stderr: `tidemark: no library at ${path.join(missing, 'library.db')}; create one with \`tidemark init\`\n`,
+      });
+    }
+    expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  test('a missing folder, tag, collection, invite or device exits 3; so does a name that is taken', async () => {
+    const dir = tempDir();
+    await runCli(['init', '--library', dir]);
+    for (const args of [
+      ['tag', 'add', 'red'],
+      ['collection', 'add', 'trip'],
+    ]) {
+      expect((await runCli([...args, '--library', dir])).code).toBe(0);
+    }
+    const id = '00000000-0000-4000-8000-000000000000';
+    const cases: [string[], string][] = [
+      [['index', '--library', dir, path.join(dir, 'no-such-folder')], 'cannot index'],
+      [['tag', 'rm', '--library', dir, 'nosuch'], 'no tag named "nosuch"'],
+      [['tag', 'rename', '--library', dir, 'nosuch', 'other'], 'no tag named "nosuch"'],
+      [['tag', 'assign', '--library', dir, 'nosuch', '/etc/hostname'], 'no tag named "nosuch"'],
+      [['collection', 'rm', '--library', dir, 'nosuch'], 'no collection named "nosuch"'],
+      [['invite', 'revoke', '--library', dir, id], `no invite ${id}`],
+      [['peer', 'remove', '--library', dir, id], `device ${id} is not a current member`],
+      [['tag', 'add', '--library', dir, 'red'], 'a tag named "red" already exists'],
+      [['collection', 'add', '--library', dir, 'trip'], 'a collection named "trip" already exists'],
+      [['init', '--library', dir], 'already exists'],
+    ];
+    for (const [args, mentions] of cases) {
+      const result = await runCli(args);
+      expect({ args, code: result.code, stderr: result.stderr }).toEqual({
+        args,
+        code: 3,
+        stderr: expect.stringMatching(/^tidemark: [^\n]*\n$/),
+      });
+      expect(result.stderr).toContain(mentions);
+    }
+  });
+});
+
 describe('help and completion', () => {
   test('output into a pipe that closes early (`tidemark --help | head -0`) ends quietly with 0', async () => {
     const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });

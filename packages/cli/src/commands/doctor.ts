@@ -4,6 +4,7 @@ import {
   inspectLibraryFile,
   Library,
   RESOURCE_NAMES,
+  TidemarkError,
 } from '@tidemark/engine';
 import { Command } from 'commander';
 import * as fs from 'node:fs';
@@ -21,7 +22,9 @@ export interface Finding {
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check a library and explain in plain words what it finds; exit 1 on a problem')
+    .description(
+      'check a library and explain in plain words what it finds; exit 1 on a problem, 3 when DIR holds no library',
+    )
     .requiredOption('--library <dir>', 'library directory')
     .option('--json', 'print the findings as JSON')
     .addHelpText(
@@ -54,14 +57,9 @@ Example:
 
 export async function diagnose(file: string): Promise<Finding[]> {
   const dir = path.dirname(file);
+  // Like every other command: a missing library is exit 3 ("not there"), not a problem found in one (1).
   if (!libraryExistsIn(dir)) {
-    return [
-      {
-        severity: 'problem',
-        check: 'library',
-        message: `no library at ${file}; create one with tidemark init`,
-      },
-    ];
+    throw new TidemarkError('NOT_FOUND', `no library at ${file}; create one with \`tidemark init\``);
   }
   if (isHubLibrary(dir)) {
     const library = await Library.open(file);
