@@ -1,4 +1,4 @@
-import { isUuid, Library, TidemarkError } from '@tidemark/engine';
+import { isTidemarkError, isUuid, Library, TidemarkError } from '@tidemark/engine';
 import {
   createDeviceCredentials,
   DEVICE_CERT_FILE,
@@ -8,7 +8,7 @@ import {
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { databaseLocator, libraryExistsIn, libraryFile } from './options';
+import { databaseLocator, libraryExistsIn, libraryFile, redactedUrl } from './options';
 
 export interface DeviceLibraryOptions {
   readonly libraryId?: string;
@@ -50,6 +50,16 @@ export async function createDeviceLibrary(
   }).catch((error: unknown) => {
     // A database that refused (unreachable, already holds a library) leaves no half-made device.
     for (const name of [DEVICE_KEY_FILE, DEVICE_CERT_FILE]) fs.rmSync(path.join(dir, name), { force: true });
+    if (options.databaseUrl !== undefined && isTidemarkError(error) && error.code === 'ALREADY_EXISTS') {
+      // The engine's words name its API; say what to do on the command line.
+      const schema = new URL(options.databaseUrl).searchParams.get('schema') ?? 'public';
+      throw new TidemarkError(
+        'ALREADY_EXISTS',
+        `schema "${schema}" of ${redactedUrl(options.databaseUrl)} already holds a library: name another with ` +
+          '?schema=NAME in the URL (a join that failed leaves the tables it made there: drop them if nothing uses them)',
+        { cause: error },
+      );
+    }
     throw error;
   });
   return { library, credentials };

@@ -70,8 +70,8 @@ which stays in the shell's history and is visible to other users in \`ps\`.
 
 A join that fails or is interrupted removes what it made in DIR (the database, the device key and
 certificate, DIR itself when it made it), so the next join starts afresh; a library that was in
-DIR before is never touched. (A hub's tables in PostgreSQL stay: drop its schema before joining
-into the same one again.)
+DIR before is never touched. (A hub's tables in PostgreSQL stay: join into another schema with
+?schema=NAME, or drop them.)
 
 Examples:
   $ tidemark join --library ~/tidemark/desktop --invite-file invite.txt
