@@ -1,11 +1,10 @@
 import { Library, TidemarkError } from '@tidemark/engine';
-import { decodeInvite, DeviceCredentials, Invite, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
+import { decodeInvite, DeviceCredentials, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createDeviceLibrary } from '../device-library';
 import { readInviteText } from '../invite-input';
-import { recordLibraryDirectory } from '../library-directory-undo';
 import { databaseUrl, libraryExistsIn, libraryFile, libraryLabel } from '../options';
 import { printJson } from '../output';
 
@@ -68,10 +67,9 @@ so nobody in between can take its place.
 The invite holds a secret: pass it on standard input or in a file rather than as an argument,
 which stays in the shell's history and is visible to other users in \`ps\`.
 
-A join that fails or is interrupted removes what it made in DIR (the database, the device key and
-certificate, DIR itself when it made it), so the next join starts afresh; a library that was in
-DIR before is never touched. (A hub's tables in PostgreSQL stay: join into another schema with
-?schema=NAME, or drop them.)
+A join that fails leaves in DIR what it had made (the database, the device key and certificate):
+a join refused for its invite can be tried again into DIR with a new one. (Into PostgreSQL, a
+failed hub join leaves its tables in the schema: join into another with ?schema=NAME, or drop them.)
 
 Examples:
   $ tidemark join --library ~/tidemark/desktop --invite-file invite.txt
@@ -85,59 +83,41 @@ Examples:
       ) => {
         const invite = decodeInvite(await readInviteText(argument, options.inviteFile));
         const deviceName = options.name ?? os.hostname();
-        // A join that fails leaves DIR as it found it, so that the next join starts afresh
-        // instead of finding a half-made library (or a key it would refuse to overwrite).
-        const undo = recordLibraryDirectory(options.library);
-        const undoAndExit = (signal: NodeJS.Signals) => {
-          undo();
-          process.exit(128 + os.constants.signals[signal]);
-        };
-        process.once('SIGINT', undoAndExit).once('SIGTERM', undoAndExit);
+        const { library, credentials, created } = await openOrCreate(
+          options.library,
+          invite.libraryId,
+          deviceName,
+          options.database,
+        );
         try {
-          await join(options, invite, deviceName);
-        } catch (error) {
-          undo();
-          throw error;
+          const { inviter, members, rootDeviceId } = await joinLibrary(
+            library,
+            invite,
+            credentials,
+            deviceName,
+          );
+          const { libraryId, deviceId } = library.identity;
+          if (options.json) {
+            printJson({
+              libraryId,
+              deviceId,
+              created,
+              inviter: inviter.deviceId,
+              rootDeviceId,
+              address: invite.address,
+              members: members.length,
+            });
+          } else {
+            process.stdout.write(
+              `${created ? 'created' : 'opened'} ${libraryLabel(options.library)} as device ${deviceId}\n` +
+                `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
+                (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
+                `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
+            );
+          }
         } finally {
-          process.off('SIGINT', undoAndExit).off('SIGTERM', undoAndExit);
+          await library.close();
         }
       },
     );
-}
-
-async function join(
-  options: { library: string; database?: string; json?: boolean },
-  invite: Invite,
-  deviceName: string,
-): Promise<void> {
-  const { library, credentials, created } = await openOrCreate(
-    options.library,
-    invite.libraryId,
-    deviceName,
-    options.database,
-  );
-  try {
-    const { inviter, members, rootDeviceId } = await joinLibrary(library, invite, credentials, deviceName);
-    const { libraryId, deviceId } = library.identity;
-    if (options.json) {
-      printJson({
-        libraryId,
-        deviceId,
-        created,
-        inviter: inviter.deviceId,
-        rootDeviceId,
-        address: invite.address,
-        members: members.length,
-      });
-    } else {
-      process.stdout.write(
-        `${created ? 'created' : 'opened'} ${libraryLabel(options.library)} as device ${deviceId}\n` +
-          `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
-          (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
-          `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
-      );
-    }
-  } finally {
-    await library.close();
-  }
 }
