@@ -8,7 +8,7 @@ export const EXIT = {
   OK: 0,
   /** verify found differences; doctor found a problem. */
   DIFFERENT: 1,
-  /** Bad flags or arguments. */
+  /** Bad flags or arguments, or a request this device refuses as it stands (removing itself). */
   USAGE: 2,
   /**
    * Something named on the command line does not exist (the library, a folder to index, a tag or

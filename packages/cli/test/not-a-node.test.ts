@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
@@ -48,8 +47,6 @@ test('a command dialing an HTTP server that is not a Tidemark node exits 4 and s
         ),
       });
     }
-    // The failed join left nothing behind.
-    expect(fs.readdirSync(joinDir)).toEqual([]);
 
     // An HTTP/2 server that is not gRPC: grpc-js makes a 403 into PERMISSION_DENIED ("denied").
     const forbidding = http2.createServer((_request, response) => {
@@ -70,5 +67,38 @@ test('a command dialing an HTTP server that is not a Tidemark node exits 4 and s
   } finally {
     await nodeA.stop();
     server.close();
+  }
+});
+
+test('a tidemark node started with --insecure, dialed over TLS: exit 4, and the line says to dial it with --insecure', async () => {
+  const [dirA, dirB] = [tempDir(), tempDir()];
+  await runCliJson(['init', '--library', dirA]);
+  const port = await freePort();
+  const paired = new NodeProcess(dirA, port);
+  await paired.start(false);
+  try {
+    const { invite } = await runCliJson<{ invite: string }>([
+      'invite',
+      '--library',
+      dirA,
+      '--address',
+      paired.address,
+    ]);
+    await runCliJson(['join', '--library', dirB], invite);
+  } finally {
+    await paired.stop();
+  }
+  const insecure = new NodeProcess(dirA, port);
+  await insecure.start(true);
+  try {
+    const result = await runCli(['sync', '--library', dirB, '--peer', insecure.address]);
+    expect({ code: result.code, stderr: result.stderr }).toEqual({
+      code: 4,
+      stderr: expect.stringMatching(
+        /^tidemark: peer \S+ does not answer as a Tidemark node over TLS \([^)]+\): check the address and port; a `tidemark node --insecure` is dialed with --insecure\n$/,
+      ),
+    });
+  } finally {
+    await insecure.stop();
   }
 });

@@ -76,6 +76,8 @@ function codeForStatus(code: grpc.status): TidemarkErrorCode {
  * UNIMPLEMENTED, or to PERMISSION_DENIED for a 403).
  */
 const NOT_GRPC = /wrong version number|packet length too long|Protocol error|Received HTTP status code \d+/i;
+/** Of those, what OpenSSL says when a plaintext server (a `tidemark node --insecure`, too) answers TLS. */
+const PLAINTEXT_ANSWER = /wrong version number|packet length too long/i;
 
 /** Why `message` says the address is not a Tidemark node, or undefined when it does not. */
 export function notTidemarkNodeReason(message: string): string | undefined {
@@ -91,7 +93,9 @@ export function fromGrpcError(error: unknown, peer: string): TidemarkError {
       // Checked before the status: that was made up by grpc-js from an HTTP status, not sent by a node.
       return new TidemarkError(
         'UNAVAILABLE',
-        `peer ${peer} does not answer as a Tidemark node (${notNode}): check the address and port`,
+        PLAINTEXT_ANSWER.test(notNode)
+          ? `peer ${peer} does not answer as a Tidemark node over TLS (${notNode}): check the address and port; a \`tidemark node --insecure\` is dialed with --insecure`
+          : `peer ${peer} does not answer as a Tidemark node (${notNode}): check the address and port`,
         { cause: error },
       );
     }

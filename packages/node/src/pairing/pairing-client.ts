@@ -74,7 +74,7 @@ function fetchPinnedCertificate(
           'UNAVAILABLE',
           notNode === undefined
             ? `cannot reach the inviter at ${address}: ${message}; is \`tidemark node\` running there (without --insecure)?`
-            : `the inviter's address ${address} does not answer as a Tidemark node (TLS: ${notNode}): check the address in the invite`,
+            : `the inviter's address ${address} does not answer as a Tidemark node over TLS (${notNode}): check the address in the invite, and that \`tidemark node\` runs there without --insecure`,
         ),
       );
     });

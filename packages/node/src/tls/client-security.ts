@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { TidemarkError } from '@tidemark/engine';
+import { isGrpcError, notTidemarkNodeReason } from '../grpc/grpc-status';
 import { DeviceCredentials } from './device-credentials';
 import { pinnedChannel, TrustedCertificate } from './client-credentials';
 import { deviceIdOf } from './device-id';
@@ -71,7 +72,9 @@ export function securedChannel(tls: ClientTls | undefined): SecuredChannel {
   };
 }
 
-const TLS_TROUBLE = /certificate|self[- ]signed|ssl|tls|handshake|not a member/i;
+/** What grpc-js and OpenSSL say of a TLS handshake that failed (not of a host named "ssl-box"). */
+const TLS_TROUBLE =
+  /certificate|self[- ]signed|SSL routines|sslv3 alert|tlsv1[0-9.]* alert|TLS connection|handshake|not a member/i;
 
 /**
  * grpc-js reports a refused server certificate as UNAVAILABLE ("No connection established ...
@@ -79,7 +82,11 @@ const TLS_TROUBLE = /certificate|self[- ]signed|ssl|tls|handshake|not a member/i
  * what it is: the server is not a member this device trusts.
  */
 export function explainTlsFailure(error: TidemarkError, channel: SecuredChannel): TidemarkError {
-  if (!channel.secure || error.code !== 'UNAVAILABLE' || !TLS_TROUBLE.test(error.message)) return error;
+  if (!channel.secure || error.code !== 'UNAVAILABLE') return error;
+  // What grpc-js said, not the message: that names the peer, whose host name may hold "ssl" or
+  // "tls" (ssl-box.example), and says itself when the address is not a Tidemark node at all.
+  const details = (isGrpcError(error.cause) ? error.cause.details : error.message).replace(/target \S+/g, '');
+  if (!TLS_TROUBLE.test(details) || notTidemarkNodeReason(details) !== undefined) return error;
   const why =
     channel.trustedCount === 0
       ? 'this library has no paired members to trust yet: pair with `tidemark invite` and `tidemark join`'
