@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import {
   freePort,
   initDevicesOfOneLibrary,
+  joinThrough,
   NodeProcess,
   removeTempDirs,
   runCli,
@@ -109,14 +110,7 @@ test('a device restored from a backup gets its own rows back from a peer only wi
   await nodeA.start(false); // mutual TLS
   const nodeB = new NodeProcess(dirB, await freePort());
   try {
-    const { invite } = await runCliJson<{ invite: string }>([
-      'invite',
-      '--library',
-      dirA,
-      '--address',
-      nodeA.address,
-    ]);
-    const { deviceId: b } = await runCliJson<{ deviceId: string }>(['join', '--library', dirB, invite]);
+    const { deviceId: b } = await joinThrough(dirA, nodeA, dirB);
     expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
 
     // The backup, taken with no process holding the library open.

@@ -166,6 +166,25 @@ export async function waitFor(
  * others with --library-id: the insecure multi-device flow). Returns the directories and the
  * first device's ids.
  */
+/**
+ * Pairs a new device at `joinerDir` with the library at `inviterDir` through `inviter`, its running
+ * node (mutual TLS): an invite, then `tidemark join` with it on standard input.
+ */
+export async function joinThrough(
+  inviterDir: string,
+  inviter: NodeProcess,
+  joinerDir: string,
+): Promise<{ deviceId: string }> {
+  const { invite } = await runCliJson<{ invite: string }>([
+    'invite',
+    '--library',
+    inviterDir,
+    '--address',
+    inviter.address,
+  ]);
+  return runCliJson<{ deviceId: string }>(['join', '--library', joinerDir], invite);
+}
+
 export async function initDevicesOfOneLibrary(
   count: number,
 ): Promise<{ dirs: string[]; libraryId: string; deviceId: string }> {

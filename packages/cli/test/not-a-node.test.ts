@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+import { freePort, joinThrough, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -25,7 +25,7 @@ test('a command dialing an HTTP server that is not a Tidemark node exits 4 and s
   try {
     const issue = (at: string) =>
       runCliJson<{ invite: string }>(['invite', '--library', dirA, '--address', at]);
-    await runCliJson(['join', '--library', dirB], (await issue(nodeA.address)).invite);
+    await joinThrough(dirA, nodeA, dirB);
 
     const joinDir = tempDir();
     const commands: [string, string[]][] = [
@@ -77,14 +77,7 @@ test('a tidemark node started with --insecure, dialed over TLS: exit 4, and the 
   const paired = new NodeProcess(dirA, port);
   await paired.start(false);
   try {
-    const { invite } = await runCliJson<{ invite: string }>([
-      'invite',
-      '--library',
-      dirA,
-      '--address',
-      paired.address,
-    ]);
-    await runCliJson(['join', '--library', dirB], invite);
+    await joinThrough(dirA, paired, dirB);
   } finally {
     await paired.stop();
   }

@@ -5,7 +5,7 @@
  * still open.
  */
 import * as net from 'node:net';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+import { freePort, joinThrough, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -16,14 +16,7 @@ test('sync and verify against a peer that never answers exit 4 after the handsha
   const nodeA = new NodeProcess(dirA, await freePort());
   await nodeA.start(false);
   try {
-    const { invite } = await runCliJson<{ invite: string }>([
-      'invite',
-      '--library',
-      dirA,
-      '--address',
-      nodeA.address,
-    ]);
-    await runCliJson(['join', '--library', dirB, invite]);
+    await joinThrough(dirA, nodeA, dirB);
   } finally {
     await nodeA.stop();
   }
