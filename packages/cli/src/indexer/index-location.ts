@@ -1,6 +1,7 @@
 import {
   contentUuidOf,
   EntryFileId,
+  EntryPlace,
   entryUuidOf,
   forgetEntryFileIds,
   Library,
@@ -10,7 +11,6 @@ import {
   readLocationsOfDevice,
   recordEntryFileIds,
   TidemarkError,
-  WriteTransaction,
 } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
@@ -559,14 +559,18 @@ export class LocationIndexer {
     await this.writes.write(
       batch.size,
       async (tx) => {
-        stale = await this.staleOf(tx, written);
+        // Where each entry this batch updates, moves or deletes is stored now, read once.
+        const places = await readEntryPlaces(tx, [
+          ...written.flatMap((compared) => {
+            const was = compared.stored ?? compared.movedFrom;
+            return was ? [was.uuid] : [];
+          }),
+          ...batch.gone.map((gone) => gone.uuid),
+        ]);
+        stale = this.staleOf(places, written);
         // Only what is still stored where this run found it: since it was read, another run (of
         // another location a file moved into, or another process indexing this location) may have
         // claimed an entry as moved, and deleting it now would lose it.
-        const places = await readEntryPlaces(
-          tx,
-          batch.gone.map((gone) => gone.uuid),
-        );
         const gone = batch.gone
           .filter((entry) => {
             const place = places.get(entry.uuid);
@@ -616,16 +620,11 @@ export class LocationIndexer {
    * (its directory was removed) or moved it. Writing such an entry would put it back as this run
    * saw it, under a parent that may be gone; the next run finds whatever is on disk then.
    */
-  private async staleOf(tx: WriteTransaction, written: readonly Compared[]): Promise<Set<Compared>> {
-    const known = written.filter((compared) => compared.stored ?? compared.movedFrom);
-    if (known.length === 0) return new Set();
-    const places = await readEntryPlaces(
-      tx,
-      known.map((compared) => (compared.stored ?? compared.movedFrom)!.uuid),
-    );
+  private staleOf(places: ReadonlyMap<string, EntryPlace>, written: readonly Compared[]): Set<Compared> {
     return new Set(
-      known.filter((compared) => {
-        const was = (compared.stored ?? compared.movedFrom)!;
+      written.filter((compared) => {
+        const was = compared.stored ?? compared.movedFrom;
+        if (!was) return false;
         const place = places.get(was.uuid);
         const location = compared.stored
           ? this.summary.locationUuid
