@@ -30,6 +30,19 @@ describe('errors are one line with a documented exit code', () => {
     expectOneLineError(await runCli(['init', '--library', dir]), 3, 'already exists');
   });
 
+  // Two inits or joins into one new DIR at once: both pass the existence checks, and the loser's
+  // exclusive create meets the winner's file (a dangling symlink stands for it here). It exited
+  // 70 with a raw EEXIST.
+  test.each(['device-key.pem', 'library.db'])(
+    "init whose %s appears after the check exits 3 and leaves only the other process's file",
+    async (name) => {
+      const dir = tempDir();
+      fs.symlinkSync(path.join(dir, 'elsewhere'), path.join(dir, name));
+      expectOneLineError(await runCli(['init', '--library', dir]), 3, 'already exists');
+      expect(fs.readdirSync(dir)).toEqual([name]);
+    },
+  );
+
   test('a malformed --peer exits 2 and shows the expected form', async () => {
     const dir = tempDir();
     await runCli(['init', '--library', dir]);

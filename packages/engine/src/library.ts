@@ -317,7 +317,17 @@ export class Library {
     if (options.databaseUrl !== undefined) return Library.createHub(file, options.databaseUrl, options);
     // SQLite gives the -wal and -shm files the mode of the database file: 0600 makes all three
     // private. An empty file is an empty database to SQLite.
-    fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
+    try {
+      fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      // Made since the check above (another process creating this library at the same moment).
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new TidemarkError('ALREADY_EXISTS', `${file} already exists; open it instead of creating it`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
     fs.chmodSync(file, 0o600);
     const db = await LibraryDatabase.open(file, {
       writerCacheKib: options.writerCacheKib,

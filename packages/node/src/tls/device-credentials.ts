@@ -24,7 +24,19 @@ export function createDeviceCredentials(dir: string, commonName = 'tidemark devi
   }
   createPrivateDirectory(dir);
   const { keyPem, certificatePem } = createSelfSignedCertificate(commonName);
-  fs.writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Made since the check above: another init or join into DIR at the same moment won the race.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new TidemarkError(
+        'ALREADY_EXISTS',
+        `${keyFile} already exists (another init or join into ${dir} at the same time?); a device keeps its key for life`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
   // The umask may have widened the mode given to open(); make it exact.
   fs.chmodSync(keyFile, 0o600);
   fs.writeFileSync(path.join(dir, DEVICE_CERT_FILE), certificatePem, { mode: 0o644 });
