@@ -289,9 +289,9 @@ test("a move's commit that lands while the next batch is being resolved does not
   let letGo!: () => void;
   const moveCommitted = new Promise<void>((done) => (letGo = done));
   const release = MovedEntries.prototype.release;
-  jest.spyOn(MovedEntries.prototype, 'release').mockImplementation(function (this: MovedEntries, written) {
-    release.call(this, written);
-    if (written.some((compared) => compared.movedFrom)) letGo();
+  jest.spyOn(MovedEntries.prototype, 'release').mockImplementation(function (this: MovedEntries, claims) {
+    release.call(this, claims);
+    if (claims.length > 0) letGo();
   });
   let resolvingLink = false;
   const resolve = MovedEntries.prototype.resolve;

@@ -106,13 +106,17 @@ export class GroupedWrites {
   private begin(): void {
     /** The batch of a one-batch transaction: settled at the commit, as every batch was. */
     const last: Queued[] = [];
-    /** Every batch the transaction applied. */
-    const applied: Queued[] = [];
-    this.transaction = this.transact(last, applied).then(
+    /**
+     * The onCommit of every batch the transaction applied: only those, since holding the batches
+     * themselves until the commit kept a grouped transaction's batches alive (+20 MB peak RSS at
+     * 200,000 files, a first index).
+     */
+    const onCommits: (() => void)[] = [];
+    this.transaction = this.transact(last, onCommits).then(
       () => {
         this.committed++;
         this.transaction = undefined;
-        for (const item of applied) item.onCommit?.();
+        for (const onCommit of onCommits) onCommit();
         for (const item of last) item.resolve();
         if (this.queue.length > 0) this.begin();
       },
@@ -131,7 +135,7 @@ export class GroupedWrites {
     return since !== undefined && (await this.library.headSeq()) === since;
   }
 
-  private async transact(last: Queued[], applied: Queued[]): Promise<void> {
+  private async transact(last: Queued[], onCommits: (() => void)[]): Promise<void> {
     const limit = (await this.alone()) ? this.limits.rows : 0;
     if (limit < this.limits.rows) this.contended++;
     const started = performance.now();
@@ -146,7 +150,7 @@ export class GroupedWrites {
           item.reject(error);
           throw error;
         }
-        applied.push(item);
+        if (item.onCommit) onCommits.push(item.onCommit);
         if (limit === 0) {
           last.push(item);
           return;

@@ -555,7 +555,7 @@ export class LocationIndexer {
     }
     let deleted = 0;
     let stale = new Set<Compared>();
-    const release = () => this.moves.release(written);
+    const release = this.releaseAtCommit(this.moves.claimsOf(written));
     await this.writes.write(
       batch.size,
       async (tx) => {
@@ -612,6 +612,15 @@ export class LocationIndexer {
       else if (movedFrom) this.summary.moved++;
       else this.summary.added++;
     }
+  }
+
+  /**
+   * What a batch's commit calls: its moves' claims let go. Made here, over the claimed uuids only:
+   * a closure made in writeBatch would share the context of its transaction callback, which holds
+   * the whole batch, and GroupedWrites keeps it until a grouped transaction commits.
+   */
+  private releaseAtCommit(claims: readonly string[]): (() => void) | undefined {
+    return claims.length > 0 ? () => this.moves.release(claims) : undefined;
   }
 
   /**

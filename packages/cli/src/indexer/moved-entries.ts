@@ -180,17 +180,21 @@ export class MovedEntries {
     return gone;
   }
 
+  /** The entries the moves among `written` claimed: what `release` takes once they are committed. */
+  claimsOf(written: readonly Compared[]): string[] {
+    return written.flatMap((compared) => (compared.movedFrom ? [compared.movedFrom.uuid] : []));
+  }
+
   /**
-   * The transaction that wrote `written` committed: the library's reads now show its moves (or,
-   * for those found stale, never will), so their claims are let go at the next `resolve`. A move
-   * that was not written (its file could not be read) keeps its claim for the run, so that its
-   * entry is not deleted at its old path.
+   * The transaction that wrote the moves that claimed `uuids` committed: the library's reads now
+   * show them (or, for those found stale, never will), so their claims are let go at the next
+   * `resolve`. A move that was not written (its file could not be read) keeps its claim for the
+   * run, so that its entry is not deleted at its old path.
    */
-  release(written: readonly Compared[]): void {
-    for (const compared of written) {
-      if (!compared.movedFrom) continue;
-      this.claimed.delete(compared.movedFrom.uuid);
-      this.released.add(compared.movedFrom.uuid);
+  release(uuids: readonly string[]): void {
+    for (const uuid of uuids) {
+      this.claimed.delete(uuid);
+      this.released.add(uuid);
     }
   }
 
