@@ -182,10 +182,14 @@ async function measureTree(
   const init = spawnSync(process.execPath, [options.tidemarkBin, 'init', '--library', library]);
   if (init.status !== 0) throw new Error(`tidemark init failed: ${String(init.stderr)}`);
   log(`${label}: floors (find -printf; sha256sum of files <= 1 MiB)`);
-  // Warm the page cache first, so neither the floor nor the indexer pays for cold reads alone.
+  // Warm the page cache first, so neither the floor nor the indexer pays for cold reads alone:
+  // the listings and inodes, and the files' bytes too. Hashed once, a 1M-file tree whose pages had
+  // been evicted by the runs before gave a hash floor of 38 s against 9-13 s warm, and so a first
+  // index of 2.3x the floor instead of 5.5x.
   floorWalkStat(root);
   const walkStat = floorWalkStat(root);
-  const hash = floorHash(root);
+  const [once, again] = [floorHash(root), floorHash(root)];
+  const hash = again.wallSeconds <= once.wallSeconds ? again : once;
   log(`${label}: first index`);
   const first = await indexOnce(options.tidemarkBin, library, root, workDir);
   log(`${label}: re-index, nothing changed`);
