@@ -22,6 +22,7 @@ export {
 } from './hlc';
 export {
   createPrivateDirectory,
+  createPrivateFile,
   DATABASE_LOCATOR_FILE,
   databaseLocatorOf,
   Library,

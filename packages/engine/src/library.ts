@@ -154,6 +154,25 @@ export function createPrivateDirectory(dir: string): void {
   // The umask may have narrowed the mode further, never widened it; make it exact.
   fs.chmodSync(dir, 0o700);
 }
+
+/**
+ * Creates `file` readable by its owner only (0600), exclusively: a file already there, made by
+ * another process since the caller checked (two `init`s or `join`s into one new directory), is
+ * ALREADY_EXISTS with `alreadyExists` as its message, and left as it is.
+ */
+export function createPrivateFile(file: string, contents: string, alreadyExists: string): void {
+  try {
+    fs.writeFileSync(file, contents, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new TidemarkError('ALREADY_EXISTS', alreadyExists, { cause: error });
+    }
+    throw error;
+  }
+  // The umask may have widened the mode given to open(); make it exact.
+  fs.chmodSync(file, 0o600);
+}
+
 /** How often, at most, commits move the history mark beside the database. */
 const HISTORY_MARK_INTERVAL_MS = 1_000;
 
@@ -317,18 +336,7 @@ export class Library {
     if (options.databaseUrl !== undefined) return Library.createHub(file, options.databaseUrl, options);
     // SQLite gives the -wal and -shm files the mode of the database file: 0600 makes all three
     // private. An empty file is an empty database to SQLite.
-    try {
-      fs.writeFileSync(file, '', { mode: 0o600, flag: 'wx' });
-    } catch (error) {
-      // Made since the check above (another process creating this library at the same moment).
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new TidemarkError('ALREADY_EXISTS', `${file} already exists; open it instead of creating it`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    fs.chmodSync(file, 0o600);
+    createPrivateFile(file, '', `${file} already exists; open it instead of creating it`);
     const db = await LibraryDatabase.open(file, {
       writerCacheKib: options.writerCacheKib,
       walTruncateBytes: options.walTruncateBytes,

@@ -1,6 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createPrivateDirectory, createSelfSignedCertificate, TidemarkError } from '@tidemark/engine';
+import {
+  createPrivateDirectory,
+  createPrivateFile,
+  createSelfSignedCertificate,
+  TidemarkError,
+} from '@tidemark/engine';
 import { CertificateIdentity, identityOf } from './device-id';
 
 /** File names inside the library directory. The key never leaves this device. */
@@ -24,21 +29,11 @@ export function createDeviceCredentials(dir: string, commonName = 'tidemark devi
   }
   createPrivateDirectory(dir);
   const { keyPem, certificatePem } = createSelfSignedCertificate(commonName);
-  try {
-    fs.writeFileSync(keyFile, keyPem, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    // Made since the check above: another init or join into DIR at the same moment won the race.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new TidemarkError(
-        'ALREADY_EXISTS',
-        `${keyFile} already exists (another init or join into ${dir} at the same time?); a device keeps its key for life`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-  // The umask may have widened the mode given to open(); make it exact.
-  fs.chmodSync(keyFile, 0o600);
+  createPrivateFile(
+    keyFile,
+    keyPem,
+    `${keyFile} already exists (another init or join into ${dir} at the same time?); a device keeps its key for life`,
+  );
   fs.writeFileSync(path.join(dir, DEVICE_CERT_FILE), certificatePem, { mode: 0o644 });
   return { keyPem, certificate: identityOf(certificatePem) };
 }
