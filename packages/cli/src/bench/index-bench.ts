@@ -161,6 +161,22 @@ async function indexOnce(bin: string, library: string, tree: string, workDir: st
   return runTidemark(bin, ['index', '--library', library, tree, '--json'], workDir);
 }
 
+/**
+ * Refuses a run of the generated tree whose summary shows it did other work than its figure
+ * stands for: a "re-index, nothing changed" that hashed files again, or a "1,000 changed" run
+ * that found none, would still give a time and a ratio, and a wrong one.
+ */
+export function checkRun(
+  what: string,
+  run: Pick<IndexRun, 'summary'>,
+  expected: { readonly [field: string]: number },
+): void {
+  const wrong = Object.entries(expected).filter(([field, value]) => run.summary[field] !== value);
+  if (wrong.length === 0) return;
+  const found = wrong.map(([field, value]) => `${field} ${String(run.summary[field])} (expected ${value})`);
+  throw new Error(`${what}: ${found.join(', ')}; its figure would not measure what it is named for`);
+}
+
 /** Rewrites `count` files spread over the tree with new content (so new sizes or bytes, new mtimes). */
 function changeFiles(tree: GeneratedTree, count: number): number {
   const salt = ` changed ${Date.now()}`;
@@ -192,13 +208,28 @@ async function measureTree(
   const hash = again.wallSeconds <= once.wallSeconds ? again : once;
   log(`${label}: first index`);
   const first = await indexOnce(options.tidemarkBin, library, root, workDir);
+  const objects = walkStat.objects;
+  // Only the generated tree is known object by object; a real one may hold unreadable files.
+  if (generated) {
+    const files = generated.files;
+    checkRun(`${label}: first index`, first, { added: objects, hashed: files, unreadable: 0 });
+  }
   log(`${label}: re-index, nothing changed`);
   const unchanged = await indexOnce(options.tidemarkBin, library, root, workDir);
+  if (generated) {
+    checkRun(`${label}: re-index, nothing changed`, unchanged, { unchanged: objects, hashed: 0, deleted: 0 });
+  }
   let changed: (IndexRun & { files: number }) | undefined;
   if (generated && options.changes > 0) {
     const files = changeFiles(generated, Math.min(options.changes, generated.files));
     log(`${label}: re-index after ${files} files changed`);
     changed = { ...(await indexOnce(options.tidemarkBin, library, root, workDir)), files };
+    checkRun(`${label}: re-index after ${files} files changed`, changed, {
+      updated: files,
+      hashed: files,
+      unchanged: objects - files,
+      deleted: 0,
+    });
   }
   return {
     tree: root,
