@@ -64,6 +64,31 @@ test('a command dialing an HTTP server that is not a Tidemark node exits 4 and s
     } finally {
       forbidding.close();
     }
+
+    // A reverse proxy whose node is down answers 502, 503 or 504: the address may be right, so the
+    // line says the node behind it may be down, not to check the address.
+    const gateway = http2.createServer((_request, response) => {
+      response.writeHead(503);
+      response.end();
+    });
+    const gatewayPort = await freePort();
+    await new Promise<void>((resolve) => gateway.listen(gatewayPort, '127.0.0.1', resolve));
+    try {
+      const result = await runCli([
+        'sync',
+        '--library',
+        dirB,
+        '--peer',
+        `127.0.0.1:${gatewayPort}`,
+        '--insecure',
+      ]);
+      expect({ code: result.code, stderr: result.stderr }).toEqual({
+        code: 4,
+        stderr: `tidemark: peer 127.0.0.1:${gatewayPort} answered HTTP 503 from a proxy or gateway, not from a node: the node behind it may be down or restarting; try again, or check the proxy\n`,
+      });
+    } finally {
+      gateway.close();
+    }
   } finally {
     await nodeA.stop();
     server.close();

@@ -78,6 +78,12 @@ function codeForStatus(code: grpc.status): TidemarkErrorCode {
 const NOT_GRPC = /wrong version number|packet length too long|Protocol error|Received HTTP status code \d+/i;
 /** Of those, what OpenSSL says when a plaintext server (a `tidemark node --insecure`, too) answers TLS. */
 const PLAINTEXT_ANSWER = /wrong version number|packet length too long/i;
+/**
+ * Of those, a gateway's "no server behind me" (bad gateway, unavailable, gateway timeout): what a
+ * reverse proxy in front of a node answers while that node is down or restarting. The address
+ * may well be right, so the line must not send the user off to change it.
+ */
+const GATEWAY_ANSWER = /Received HTTP status code (502|503|504)\b/i;
 
 /** Why `message` says the address is not a Tidemark node, or undefined when it does not. */
 export function notTidemarkNodeReason(message: string): string | undefined {
@@ -91,11 +97,14 @@ export function fromGrpcError(error: unknown, peer: string): TidemarkError {
     const notNode = notTidemarkNodeReason(error.details);
     if (notNode !== undefined) {
       // Checked before the status: that was made up by grpc-js from an HTTP status, not sent by a node.
+      const gateway = GATEWAY_ANSWER.exec(notNode);
       return new TidemarkError(
         'UNAVAILABLE',
-        PLAINTEXT_ANSWER.test(notNode)
-          ? `peer ${peer} does not answer as a Tidemark node over TLS (${notNode}): check the address and port; a \`tidemark node --insecure\` is dialed with --insecure`
-          : `peer ${peer} does not answer as a Tidemark node (${notNode}): check the address and port`,
+        gateway
+          ? `peer ${peer} answered HTTP ${gateway[1]} from a proxy or gateway, not from a node: the node behind it may be down or restarting; try again, or check the proxy`
+          : PLAINTEXT_ANSWER.test(notNode)
+            ? `peer ${peer} does not answer as a Tidemark node over TLS (${notNode}): check the address and port; a \`tidemark node --insecure\` is dialed with --insecure`
+            : `peer ${peer} does not answer as a Tidemark node (${notNode}): check the address and port`,
         { cause: error },
       );
     }
