@@ -40,7 +40,6 @@ export {
   refuseUnlessInviteOpen,
   redeemInvite,
   revokeInvite,
-  useInvite,
   type InviteRecord,
   type InviteRedemption,
   type NewInvite,
@@ -62,6 +61,7 @@ export {
   signMemberAdd,
   signMemberRemove,
   signMemberRename,
+  type SpentInvite,
 } from './membership/membership-writes';
 export { signerFromKey, type MembershipSigner, type SignedChange } from './membership/signed-change';
 export {
@@ -138,6 +138,7 @@ export { type SyncTransport } from './transport';
 export {
   hasControlCharacter,
   isUuid,
+  MAX_BYTES,
   MAX_NAME_BYTES,
   MAX_PATH_BYTES,
   MAX_TOMBSTONE_WIRE_BYTES,

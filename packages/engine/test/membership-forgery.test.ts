@@ -260,3 +260,22 @@ test('a change whose record names another origin than its signer is refused, wit
   );
   expect(await snapshotOf(receiver.library, member.id)).toEqual(before);
 });
+
+/**
+ * Every member refuses a membership change whose certificate is over 4,096 bytes (validate.ts),
+ * and a signed change is immutable: signed and stored, such an ADD would stop the signer's
+ * membership stream to every member for good. So it is never signed.
+ */
+test('an ADD whose certificate no member would accept (over 4,096 bytes) is refused before it is signed', async () => {
+  const founder = await foundLibrary();
+  const large = makeDeviceKey('x'.repeat(2100));
+  expect(large.certificateDer.length).toBeGreaterThan(4096);
+  await expect(
+    signMemberAdd(founder.library, founder.key.signer, large.certificateDer, 'large'),
+  ).rejects.toMatchObject({
+    code: 'INVALID_ARGUMENT',
+    message: expect.stringMatching(/certificate must be 1 to 4096 bytes/),
+  });
+  expect(await readMembershipChanges(founder.library)).toHaveLength(1);
+  await founder.library.close();
+});

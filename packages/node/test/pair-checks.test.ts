@@ -1,9 +1,9 @@
 import * as crypto from 'node:crypto';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { Library } from '@tidemark/engine';
+import { Library, readMembershipChanges, signGenesis } from '@tidemark/engine';
 import { PairingServiceClient, PairRequest, PairResponse } from '@tidemark/proto';
-import { RunningNode } from '../src';
+import { deviceSigner, RunningNode } from '../src';
 import { CLIENT_OPTIONS } from '../src/grpc/grpc-options';
 import { pairingTranscript, signPairing } from '../src/pairing/proof';
 import { pinnedChannel } from '../src/tls/client-credentials';
@@ -26,8 +26,13 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-function pair(address: string, joiner: SecureDevice, request: Partial<PairRequest>): Promise<PairResponse> {
-  const { certificate } = inviter.credentials;
+function pair(
+  address: string,
+  joiner: SecureDevice,
+  request: Partial<PairRequest>,
+  to: SecureDevice = inviter,
+): Promise<PairResponse> {
+  const { certificate } = to.credentials;
   const pinned = pinnedChannel(joiner.credentials, [
     { deviceId: certificate.deviceId, fingerprint: certificate.fingerprint, certificatePem: certificate.pem },
   ]);
@@ -144,6 +149,9 @@ test("a joiner's certificate must be self-signed, non-CA, P-256, with a subject 
       /self-signed/,
     ],
     ["the inviter's subject", { subject: inviterSubject }, /subject of member/],
+    // Every member refuses a membership change whose certificate is larger (validate.ts): signed
+    // and stored, the joiner's ADD would stop the inviter's membership stream to all of them.
+    ['over 4,096 bytes', { subject: 'x'.repeat(2100) }, /certificate must be 1 to 4096 bytes/],
   ];
   for (const [what, options, reason] of cases) {
     const forged = forgeCertificate(options);
@@ -181,6 +189,38 @@ test('a device name with control characters is refused before the invite is spen
   await expect(pair(node.address, joiner, requestFor(joiner, invite))).resolves.toMatchObject({
     inviter: { deviceId: inviter.deviceId },
   });
+});
+
+/**
+ * A name the signed ADD refuses (a member's name bans U+2028 and U+2029 too) is refused in the
+ * transaction that spends the invite, so the invite stays open. It used to be spent first: the
+ * joiner's retry with a good name got "already used".
+ */
+test('a pairing refused when its ADD is signed leaves the invite open for a retry', async () => {
+  const founder = await createSecureDevice();
+  const library = await Library.open(founder.file);
+  await signGenesis(library, deviceSigner(founder.credentials)).finally(() => library.close());
+  const signed = await startTestNode(founder.file, { insecure: false });
+  try {
+    const joiner = await createSecureDevice(founder.libraryId);
+    const invite = await issueInvite(signed.library, founder, signed.address);
+    const refused = await failure(
+      pair(signed.address, joiner, { ...requestFor(joiner, invite), deviceName: 'lap\u2028top' }, founder),
+    );
+    expect(refused).toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/without control characters/),
+    });
+    await expect(pair(signed.address, joiner, requestFor(joiner, invite), founder)).resolves.toMatchObject({
+      inviter: { deviceId: founder.deviceId },
+    });
+    expect((await readMembershipChanges(signed.library)).map((change) => change.subject)).toEqual([
+      founder.deviceId,
+      joiner.deviceId,
+    ]);
+  } finally {
+    await signed.close();
+  }
 });
 
 describe('a node of its own', () => {

@@ -189,22 +189,6 @@ export async function createInvite(library: Library, invite: NewInvite): Promise
   await library.db.writeTransaction((sql) => new InviteStore(sql).create(invite, Date.now()));
 }
 
-/**
- * Checks an invite (known, right secret, unused, unrevoked, unexpired) and marks it used by
- * `usedBy`, in one transaction: of two joiners racing with one invite, one gets it. In a library
- * with signed membership the joiner is then admitted by a signed ADD (`signMemberAdd`), not here.
- */
-export async function useInvite(
-  library: Library,
-  inviteId: string,
-  secret: Buffer,
-  usedBy: string,
-): Promise<void> {
-  await library.db.writeTransaction((sql) =>
-    new InviteStore(sql).redeem(inviteId, secret, usedBy, Date.now()),
-  );
-}
-
 /** What a joiner presents to redeem an invite. */
 export interface InviteRedemption {
   readonly inviteId: string;

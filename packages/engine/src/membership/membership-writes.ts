@@ -6,7 +6,8 @@ import type { Library } from '../library';
 import { ReadScope, runnerOf } from '../reads/scope';
 import { selectRecord } from '../reads/stored-records';
 import { SqlRunner } from '../store/library-database';
-import { isUuid, MAX_NAME_BYTES } from '../validate';
+import { isUuid, MAX_BYTES, MAX_NAME_BYTES } from '../validate';
+import { InviteStore } from './invites';
 import type { WriteTransaction } from '../write-path';
 import { DerivedMember, deriveMembers } from './derive-members';
 import { deviceIdOf, fingerprintOf } from './device-identity';
@@ -163,23 +164,43 @@ export async function signGenesis(library: Library, signer: MembershipSigner): P
   });
 }
 
+/** An invite spent by the transaction that admits its holder: pairing (see signMemberAdd). */
+export interface SpentInvite {
+  readonly inviteId: string;
+  readonly secret: Buffer;
+}
+
 /**
  * Admits a device by its certificate, signed by this device (an active member). A device that
  * was removed stays removed (removal is final: it needs a new key and a new invite); a device
  * that is already a member gets no new change (undefined).
+ *
+ * With `invite`, the invite is checked and marked used by the device in the same transaction:
+ * a pairing refused here (a name or certificate no member would accept, a removed device)
+ * leaves the invite open for a retry, and of two joiners racing with one invite, one gets it.
  */
 export async function signMemberAdd(
   library: Library,
   signer: MembershipSigner,
   certificateDer: Buffer,
   name: string,
+  invite?: SpentInvite,
 ): Promise<SignedChange | undefined> {
   checkSigner(library, signer);
   checkName(name);
+  // Every receiver refuses a larger bytes field (validate.ts), and a change is immutable: signed
+  // and stored, it would stop every member's membership stream from this device for good.
+  if (certificateDer.length === 0 || certificateDer.length > MAX_BYTES) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `a member's certificate must be 1 to ${MAX_BYTES} bytes of DER, got ${certificateDer.length}`,
+    );
+  }
   const key = publicKeyOf(certificateDer);
   if (typeof key === 'string') throw new TidemarkError('INVALID_ARGUMENT', key);
   const subject = deviceIdOf(certificateDer);
   return commit(library, async (tx, membership) => {
+    if (invite) await new InviteStore(tx.sql).redeem(invite.inviteId, invite.secret, subject, Date.now());
     requireActiveSigner(membership, signer);
     const status = membership.members.get(subject)?.status;
     if (status === 'removed') {

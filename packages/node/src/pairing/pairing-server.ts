@@ -3,6 +3,8 @@ import {
   hasControlCharacter,
   isUuid,
   Library,
+  MAX_BYTES,
+  MAX_NAME_BYTES,
   readLibraryRoot,
   readMembers,
   readMembershipChanges,
@@ -11,7 +13,6 @@ import {
   refuseUnlessInviteOpen,
   signMemberAdd,
   TidemarkError,
-  useInvite,
 } from '@tidemark/engine';
 import { Member, PairingServiceService, PairRequest, PairResponse } from '@tidemark/proto';
 import type { Logger } from 'pino';
@@ -41,8 +42,8 @@ export interface PairingTls {
   readonly members: MembershipWatch;
 }
 
-const MAX_CERTIFICATE_BYTES = 16 * 1024;
-const MAX_NAME_BYTES = 256;
+/** What every member accepts in a membership change's bytes field (validate.ts). */
+const MAX_CERTIFICATE_BYTES = MAX_BYTES;
 
 /**
  * Refusals that count against the caller's address: guessing, not typos. Every attempt is
@@ -128,9 +129,12 @@ export function createPairingHandlers(
     const secret = Buffer.from(request.secret);
     if ((await readMembershipChanges(library)).length > 0) {
       await checkMembership(library, joiner.deviceId);
-      // Spent first: two joiners racing with one invite cannot both be signed in.
-      await useInvite(library, request.inviteId, secret, joiner.deviceId);
-      await signMemberAdd(library, deviceSigner(tls.device), joiner.der, request.deviceName);
+      // Spent in the transaction that signs the ADD: two joiners racing with one invite cannot
+      // both be signed in, and an ADD refused leaves the invite open.
+      await signMemberAdd(library, deviceSigner(tls.device), joiner.der, request.deviceName, {
+        inviteId: request.inviteId,
+        secret,
+      });
     } else if ((await readLibraryRoot(library)) !== '') {
       // A local member row would vanish when the membership arrives: the joiner would be lost.
       throw new TidemarkError(
