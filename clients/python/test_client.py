@@ -685,6 +685,34 @@ class ContractTest(NodeTestCase):
             self.assertEqual((h.row_count, h.tombstone_count), (digests[h.resource_type].row_count,
                                                                 digests[h.resource_type].tombstone_count))
 
+    def test_types_of_a_later_v1_release_are_skipped_not_a_crash(self):
+        # New ResourceType values are additive within v1 (docs/protocol.md: "Skip unknown enum
+        # values"): a node's Handshake heads and Digest may name one this client does not know.
+        unknown = max(tc.RESOURCE_TYPES) + 7
+        client = self.client()
+        real = client.stub
+
+        class NewerNode:
+            def Handshake(self, request):
+                hello = real.Handshake(request)
+                hello.heads.add(resource_type=unknown, seq=1)
+                return hello
+
+            def Digest(self, request):
+                answer = real.Digest(request)
+                answer.digests.add(resource_type=unknown, row_count=1)
+                return answer
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        client.stub = NewerNode()
+        events = []
+        client.handshake(events.append)
+        heads = next(e for e in events if e["event"] == "handshake")["heads"]
+        self.assertEqual(sorted(heads), sorted(tc.NAMES.values()))
+        self.assertEqual([r["type"] for r in client.verify()], [tc.NAMES[t] for t in tc.RESOURCE_TYPES])
+
     def test_handshake_carries_the_clocks_and_works_without_them(self):
         # Sent without sent_at_ms, as a client that predates it does: answered as before, with the
         # node's time.

@@ -37,6 +37,14 @@ RESOURCE_TYPES = sorted(
     (v.number for v in sync_pb2.ResourceType.DESCRIPTOR.values if v.number > 0),
     key=lambda t: (t != sync_pb2.RESOURCE_TYPE_MEMBERSHIP, t),
 )
+# What docs/protocol.md ("What to do with each status") says to retry with backoff.
+RETRIED_STATUSES = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+})
 # "RESOURCE_TYPE_CONTENT_IDENTITY" -> "content_identity", which is also the Record oneof field.
 NAMES = {t: sync_pb2.ResourceType.Name(t).removeprefix("RESOURCE_TYPE_").lower() for t in RESOURCE_TYPES}
 # Device-owned types: the record's owner field must equal its origin. A membership change's origin
@@ -355,6 +363,7 @@ class Client:
         self.stub = sync_pb2_grpc.SyncServiceStub(self.channel)
         self.call = None  # the StateRequest stream in flight, so stop() can cancel it
         self.stopping = False
+        self.cancelled = False  # whether this client cancelled the call in flight itself
         # The node's clock minus ours and the round trip, from the last handshake (None: no time sent).
         self.clock_offset: Optional[tuple[int, int]] = None
 
@@ -365,6 +374,7 @@ class Client:
         """Ends a running sync() after the batch in flight (safe from a signal handler)."""
         self.stopping = True
         if self.call is not None:
+            self.cancelled = True
             self.call.cancel()
 
     def handshake(self, on_event: Event = lambda e: None) -> sync_pb2.HandshakeResponse:
@@ -384,7 +394,8 @@ class Client:
                 self.store.reset_cursor(hello.device_id, t)
                 on_event({"event": "epoch_changed", "type": NAMES[t], "old": cursor.epoch, "new": hello.epoch})
         on_event({"event": "handshake", "device_id": hello.device_id, "epoch": hello.epoch,
-                  "heads": {NAMES[h.resource_type]: h.seq for h in hello.heads},
+                  # A type added in a later v1 release is skipped, as docs/protocol.md says.
+                  "heads": {NAMES[h.resource_type]: h.seq for h in hello.heads if h.resource_type in NAMES},
                   **({"clock_offset_ms": self.clock_offset[0], "round_trip_ms": self.clock_offset[1]}
                      if self.clock_offset else {})})
         return hello
@@ -409,7 +420,9 @@ class Client:
         )
         stats = {NAMES[t]: {"batches": 0, "received": 0, "written": 0, "held_skipped": 0} for t in types}
         self.call = self.stub.StreamState(request)
+        self.cancelled = False
         if self.stopping:
+            self.cancelled = True
             self.call.cancel()
         try:
             for n, batch in enumerate(self.call, start=1):
@@ -424,10 +437,13 @@ class Client:
                           "seq": batch.checkpoint.seq, "remaining": batch.remaining,
                           "caught_up": batch.caught_up, "reset": batch.reset})
                 if max_batches is not None and n >= max_batches:
+                    self.cancelled = True
                     self.call.cancel()
                     break
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.CANCELLED:  # CANCELLED: we stopped it ourselves
+            # CANCELLED is an end only when this client cancelled; a server or a connection that
+            # ends the stream with it is a failure to retry, like UNAVAILABLE.
+            if error.code() != grpc.StatusCode.CANCELLED or not self.cancelled:
                 raise
         finally:
             self.call = None
@@ -439,6 +455,8 @@ class Client:
         remote = self.stub.Digest(sync_pb2.DigestRequest(library_id=self.library_id, resource_types=types))
         result = []
         for d in remote.digests:
+            if d.resource_type not in NAMES:  # a type of a later v1 release: not held here
+                continue
             rows, tombs = self.store.counts(d.resource_type)
             local = self.store.digest(d.resource_type)
             result.append({"type": NAMES[d.resource_type], "rows": rows, "tombstones": tombs,
@@ -476,7 +494,7 @@ def _sync_with_retries(client: Client, args, show: Event) -> dict:
             return client.sync(args.types, follow=args.follow, max_batches=args.max_batches, on_event=on_event,
                                origin_filter=args.origin_filter)
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or client.stopping:
+            if error.code() not in RETRIED_STATUSES or client.stopping:
                 raise
             delay, failures = (0.5, 1) if any(progress) else (delay, failures + 1)
             if failures > args.retries:
