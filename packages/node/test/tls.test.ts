@@ -192,6 +192,12 @@ describe('mutual TLS over 127.0.0.1', () => {
       expect(status.details).toMatch(/removed/);
       const again = statusOf(await handshakeWith(client, a.libraryId, b.deviceId).catch((e: unknown) => e));
       expect(again.code).toBe(grpc.status.UNAUTHENTICATED);
+      // Told it was removed, for good: "pair the devices first" sent users to an invite that
+      // every member must refuse.
+      expect(again.details).toMatch(
+        new RegExp(`device ${b.deviceId} was removed from library .*removal is final`),
+      );
+      expect(again.details).not.toMatch(/pair the devices first/);
       client.close();
     } finally {
       await nodeA.close();

@@ -97,6 +97,20 @@ export function memberGuard(
           new TidemarkError('LIBRARY_MISMATCH', `this node does not serve library "${requestedLibraryId}"`),
         );
       }
+      const removed =
+        member || fingerprint === undefined ? undefined : members.removedByFingerprintOf(fingerprint);
+      if (removed) {
+        // Pairing again cannot help (removal is final for a device identity): say so, rather
+        // than send the user through an invite that its inviter must refuse.
+        throw refuse(
+          new TidemarkError(
+            'UNAUTHENTICATED',
+            `device ${removed.deviceId} was removed from library ${libraryId}, and removal is final: ` +
+              'it no longer syncs with its members; to come back it needs a new identity ' +
+              '(`tidemark join` into a new library directory, with a new invite)',
+          ),
+        );
+      }
       if (!member) {
         throw refuse(
           new TidemarkError(

@@ -1,4 +1,4 @@
-import { Library, Member, readActiveMembers } from '@tidemark/engine';
+import { Library, Member, readMembers } from '@tidemark/engine';
 import type { Logger } from 'pino';
 import { auditTime, Subscription } from 'rxjs';
 
@@ -19,6 +19,8 @@ const AFTER_COMMIT_MS = 100;
  */
 export class MembershipWatch {
   private byFingerprint = new Map<string, Member>();
+  /** Members removed for good: a caller presenting one of their certificates is told so. */
+  private removedByFingerprint = new Map<string, Member>();
   private signature: string | undefined;
   private readonly listeners: ((members: readonly Member[]) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -49,6 +51,11 @@ export class MembershipWatch {
 
   memberByFingerprint(fingerprint: string): Member | undefined {
     return this.byFingerprint.get(fingerprint);
+  }
+
+  /** The removed member whose certificate has this fingerprint, if one was removed. */
+  removedByFingerprintOf(fingerprint: string): Member | undefined {
+    return this.removedByFingerprint.get(fingerprint);
   }
 
   isMember(deviceId: string): boolean {
@@ -83,7 +90,11 @@ export class MembershipWatch {
   }
 
   private async read(): Promise<void> {
-    const active = await readActiveMembers(this.library);
+    const all = await readMembers(this.library);
+    const active = all.filter((member) => member.removedAtMs === undefined);
+    this.removedByFingerprint = new Map(
+      all.filter((member) => member.removedAtMs !== undefined).map((member) => [member.fingerprint, member]),
+    );
     const signature = active.map((member) => member.fingerprint).join(',');
     if (signature === this.signature) return;
     const first = this.signature === undefined;
