@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
+import { freePort, joinThrough, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -109,6 +109,47 @@ test('invites are listed and revoked; join reads the invite from a file or stand
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/not both/);
     expect((await runCli(['invite', '--library', dirA])).stderr).toMatch(/--address/);
+  } finally {
+    await nodeA.stop();
+  }
+});
+
+/*
+ * A device already paired with the inviter, in a library whose signed membership it holds, gains
+ * nothing from pairing again: the inviter would mark the invite used and add no one, and --name
+ * would be ignored. The join is refused before it dials, and the invite stays open.
+ */
+test('join into a library already paired with the inviter is refused, and the invite stays open', async () => {
+  const [dirA, dirB] = [tempDir(), tempDir()];
+  await runCliJson(['init', '--library', dirA]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  await nodeA.start(false);
+  try {
+    const { deviceId } = await joinThrough(dirA, nodeA, dirB);
+    expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+    const { invite, inviteId } = await runCliJson<{ invite: string; inviteId: string }>([
+      'invite',
+      '--library',
+      dirA,
+      '--address',
+      nodeA.address,
+    ]);
+    const again = await runCli(['join', '--library', dirB, '--name', 'renamed', '-'], {
+      input: `${invite}\n`,
+    });
+    expect({ code: again.code, stderr: again.stderr }).toEqual({
+      code: 3,
+      stderr: expect.stringMatching(
+        new RegExp(
+          `^tidemark: [^\\n]*is already a member of library [^\\n]*the invite was not used[^\\n]*\\n$`,
+        ),
+      ),
+    });
+    const listed = await runCliJson<ListedInvite[]>(['invite', 'list', '--library', dirA]);
+    expect(listed.find((listedInvite) => listedInvite.inviteId === inviteId)?.status).toBe('open');
+    // A new directory still joins with it.
+    const fresh = await runCliJson<{ deviceId: string }>(['join', '--library', tempDir()], invite);
+    expect(fresh.deviceId).not.toBe(deviceId);
   } finally {
     await nodeA.stop();
   }
