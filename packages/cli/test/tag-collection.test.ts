@@ -218,3 +218,56 @@ test('tag errors are one clear line with the documented exit code; every command
     });
   }
 });
+
+/** README: `--json` prints one JSON document instead of text, on every command that prints a result. */
+test('every tag and collection command prints its result as one JSON document with --json', async () => {
+  const lib = tempDir();
+  const tree = tempDir();
+  fs.writeFileSync(path.join(tree, 'file.txt'), 'x\n');
+  await runCliJson(['init', '--library', lib]);
+  await runCliJson(['index', '--library', lib, tree]);
+  const file = path.join(tree, 'file.txt');
+  const tag = await runCliJson<{ uuid: string }>(['tag', 'add', '--library', lib, 'red', '--json']);
+  expect(await runCliJson(['tag', 'rename', '--library', lib, 'red', 'blue', '--json'])).toEqual({
+    uuid: tag.uuid,
+    name: 'blue',
+    previousName: 'red',
+    changed: true,
+  });
+  const assigned = await runCliJson<{ contentUuid: string }>([
+    'tag',
+    'assign',
+    '--library',
+    lib,
+    'blue',
+    file,
+    '--json',
+  ]);
+  expect(assigned).toMatchObject({ tagUuid: tag.uuid, tag: 'blue', path: file, created: true });
+  expect(await runCliJson(['tag', 'assign', '--library', lib, 'blue', file, '--json'])).toMatchObject({
+    created: false,
+  });
+  expect(await runCliJson(['tag', 'unassign', '--library', lib, 'blue', file, '--json'])).toEqual({
+    tagUuid: tag.uuid,
+    tag: 'blue',
+    path: file,
+    contentUuid: assigned.contentUuid,
+  });
+  expect(await runCliJson(['tag', 'rm', '--library', lib, 'blue', '--json'])).toEqual({
+    uuid: tag.uuid,
+    name: 'blue',
+    assignmentsRemoved: 0,
+  });
+  const collection = await runCliJson<{ uuid: string }>([
+    'collection',
+    'add',
+    '--library',
+    lib,
+    'c',
+    '--json',
+  ]);
+  expect(await runCliJson(['collection', 'rm', '--library', lib, 'c', '--json'])).toEqual({
+    uuid: collection.uuid,
+    name: 'c',
+  });
+});

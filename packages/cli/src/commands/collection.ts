@@ -48,11 +48,12 @@ Examples:
     .description('delete a collection (a tombstone travels to every device)')
     .requiredOption('--library <dir>', 'library directory')
     .argument('<collection>', 'collection name or uuid')
+    .option('--json', 'print what was removed as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ tidemark collection rm --library ~/tidemark/laptop "Trip to Lisbon"',
     )
-    .action(async (ref: string, options: { library: string }) => {
+    .action(async (ref: string, options: { library: string; json?: boolean }) => {
       const removed = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
           const row = await resolveNamed(tx, 'collection', ref);
@@ -60,7 +61,8 @@ Examples:
           return row;
         }),
       );
-      out(`removed collection "${removed.name}" (${removed.uuid})`);
+      if (options.json) printJson({ uuid: removed.uuid, name: removed.name });
+      else out(`removed collection "${removed.name}" (${removed.uuid})`);
     });
 
   collection

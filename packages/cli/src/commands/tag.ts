@@ -47,8 +47,9 @@ function registerRm(tag: Command): void {
     .description('delete a tag and its assignments (a tombstone travels to every device)')
     .requiredOption('--library <dir>', 'library directory')
     .argument('<tag>', 'tag name or uuid')
+    .option('--json', 'print what was removed as JSON')
     .addHelpText('after', '\nExamples:\n  $ tidemark tag rm --library ~/tidemark/laptop holiday')
-    .action(async (ref: string, options: { library: string }) => {
+    .action(async (ref: string, options: { library: string; json?: boolean }) => {
       const { tag, assignments } = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
           const tag = await resolveNamed(tx, 'tag', ref);
@@ -59,7 +60,8 @@ function registerRm(tag: Command): void {
           return { tag, assignments: rows.length };
         }),
       );
-      out(`removed tag "${tag.name}" (${tag.uuid}) and ${formatCount(assignments)} assignment(s)`);
+      if (options.json) printJson({ uuid: tag.uuid, name: tag.name, assignmentsRemoved: assignments });
+      else out(`removed tag "${tag.name}" (${tag.uuid}) and ${formatCount(assignments)} assignment(s)`);
     });
 }
 
@@ -70,11 +72,12 @@ function registerRename(tag: Command): void {
     .requiredOption('--library <dir>', 'library directory')
     .argument('<tag>', 'tag name or uuid')
     .argument('<new-name>', 'new name, 1 to 256 bytes')
+    .option('--json', 'print the tag as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ tidemark tag rename --library ~/tidemark/laptop holiday "summer 2025"',
     )
-    .action(async (ref: string, newName: string, options: { library: string }) => {
+    .action(async (ref: string, newName: string, options: { library: string; json?: boolean }) => {
       const tag = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
           const tag = await resolveNamed(tx, 'tag', ref);
@@ -84,11 +87,15 @@ function registerRename(tag: Command): void {
           return tag;
         }),
       );
-      out(
-        tag.name === newName
-          ? `tag "${newName}" unchanged`
-          : `renamed tag "${tag.name}" to "${newName}" (${tag.uuid})`,
-      );
+      if (options.json) {
+        printJson({ uuid: tag.uuid, name: newName, previousName: tag.name, changed: tag.name !== newName });
+      } else {
+        out(
+          tag.name === newName
+            ? `tag "${newName}" unchanged`
+            : `renamed tag "${tag.name}" to "${newName}" (${tag.uuid})`,
+        );
+      }
     });
 }
 
@@ -131,26 +138,36 @@ function registerAssign(tag: Command): void {
     .requiredOption('--library <dir>', 'library directory')
     .argument('<tag>', 'tag name or uuid')
     .argument('<path>', 'path of a file inside an indexed location')
+    .option('--json', 'print the assignment as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ tidemark tag assign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg',
     )
-    .action(async (ref: string, target: string, options: { library: string }) => {
-      const message = await withLibrary(options.library, (library) =>
+    .action(async (ref: string, target: string, options: { library: string; json?: boolean }) => {
+      const result = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
           const tag = await resolveNamed(tx, 'tag', ref);
           const file = await findIndexedFile(tx, tx.deviceId, target);
           const [existing] = await readTagAssignments(tx, tag.uuid, file.contentUuid);
-          if (existing) return `${file.absolutePath} already has tag "${tag.name}"`;
-          await tx.put('tag_assignment', {
-            uuid: tagAssignmentUuidOf(tag.uuid, file.contentUuid),
-            tagUuid: tag.uuid,
-            contentUuid: file.contentUuid,
-          });
-          return `tagged ${file.absolutePath} (content ${file.contentUuid}) with "${tag.name}"`;
+          const uuid = existing?.uuid ?? tagAssignmentUuidOf(tag.uuid, file.contentUuid);
+          if (!existing) {
+            await tx.put('tag_assignment', { uuid, tagUuid: tag.uuid, contentUuid: file.contentUuid });
+          }
+          return { tag, file, uuid, created: !existing };
         }),
       );
-      out(message);
+      const { tag, file, uuid, created } = result;
+      if (options.json) {
+        printJson({
+          uuid,
+          tagUuid: tag.uuid,
+          tag: tag.name,
+          path: file.absolutePath,
+          contentUuid: file.contentUuid,
+          created,
+        });
+      } else if (!created) out(`${file.absolutePath} already has tag "${tag.name}"`);
+      else out(`tagged ${file.absolutePath} (content ${file.contentUuid}) with "${tag.name}"`);
     });
 }
 
@@ -161,12 +178,13 @@ function registerUnassign(tag: Command): void {
     .requiredOption('--library <dir>', 'library directory')
     .argument('<tag>', 'tag name or uuid')
     .argument('<path>', 'path of a file inside an indexed location')
+    .option('--json', 'print what was removed as JSON')
     .addHelpText(
       'after',
       '\nExamples:\n  $ tidemark tag unassign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg',
     )
-    .action(async (ref: string, target: string, options: { library: string }) => {
-      const message = await withLibrary(options.library, (library) =>
+    .action(async (ref: string, target: string, options: { library: string; json?: boolean }) => {
+      const { tag, file } = await withLibrary(options.library, (library) =>
         library.write(async (tx) => {
           const tag = await resolveNamed(tx, 'tag', ref);
           const file = await findIndexedFile(tx, tx.deviceId, target);
@@ -175,10 +193,17 @@ function registerUnassign(tag: Command): void {
             throw new TidemarkError('NOT_FOUND', `${file.absolutePath} does not have tag "${tag.name}"`);
           }
           for (const row of rows) await tx.delete('tag_assignment', row.uuid);
-          return `removed tag "${tag.name}" from ${file.absolutePath}`;
+          return { tag, file };
         }),
       );
-      out(message);
+      if (options.json) {
+        printJson({
+          tagUuid: tag.uuid,
+          tag: tag.name,
+          path: file.absolutePath,
+          contentUuid: file.contentUuid,
+        });
+      } else out(`removed tag "${tag.name}" from ${file.absolutePath}`);
     });
 }
 
