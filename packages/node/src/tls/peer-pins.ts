@@ -26,7 +26,9 @@ export class PeerPins {
       throw new TidemarkError(
         'UNAUTHENTICATED',
         `peer ${address} is device ${pinned}, but the connection that answered presented the certificate ` +
-          `of device ${deviceId}; another member may have taken over the address`,
+          `of device ${deviceId}; another member may have taken over the address. If members swapped ` +
+          'addresses (a new DHCP lease), restart this process: an address stays pinned to the first ' +
+          'device that served it for as long as the process runs',
       );
     }
   }
