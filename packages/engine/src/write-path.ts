@@ -201,13 +201,19 @@ export class WriteTransaction {
     // uuid is this device's, and delete checks it too.
     if (ownerColumn === undefined || ownerColumn === 'uuid' || uuids.length === 0) return;
     const table = RESOURCE_TABLES[name];
-    const marks = uuids.map(() => '?').join(', ');
+    const { dialect } = this.sql;
+    // The uuids as one bound JSON text, twice, rather than two bound parameters per row: each
+    // parameter costs the event loop an N-API call (row-writer.ts). A first index of 200,000
+    // files spent 1.4 s in this query with 4,000 parameters a flush, 1.0 s with two texts.
+    const wanted = JSON.stringify(uuids);
     const [foreign] = await this.sql.query<{ uuid: string; owner: string }>(
       `SELECT uuid, owner FROM (
-         SELECT uuid, ${ownerColumn} AS owner FROM ${table.table} WHERE uuid IN (${marks})
-         UNION ALL SELECT uuid, origin AS owner FROM tombstones WHERE resource_type = ? AND uuid IN (${marks})
+         SELECT uuid, ${ownerColumn} AS owner FROM ${table.table}
+           WHERE uuid IN (SELECT value FROM ${dialect.jsonTexts('?', 'rows_wanted')})
+         UNION ALL SELECT uuid, origin AS owner FROM tombstones WHERE resource_type = ?
+           AND uuid IN (SELECT value FROM ${dialect.jsonTexts('?', 'tombstones_wanted')})
        ) AS held WHERE owner <> ? LIMIT 1`,
-      [...uuids, name, ...uuids, this.deviceId],
+      [wanted, name, wanted, this.deviceId],
     );
     if (foreign) {
       throw new TidemarkError(
