@@ -205,7 +205,7 @@ test('tag errors are one clear line with the documented exit code; every command
 
   const commands = [
     ['tag'],
-    ...['add', 'rm', 'rename', 'list', 'assign', 'unassign'].map((c) => ['tag', c]),
+    ...['add', 'rm', 'rename', 'list', 'assign', 'unassign', 'prune'].map((c) => ['tag', c]),
     ['collection'],
     ...['add', 'rm', 'list'].map((c) => ['collection', c]),
   ];
@@ -270,4 +270,46 @@ test('every tag and collection command prints its result as one JSON document wi
     uuid: collection.uuid,
     name: 'c',
   });
+});
+
+/*
+ * `tag rm` deletes the assignments it holds with the tag, but one made on another device before
+ * the two synced arrives afterwards and names a tag that is gone: hidden from `tag list`, kept on
+ * every device. `doctor` counts it, and `tag prune` deletes it everywhere (a tombstone).
+ */
+test('an assignment made while its tag was removed elsewhere is counted by doctor and pruned everywhere', async () => {
+  const [libA, libB] = await twoDevices();
+  const tree = tempDir();
+  fs.writeFileSync(path.join(tree, 'a.txt'), 'a\n');
+  await runCliJson<IndexJson>(['index', '--library', libB, tree]);
+  await ok(['tag', 'add', '--library', libA, 'red']);
+  await syncInProcess(libB, libA);
+  // Neither device has seen the other's change.
+  await ok(['tag', 'rm', '--library', libA, 'red']);
+  await ok(['tag', 'assign', '--library', libB, 'red', path.join(tree, 'a.txt')]);
+  await syncInProcess(libA, libB);
+  await syncInProcess(libB, libA);
+
+  const tagNote = async (lib: string) => {
+    const { findings } = await runCliJson<{ findings: { check: string; message: string }[] }>([
+      'doctor',
+      '--library',
+      lib,
+      '--json',
+    ]);
+    return findings.find((finding) => finding.check === 'tags')?.message;
+  };
+  for (const lib of [libA, libB]) {
+    expect(await tags(lib)).toEqual([]);
+    expect(await recordsIn(lib, 'tag_assignment')).toHaveLength(1);
+    expect(await tagNote(lib)).toMatch(/^1 tag assignment\(s\) name a deleted tag .*`tidemark tag prune`/);
+  }
+
+  expect(await runCliJson(['tag', 'prune', '--library', libA, '--json'])).toEqual({ deleted: 1 });
+  expect(await runCliJson(['tag', 'prune', '--library', libA, '--json'])).toEqual({ deleted: 0 });
+  await syncInProcess(libB, libA);
+  for (const lib of [libA, libB]) {
+    expect(await recordsIn(lib, 'tag_assignment')).toEqual([]);
+    expect(await tagNote(lib)).toBeUndefined();
+  }
 });

@@ -117,7 +117,13 @@ export {
   readWatermarks,
   type RowCount,
 } from './reads/sync-state';
-export { readTagAssignments, readTags, type TagWithAssignments } from './reads/tags';
+export {
+  countAssignmentsOfDeletedTags,
+  readAssignmentsOfDeletedTags,
+  readTagAssignments,
+  readTags,
+  type TagWithAssignments,
+} from './reads/tags';
 export { unwrapRecord, wrapRecord } from './records';
 export {
   DEVICE_OWNED,

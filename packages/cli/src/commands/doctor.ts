@@ -34,8 +34,8 @@ Checks: database integrity, legacy global-watermark schema (migrated or not), pe
 resource type, watermarks ahead of the rows they claim, rows skipped per peer, type and origin
 (written by a removed member after its removal; in this device's own name but not held here,
 which \`tidemark repair --adopt-own\` takes back after a restore), HLC floor ahead of the wall
-clock, and peers' clocks (or this one) off by more than the max drift, as measured at their last
-handshake.
+clock, peers' clocks (or this one) off by more than the max drift, as measured at their last
+handshake, and tag assignments left naming a deleted tag.
 
 Example:
   $ tidemark doctor --library ~/tidemark/desktop`,
@@ -219,6 +219,14 @@ function describe(finding: HealthFinding): Finding {
         severity,
         check: 'peer clocks',
         message: `${finding.peers} peer clock${finding.peers === 1 ? '' : 's'} within the max drift (${formatDuration(finding.maxDriftMs / 1000)}) of this one`,
+      };
+    case 'deleted_tag_assignments':
+      return {
+        severity,
+        check: 'tags',
+        message:
+          `${formatCount(finding.assignments)} tag assignment(s) name a deleted tag (removed on one device while ` +
+          'another assigned it): hidden, and kept on every device; `tidemark tag prune` deletes them everywhere',
       };
   }
 }

@@ -1,4 +1,10 @@
-import { readTagAssignments, readTags, tagAssignmentUuidOf, TidemarkError } from '@tidemark/engine';
+import {
+  readAssignmentsOfDeletedTags,
+  readTagAssignments,
+  readTags,
+  tagAssignmentUuidOf,
+  TidemarkError,
+} from '@tidemark/engine';
 import { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { findIndexedFile } from '../indexer/find-entry';
@@ -207,6 +213,48 @@ function registerUnassign(tag: Command): void {
     });
 }
 
+/** Assignments deleted per write transaction by `tag prune`. */
+const PRUNE_BATCH = 5_000;
+
+function registerPrune(tag: Command): void {
+  tag
+    .command('prune')
+    .description(
+      'delete the tag assignments that name a deleted tag (a tag removed on one device while another assigned it), on every device',
+    )
+    .requiredOption('--library <dir>', 'library directory')
+    .option('--json', 'print the count as JSON')
+    .addHelpText(
+      'after',
+      `
+\`tag rm\` deletes a tag's assignments with it, but not one made on another device before the two
+synced: that one arrives afterwards, names a tag that no longer exists, and stays on every device,
+hidden (\`doctor\` counts them). Pruning deletes them with tombstones that travel to every device.
+A tag not received yet (its assignment came first) is not deleted, so nothing is pruned early.
+
+Examples:
+  $ tidemark tag prune --library ~/tidemark/laptop`,
+    )
+    .action(async (options: { library: string; json?: boolean }) => {
+      const deleted = await withLibrary(options.library, async (library) => {
+        let count = 0;
+        let after = '';
+        for (;;) {
+          const done = await library.write(async (tx) => {
+            const uuids = await readAssignmentsOfDeletedTags(tx, after, PRUNE_BATCH);
+            for (const uuid of uuids) await tx.delete('tag_assignment', uuid);
+            count += uuids.length;
+            after = uuids.at(-1) ?? after;
+            return uuids.length < PRUNE_BATCH;
+          });
+          if (done) return count;
+        }
+      });
+      if (options.json) printJson({ deleted });
+      else out(`deleted ${formatCount(deleted)} tag assignment(s) of deleted tags`);
+    });
+}
+
 export function registerTag(program: Command): void {
   const tag = program
     .command('tag')
@@ -217,7 +265,8 @@ export function registerTag(program: Command): void {
 Examples:
   $ tidemark tag add --library ~/tidemark/laptop holiday --color '#ff8800'
   $ tidemark tag assign --library ~/tidemark/laptop holiday ~/Photos/beach.jpg
-  $ tidemark tag list --library ~/tidemark/laptop`,
+  $ tidemark tag list --library ~/tidemark/laptop
+  $ tidemark tag prune --library ~/tidemark/laptop`,
     );
   registerAdd(tag);
   registerRm(tag);
@@ -225,4 +274,5 @@ Examples:
   registerList(tag);
   registerAssign(tag);
   registerUnassign(tag);
+  registerPrune(tag);
 }

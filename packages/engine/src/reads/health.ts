@@ -6,6 +6,7 @@ import { readPeerClocks } from './peer-clocks';
 import { readRecord } from './records';
 import { ResourceName, resourceNameOf } from '../resource-types';
 import { readPeerHeads, readResourceHeads, readWatermarks } from './sync-state';
+import { countAssignmentsOfDeletedTags } from './tags';
 
 /** How bad a finding is: 'info' explains history, 'problem' asks the user to act. */
 export type HealthSeverity = 'ok' | 'info' | 'problem';
@@ -133,6 +134,15 @@ export type HealthFinding =
       readonly peers: number;
     }
   | {
+      /**
+       * Tag assignments that name a tag deleted here: a tag removed on one device while another
+       * assigned it (reads/tags.ts). Hidden from `tag list`, kept on every device until deleted.
+       */
+      readonly kind: 'deleted_tag_assignments';
+      readonly severity: 'info';
+      readonly assignments: number;
+    }
+  | {
       /** Every peer with an estimate is within the max drift of this device's clock. */
       readonly kind: 'peer_clocks';
       readonly severity: 'ok';
@@ -158,8 +168,8 @@ const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
  * Checks an open library: database integrity, the legacy migration it may have had, every
  * watermark against the peer's last known head and against the rows held here, the rows apply
  * skipped (per peer, origin, type and reason), the HLC floor against the wall clock, the
- * peers' clock offsets against the max drift, and the node's newest digest comparison with
- * each peer. Findings come in that order.
+ * peers' clock offsets against the max drift, the node's newest digest comparison with each
+ * peer, and tag assignments left naming a deleted tag. Findings come in that order.
  */
 export async function checkLibraryHealth(
   library: Library,
@@ -254,6 +264,9 @@ export async function checkLibraryHealth(
   findings.push({ kind: 'clock', severity: floorAheadMs > tolerance ? 'problem' : 'ok', floorAheadMs });
   findings.push(...(await peerClockFindings(library, options.maxDriftMs ?? library.clock.maxDriftMs)));
   findings.push(...(await digestCheckFindings(library)));
+  const orphaned = await countAssignmentsOfDeletedTags(library);
+  if (orphaned > 0)
+    findings.push({ kind: 'deleted_tag_assignments', severity: 'info', assignments: orphaned });
   return findings;
 }
 
