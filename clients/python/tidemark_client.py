@@ -138,20 +138,36 @@ def _check_hlc(hlc, where: str) -> str:
     return encode_hlc(hlc)
 
 
+# The limits of records.proto (docs/protocol.md, "Limits") that a node enforces on every batch.
+NAME_FIELDS = frozenset({
+    ("device", "name"), ("device", "os"), ("volume", "name"), ("volume", "filesystem"),
+    ("location", "name"), ("content_identity", "mime_type"), ("tag", "color"), ("membership", "name"),
+    ("tag", "name"), ("collection", "name"),
+})
+PATH_FIELDS = frozenset({("volume", "mount_point"), ("location", "path"), ("entry", "relative_path")})
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _check_fields(name: str, row, where: str) -> None:
     """The string limits of records.proto; `*_uuid` references are UUIDs, or empty where optional."""
     for field in REQUIRED_UUIDS.get(name, ()):
         if not UUID.match(getattr(row, field)):
             raise MalformedBatch(f"{where}: {field} must be a lowercase hyphenated UUID (got {getattr(row, field)!r})")
     for field, value in row.ListFields():
+        if field.type == field.TYPE_BYTES and len(value) > 4096:
+            raise MalformedBatch(f"{where}: {field.name} is longer than 4096 bytes")
         if field.type != field.TYPE_STRING:
             continue
         if len(value.encode()) > 4096:
             raise MalformedBatch(f"{where}: {field.name} is longer than 4096 bytes")
+        if "\0" in value:
+            raise MalformedBatch(f"{where}: {field.name} holds NUL (U+0000)")
         if field.name.endswith("_uuid") and not UUID.match(value):
             raise MalformedBatch(f"{where}: {field.name} must be empty or a lowercase hyphenated UUID")
-    if name == "membership" and len(row.name.encode()) > 256:
-        raise MalformedBatch(f"{where}: name is longer than 256 bytes")
+        if (name, field.name) in NAME_FIELDS and len(value.encode()) > 256:
+            raise MalformedBatch(f"{where}: {field.name} is longer than 256 bytes")
+        if ((name, field.name) in NAME_FIELDS or (name, field.name) in PATH_FIELDS) and CONTROL.search(value):
+            raise MalformedBatch(f"{where}: {field.name} holds a control character")
     if name in ("tag", "collection") and not 0 < len(row.name.encode()) <= 256:
         raise MalformedBatch(f"{where}: name must be 1 to 256 bytes")
     if name == "content_identity" and len(row.content_hash) > 128:
