@@ -46,6 +46,22 @@ export function formatDuration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+/** Stamps this far past the wall clock are said to be ahead, not shown as if they were the time. */
+const STAMP_AHEAD_SHOWN_MS = 60_000;
+
+/**
+ * The time of a change's HLC stamp. A stamp can be ahead of every wall clock (one device's clock
+ * was ahead, and the receive rule carries stamps up to the max drift): shown as the time, it
+ * would be a moment still to come, so it says how far ahead of this device's clock it is.
+ */
+export function formatStampTime(ms: number | undefined, nowMs = Date.now()): string {
+  if (!ms) return '-';
+  const ahead = ms - nowMs;
+  return ahead > STAMP_AHEAD_SHOWN_MS
+    ? `${formatTime(ms)} (stamped ${formatDuration(ahead / 1000)} ahead of this clock)`
+    : formatTime(ms);
+}
+
 /** A clock offset in words: "10 min ahead", "1.5 s behind". */
 export function formatOffset(offsetMs: number): string {
   if (offsetMs === 0) return 'in step';

@@ -12,7 +12,7 @@ import {
 import { bridgeLegacyMembers, deviceSigner, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
 import * as path from 'node:path';
-import { formatTable, formatTime, printJson } from '../output';
+import { formatStampTime, formatTable, printJson } from '../output';
 import { withLibrary } from '../with-library';
 
 /** Who vouched for a member, by name when this device knows it. */
@@ -90,10 +90,10 @@ Examples:
               member.deviceId,
               member.name || '-',
               member.fingerprint.slice(0, 16) + '…',
-              formatTime(member.addedAtMs),
+              formatStampTime(member.addedAtMs),
               addedByOf(member, byId, self),
               member.removedAtMs !== undefined
-                ? `removed ${formatTime(member.removedAtMs)}`
+                ? `removed ${formatStampTime(member.removedAtMs)}`
                 : member.deviceId === self
                   ? 'member (this device)'
                   : 'member',
