@@ -115,11 +115,11 @@ test('invites are listed and revoked; join reads the invite from a file or stand
 });
 
 /*
- * A device already paired with the inviter, in a library whose signed membership it holds, gains
- * nothing from pairing again: the inviter would mark the invite used and add no one, and --name
- * would be ignored. The join is refused before it dials, and the invite stays open.
+ * A device that is already a member, joining again (with a new invite, or with another member),
+ * is answered as paired, but the inviter adds no one and leaves the invite unused, and the join
+ * says so. It used to spend the invite and print nothing of it (and ignore --name silently).
  */
-test('join into a library already paired with the inviter is refused, and the invite stays open', async () => {
+test('a member joining again is told so, and the invite stays open for a new device', async () => {
   const [dirA, dirB] = [tempDir(), tempDir()];
   await runCliJson(['init', '--library', dirA]);
   const nodeA = new NodeProcess(dirA, await freePort());
@@ -127,28 +127,36 @@ test('join into a library already paired with the inviter is refused, and the in
   try {
     const { deviceId } = await joinThrough(dirA, nodeA, dirB);
     expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
-    const { invite, inviteId } = await runCliJson<{ invite: string; inviteId: string }>([
-      'invite',
-      '--library',
-      dirA,
-      '--address',
-      nodeA.address,
-    ]);
-    const again = await runCli(['join', '--library', dirB, '--name', 'renamed', '-'], {
-      input: `${invite}\n`,
-    });
-    expect({ code: again.code, stderr: again.stderr }).toEqual({
-      code: 3,
-      stderr: expect.stringMatching(
-        new RegExp(
-          `^tidemark: [^\\n]*is already a member of library [^\\n]*the invite was not used[^\\n]*\\n$`,
-        ),
-      ),
-    });
+    const issue = () =>
+      runCliJson<{ invite: string; inviteId: string }>([
+        'invite',
+        '--library',
+        dirA,
+        '--address',
+        nodeA.address,
+      ]);
+    const first = await issue();
+    const again = await runCliJson<{ deviceId: string; created: boolean; alreadyMember: boolean }>(
+      ['join', '--library', dirB, '--name', 'renamed', '--json'],
+      first.invite,
+    );
+    expect(again).toMatchObject({ deviceId, created: false, alreadyMember: true });
+    const second = await issue();
+    const text = await runCli(['join', '--library', dirB, '-'], { input: `${second.invite}\n` });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /this device was already a member: nobody was added and the invite was left unused/,
+    );
     const listed = await runCliJson<ListedInvite[]>(['invite', 'list', '--library', dirA]);
-    expect(listed.find((listedInvite) => listedInvite.inviteId === inviteId)?.status).toBe('open');
-    // A new directory still joins with it.
-    const fresh = await runCliJson<{ deviceId: string }>(['join', '--library', tempDir()], invite);
+    for (const { inviteId } of [first, second]) {
+      expect(listed.find((listedInvite) => listedInvite.inviteId === inviteId)?.status).toBe('open');
+    }
+    // A new device still joins with it, and is added.
+    const fresh = await runCliJson<{ deviceId: string; alreadyMember: boolean }>(
+      ['join', '--library', tempDir(), '--json'],
+      first.invite,
+    );
+    expect(fresh.alreadyMember).toBe(false);
     expect(fresh.deviceId).not.toBe(deviceId);
   } finally {
     await nodeA.stop();

@@ -1,5 +1,5 @@
-import { Library, readActiveMembers, readMembershipChanges, TidemarkError } from '@tidemark/engine';
-import { decodeInvite, DeviceCredentials, Invite, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
+import { Library, TidemarkError } from '@tidemark/engine';
+import { decodeInvite, DeviceCredentials, joinLibrary, loadDeviceCredentials } from '@tidemark/node';
 import { Command } from 'commander';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -40,26 +40,6 @@ async function openOrCreate(
   }
 }
 
-/**
- * Refuses a join that could only spend the invite: DIR's device is already an active member of
- * the invite's library, with the inviter among its members, in a library whose membership is
- * signed (new members arrive by sync there, so pairing again teaches it nothing). The inviter
- * would mark the invite used and add no one, and a --name given would be ignored.
- */
-async function refuseIfAlreadyPaired(library: Library, invite: Invite, dir: string): Promise<void> {
-  if (library.identity.libraryId !== invite.libraryId) return;
-  if ((await readMembershipChanges(library)).length === 0) return;
-  const active = await readActiveMembers(library);
-  const self = library.identity.deviceId;
-  const inviter = active.find((member) => member.fingerprint === invite.fingerprint);
-  if (!inviter || !active.some((member) => member.deviceId === self)) return;
-  throw new TidemarkError(
-    'ALREADY_EXISTS',
-    `${path.resolve(dir)} is already a member of library ${invite.libraryId}, paired with the inviting device ` +
-      `${inviter.deviceId}: nothing to do, and the invite was not used (a device's name is not changed by joining again)`,
-  );
-}
-
 export function registerJoin(program: Command): void {
   program
     .command('join')
@@ -87,8 +67,8 @@ so nobody in between can take its place.
 The invite holds a secret: pass it on standard input or in a file rather than as an argument,
 which stays in the shell's history and is visible to other users in \`ps\`.
 
-Joining again into a DIR already paired with the inviter (its signed membership synced) is refused,
-and the invite is left unused.
+A device that is already a member can join again (with another member, say): the inviter adds
+no one and leaves the invite unused, and says so.
 
 A join that fails leaves in DIR what it had made (the database, the device key and certificate):
 a join refused for its invite can be tried again into DIR with a new one. (Into PostgreSQL, a
@@ -113,8 +93,7 @@ Examples:
           options.database,
         );
         try {
-          if (!created) await refuseIfAlreadyPaired(library, invite, options.library);
-          const { inviter, members, rootDeviceId } = await joinLibrary(
+          const { inviter, members, rootDeviceId, alreadyMember } = await joinLibrary(
             library,
             invite,
             credentials,
@@ -130,13 +109,18 @@ Examples:
               rootDeviceId,
               address: invite.address,
               members: members.length,
+              alreadyMember,
             });
           } else {
             process.stdout.write(
               `${created ? 'created' : 'opened'} ${libraryLabel(options.library)} as device ${deviceId}\n` +
                 `paired with ${inviter.deviceId}${inviter.name ? ` (${inviter.name})` : ''} at ${invite.address}` +
                 (members.length ? `; it vouched for ${members.length} more member(s)` : '') +
-                `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n`,
+                `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n` +
+                (alreadyMember
+                  ? `this device was already a member: nobody was added and the invite was left unused` +
+                    ` (joining again does not rename a device)\n`
+                  : ''),
             );
           }
         } finally {

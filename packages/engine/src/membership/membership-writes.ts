@@ -178,6 +178,7 @@ export interface SpentInvite {
  * With `invite`, the invite is checked and marked used by the device in the same transaction:
  * a pairing refused here (a name or certificate no member would accept, a removed device)
  * leaves the invite open for a retry, and of two joiners racing with one invite, one gets it.
+ * A device that is already an active member is answered without using the invite.
  */
 export async function signMemberAdd(
   library: Library,
@@ -200,7 +201,8 @@ export async function signMemberAdd(
   if (typeof key === 'string') throw new TidemarkError('INVALID_ARGUMENT', key);
   const subject = deviceIdOf(certificateDer);
   return commit(library, async (tx, membership) => {
-    if (invite) await new InviteStore(tx.sql).redeem(invite.inviteId, invite.secret, subject, Date.now());
+    const invites = new InviteStore(tx.sql);
+    if (invite) await invites.check(invite.inviteId, invite.secret, Date.now());
     requireActiveSigner(membership, signer);
     const status = membership.members.get(subject)?.status;
     if (status === 'removed') {
@@ -209,7 +211,9 @@ export async function signMemberAdd(
         `device ${subject} was removed from this library; removal is final: the device needs a new key and a new invite`,
       );
     }
+    // Already a member: pairing again adds no one, so the invite is left for someone else.
     if (status === 'active') return undefined;
+    if (invite) await invites.redeem(invite.inviteId, invite.secret, subject, Date.now());
     return write(library, tx, membership, signer, {
       action: ADD,
       subject,

@@ -118,6 +118,8 @@ export interface JoinResult {
   readonly members: readonly NewMember[];
   /** The library's root as the inviter told it ('' from an inviter without signed membership). */
   readonly rootDeviceId: string;
+  /** The inviter found this device already an active member: nobody was added, the invite is unused. */
+  readonly alreadyMember: boolean;
 }
 
 /**
@@ -178,5 +180,5 @@ export async function joinLibrary(
   if (response.rootDeviceId) await setLibraryRoot(library, response.rootDeviceId);
   // A library that has its signed membership already (a device joining again) keeps it as it is.
   if ((await readMembershipChanges(library)).length === 0) await addMembers(library, [inviter, ...members]);
-  return { inviter, members, rootDeviceId: response.rootDeviceId };
+  return { inviter, members, rootDeviceId: response.rootDeviceId, alreadyMember: response.alreadyMember };
 }

@@ -127,14 +127,17 @@ export function createPairingHandlers(
     if (joiner.deviceId === deviceId)
       throw new TidemarkError('INVALID_ARGUMENT', 'a device cannot pair with itself');
     const secret = Buffer.from(request.secret);
+    let alreadyMember = false;
     if ((await readMembershipChanges(library)).length > 0) {
       await checkMembership(library, joiner.deviceId);
       // Spent in the transaction that signs the ADD: two joiners racing with one invite cannot
-      // both be signed in, and an ADD refused leaves the invite open.
-      await signMemberAdd(library, deviceSigner(tls.device), joiner.der, request.deviceName, {
+      // both be signed in, and an ADD refused leaves the invite open. A member joining again
+      // gets no ADD, and the invite is left unused.
+      const added = await signMemberAdd(library, deviceSigner(tls.device), joiner.der, request.deviceName, {
         inviteId: request.inviteId,
         secret,
       });
+      alreadyMember = added === undefined;
     } else if ((await readLibraryRoot(library)) !== '') {
       // A local member row would vanish when the membership arrives: the joiner would be lost.
       throw new TidemarkError(
@@ -155,7 +158,12 @@ export function createPairingHandlers(
       });
     }
     await tls.members.refresh();
-    logger.info({ device: joiner.deviceId, name: request.deviceName }, 'device paired and added as a member');
+    logger.info(
+      { device: joiner.deviceId, name: request.deviceName },
+      alreadyMember
+        ? 'a member paired again; the invite was left unused'
+        : 'device paired and added as a member',
+    );
     const self = await readRecord(library, 'device', deviceId);
     const toWire = (id: string, pem: string, name: string): Member => ({
       deviceId: id,
@@ -170,6 +178,7 @@ export function createPairingHandlers(
         .map((member) => toWire(member.deviceId, member.certificatePem, member.name)),
       libraryName: library.identity.name,
       rootDeviceId: await readLibraryRoot(library),
+      alreadyMember,
     };
   };
 
