@@ -238,6 +238,9 @@ describe('four devices, each joined through another member', () => {
     async () => {
       const [a, b, c, d] = chain;
       const [e, j] = await makeDevices(['e', 'j']);
+      // Stopped by afterAll too: a failed expectation must not leave their nodes running (jest then
+      // waits for them, and the whole run with it).
+      chain.push(e, j);
       const before = await digestsOf(a);
 
       // C and D offline; the removal is made on A and reaches B by sync.
