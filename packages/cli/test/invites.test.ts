@@ -11,6 +11,10 @@ interface ListedInvite {
   revokedAtMs?: number;
 }
 
+/** A new invite from the library in `dir`, for its running node's address. */
+const issueInvite = (dir: string, node: NodeProcess) =>
+  runCliJson<{ invite: string; inviteId: string }>(['invite', '--library', dir, '--address', node.address]);
+
 /*
  * `tidemark invite list` and `invite revoke`, and `join` taking the invite from a file or from
  * standard input (an argument lands in the shell's history and in `ps`). Real processes, TLS.
@@ -21,14 +25,7 @@ test('invites are listed and revoked; join reads the invite from a file or stand
   const nodeA = new NodeProcess(dirA, await freePort());
   await nodeA.start(false);
   try {
-    const issue = () =>
-      runCliJson<{ invite: string; inviteId: string }>([
-        'invite',
-        '--library',
-        dirA,
-        '--address',
-        nodeA.address,
-      ]);
+    const issue = () => issueInvite(dirA, nodeA);
     const revoked = await issue();
     const viaStdin = await issue();
 
@@ -127,14 +124,7 @@ test('a member joining again is told so, and the invite stays open for a new dev
   try {
     const { deviceId } = await joinThrough(dirA, nodeA, dirB);
     expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
-    const issue = () =>
-      runCliJson<{ invite: string; inviteId: string }>([
-        'invite',
-        '--library',
-        dirA,
-        '--address',
-        nodeA.address,
-      ]);
+    const issue = () => issueInvite(dirA, nodeA);
     const first = await issue();
     const again = await runCliJson<{ deviceId: string; created: boolean; alreadyMember: boolean }>(
       ['join', '--library', dirB, '--name', 'renamed', '--json'],

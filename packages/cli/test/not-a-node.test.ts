@@ -4,6 +4,22 @@ import { freePort, joinThrough, NodeProcess, removeTempDirs, runCli, runCliJson,
 
 afterAll(removeTempDirs);
 
+/** `tidemark sync` from `dir` against an HTTP/2 server (not gRPC) that answers every request `status`. */
+async function syncAgainstHttp2(dir: string, status: number) {
+  const server = http2.createServer((_request, response) => {
+    response.writeHead(status);
+    response.end();
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${port}`;
+  try {
+    return { address, ...(await runCli(['sync', '--library', dir, '--peer', address, '--insecure'])) };
+  } finally {
+    server.close();
+  }
+}
+
 /*
  * A plain HTTP server at the peer's address (a wrong port, another service) is not a Tidemark
  * node: every command that dials it exits 4 (could not reach a node there) with one line saying
@@ -49,46 +65,19 @@ test('a command dialing an HTTP server that is not a Tidemark node exits 4 and s
     }
 
     // An HTTP/2 server that is not gRPC: grpc-js makes a 403 into PERMISSION_DENIED ("denied").
-    const forbidding = http2.createServer((_request, response) => {
-      response.writeHead(403);
-      response.end();
+    const forbidden = await syncAgainstHttp2(dirB, 403);
+    expect({ code: forbidden.code, stderr: forbidden.stderr }).toEqual({
+      code: 4,
+      stderr: `tidemark: peer ${forbidden.address} does not answer as a Tidemark node (Received HTTP status code 403): check the address and port\n`,
     });
-    const h2Port = await freePort();
-    await new Promise<void>((resolve) => forbidding.listen(h2Port, '127.0.0.1', resolve));
-    try {
-      const result = await runCli(['sync', '--library', dirB, '--peer', `127.0.0.1:${h2Port}`, '--insecure']);
-      expect({ code: result.code, stderr: result.stderr }).toEqual({
-        code: 4,
-        stderr: `tidemark: peer 127.0.0.1:${h2Port} does not answer as a Tidemark node (Received HTTP status code 403): check the address and port\n`,
-      });
-    } finally {
-      forbidding.close();
-    }
 
     // A reverse proxy whose node is down answers 502, 503 or 504: the address may be right, so the
     // line says the node behind it may be down, not to check the address.
-    const gateway = http2.createServer((_request, response) => {
-      response.writeHead(503);
-      response.end();
+    const gateway = await syncAgainstHttp2(dirB, 503);
+    expect({ code: gateway.code, stderr: gateway.stderr }).toEqual({
+      code: 4,
+      stderr: `tidemark: peer ${gateway.address} answered HTTP 503 from a proxy or gateway, not from a node: the node behind it may be down or restarting; try again, or check the proxy\n`,
     });
-    const gatewayPort = await freePort();
-    await new Promise<void>((resolve) => gateway.listen(gatewayPort, '127.0.0.1', resolve));
-    try {
-      const result = await runCli([
-        'sync',
-        '--library',
-        dirB,
-        '--peer',
-        `127.0.0.1:${gatewayPort}`,
-        '--insecure',
-      ]);
-      expect({ code: result.code, stderr: result.stderr }).toEqual({
-        code: 4,
-        stderr: `tidemark: peer 127.0.0.1:${gatewayPort} answered HTTP 503 from a proxy or gateway, not from a node: the node behind it may be down or restarting; try again, or check the proxy\n`,
-      });
-    } finally {
-      gateway.close();
-    }
   } finally {
     await nodeA.stop();
     server.close();
