@@ -6,6 +6,7 @@ afterAll(removeTempDirs);
 
 interface Member {
   deviceId: string;
+  name: string;
   addedBy: string;
   self: boolean;
   removed: boolean;
@@ -13,7 +14,7 @@ interface Member {
 
 const others = (members: readonly Member[]) => members.filter((member) => !member.self);
 
-test('init, invite, join over TLS, sync, peer list and remove', async () => {
+test('init, invite, join over TLS, sync, peer list, rename and remove', async () => {
   const dirA = tempDir();
   const dirB = tempDir();
   const a = await runCliJson<{ libraryId: string; deviceId: string; fingerprint: string }>([
@@ -60,6 +61,37 @@ test('init, invite, join over TLS, sync, peer list and remove', async () => {
     expect(others(membersOfA).map((m) => ({ deviceId: m.deviceId, addedBy: m.addedBy }))).toEqual([
       { deviceId: joined.deviceId, addedBy: a.deviceId },
     ]);
+
+    // A rename is signed by A and reaches B by sync; B cannot rename itself, nor A a stranger.
+    const renamed = await runCliJson<{ renamed: string; name: string }>([
+      'peer',
+      'rename',
+      '--library',
+      dirA,
+      joined.deviceId,
+      'nas',
+    ]);
+    expect(renamed).toEqual({ renamed: joined.deviceId, name: 'nas' });
+    expect(others(await runCliJson<Member[]>(['peer', 'list', '--library', dirA]))).toMatchObject([
+      { deviceId: joined.deviceId, name: 'nas' },
+    ]);
+    expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+    const selfOfB = (await runCliJson<Member[]>(['peer', 'list', '--library', dirB])).find((m) => m.self);
+    expect(selfOfB).toMatchObject({ deviceId: joined.deviceId, name: 'nas' });
+    const itself = await runCli(['peer', 'rename', '--library', dirB, joined.deviceId, 'mine']);
+    expect(itself.code).toBe(2);
+    expect(itself.stderr).toMatch(/cannot rename itself/);
+    const stranger = await runCli([
+      'peer',
+      'rename',
+      '--library',
+      dirA,
+      '8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab',
+      'x',
+    ]);
+    expect(stranger.code).toBe(3);
+    expect(stranger.stderr).toMatch(/is not a current member/);
+
     expect((await runCli(['peer', 'remove', '--library', dirA, joined.deviceId])).code).toBe(0);
     await waitFor(
       async () => (await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code === 5,

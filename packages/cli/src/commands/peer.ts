@@ -6,7 +6,9 @@ import {
   readLibraryRoot,
   readMembers,
   readMembershipChanges,
+  MembershipSigner,
   signMemberRemove,
+  signMemberRename,
   TidemarkError,
 } from '@tidemark/engine';
 import { bridgeLegacyMembers, deviceSigner, loadDeviceCredentials } from '@tidemark/node';
@@ -24,11 +26,10 @@ function addedByOf(member: Member, byId: ReadonlyMap<string, Member>, self: stri
 }
 
 /**
- * Removes a member with a REMOVE signed by this device, which reaches every member by sync. A
- * library paired before signed membership first gets its members as signed changes (the same
- * bridge a node runs at start).
+ * This device's membership signer. A library paired before signed membership first gets its
+ * members as signed changes (the same bridge a node runs at start).
  */
-async function removeSigned(library: Library, dir: string, device: string): Promise<boolean> {
+async function membershipSigner(library: Library, dir: string, device: string): Promise<MembershipSigner> {
   const credentials = loadDeviceCredentials(path.resolve(dir), library.identity.deviceId);
   await bridgeLegacyMembers(library, credentials);
   if ((await readMembershipChanges(library)).length === 0) {
@@ -40,13 +41,33 @@ async function removeSigned(library: Library, dir: string, device: string): Prom
           : ''),
     );
   }
-  return signMemberRemove(library, deviceSigner(credentials), device);
+  return deviceSigner(credentials);
+}
+
+/** The device argument of `remove` and `rename`: another device's id. */
+function checkOtherDevice(library: Library, device: string, verb: string): void {
+  if (!isUuid(device))
+    throw new TidemarkError('INVALID_ARGUMENT', `device "${device}" must be a lowercase hyphenated UUID`);
+  if (device === library.identity.deviceId) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `a device cannot ${verb} itself; ${verb} it from another member`,
+    );
+  }
+}
+
+const notAMember = (device: string) =>
+  new TidemarkError('NOT_FOUND', `device ${device} is not a current member (see \`tidemark peer list\`)`);
+
+/** Removes a member with a REMOVE signed by this device, which reaches every member by sync. */
+async function removeSigned(library: Library, dir: string, device: string): Promise<boolean> {
+  return signMemberRemove(library, await membershipSigner(library, dir, device), device);
 }
 
 export function registerPeer(program: Command): void {
   const peer = program
     .command('peer')
-    .description('list and remove the devices this device trusts (library members)')
+    .description('list, rename and remove the devices this device trusts (library members)')
     .addHelpText(
       'after',
       `
@@ -54,6 +75,7 @@ Devices become members by pairing (\`tidemark invite\` on one, \`tidemark join\`
 
 Examples:
   $ tidemark peer list --library ~/tidemark/laptop
+  $ tidemark peer rename --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab nas
   $ tidemark peer remove --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab`,
     );
 
@@ -125,28 +147,52 @@ Example:
   $ tidemark peer remove --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab`,
     )
     .action(async (device: string, options: { library: string; json?: boolean }) => {
-      if (!isUuid(device))
-        throw new TidemarkError('INVALID_ARGUMENT', `device "${device}" must be a lowercase hyphenated UUID`);
       await withLibrary(options.library, async (library) => {
-        if (device === library.identity.deviceId) {
-          throw new TidemarkError(
-            'INVALID_ARGUMENT',
-            'a device cannot remove itself; remove it from another member',
-          );
-        }
+        checkOtherDevice(library, device, 'remove');
         const removed = await removeSigned(library, options.library, device).catch((error: unknown) => {
           // A device never admitted is "not a member" to a person, whatever the engine calls it.
           if (error instanceof TidemarkError && error.code === 'NOT_FOUND') return false;
           throw error;
         });
-        if (!removed) {
-          throw new TidemarkError(
-            'NOT_FOUND',
-            `device ${device} is not a current member (see \`tidemark peer list\`)`,
-          );
-        }
+        if (!removed) throw notAMember(device);
         if (options.json) printJson({ removed: device });
         else process.stdout.write(`removed ${device}; running nodes cut it off within seconds\n`);
+      });
+    });
+
+  peer
+    .command('rename')
+    .description('change the name every member shows for another device')
+    .requiredOption('--library <dir>', 'library directory')
+    .argument('<device>', 'device id (UUID) of the member to rename')
+    .argument('<name>', 'its new name')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+The new name is a membership change signed with this device's key (DIR/device-key.pem), and
+reaches every member by sync; when two members rename a device at once, every member keeps the
+same one of the two names. A device's first name is the one it joined with (\`tidemark join
+--name\`); a device cannot rename itself.
+
+Example:
+  $ tidemark peer rename --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab nas`,
+    )
+    .action(async (device: string, name: string, options: { library: string; json?: boolean }) => {
+      if (name.trim() === '') throw new TidemarkError('INVALID_ARGUMENT', 'the new name must not be empty');
+      await withLibrary(options.library, async (library) => {
+        checkOtherDevice(library, device, 'rename');
+        // A removed device stays removed: its name is history, not something to keep current.
+        if (!(await readActiveMembers(library)).some((member) => member.deviceId === device)) {
+          throw notAMember(device);
+        }
+        const signer = await membershipSigner(library, options.library, device);
+        await signMemberRename(library, signer, device, name).catch((error: unknown) => {
+          if (error instanceof TidemarkError && error.code === 'NOT_FOUND') throw notAMember(device);
+          throw error;
+        });
+        if (options.json) printJson({ renamed: device, name });
+        else process.stdout.write(`renamed ${device} to "${name}"; the name reaches every member by sync\n`);
       });
     });
 }
