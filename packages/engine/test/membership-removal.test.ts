@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { applyBatch } from '../src/apply';
 import { isTidemarkError } from '../src/errors';
 import { encodeHlc } from '../src/hlc';
+import { checkLibraryHealth } from '../src/reads/health';
 import { Library } from '../src/library';
 import { readMembershipChanges, signMemberAdd, signMemberRemove } from '../src/membership/membership-writes';
 import { readSkippedRows } from '../src/membership/skipped-rows';
@@ -105,6 +106,29 @@ test('a removal reaches every member by sync; the removed device cannot feed the
       code: 'FAILED_PRECONDITION',
     },
   );
+});
+
+test('doctor: a removed device that has its removal reports it as a problem, naming who removed it', async () => {
+  const a = await found();
+  const b = await admit(a, 'b');
+  await syncOnce(b.library, a.library);
+  const removal = (library: Library) =>
+    checkLibraryHealth(library).then((findings) => findings.filter((f) => f.kind === 'removed_device'));
+  expect(await removal(b.library)).toEqual([]);
+
+  expect(await signMemberRemove(a.library, a.key.signer, b.id)).toBe(true);
+  expect(await removal(a.library)).toEqual([]); // the remover is not the removed
+  expect(await removal(b.library)).toEqual([]); // not heard of yet
+  await syncOnce(b.library, a.library, { types: ['membership'] });
+  expect(await removal(b.library)).toEqual([
+    {
+      kind: 'removed_device',
+      severity: 'problem',
+      removedAtMs: expect.any(Number),
+      removedBy: a.id,
+      removedByName: expect.any(String),
+    },
+  ]);
 });
 
 test("a removed member's earlier rows stay history everywhere; its later rows are skipped without stalling, even through an honest relay", async () => {

@@ -30,12 +30,13 @@ export function registerDoctor(program: Command): void {
     .addHelpText(
       'after',
       `
-Checks: database integrity, legacy global-watermark schema (migrated or not), peers behind per
-resource type, watermarks ahead of the rows they claim, rows skipped per peer, type and origin
-(written by a removed member after its removal; in this device's own name but not held here,
-which \`tidemark repair --adopt-own\` takes back after a restore), HLC floor ahead of the wall
-clock, peers' clocks (or this one) off by more than the max drift, as measured at their last
-handshake, and tag assignments left naming a deleted tag.
+Checks: database integrity, this device removed from the library (once the removal reached it),
+legacy global-watermark schema (migrated or not), peers behind per resource type, watermarks
+ahead of the rows they claim, rows skipped per peer, type and origin (written by a removed member
+after its removal; in this device's own name but not held here, which \`tidemark repair
+--adopt-own\` takes back after a restore), HLC floor ahead of the wall clock, peers' clocks (or
+this one) off by more than the max drift, as measured at their last handshake, and tag
+assignments left naming a deleted tag.
 
 Example:
   $ tidemark doctor --library ~/tidemark/desktop`,
@@ -117,6 +118,19 @@ function describe(finding: HealthFinding): Finding {
             ? 'SQLite integrity check passed'
             : `SQLite integrity check failed: ${finding.result}`,
       };
+    case 'removed_device': {
+      const by = finding.removedBy
+        ? ` by ${finding.removedByName ? `"${finding.removedByName}" ` : ''}${finding.removedBy}`
+        : '';
+      return {
+        severity,
+        check: 'membership',
+        message:
+          `this device was removed from the library${by} on ${new Date(finding.removedAtMs).toISOString()}; ` +
+          'every member refuses it, and removal is final: to come back, `tidemark join` into a new library ' +
+          'directory with a new invite (this directory keeps what it holds)',
+      };
+    }
     case 'legacy_migration':
       return {
         severity,

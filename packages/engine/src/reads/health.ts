@@ -1,3 +1,4 @@
+import { MembershipAction } from '@tidemark/proto';
 import { decodeHlc } from '../hlc';
 import { Library } from '../library';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
@@ -18,6 +19,20 @@ export type HealthFinding =
       readonly severity: 'ok' | 'problem';
       /** SQLite's `integrity_check` answer: 'ok', or what it found. */
       readonly result: string;
+    }
+  | {
+      /**
+       * This device was removed from the library, as its own copy of the membership says: every
+       * member refuses it, for good (removal is final for a device identity).
+       */
+      readonly kind: 'removed_device';
+      readonly severity: 'problem';
+      /** When the removal was signed (its stamp's wall-clock part). */
+      readonly removedAtMs: number;
+      /** The member that signed the removal; '' when its change is not held here. */
+      readonly removedBy: string;
+      /** That member's name; '' when it has none. */
+      readonly removedByName: string;
     }
   | {
       /** This library was migrated from the legacy single global watermark. */
@@ -165,11 +180,12 @@ export interface HealthCheckOptions {
 const DEFAULT_FLOOR_AHEAD_TOLERANCE_MS = 60_000;
 
 /**
- * Checks an open library: database integrity, the legacy migration it may have had, every
- * watermark against the peer's last known head and against the rows held here, the rows apply
- * skipped (per peer, origin, type and reason), the HLC floor against the wall clock, the
- * peers' clock offsets against the max drift, the node's newest digest comparison with each
- * peer, and tag assignments left naming a deleted tag. Findings come in that order.
+ * Checks an open library: database integrity, whether this device was removed from the library,
+ * the legacy migration it may have had, every watermark against the peer's last known head and
+ * against the rows held here, the rows apply skipped (per peer, origin, type and reason), the HLC
+ * floor against the wall clock, the peers' clock offsets against the max drift, the node's newest
+ * digest comparison with each peer, and tag assignments left naming a deleted tag. Findings come
+ * in that order.
  */
 export async function checkLibraryHealth(
   library: Library,
@@ -199,6 +215,8 @@ export async function checkLibraryHealth(
     severity: integrity.integrity_check === 'ok' ? 'ok' : 'problem',
     result: integrity.integrity_check,
   });
+  const removed = await selfRemoval(library);
+  if (removed) findings.push(removed);
 
   const legacy = await read.query<{
     peer_device_id: string;
@@ -268,6 +286,34 @@ export async function checkLibraryHealth(
   if (orphaned > 0)
     findings.push({ kind: 'deleted_tag_assignments', severity: 'info', assignments: orphaned });
   return findings;
+}
+
+/** The removal of this device, when the membership held here has it. */
+async function selfRemoval(library: Library): Promise<HealthFinding | undefined> {
+  const read = library.db.read;
+  const self = library.identity.deviceId;
+  const [row] = await read.query<{ removed_at_ms: number | null; removed_hlc: string | null }>(
+    'SELECT removed_at_ms, removed_hlc FROM members WHERE device_id = ?',
+    [self],
+  );
+  if (!row || row.removed_at_ms === null) return undefined;
+  // The effective REMOVE is the one whose stamp the derivation recorded (a void one by a
+  // non-member may precede it). A device removed locally before signed membership has none.
+  const [signer] =
+    row.removed_hlc === null
+      ? []
+      : await read.query<{ signer: string; name: string | null }>(
+          `SELECT c.signer, m.name FROM membership_changes c LEFT JOIN members m ON m.device_id = c.signer
+           WHERE c.subject = ? AND c.action = ? AND c.hlc = ? ORDER BY c.uuid LIMIT 1`,
+          [self, MembershipAction.MEMBERSHIP_ACTION_REMOVE, row.removed_hlc],
+        );
+  return {
+    kind: 'removed_device',
+    severity: 'problem',
+    removedAtMs: Number(row.removed_at_ms),
+    removedBy: signer?.signer ?? '',
+    removedByName: signer?.name ?? '',
+  };
 }
 
 async function digestCheckFindings(library: Library): Promise<HealthFinding[]> {
