@@ -119,7 +119,7 @@ Examples:
                 `\nstart syncing: tidemark node --library ${options.library} --listen HOST:PORT --peer ${invite.address}\n` +
                 (alreadyMember
                   ? `this device was already a member: nobody was added and the invite was left unused` +
-                    ` (joining again does not rename a device)\n`
+                    ` (joining again does not rename a device: \`tidemark peer rename\` on another member does)\n`
                   : ''),
             );
           }
