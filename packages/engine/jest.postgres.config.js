@@ -20,6 +20,7 @@ const PARAMETERIZED = [
   'convergence.property',
   'cursor-reset',
   'deletes',
+  'device-names',
   'digest-check-findings',
   'digest-limits',
   'digest-protocol-vectors',

@@ -47,6 +47,7 @@ export {
 export {
   addMembers,
   readActiveMembers,
+  readDeviceName,
   readMembers,
   removeMember,
   type Member,

@@ -1,8 +1,8 @@
 import {
   decodeHlc,
+  readDeviceName,
   readPeerClocks,
   readPeerHeads,
-  readRecord,
   readResourceHeads,
   readRowCountsByOwner,
   readWatermarks,
@@ -59,7 +59,7 @@ export function registerStatus(program: Command): void {
         const peerClocks = await Promise.all(
           (await readPeerClocks(library)).map(async (clock) => ({
             peerDeviceId: clock.peerDeviceId,
-            peerName: (await readRecord(library, 'device', clock.peerDeviceId))?.name ?? '',
+            peerName: await readDeviceName(library, clock.peerDeviceId),
             offsetMs: clock.offsetMs,
             roundTripMs: clock.roundTripMs,
             measuredAtMs: clock.measuredAtMs,

@@ -1,4 +1,5 @@
 import type { Library } from '../library';
+import { selectRecord } from '../reads/stored-records';
 import { ReadScope, runnerOf } from '../reads/scope';
 import { SqlRunner } from '../store/library-database';
 
@@ -93,6 +94,19 @@ export class MemberStore {
 /** Every member ever recorded here, removed ones included, oldest first. */
 export async function readMembers(scope: ReadScope): Promise<Member[]> {
   return new MemberStore(await runnerOf(scope)).all();
+}
+
+/**
+ * The name to show for a device: the one membership gives it (its ADD, or the newest
+ * `signMemberRename`, which any member may sign), else its own device row's; '' when neither
+ * names it. So every command shows a renamed device by its new name, although the device row
+ * (which only that device writes) keeps the name it joined with.
+ */
+export async function readDeviceName(scope: ReadScope, deviceId: string): Promise<string> {
+  const sql = await runnerOf(scope);
+  const member = await new MemberStore(sql).get(deviceId);
+  if (member?.name) return member.name;
+  return (await selectRecord(sql, 'device', deviceId))?.name ?? '';
 }
 
 /** The members this device trusts now, oldest first. */

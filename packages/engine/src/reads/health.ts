@@ -1,10 +1,10 @@
 import { MembershipAction } from '@tidemark/proto';
 import { decodeHlc } from '../hlc';
 import { Library } from '../library';
+import { readDeviceName } from '../membership/members';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
 import { readDigestChecks } from './digest-checks';
 import { readPeerClocks } from './peer-clocks';
-import { readRecord } from './records';
 import { ResourceName, resourceNameOf } from '../resource-types';
 import { readPeerHeads, readResourceHeads, readWatermarks } from './sync-state';
 import { countAssignmentsOfDeletedTags } from './tags';
@@ -105,7 +105,7 @@ export type HealthFinding =
       readonly kind: 'peer_clock';
       readonly severity: 'problem';
       readonly peerDeviceId: string;
-      /** The peer's device name, when its device row is held here. */
+      /** The peer's name (readDeviceName), when this device knows one. */
       readonly peerName: string | undefined;
       /** The peer's clock minus this device's: positive when the peer's clock is ahead. */
       readonly offsetMs: number;
@@ -366,12 +366,12 @@ async function peerClockFindings(library: Library, maxDriftMs: number): Promise<
   }
   const findings: HealthFinding[] = [];
   for (const clock of off) {
-    const device = await readRecord(library, 'device', clock.peerDeviceId);
+    const peerName = await readDeviceName(library, clock.peerDeviceId);
     findings.push({
       kind: 'peer_clock',
       severity: 'problem',
       peerDeviceId: clock.peerDeviceId,
-      peerName: device?.name || undefined,
+      peerName: peerName || undefined,
       offsetMs: clock.offsetMs,
       roundTripMs: clock.roundTripMs,
       measuredAtMs: clock.measuredAtMs,
