@@ -73,6 +73,24 @@ describe('errors are one line with a documented exit code', () => {
     expectOneLineError(await runCli(['init', '--library', tempDir(), '--library-id', 'nope']), 2, 'UUID');
   });
 
+  test('a malformed device id or an empty name exits 2, whether or not the library is there', async () => {
+    const existing = tempDir();
+    await runCli(['init', '--library', existing]);
+    for (const library of [existing, path.join(tempDir(), 'none')]) {
+      for (const args of [
+        ['peer', 'remove', '--library', library, 'not-a-uuid'],
+        ['peer', 'rename', '--library', library, 'not-a-uuid', 'nas'],
+      ]) {
+        expectOneLineError(await runCli(args), 2, 'must be a lowercase hyphenated UUID');
+      }
+      expectOneLineError(
+        await runCli(['peer', 'rename', '--library', library, '00000000-0000-4000-8000-000000000000', '  ']),
+        2,
+        'must not be empty',
+      );
+    }
+  });
+
   test('--anti-entropy-interval 0 exits 2 (it was taken as unset, and the default applied)', async () => {
     expectOneLineError(
       await runCli(['node', '--library', tempDir(), '--anti-entropy-interval', '0']),
@@ -129,6 +147,10 @@ describe('exit 3: something named on the command line does not exist, or is take
       [['invite', 'revoke'], [id]],
       [['peer', 'list'], []],
       [['peer', 'remove'], [id]],
+      [
+        ['peer', 'rename'],
+        [id, 'nas'],
+      ],
       [['node'], ['--listen', '127.0.0.1:0', '--insecure']],
       [['sync'], peer],
       [['verify'], peer],
@@ -164,6 +186,7 @@ describe('exit 3: something named on the command line does not exist, or is take
       [['collection', 'rm', '--library', dir, 'nosuch'], 'no collection named "nosuch"'],
       [['invite', 'revoke', '--library', dir, id], `no invite ${id}`],
       [['peer', 'remove', '--library', dir, id], `device ${id} is not a current member`],
+      [['peer', 'rename', '--library', dir, id, 'nas'], `device ${id} is not a current member`],
       [['tag', 'add', '--library', dir, 'red'], 'a tag named "red" already exists'],
       [['collection', 'add', '--library', dir, 'trip'], 'a collection named "trip" already exists'],
       [['init', '--library', dir], 'already exists'],

@@ -127,7 +127,23 @@ test('doctor: a removed device that has its removal reports it as a problem, nam
       removedAtMs: expect.any(Number),
       removedBy: a.id,
       removedByName: expect.any(String),
+      voided: false,
     },
+  ]);
+});
+
+test('doctor: a device admitted only by a void ADD is told it never was a member', async () => {
+  const a = await found();
+  const b = await admit(a, 'b');
+  await syncOnce(b.library, a.library);
+  await signMemberRemove(a.library, a.key.signer, b.id);
+  // B, not knowing, admits D: a void ADD once A's removal of B is known.
+  const d = await admit(b, 'd');
+  await syncOnce(d.library, b.library, { types: ['membership'] });
+  await syncOnce(d.library, a.library, { types: ['membership'] });
+  const findings = await checkLibraryHealth(d.library);
+  expect(findings.filter((f) => f.kind === 'removed_device')).toEqual([
+    expect.objectContaining({ kind: 'removed_device', removedBy: '', voided: true }),
   ]);
 });
 

@@ -9,6 +9,7 @@ import {
   readMembershipChanges,
   signGenesis,
   signMemberRemove,
+  signMemberRename,
   syncFromPeer$,
 } from '@tidemark/engine';
 import { InMemoryTransport, writeSyntheticLibrary } from '@tidemark/engine/testing';
@@ -80,6 +81,29 @@ test('pairing signs the joiner in and hands it the root; the joiner gets the mem
     expect(ids(await readActiveMembers(libraryB))).toEqual([a.deviceId, b.deviceId].sort());
   } finally {
     await nodeB?.close();
+    await nodeA.close();
+  }
+});
+
+test('an inviter renamed by another member pairs under its new name', async () => {
+  const a = await createFounder();
+  const nodeA = await startTestNode(a.file, { insecure: false });
+  const pull = (into: Library, from: Library) =>
+    lastValueFrom(
+      syncFromPeer$(into, new InMemoryTransport(new LibrarySyncService(from)), { follow: false }),
+    );
+  try {
+    const b = await createSecureDevice(a.libraryId);
+    await joinThrough(nodeA, a, b, 'b');
+    await withLibrary(b, async (library) => {
+      await pull(library, nodeA.library);
+      await signMemberRename(library, deviceSigner(b.credentials), a.deviceId, 'renamed by b');
+      await pull(nodeA.library, library);
+    });
+    // The inviter's device row still holds the name it was created with.
+    const joined = await joinThrough(nodeA, a, await createSecureDevice(a.libraryId), 'd');
+    expect(joined.inviter).toMatchObject({ deviceId: a.deviceId, name: 'renamed by b' });
+  } finally {
     await nodeA.close();
   }
 });

@@ -119,6 +119,16 @@ function describe(finding: HealthFinding): Finding {
             : `SQLite integrity check failed: ${finding.result}`,
       };
     case 'removed_device': {
+      if (finding.voided) {
+        return {
+          severity,
+          check: 'membership',
+          message:
+            'this device was never a member: every change that added it was signed by a device that was not a ' +
+            'member at the time, so every member refuses it; a current member can add it with a new invite ' +
+            '(`tidemark invite` there, `tidemark join` here)',
+        };
+      }
       const by = finding.removedBy
         ? ` by ${finding.removedByName ? `"${finding.removedByName}" ` : ''}${finding.removedBy}`
         : '';
@@ -127,8 +137,9 @@ function describe(finding: HealthFinding): Finding {
         check: 'membership',
         message:
           `this device was removed from the library${by} on ${new Date(finding.removedAtMs).toISOString()}; ` +
-          'every member refuses it, and removal is final: to come back, `tidemark join` into a new library ' +
-          'directory with a new invite (this directory keeps what it holds)',
+          'every member refuses it, and removal is final: to come back it needs a new identity, a `tidemark join` ' +
+          'with a new invite into a new library directory (for a hub, also a new database schema); this ' +
+          'directory keeps what it holds',
       };
     }
     case 'legacy_migration':

@@ -44,10 +44,14 @@ async function membershipSigner(library: Library, dir: string, device: string): 
   return deviceSigner(credentials);
 }
 
-/** The device argument of `remove` and `rename`: another device's id. */
-function checkOtherDevice(library: Library, device: string, verb: string): void {
+/** The device argument of `remove` and `rename`, checked before the library is opened. */
+function checkDeviceArgument(device: string): void {
   if (!isUuid(device))
     throw new TidemarkError('INVALID_ARGUMENT', `device "${device}" must be a lowercase hyphenated UUID`);
+}
+
+/** A membership change is about another device: one never signs one about itself. */
+function checkOtherDevice(library: Library, device: string, verb: string): void {
   if (device === library.identity.deviceId) {
     throw new TidemarkError(
       'INVALID_ARGUMENT',
@@ -147,6 +151,7 @@ Example:
   $ tidemark peer remove --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab`,
     )
     .action(async (device: string, options: { library: string; json?: boolean }) => {
+      checkDeviceArgument(device);
       await withLibrary(options.library, async (library) => {
         checkOtherDevice(library, device, 'remove');
         const removed = await removeSigned(library, options.library, device).catch((error: unknown) => {
@@ -173,13 +178,17 @@ Example:
 The new name is a membership change signed with this device's key (DIR/device-key.pem), and
 reaches every member by sync; when two members rename a device at once, every member keeps the
 same one of the two names. A device's first name is the one it joined with (\`tidemark join
---name\`); a device cannot rename itself.
+--name\`, by default its host name; the founder's is its host name). A device cannot rename
+itself: another member does.
 
 Example:
   $ tidemark peer rename --library ~/tidemark/laptop 8d2f0a4e-1c3b-8a5d-9e7f-0123456789ab nas`,
     )
     .action(async (device: string, name: string, options: { library: string; json?: boolean }) => {
-      if (name.trim() === '') throw new TidemarkError('INVALID_ARGUMENT', 'the new name must not be empty');
+      checkDeviceArgument(device);
+      // Spaces around a name typed at a shell are a slip, not part of the name.
+      const newName = name.trim();
+      if (newName === '') throw new TidemarkError('INVALID_ARGUMENT', 'the new name must not be empty');
       await withLibrary(options.library, async (library) => {
         checkOtherDevice(library, device, 'rename');
         // A removed device stays removed: its name is history, not something to keep current.
@@ -187,12 +196,13 @@ Example:
           throw notAMember(device);
         }
         const signer = await membershipSigner(library, options.library, device);
-        await signMemberRename(library, signer, device, name).catch((error: unknown) => {
+        await signMemberRename(library, signer, device, newName).catch((error: unknown) => {
           if (error instanceof TidemarkError && error.code === 'NOT_FOUND') throw notAMember(device);
           throw error;
         });
-        if (options.json) printJson({ renamed: device, name });
-        else process.stdout.write(`renamed ${device} to "${name}"; the name reaches every member by sync\n`);
+        if (options.json) printJson({ renamed: device, name: newName });
+        else
+          process.stdout.write(`renamed ${device} to "${newName}"; the name reaches every member by sync\n`);
       });
     });
 }

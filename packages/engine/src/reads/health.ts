@@ -1,5 +1,5 @@
 import { MembershipAction } from '@tidemark/proto';
-import { decodeHlc } from '../hlc';
+import { decodeHlc, encodeHlc, ZERO_HLC } from '../hlc';
 import { Library } from '../library';
 import { readDeviceName } from '../membership/members';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
@@ -33,6 +33,11 @@ export type HealthFinding =
       readonly removedBy: string;
       /** That member's name; '' when it has none. */
       readonly removedByName: string;
+      /**
+       * Never a member rather than removed: every ADD of this device held here is void (signed
+       * by a device that was not a member then); `removedAtMs` is when it was added.
+       */
+      readonly voided: boolean;
     }
   | {
       /** This library was migrated from the legacy single global watermark. */
@@ -297,10 +302,12 @@ async function selfRemoval(library: Library): Promise<HealthFinding | undefined>
     [self],
   );
   if (!row || row.removed_at_ms === null) return undefined;
+  // The derivation refuses a voided identity from the zero stamp: no REMOVE made it so.
+  const voided = row.removed_hlc === encodeHlc(ZERO_HLC);
   // The effective REMOVE is the one whose stamp the derivation recorded (a void one by a
   // non-member may precede it). A device removed locally before signed membership has none.
   const [signer] =
-    row.removed_hlc === null
+    row.removed_hlc === null || voided
       ? []
       : await read.query<{ signer: string; name: string | null }>(
           `SELECT c.signer, m.name FROM membership_changes c LEFT JOIN members m ON m.device_id = c.signer
@@ -313,6 +320,7 @@ async function selfRemoval(library: Library): Promise<HealthFinding | undefined>
     removedAtMs: Number(row.removed_at_ms),
     removedBy: signer?.signer ?? '',
     removedByName: signer?.name ?? '',
+    voided,
   };
 }
 

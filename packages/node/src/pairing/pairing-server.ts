@@ -5,10 +5,10 @@ import {
   Library,
   MAX_BYTES,
   MAX_NAME_BYTES,
+  readDeviceName,
   readLibraryRoot,
   readMembers,
   readMembershipChanges,
-  readRecord,
   redeemInvite,
   refuseUnlessInviteOpen,
   signMemberAdd,
@@ -164,7 +164,7 @@ export function createPairingHandlers(
         ? 'a member paired again; the invite was left unused'
         : 'device paired and added as a member',
     );
-    const self = await readRecord(library, 'device', deviceId);
+    const selfName = await readDeviceName(library, deviceId);
     const toWire = (id: string, pem: string, name: string): Member => ({
       deviceId: id,
       certificate: identityOf(pem).der,
@@ -172,7 +172,7 @@ export function createPairingHandlers(
     });
     return {
       libraryId,
-      inviter: toWire(deviceId, tls.device.certificate.pem, self?.name ?? ''),
+      inviter: toWire(deviceId, tls.device.certificate.pem, selfName),
       members: tls.members.members
         .filter((member) => member.deviceId !== joiner.deviceId && member.deviceId !== deviceId)
         .map((member) => toWire(member.deviceId, member.certificatePem, member.name)),
