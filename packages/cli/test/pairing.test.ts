@@ -95,7 +95,7 @@ test('init, invite, join over TLS, sync, peer list, rename and remove', async ()
     expect((await runCli(['peer', 'remove', '--library', dirA, joined.deviceId])).code).toBe(0);
     await waitFor(
       async () => (await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code === 5,
-      10_000,
+      60_000,
       'the removed device to be refused',
     );
     expect(others(await runCliJson<Member[]>(['peer', 'list', '--library', dirA]))).toEqual([]);

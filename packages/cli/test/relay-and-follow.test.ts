@@ -102,7 +102,7 @@ test('rows written on A while B follows appear on B without a new sync (latency 
         );
         await waitFor(
           async () => (await readRecord(libraryB, 'entry', uuid)) !== undefined,
-          10_000,
+          60_000,
           `entry ${i} to reach B`,
           2,
         );
