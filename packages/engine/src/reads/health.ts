@@ -31,7 +31,7 @@ export type HealthFinding =
       readonly removedAtMs: number;
       /** The member that signed the removal; '' when its change is not held here. */
       readonly removedBy: string;
-      /** That member's name; '' when it has none. */
+      /** That member's name (readDeviceName); '' when it has none. */
       readonly removedByName: string;
       /**
        * Never a member rather than removed: every ADD of this device held here is void (signed
@@ -309,9 +309,9 @@ async function selfRemoval(library: Library): Promise<HealthFinding | undefined>
   const [signer] =
     row.removed_hlc === null || voided
       ? []
-      : await read.query<{ signer: string; name: string | null }>(
-          `SELECT c.signer, m.name FROM membership_changes c LEFT JOIN members m ON m.device_id = c.signer
-           WHERE c.subject = ? AND c.action = ? AND c.hlc = ? ORDER BY c.uuid LIMIT 1`,
+      : await read.query<{ signer: string }>(
+          `SELECT signer FROM membership_changes WHERE subject = ? AND action = ? AND hlc = ?
+           ORDER BY uuid LIMIT 1`,
           [self, MembershipAction.MEMBERSHIP_ACTION_REMOVE, row.removed_hlc],
         );
   return {
@@ -319,7 +319,7 @@ async function selfRemoval(library: Library): Promise<HealthFinding | undefined>
     severity: 'problem',
     removedAtMs: Number(row.removed_at_ms),
     removedBy: signer?.signer ?? '',
-    removedByName: signer?.name ?? '',
+    removedByName: signer ? await readDeviceName(library, signer.signer) : '',
     voided,
   };
 }
