@@ -37,6 +37,7 @@ const PARAMETERIZED = [
   'owner-invariants',
   'own-lineage-coverage',
   'own-lineage-mark',
+  'put-all',
   'reads',
   'resume-at-every-cut',
   'rows-outrun-admission',

@@ -54,8 +54,30 @@ export class WriteTransaction {
 
   /** Creates or replaces a row with a new version stamped by this device. */
   async put<N extends ResourceName>(name: N, fields: FieldsOf<N>): Promise<void> {
+    await this.putAll(name, [fields]);
+  }
+
+  /**
+   * `put` of each record, in order. A bulk writer (the indexer) calls this rather than awaiting
+   * `put` per row: the promises of a call per row were a fifth of a first index's allocation,
+   * which the garbage collector then paid for on both cores.
+   */
+  async putAll<N extends ResourceName>(name: N, records: readonly FieldsOf<N>[]): Promise<void> {
+    let rows: VersionedRow[] | undefined;
+    for (const fields of records) {
+      const row = this.versionOf(name, fields as unknown as { [field: string]: unknown });
+      rows ??= await this.pendingRows(name);
+      rows.push(row);
+      if (rows.length >= FLUSH_EVERY) {
+        await this.flush();
+        rows = undefined;
+      }
+    }
+  }
+
+  /** A record checked and stamped: the next HLC and seq (a refused record takes neither). */
+  private versionOf(name: ResourceName, record: { [field: string]: unknown }): VersionedRow {
     refuseMembership(name);
-    const record = fields as unknown as { [field: string]: unknown };
     const problem = validateFields(name, record);
     if (problem) throw new TidemarkError('INVALID_ARGUMENT', `invalid ${name}: ${problem}`);
     const owner = ownerOf(name, record);
@@ -67,7 +89,7 @@ export class WriteTransaction {
       );
     }
     const seq = this.sequence.next(name);
-    const row: VersionedRow = {
+    return {
       values: dataValuesOf(RESOURCE_TABLES[name], record as never),
       hlc: encodeHlc(this.clock.now()),
       origin: this.deviceId,
@@ -75,9 +97,6 @@ export class WriteTransaction {
       originSeq: seq,
       lineage: this.lineage,
     };
-    const batch = await this.pendingFor('put', name);
-    if (batch.op === 'put') batch.rows.push(row);
-    await this.flushIfFull();
   }
 
   /**
@@ -123,9 +142,9 @@ export class WriteTransaction {
       originSeq: seq,
       lineage: this.lineage,
     };
-    const batch = await this.pendingFor('delete', name);
-    if (batch.op === 'delete') batch.tombstones.push(tombstone);
-    await this.flushIfFull();
+    const tombstones = await this.pendingTombstones(name);
+    tombstones.push(tombstone);
+    if (tombstones.length >= FLUSH_EVERY) await this.flush();
   }
 
   /**
@@ -224,19 +243,21 @@ export class WriteTransaction {
     }
   }
 
-  private async pendingFor(op: Pending['op'], name: ResourceName): Promise<Pending> {
-    // Writes are buffered per (op, type) and flushed in order, so a delete after a put of the
-    // same row in one transaction still wins.
-    if (this.pending && (this.pending.op !== op || this.pending.name !== name)) await this.flush();
-    if (!this.pending) {
-      this.pending = op === 'put' ? { op, name, rows: [] } : { op, name, tombstones: [] };
-    }
-    return this.pending;
+  // Writes are buffered per (op, type) and flushed in order, so a delete after a put of the same
+  // row in one transaction still wins.
+  private async pendingRows(name: ResourceName): Promise<VersionedRow[]> {
+    if (this.pending?.op === 'put' && this.pending.name === name) return this.pending.rows;
+    await this.flush();
+    const rows: VersionedRow[] = [];
+    this.pending = { op: 'put', name, rows };
+    return rows;
   }
 
-  private async flushIfFull(): Promise<void> {
-    const size =
-      this.pending?.op === 'put' ? this.pending.rows.length : (this.pending?.tombstones.length ?? 0);
-    if (size >= FLUSH_EVERY) await this.flush();
+  private async pendingTombstones(name: ResourceName): Promise<VersionedTombstone[]> {
+    if (this.pending?.op === 'delete' && this.pending.name === name) return this.pending.tombstones;
+    await this.flush();
+    const tombstones: VersionedTombstone[] = [];
+    this.pending = { op: 'delete', name, tombstones };
+    return tombstones;
   }
 }

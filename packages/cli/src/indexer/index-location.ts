@@ -4,6 +4,7 @@ import {
   EntryPlace,
   entryUuidOf,
   forgetEntryFileIds,
+  FieldsOf,
   Library,
   readEntryAt,
   readEntryPlaces,
@@ -581,19 +582,24 @@ export class LocationIndexer {
           .map((entry) => entry.uuid);
         // Content identities already live: rewriting one would only churn its shared LWW version.
         const held = await readHeldUuids(tx, 'content_identity', [...contents.keys()]);
+        const added: FieldsOf<'content_identity'>[] = [];
         for (const [uuid, digest] of contents) {
           if (held.has(uuid)) continue;
-          await tx.put('content_identity', {
+          added.push({
             uuid,
             contentHash: digest.hash,
             sizeBytes: digest.sizeBytes,
             mimeType: digest.mimeType,
           });
-          this.summary.contentAdded++;
         }
+        await tx.putAll('content_identity', added);
+        this.summary.contentAdded += added.length;
         for (const uuid of gone) await tx.delete('entry', uuid);
         await forgetEntryFileIds(tx, [...gone, ...forgotten]);
-        for (const compared of written) if (!stale.has(compared)) await tx.put('entry', compared.fields);
+        await tx.putAll(
+          'entry',
+          written.flatMap((compared) => (stale.has(compared) ? [] : [compared.fields])),
+        );
         const staleUuids = new Set([...stale].map((compared) => compared.fields.uuid));
         await recordEntryFileIds(
           tx,
