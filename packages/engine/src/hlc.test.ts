@@ -231,6 +231,9 @@ describe('HLC encoding', () => {
       { physicalMs: 2, logical: 0 },
       { physicalMs: 0xfff, logical: 0 },
       { physicalMs: 0x1000, logical: 0 },
+      // Where the encoder splits physical time into its high 16 and low 32 bits.
+      { physicalMs: 2 ** 32 - 1, logical: MAX_LOGICAL },
+      { physicalMs: 2 ** 32, logical: 0 },
       { physicalMs: 2 ** 48 - 1, logical: MAX_LOGICAL },
     ].map(encodeHlc);
     expect([...ordered].sort()).toEqual(ordered);

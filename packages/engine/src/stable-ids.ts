@@ -1,29 +1,30 @@
 import { hash } from 'node:crypto';
+import { HEX_DIGIT_CODES } from './hex-digits';
+
+const HYPHEN = 0x2d;
 
 /** One-shot: a Hash object per call cost about twice the hashing (an indexer derives 2 ids a file). */
 const sha256 = (name: string): Buffer => hash('sha256', name, 'buffer');
 
-/** ASCII codes of the hex digits, and where each of the 16 bytes goes in a hyphenated UUID. */
-const HEX_CODES = Buffer.from('0123456789abcdef', 'latin1');
-const UUID_OFFSETS = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-/** Reused: a formatted id is built in place and copied out once (ids are made synchronously). */
-const formatted = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
-
 /**
- * Sets RFC 9562 version 8 (custom, here SHA-256 based) and the variant bits of 16 bytes (in
- * place), and formats them as a lowercase hyphenated UUID. Written into one buffer rather than
- * sliced from a hex string: an indexer makes two ids per file, and the hex string and its five
- * slices were more of its garbage than the ids themselves.
+ * Sets RFC 9562 version 8 (custom, here SHA-256 based) and the variant bits of the first 16 bytes
+ * (in place), and formats them as a lowercase hyphenated UUID.
  */
 export function formatV8(bytes: Buffer): string {
   bytes[6] = (bytes[6] & 0x0f) | 0x80;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  for (let index = 0; index < 16; index++) {
-    const at = UUID_OFFSETS[index];
-    formatted[at] = HEX_CODES[bytes[index] >> 4];
-    formatted[at + 1] = HEX_CODES[bytes[index] & 0x0f];
-  }
-  return formatted.toString('latin1', 0, 36);
+  const hex = HEX_DIGIT_CODES;
+  const high = (index: number) => hex[bytes[index] >> 4];
+  const low = (index: number) => hex[bytes[index] & 0x0f];
+  // The five groups of a UUID, one per line.
+  // prettier-ignore
+  return String.fromCharCode(
+    high(0), low(0), high(1), low(1), high(2), low(2), high(3), low(3), HYPHEN,
+    high(4), low(4), high(5), low(5), HYPHEN,
+    high(6), low(6), high(7), low(7), HYPHEN,
+    high(8), low(8), high(9), low(9), HYPHEN,
+    high(10), low(10), high(11), low(11), high(12), low(12), high(13), low(13), high(14), low(14), high(15), low(15),
+  );
 }
 
 /**
@@ -33,7 +34,7 @@ export function formatV8(bytes: Buffer): string {
  * SHA-256 name-based id); version 5 would promise SHA-1.
  */
 export function stableUuid(name: string): string {
-  return formatV8(sha256(name).subarray(0, 16));
+  return formatV8(sha256(name));
 }
 
 /** Independent of device and library: identical bytes anywhere are one content identity. */
@@ -52,10 +53,13 @@ export function contentUuidOf(contentHash: string): string {
  * pattern, not the sync protocol, was most of a first backfill's time (docs/architecture.md,
  * "Performance"). Uniqueness rests on the path hash alone within a directory: 62 bits.
  */
+/** Reused: entryUuidOf fills all 16 bytes each time, and formatV8 copies them out as text. */
+const entryIdBytes = Buffer.alloc(16);
+
 export function entryUuidOf(locationUuid: string, relativePath: string): string {
   const slash = relativePath.lastIndexOf('/');
   const parent = slash < 0 ? '' : relativePath.slice(0, slash);
-  const bytes = Buffer.allocUnsafe(16);
+  const bytes = entryIdBytes;
   prefixOf(locationUuid, parent).copy(bytes, 0, 0, 8);
   sha256(`entry:${locationUuid}:${relativePath}`).copy(bytes, 8, 0, 8);
   return formatV8(bytes);
