@@ -1,0 +1,75 @@
+/**
+ * The walk reads the names of the next few directories of each level ahead (the main thread
+ * examines one directory while the next ones are read on libuv's pool), and no more: a few
+ * listings per level are held, whatever the size of the tree. fs.promises.readdir is wrapped,
+ * not replaced, to count the reads in flight.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { walkTree } from './walk';
+
+const roots: string[] = [];
+afterAll(() => roots.forEach((root) => fs.rmSync(root, { recursive: true, force: true })));
+
+/** `width` directories on each of `depth` levels under the root, two files in each directory. */
+function makeTree(width: number, depth: number): { root: string; paths: string[] } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-walk-ahead-'));
+  roots.push(root);
+  const paths: string[] = [];
+  const fill = (relative: string, level: number) => {
+    for (const file of ['f1', 'f2']) {
+      const child = relative ? `${relative}/${file}` : file;
+      fs.writeFileSync(path.join(root, child), child);
+      paths.push(child);
+    }
+    if (level === depth) return;
+    for (let i = 0; i < width; i++) {
+      const child = relative
+        ? `${relative}/d${String(i).padStart(3, '0')}`
+        : `d${String(i).padStart(3, '0')}`;
+      fs.mkdirSync(path.join(root, child));
+      paths.push(child);
+      fill(child, level + 1);
+    }
+  };
+  fill('', 0);
+  return { root, paths: paths.sort() };
+}
+
+/** Walks `root`, counting the most directory reads in flight at once. */
+async function walkCountingReads(root: string): Promise<{ walked: string[]; mostInFlight: number }> {
+  const readdir = fs.promises.readdir;
+  let inFlight = 0;
+  let mostInFlight = 0;
+  const spy = jest.spyOn(fs.promises, 'readdir').mockImplementation(((
+    ...args: Parameters<typeof readdir>
+  ) => {
+    inFlight++;
+    mostInFlight = Math.max(mostInFlight, inFlight);
+    return readdir(...args).finally(() => inFlight--);
+  }) as typeof readdir);
+  try {
+    const walked: string[] = [];
+    for await (const item of walkTree(root)) walked.push(item.relativePath);
+    return { walked, mostInFlight };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+test('listings are read ahead while the walk examines the directory before them', async () => {
+  const { root, paths } = makeTree(40, 1);
+  const { walked, mostInFlight } = await walkCountingReads(root);
+  expect([...walked].sort()).toEqual(paths);
+  expect(mostInFlight).toBeGreaterThan(1);
+});
+
+test('a few listings per level are read ahead, not every directory of a level', async () => {
+  // 2 levels of 30: 930 directories. One being read and 4 ahead on each level at most, where
+  // reading every directory of a level ahead would start 29 at once.
+  const { root, paths } = makeTree(30, 2);
+  const { walked, mostInFlight } = await walkCountingReads(root);
+  expect([...walked].sort()).toEqual(paths);
+  expect(mostInFlight).toBeLessThanOrEqual(2 * 5 + 1);
+});
