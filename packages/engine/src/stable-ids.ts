@@ -42,6 +42,9 @@ export function contentUuidOf(contentHash: string): string {
   return stableUuid(`content:${contentHash}`);
 }
 
+/** Reused: entryUuidOf fills all 16 bytes each time, and formatV8 copies them out as text. */
+const entryIdBytes = Buffer.alloc(16);
+
 /**
  * Derived rather than random so a child can name its parent without a path-to-uuid map of every
  * directory, and so a run that crashed half-way and is repeated writes the same ids.
@@ -53,9 +56,6 @@ export function contentUuidOf(contentHash: string): string {
  * pattern, not the sync protocol, was most of a first backfill's time (docs/architecture.md,
  * "Performance"). Uniqueness rests on the path hash alone within a directory: 62 bits.
  */
-/** Reused: entryUuidOf fills all 16 bytes each time, and formatV8 copies them out as text. */
-const entryIdBytes = Buffer.alloc(16);
-
 export function entryUuidOf(locationUuid: string, relativePath: string): string {
   const slash = relativePath.lastIndexOf('/');
   const parent = slash < 0 ? '' : relativePath.slice(0, slash);

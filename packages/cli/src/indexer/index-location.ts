@@ -64,7 +64,8 @@ export interface IndexOptions {
   readonly hashThreads?: number;
   /**
    * The file system's timestamp granularity in ms (default: by its type, volume.ts): a file read
-   * within this long of its mtime is read again once it has passed (hash-pool.ts).
+   * within this long of its mtime is read again once it has passed (hash-pool.ts), and names of a
+   * directory read ahead are read again unless its ctime was this long before (walk.ts).
    */
   readonly timestampTickMs?: number;
   /** Absolute paths left out (the library's own directory, when it lies inside the tree). */
@@ -269,7 +270,12 @@ export class LocationIndexer {
       seconds: 0,
     };
     const exclude = new Set(this.options.exclude ?? []);
-    const walkOptions: WalkOptions = { exclude, inodes: !UNSTABLE_INODE_FILESYSTEMS.has(volume.filesystem) };
+    const timestampTickMs = this.options.timestampTickMs ?? timestampTickMsOf(volume.filesystem);
+    const walkOptions: WalkOptions = {
+      exclude,
+      inodes: !UNSTABLE_INODE_FILESYSTEMS.has(volume.filesystem),
+      timestampTickMs,
+    };
     const scopes = this.options.scopes && (await this.scopesOf(root, this.options.scopes, exclude));
     if (this.options.countFirst && !scopes) this.total = await countTree(root, walkOptions);
 
@@ -279,10 +285,7 @@ export class LocationIndexer {
       locationUuid,
       root,
     );
-    this.hashes = new HashPool(
-      this.options.hashThreads ?? defaultHashThreads(),
-      this.options.timestampTickMs ?? timestampTickMsOf(volume.filesystem),
-    );
+    this.hashes = new HashPool(this.options.hashThreads ?? defaultHashThreads(), timestampTickMs);
     this.groupWrites(0);
     const cursors: StoredEntryCursor[] = [];
     try {
@@ -327,7 +330,11 @@ export class LocationIndexer {
         scope.relativePath,
       );
       cursors.push(stored);
-      const walk = walkTreeRuns(root, { ...walkOptions, under: scope.relativePath ? scope : undefined });
+      const walk = walkTreeRuns(root, {
+        ...walkOptions,
+        under: scope.relativePath ? scope : undefined,
+        shallow: true,
+      });
       await mergeWithStored(walk, stored, sink, { shallowAt: scope.relativePath });
     }
   }

@@ -63,7 +63,7 @@ const FINE_TIMESTAMP_TICK_MS = 20;
  * keeps; plus 10 ms, the coarse clock's lag, so that a read made after the tick is after any
  * write the file system could still give the same mtime.
  */
-const COARSE_TIMESTAMP_TICK_MS = 2_010;
+export const COARSE_TIMESTAMP_TICK_MS = 2_010;
 
 /**
  * How far apart two writes of a file on this file system must be for their mtimes to differ: a

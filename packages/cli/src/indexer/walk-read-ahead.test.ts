@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { walkTree } from './walk';
+import { walkTree, WalkOptions } from './walk';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((root) => fs.rmSync(root, { recursive: true, force: true })));
@@ -37,22 +37,27 @@ function makeTree(width: number, depth: number): { root: string; paths: string[]
   return { root, paths: paths.sort() };
 }
 
-/** Walks `root`, counting the most directory reads in flight at once. */
-async function walkCountingReads(root: string): Promise<{ walked: string[]; mostInFlight: number }> {
+/** Walks `root`, counting directory reads: all of them, and the most in flight at once. */
+async function walkCountingReads(
+  root: string,
+  options: WalkOptions = {},
+): Promise<{ walked: string[]; mostInFlight: number; reads: number }> {
   const readdir = fs.promises.readdir;
   let inFlight = 0;
   let mostInFlight = 0;
+  let reads = 0;
   const spy = jest.spyOn(fs.promises, 'readdir').mockImplementation(((
     ...args: Parameters<typeof readdir>
   ) => {
     inFlight++;
+    reads++;
     mostInFlight = Math.max(mostInFlight, inFlight);
     return readdir(...args).finally(() => inFlight--);
   }) as typeof readdir);
   try {
     const walked: string[] = [];
-    for await (const item of walkTree(root)) walked.push(item.relativePath);
-    return { walked, mostInFlight };
+    for await (const item of walkTree(root, options)) walked.push(item.relativePath);
+    return { walked, mostInFlight, reads };
   } finally {
     spy.mockRestore();
   }
@@ -72,4 +77,19 @@ test('a few listings per level are read ahead, not every directory of a level', 
   const { walked, mostInFlight } = await walkCountingReads(root);
   expect([...walked].sort()).toEqual(paths);
   expect(mostInFlight).toBeLessThanOrEqual(2 * 5 + 1);
+});
+
+test('names read ahead of a directory unchanged since are used: each directory is listed once', async () => {
+  const { root, paths } = makeTree(30, 2);
+  // Every directory's ctime a tick (here 0 ms) before the walk.
+  const { walked, reads } = await walkCountingReads(root, { timestampTickMs: 0 });
+  expect([...walked].sort()).toEqual(paths);
+  expect(reads).toBe(1 + 30 + 30 * 30);
+});
+
+test('a directory whose ctime is within a tick of the read is listed again: a change could hide in that tick', async () => {
+  const { root } = makeTree(30, 1);
+  const { reads } = await walkCountingReads(root, { timestampTickMs: 60 * 60 * 1000 });
+  // The first directory of the level is not read ahead; every other one is read twice.
+  expect(reads).toBe(1 + 1 + 29 * 2);
 });

@@ -2,6 +2,7 @@ import { hasControlCharacter, TidemarkError } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { COARSE_TIMESTAMP_TICK_MS } from './volume';
 
 /** A file, directory or symlink found by the walk. */
 export interface WalkedEntry {
@@ -48,6 +49,19 @@ export interface WalkOptions {
    * time are then reported as 0, as where the platform has none.
    */
   readonly inodes?: boolean;
+  /**
+   * The consumer compares only the children of the walk's top directory (the root, or `under`)
+   * and sets `skip` on those it has stored (tree-merge.ts, `shallowAt`): none of them is read
+   * ahead, since most will not be listed at all.
+   */
+  readonly shallow?: boolean;
+  /**
+   * How far apart two changes of a directory must be for the file system to give them different
+   * ctimes (volume.ts, `timestampTickMsOf`): names read ahead are used only if the directory's
+   * ctime is still the one seen before they were read, and was at least this long before the read.
+   * Default: the coarsest tick (FAT's 2 s).
+   */
+  readonly timestampTickMs?: number;
 }
 
 /** relative_path is a proto string of at most 4096 bytes. */
@@ -100,7 +114,18 @@ interface Examined {
   /** Byte order of the relative path: the name as latin1 (one character per byte), "/" after a directory to descend. */
   readonly key: string;
   readonly item?: WalkItem;
-  readonly descend?: { readonly relativePath: string; readonly directory: WalkedDirectory };
+  readonly descend?: {
+    readonly relativePath: string;
+    readonly directory: WalkedDirectory;
+    /** The directory as its parent's listing stat'ed it: before any read ahead of its names. */
+    readonly seen: DirectoryVersion;
+  };
+}
+
+/** What changes when an entry is added to, removed from or renamed in a directory. */
+interface DirectoryVersion {
+  readonly ino: number;
+  readonly ctimeMs: number;
 }
 
 const byKey = (a: Examined, b: Examined): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
@@ -123,15 +148,42 @@ function readNames(absolute: string): Promise<Listed> {
  */
 const LISTINGS_AHEAD = 4;
 
+/** Names read ahead of a directory, and when the read began (wall clock, as ctimes are). */
+interface ReadAhead {
+  readonly listed: Promise<Listed>;
+  readonly startedMs: number;
+}
+
+/**
+ * Whether names read ahead are still the directory's when the walk gets to it, which can be long
+ * after (a first index walks a whole subtree between, waiting on its writes): the directory must
+ * be the one seen before the read, with no entry added, removed or renamed since (each moves its
+ * ctime), and its ctime must be a tick before the read, or a change just after the read could
+ * carry the same ctime. Otherwise the names are read again, as the walk did before it read ahead:
+ * an old listing missed a file moved into the directory meanwhile (its entry, gone from where it
+ * was, was then deleted) and reported files deleted meanwhile as unreadable.
+ */
+function stillCurrent(absolute: string, seen: DirectoryVersion, ahead: ReadAhead, tickMs: number): boolean {
+  if (seen.ctimeMs > ahead.startedMs - tickMs) return false;
+  try {
+    const now = fs.lstatSync(absolute, { throwIfNoEntry: false });
+    return now !== undefined && now.ino === seen.ino && now.ctimeMs === seen.ctimeMs;
+  } catch {
+    return false;
+  }
+}
+
 class Walker {
   private readonly stater = new Stater();
   /** Listings read ahead, by absolute path: each is taken once, when the walk gets there. */
-  private readonly ahead = new Map<string, Promise<Listed>>();
+  private readonly ahead = new Map<string, ReadAhead>();
 
   constructor(
     private readonly root: string,
     private readonly exclude: ReadonlySet<string>,
     private readonly inodes: boolean,
+    private readonly shallow: boolean,
+    private readonly timestampTickMs: number,
   ) {}
 
   /**
@@ -179,8 +231,11 @@ class Walker {
         this.ahead.delete(this.absoluteOf(descend.relativePath));
         continue;
       }
-      this.readAhead(top.examined, top.at);
-      const listing = await this.listing(descend.relativePath, descend.directory);
+      // The top directory's children, in a shallow walk: skipped once seen, so none read ahead.
+      if (!(this.shallow && stack.length === (under?.relativePath ? 2 : 1))) {
+        this.readAhead(top.examined, top.at);
+      }
+      const listing = await this.listing(descend.relativePath, descend.directory, descend.seen);
       if (Array.isArray(listing)) stack.push({ examined: listing, at: 0 });
       else run.push(listing);
     }
@@ -202,7 +257,9 @@ class Walker {
       if (!descend || descend.directory.skip) continue;
       directories++;
       const absolute = this.absoluteOf(descend.relativePath);
-      if (!this.ahead.has(absolute)) this.ahead.set(absolute, readNames(absolute));
+      if (!this.ahead.has(absolute)) {
+        this.ahead.set(absolute, { listed: readNames(absolute), startedMs: Date.now() });
+      }
     }
   }
 
@@ -210,11 +267,15 @@ class Walker {
   private async listing(
     relative: string,
     self: WalkedDirectory | undefined,
+    seen?: DirectoryVersion,
   ): Promise<Examined[] | WalkProblem> {
     const absolute = this.absoluteOf(relative);
     const ahead = this.ahead.get(absolute);
     this.ahead.delete(absolute);
-    const listed = await (ahead ?? readNames(absolute));
+    let listed = await (ahead?.listed ?? readNames(absolute));
+    if (ahead && !(seen && stillCurrent(absolute, seen, ahead, this.timestampTickMs))) {
+      listed = await readNames(absolute);
+    }
     if ('error' in listed) {
       return {
         type: 'unreadable',
@@ -309,7 +370,10 @@ class Walker {
           directory,
         },
       });
-      if (directory) examined.push({ key: `${raw}/`, descend: { relativePath, directory } });
+      if (directory) {
+        const seen = { ino: stat.ino, ctimeMs: stat.ctimeMs };
+        examined.push({ key: `${raw}/`, descend: { relativePath, directory, seen } });
+      }
     }
     return examined;
   }
@@ -403,7 +467,13 @@ function lstatOnPool(
  * Walker.walk): a directory's contents are listed only after the run holding its entry is taken.
  */
 export function walkTreeRuns(root: string, options: WalkOptions = {}): AsyncGenerator<WalkItem[]> {
-  return new Walker(root, options.exclude ?? new Set(), options.inodes ?? true).walk(options.under);
+  return new Walker(
+    root,
+    options.exclude ?? new Set(),
+    options.inodes ?? true,
+    options.shallow ?? false,
+    options.timestampTickMs ?? COARSE_TIMESTAMP_TICK_MS,
+  ).walk(options.under);
 }
 
 /** walkTreeRuns, an item at a time. */
