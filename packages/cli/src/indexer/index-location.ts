@@ -25,7 +25,13 @@ import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
 import { compareUtf8 } from './path-order';
 import { StoredEntry, StoredEntryCursor } from './stored-entries';
 import { mergeWithStored, TreeChangeSink } from './tree-merge';
-import { probeVolume, timestampTickMsOf, UNSTABLE_INODE_FILESYSTEMS, volumeUuidOf } from './volume';
+import {
+  hasFineTimestamps,
+  probeVolume,
+  timestampTickMsOf,
+  UNSTABLE_INODE_FILESYSTEMS,
+  volumeUuidOf,
+} from './volume';
 import { countTree, describeError, walkTreeRuns, WalkedEntry, WalkOptions, WalkProblem } from './walk';
 
 export const DEFAULT_INDEX_BATCH = 5_000;
@@ -274,6 +280,7 @@ export class LocationIndexer {
     const walkOptions: WalkOptions = {
       exclude,
       inodes: !UNSTABLE_INODE_FILESYSTEMS.has(volume.filesystem),
+      readAhead: hasFineTimestamps(volume.filesystem),
       timestampTickMs,
     };
     const scopes = this.options.scopes && (await this.scopesOf(root, this.options.scopes, exclude));

@@ -66,6 +66,16 @@ const FINE_TIMESTAMP_TICK_MS = 20;
 export const COARSE_TIMESTAMP_TICK_MS = 2_010;
 
 /**
+ * Whether this is a local file system that keeps timestamps finer than a second. Only there does
+ * the walk read directory names ahead (walk.ts): it trusts them while the directory's ctime is
+ * unchanged, which a network file system answers from an attribute cache (NFS: 30 to 60 s for a
+ * directory) and a coarse one to the second or two.
+ */
+export function hasFineTimestamps(filesystem: string): boolean {
+  return FINE_TIMESTAMP_FILESYSTEMS.has(filesystem);
+}
+
+/**
  * How far apart two writes of a file on this file system must be for their mtimes to differ: a
  * file read within this long of its mtime is read again once it has passed (hash-pool.ts).
  */

@@ -50,6 +50,11 @@ export interface WalkOptions {
    */
   readonly inodes?: boolean;
   /**
+   * Read the names of the next directories ahead (see LISTINGS_AHEAD): only on a local file
+   * system with fine timestamps (volume.ts, `hasFineTimestamps`). Default: no.
+   */
+  readonly readAhead?: boolean;
+  /**
    * The consumer compares only the children of the walk's top directory (the root, or `under`)
    * and sets `skip` on those it has stored (tree-merge.ts, `shallowAt`): none of them is read
    * ahead, since most will not be listed at all.
@@ -155,6 +160,17 @@ interface ReadAhead {
 }
 
 /**
+ * @internal Whether a directory whose ctime was `ctimeMs` could change after `readMs` and keep
+ * that ctime: the ctime is within a tick of the read. A whole-second ctime is taken for a file
+ * system that keeps seconds (ext4 with 128-byte inodes, the ext2 driver) whatever its type says:
+ * on one that keeps nanoseconds that is one ctime in 10^9.
+ */
+export function mayChangeUnseen(ctimeMs: number, readMs: number, tickMs: number): boolean {
+  const tick = ctimeMs % 1000 === 0 ? Math.max(tickMs, COARSE_TIMESTAMP_TICK_MS) : tickMs;
+  return ctimeMs > readMs - tick;
+}
+
+/**
  * Whether names read ahead are still the directory's when the walk gets to it, which can be long
  * after (a first index walks a whole subtree between, waiting on its writes): the directory must
  * be the one seen before the read, with no entry added, removed or renamed since (each moves its
@@ -164,7 +180,7 @@ interface ReadAhead {
  * was, was then deleted) and reported files deleted meanwhile as unreadable.
  */
 function stillCurrent(absolute: string, seen: DirectoryVersion, ahead: ReadAhead, tickMs: number): boolean {
-  if (seen.ctimeMs > ahead.startedMs - tickMs) return false;
+  if (mayChangeUnseen(seen.ctimeMs, ahead.startedMs, tickMs)) return false;
   try {
     const now = fs.lstatSync(absolute, { throwIfNoEntry: false });
     return now !== undefined && now.ino === seen.ino && now.ctimeMs === seen.ctimeMs;
@@ -182,6 +198,7 @@ class Walker {
     private readonly root: string,
     private readonly exclude: ReadonlySet<string>,
     private readonly inodes: boolean,
+    private readonly readsAhead: boolean,
     private readonly shallow: boolean,
     private readonly timestampTickMs: number,
   ) {}
@@ -232,7 +249,7 @@ class Walker {
         continue;
       }
       // The top directory's children, in a shallow walk: skipped once seen, so none read ahead.
-      if (!(this.shallow && stack.length === (under?.relativePath ? 2 : 1))) {
+      if (this.readsAhead && !(this.shallow && stack.length === (under?.relativePath ? 2 : 1))) {
         this.readAhead(top.examined, top.at);
       }
       const listing = await this.listing(descend.relativePath, descend.directory, descend.seen);
@@ -258,7 +275,9 @@ class Walker {
       directories++;
       const absolute = this.absoluteOf(descend.relativePath);
       if (!this.ahead.has(absolute)) {
-        this.ahead.set(absolute, { listed: readNames(absolute), startedMs: Date.now() });
+        // The time first: the read may run on the pool before readNames returns.
+        const startedMs = Date.now();
+        this.ahead.set(absolute, { listed: readNames(absolute), startedMs });
       }
     }
   }
@@ -273,7 +292,11 @@ class Walker {
     const ahead = this.ahead.get(absolute);
     this.ahead.delete(absolute);
     let listed = await (ahead?.listed ?? readNames(absolute));
-    if (ahead && !(seen && stillCurrent(absolute, seen, ahead, this.timestampTickMs))) {
+    // An error read ahead may have passed (a network mount's timeout): read again, as for a change.
+    if (
+      ahead &&
+      ('error' in listed || !(seen && stillCurrent(absolute, seen, ahead, this.timestampTickMs)))
+    ) {
       listed = await readNames(absolute);
     }
     if ('error' in listed) {
@@ -471,6 +494,7 @@ export function walkTreeRuns(root: string, options: WalkOptions = {}): AsyncGene
     root,
     options.exclude ?? new Set(),
     options.inodes ?? true,
+    options.readAhead ?? false,
     options.shallow ?? false,
     options.timestampTickMs ?? COARSE_TIMESTAMP_TICK_MS,
   ).walk(options.under);
