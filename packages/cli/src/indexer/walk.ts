@@ -259,6 +259,10 @@ class Walker {
     if (run.length > 0) yield run;
   }
 
+  /**
+   * Plain concatenation: the root is a real path and names hold no "/", so there is nothing for
+   * path.join to normalize, and it costs more than the lstat on a warm cache.
+   */
   private absoluteOf(relative: string): string {
     return relative ? `${this.root === '/' ? '' : this.root}/${relative}` : this.root;
   }
@@ -323,9 +327,7 @@ class Walker {
       const name = decodeName(raw);
       const shown = name ?? Buffer.from(raw, 'latin1').toString('utf8');
       const relativePath = parent ? `${parent}/${name ?? shown}` : (name ?? shown);
-      // Plain concatenation: the root is a real path and names hold no "/", so there is nothing
-      // for path.join to normalize, and it costs more than the lstat on a warm cache.
-      const absolutePath = this.root === '/' ? `/${relativePath}` : `${this.root}/${relativePath}`;
+      const absolutePath = this.absoluteOf(relativePath);
       if (name === undefined) {
         const reason = 'name is not valid UTF-8';
         examined.push({
