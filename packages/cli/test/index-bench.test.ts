@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sqliteCliVersion } from '../src/bench/floor';
 
 const BENCH = path.join(__dirname, '..', 'dist', 'bench', 'main.js');
 const FILES = 300;
@@ -37,10 +38,24 @@ test('the index bench measures a first index, an unchanged re-index and one of N
   expect(bench.stderr).not.toMatch(/Error/);
   expect(bench.status).toBe(0);
   const { results, targets } = JSON.parse(fs.readFileSync(bench.out, 'utf8')) as {
-    results: { large: { objects: number; first: Run; unchanged: Run; changed: Run & { files: number } } };
+    results: {
+      large: {
+        objects: number;
+        first: Run;
+        unchanged: Run;
+        changed: Run & { files: number };
+        floorWrite: {
+          available: boolean;
+          rows: number;
+          batches: number;
+          transactions: number;
+          seconds: number;
+        };
+      };
+    };
     targets: { readonly [name: string]: boolean | null };
   };
-  const { objects, first, unchanged, changed } = results.large;
+  const { objects, first, unchanged, changed, floorWrite } = results.large;
   // The tree's files and directories, each one object of the walk.
   expect(objects).toBeGreaterThan(FILES);
   expect(first.summary).toMatchObject({ added: objects, hashed: FILES });
@@ -55,6 +70,16 @@ test('the index bench measures a first index, an unchanged re-index and one of N
     'unchangedAtMost4xWalkStatFloor',
   ]);
   expect(bench.stdout).toContain('re-index, 7 changed');
+  // The write floor writes again what the first index wrote: an entry and a file id per object,
+  // a content identity per file (each generated file's content is its own).
+  expect(floorWrite.available).toBe(sqliteCliVersion() !== undefined);
+  if (floorWrite.available) {
+    expect(floorWrite).toMatchObject({ rows: 2 * objects + FILES, batches: 1, transactions: 1 });
+    expect(floorWrite.seconds).toBeGreaterThan(0);
+    expect(bench.stdout).toMatch(/the floor with its writes/);
+  } else {
+    expect(bench.stdout).toContain('not measured (no sqlite3 shell)');
+  }
 });
 
 /**

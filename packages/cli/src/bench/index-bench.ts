@@ -9,8 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { INDEX_WRITER_CACHE_KIB } from '../commands/index-command';
 import { formatTable } from '../output';
 import { fileContent, GeneratedTree, prepareTree, treeFilePath } from './index-tree';
+import { IndexWriteFloor, measureIndexWriteFloor } from './index-write-floor';
 import { TIDEMARK_BIN } from './node-process';
 
 export interface IndexBenchOptions {
@@ -80,6 +82,8 @@ interface TreeResult {
   readonly objects: number;
   readonly floorWalkStat: Measured;
   readonly floorHash: Measured & { readonly files: number; readonly processes: number };
+  /** The first index's rows written by SQLite alone (index-write-floor.ts): not part of the target's floor. */
+  readonly floorWrite: IndexWriteFloor;
   readonly first: IndexRun;
   readonly unchanged: IndexRun;
   readonly changed?: IndexRun & { readonly files: number };
@@ -214,6 +218,12 @@ async function measureTree(
     const files = generated.files;
     checkRun(`${label}: first index`, first, { added: objects, hashed: files, unreadable: 0 });
   }
+  log(`${label}: write floor (the first index's rows written again by sqlite3 alone)`);
+  const floorWrite = measureIndexWriteFloor(path.join(library, 'library.db'), workDir, {
+    transactions: Number(first.summary.transactions),
+    writerCacheKib: INDEX_WRITER_CACHE_KIB,
+  });
+  if (!floorWrite.available) log(floorWrite.message ?? 'no write floor');
   log(`${label}: re-index, nothing changed`);
   const unchanged = await indexOnce(options.tidemarkBin, library, root, workDir);
   if (generated) {
@@ -236,6 +246,7 @@ async function measureTree(
     objects: walkStat.objects,
     floorWalkStat: { wallSeconds: walkStat.wallSeconds },
     floorHash: hash,
+    floorWrite,
     first,
     unchanged,
     ...(changed ? { changed } : {}),
@@ -256,8 +267,17 @@ function rowsOf(label: string, result: TreeResult): string[][] {
       `${secs(result.floorWalkStat.wallSeconds)} / ${secs(result.floorHash.wallSeconds)} (${num(result.floorHash.files)} files, ${result.floorHash.processes} processes)`,
     ],
     [
+      '  floor write (sqlite3 alone)',
+      result.floorWrite.available
+        ? `${secs(result.floorWrite.seconds)} (${num(result.floorWrite.rows)} rows, ${num(result.floorWrite.batches)} batches in ${num(result.floorWrite.transactions)} transactions, one thread)`
+        : 'not measured (no sqlite3 shell)',
+    ],
+    [
       '  first index',
-      `${secs(result.first.seconds)} (wall ${secs(result.first.wallSeconds)}), peak RSS ${mb(result.first.peakRssBytes)}; ${ratio(result.first.seconds / floorFirst)} the floor`,
+      `${secs(result.first.seconds)} (wall ${secs(result.first.wallSeconds)}), peak RSS ${mb(result.first.peakRssBytes)}; ${ratio(result.first.seconds / floorFirst)} the floor` +
+        (result.floorWrite.available
+          ? `, ${ratio(result.first.seconds / (floorFirst + result.floorWrite.seconds))} the floor with its writes`
+          : ''),
     ],
     [
       '  re-index, unchanged',

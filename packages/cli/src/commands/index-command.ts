@@ -23,7 +23,7 @@ const HEAP_GROWING_PERCENT = 20;
  * as there (node's daemon-memory.ts) the engine's 16 MiB default only adds to the peak RSS: the
  * rows go in mostly in key order (entry ids cluster by directory, paths in walk order).
  */
-const INDEX_WRITER_CACHE_KIB = 4 * 1024;
+export const INDEX_WRITER_CACHE_KIB = 4 * 1024;
 
 /**
  * Entries a first index may write in one transaction, over several batches (see
