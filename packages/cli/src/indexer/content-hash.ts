@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { sniffMime } from './mime';
+import { isWholeSecond } from './timestamp-ticks';
 
 /** Files up to this size are hashed whole: their hash is plain `sha256sum`. */
 export const FULL_HASH_LIMIT = 1024 * 1024;
@@ -16,6 +17,11 @@ export interface ContentDigest {
   readonly modifiedAtMs: number;
   /** When the read began (`Date.now()`, taken before the mtime): see HashPool's timestamp tick. */
   readonly readFromMs: number;
+  /**
+   * Whether the mtime had no part below the second before it was floored: perhaps a file system
+   * that keeps seconds only, whatever its type says (timestamp-ticks.ts).
+   */
+  readonly wholeSecondMtime: boolean;
 }
 
 /**
@@ -45,7 +51,12 @@ export function bytesReadToHash(size: number): number {
  */
 function digestOf(stats: fs.Stats, readFromMs: number, parts: readonly Buffer[]): ContentDigest {
   const { size } = stats;
-  const read = { sizeBytes: size, modifiedAtMs: Math.max(0, Math.floor(stats.mtimeMs)), readFromMs };
+  const read = {
+    sizeBytes: size,
+    modifiedAtMs: Math.max(0, Math.floor(stats.mtimeMs)),
+    readFromMs,
+    wholeSecondMtime: isWholeSecond(stats.mtimeMs),
+  };
   if (parts.length === 1 && size <= FULL_HASH_LIMIT) {
     // One-shot: most files are small, and a Hash object per file cost more than hashing 1 KB.
     return { hash: oneShotHash('sha256', parts[0], 'hex'), mimeType: sniffMime(parts[0]), ...read };

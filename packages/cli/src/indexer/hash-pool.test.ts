@@ -139,6 +139,39 @@ describe("a file read within its file system's timestamp tick of its mtime", () 
     expect([reads(), pool.readAgain]).toEqual([2, 0]);
   });
 
+  test("a whole-second mtime is given a coarse file system's tick, whatever the type says (ext4 with 128-byte inodes keeps seconds)", async () => {
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, 'first\n');
+    // Between 0.1 and 1.1 s before the read: past a 20 ms tick, within a 2 s one.
+    const second = new Date(Math.floor((Date.now() - 100) / 1000) * 1000);
+    fs.utimesSync(file, second, second);
+    // A write in the same second, which a file system that keeps seconds gives the same mtime.
+    const reads = spyReads(() => {
+      fs.writeFileSync(file, 'other\n');
+      fs.utimesSync(file, second, second);
+    });
+    const pool = new HashPool(0, timestampTickMsOf('ext4'));
+    const [digest] = await pool.hash([file]);
+    expect((digest as ContentDigest).hash).toBe(sha('other\n'));
+    expect([reads(), pool.readAgain]).toEqual([2, 1]);
+  });
+
+  test('an mtime with a part below the second, as far from the read, keeps the fine tick: read once', async () => {
+    const file = path.join(dir, 'f');
+    fs.writeFileSync(file, 'first\n');
+    const at = Math.floor((Date.now() - 100) / 1000) * 1000 + 0.5;
+    fs.utimesSync(file, at / 1000, at / 1000);
+    if (fs.statSync(file).mtimeMs % 1000 === 0) {
+      console.warn(`${dir} keeps whole seconds: nothing to compare here`);
+      return;
+    }
+    const reads = spyReads(() => undefined);
+    const pool = new HashPool(0, timestampTickMsOf('ext4'));
+    const [digest] = await pool.hash([file]);
+    expect((digest as ContentDigest).wholeSecondMtime).toBe(false);
+    expect([reads(), pool.readAgain]).toEqual([1, 0]);
+  });
+
   test("the tick is that of the file system: 20 ms where mtimes are kept to the nanosecond, FAT's 2 s and the clock's lag elsewhere", () => {
     expect(['ext4', 'xfs', 'btrfs', 'tmpfs', 'ntfs3'].map(timestampTickMsOf)).toEqual([20, 20, 20, 20, 20]);
     expect(['vfat', 'exfat', 'nfs', 'cifs', 'fuse.sshfs', 'unknown'].map(timestampTickMsOf)).toEqual([

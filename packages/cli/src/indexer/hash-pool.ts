@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ContentDigest, hashContent } from './content-hash';
 import { mapLimit } from './map-limit';
+import { tickFor } from './timestamp-ticks';
 
 /** @internal The message a hashing thread receives. */
 export interface HashRequest {
@@ -29,10 +30,11 @@ export interface HashResponse {
 
 /**
  * One line of `HashResponse.digests`: the sha256 hex, the size, the mtime, when the read began,
- * the MIME type (never a space in any).
+ * 1 for a whole-second mtime (else 0), the MIME type (never a space in any).
  */
 export function digestLine(digest: ContentDigest): string {
-  return `${digest.hash} ${digest.sizeBytes} ${digest.modifiedAtMs} ${digest.readFromMs} ${digest.mimeType}`;
+  const whole = digest.wholeSecondMtime ? 1 : 0;
+  return `${digest.hash} ${digest.sizeBytes} ${digest.modifiedAtMs} ${digest.readFromMs} ${whole} ${digest.mimeType}`;
 }
 
 /** The digests or errors of one response, in the order of its request's files. */
@@ -46,7 +48,8 @@ export function resultsOf(response: HashResponse): (ContentDigest | Error)[] {
       sizeBytes: Number(line.slice(HEX_SHA256 + 1, sizeEnd)),
       modifiedAtMs: Number(line.slice(sizeEnd + 1, modifiedEnd)),
       readFromMs: Number(line.slice(modifiedEnd + 1, readFromEnd)),
-      mimeType: line.slice(readFromEnd + 1),
+      wholeSecondMtime: line.charCodeAt(readFromEnd + 1) === ONE,
+      mimeType: line.slice(readFromEnd + 3),
     };
   });
   for (const failure of response.failures) results[failure.index] = errorOf(failure);
@@ -54,6 +57,7 @@ export function resultsOf(response: HashResponse): (ContentDigest | Error)[] {
 }
 
 const HEX_SHA256 = 64;
+const ONE = '1'.charCodeAt(0);
 
 /** Files per message: one message per file would cost more than hashing a small file. */
 const FILES_PER_REQUEST = 64;
@@ -98,7 +102,8 @@ interface Request {
  * indexer: one write batch).
  *
  * A file whose mtime is within the file system's timestamp tick of the moment its read began is
- * read again once that tick has passed (git's "racily clean" entries): a write just after the read,
+ * read again once that tick has passed (git's "racily clean" entries; a whole-second mtime gets a
+ * coarse file system's tick, timestamp-ticks.ts): a write just after the read,
  * within the same tick, leaves size and mtime as they were, so every later run would take the file
  * for unchanged and keep the content read before that write, for good. Read again after the
  * tick, a file whose mtime is still the same has the content read; one written meanwhile has a
@@ -142,12 +147,14 @@ export class HashPool {
   /** A digest or the error for each file, in order. */
   async hash(files: readonly string[]): Promise<(ContentDigest | Error)[]> {
     const results = await this.hashOnce(files);
-    const tick = this.timestampTickMs;
     const racy: number[] = [];
     let until = 0;
     results.forEach((result, index) => {
+      if (result instanceof Error || this.timestampTickMs === 0) return;
+      // A whole-second mtime may be a coarse file system's, whatever its type (timestamp-ticks.ts).
+      const tick = tickFor(result.wholeSecondMtime, this.timestampTickMs);
       // A future mtime beyond a tick is not racy: a write now would set an earlier one.
-      if (result instanceof Error || Math.abs(result.readFromMs - result.modifiedAtMs) >= tick) return;
+      if (Math.abs(result.readFromMs - result.modifiedAtMs) >= tick) return;
       racy.push(index);
       until = Math.max(until, result.modifiedAtMs + tick);
     });

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findMount, MountEntry, parseMountInfo } from './mountinfo';
+import { COARSE_TIMESTAMP_TICK_MS, FINE_TIMESTAMP_TICK_MS } from './timestamp-ticks';
 import { stableUuid } from '@tidemark/engine';
 
 export interface VolumeProbe {
@@ -37,11 +38,7 @@ const FILESYSTEM_MAGIC: ReadonlyMap<number, string> = new Map([
  */
 export const UNSTABLE_INODE_FILESYSTEMS = new Set(['vfat', 'msdos', 'exfat', 'fuse.fusefat']);
 
-/**
- * Local file systems that keep mtimes to the nanosecond (NTFS to 100 ns). Linux stamps them from
- * its coarse clock, which trails the time by up to one of its ticks (1 to 10 ms), and the indexer
- * floors them to the millisecond: two writes 20 ms apart get different mtimes.
- */
+/** Local file systems that keep mtimes to the nanosecond (NTFS to 100 ns): see timestamp-ticks.ts. */
 const FINE_TIMESTAMP_FILESYSTEMS = new Set([
   'ext2',
   'ext3',
@@ -57,13 +54,6 @@ const FINE_TIMESTAMP_FILESYSTEMS = new Set([
   'nilfs2',
   'ntfs3',
 ]);
-const FINE_TIMESTAMP_TICK_MS = 20;
-/**
- * Every other one: FAT keeps mtimes to 2 s, HFS+ to 1 s, a network file system what its server
- * keeps; plus 10 ms, the coarse clock's lag, so that a read made after the tick is after any
- * write the file system could still give the same mtime.
- */
-export const COARSE_TIMESTAMP_TICK_MS = 2_010;
 
 /**
  * Whether this is a local file system that keeps timestamps finer than a second. Only there does

@@ -2,7 +2,7 @@ import { hasControlCharacter, TidemarkError } from '@tidemark/engine';
 import { EntryKind } from '@tidemark/proto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { COARSE_TIMESTAMP_TICK_MS } from './volume';
+import { COARSE_TIMESTAMP_TICK_MS, isWholeSecond, tickFor } from './timestamp-ticks';
 
 /** A file, directory or symlink found by the walk. */
 export interface WalkedEntry {
@@ -161,13 +161,11 @@ interface ReadAhead {
 
 /**
  * @internal Whether a directory whose ctime was `ctimeMs` could change after `readMs` and keep
- * that ctime: the ctime is within a tick of the read. A whole-second ctime is taken for a file
- * system that keeps seconds (ext4 with 128-byte inodes, the ext2 driver) whatever its type says:
- * on one that keeps nanoseconds that is one ctime in 10^9.
+ * that ctime: the ctime is within a tick of the read (a whole-second one, a coarse file system's:
+ * timestamp-ticks.ts).
  */
 export function mayChangeUnseen(ctimeMs: number, readMs: number, tickMs: number): boolean {
-  const tick = ctimeMs % 1000 === 0 ? Math.max(tickMs, COARSE_TIMESTAMP_TICK_MS) : tickMs;
-  return ctimeMs > readMs - tick;
+  return ctimeMs > readMs - tickFor(isWholeSecond(ctimeMs), tickMs);
 }
 
 /**
