@@ -7,6 +7,17 @@ import { sqliteCliVersion } from './floor';
 /** What a first index writes per file: its entry, its content identity and its file's id. */
 const TABLES = ['content_identities', 'entries', 'entry_file_ids'] as const;
 
+/** `row_number()`, with which the rows are staged, came in SQLite 3.25. */
+const OLDEST_SHELL = [3, 25, 0];
+
+function olderThan(version: string, oldest: readonly number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < oldest.length; i++) {
+    if ((parts[i] ?? 0) !== oldest[i]) return (parts[i] ?? 0) < oldest[i];
+  }
+  return false;
+}
+
 export interface IndexWriteFloor {
   readonly available: boolean;
   /** Why it was not measured. */
@@ -40,6 +51,28 @@ function mustRun(what: string, args: readonly string[], input?: string): string 
 const quotedPath = (file: string) => `'${file.replace(/'/g, "''")}'`;
 
 /**
+ * Untimed: the rows a first index wrote, in the order it wrote them, each tagged with its batch
+ * (`batch`, from 0) in tables `e`, `c` and `f` of `stageFile`. Entries go `batchRows` to a batch
+ * in seq order; a batch's content identities come just before its entries in seq order, so each
+ * belongs to the batch of the first entry after it; a file id to its entry's.
+ */
+export function stageIndexRows(libraryFile: string, stageFile: string, batchRows: number): void {
+  mustRun(
+    'staging the rows',
+    [stageFile],
+    [
+      `ATTACH ${quotedPath(libraryFile)} AS src;`,
+      `CREATE TABLE e AS SELECT *, (row_number() OVER (ORDER BY seq) - 1) / ${batchRows} AS batch FROM src.entries ORDER BY seq;`,
+      'CREATE INDEX e_seq ON e (seq);',
+      'CREATE INDEX e_uuid ON e (uuid);',
+      `CREATE TABLE c AS SELECT c.*, coalesce((SELECT e.batch FROM e WHERE e.seq > c.seq ORDER BY e.seq LIMIT 1), (SELECT max(batch) FROM e), 0) AS batch FROM src.content_identities c ORDER BY c.seq;`,
+      'CREATE TABLE f AS SELECT f.*, e.batch AS batch FROM src.entry_file_ids f JOIN e ON e.uuid = f.entry_uuid ORDER BY e.seq;',
+      ...['c', 'e', 'f'].map((t) => `CREATE INDEX ${t}_batch ON ${t} (batch);`),
+    ].join('\n'),
+  );
+}
+
+/**
  * The database's part of a first index, measured alone: the rows the index wrote (entries, their
  * content identities and file ids) written again by the sqlite3 shell into empty tables with the
  * library's own schema and indexes, in the order the index wrote them, a batch of the index's size
@@ -59,6 +92,10 @@ export function measureIndexWriteFloor(
     const message =
       'the sqlite3 command-line tool is not installed, so the write floor was not measured; install it (apt-get install -y sqlite3) and run again';
     return { available: false, message, ...none };
+  }
+  if (olderThan(sqliteVersion, OLDEST_SHELL)) {
+    const message = `the sqlite3 shell is ${sqliteVersion}, older than ${OLDEST_SHELL.join('.')}, so the write floor was not measured`;
+    return { available: false, message, sqliteVersion, ...none };
   }
   const batchRows = options.batchRows ?? DEFAULT_INDEX_BATCH;
   const stage = path.join(workDir, 'write-floor-stage.db');
@@ -80,22 +117,7 @@ export function measureIndexWriteFloor(
         ]).trim(),
       ]),
     );
-    // Untimed: the rows in the order the index wrote them, each tagged with its batch. A batch's
-    // content identities come just before its entries in seq order, so each belongs to the batch
-    // of the first entry after it.
-    mustRun(
-      'staging the rows',
-      [stage],
-      [
-        `ATTACH ${quotedPath(libraryFile)} AS src;`,
-        `CREATE TABLE e AS SELECT *, (row_number() OVER (ORDER BY seq) - 1) / ${batchRows} AS batch FROM src.entries ORDER BY seq;`,
-        'CREATE INDEX e_seq ON e (seq);',
-        'CREATE INDEX e_uuid ON e (uuid);',
-        `CREATE TABLE c AS SELECT c.*, coalesce((SELECT e.batch FROM e WHERE e.seq > c.seq ORDER BY e.seq LIMIT 1), (SELECT max(batch) FROM e), 0) AS batch FROM src.content_identities c ORDER BY c.seq;`,
-        'CREATE TABLE f AS SELECT f.*, e.batch AS batch FROM src.entry_file_ids f JOIN e ON e.uuid = f.entry_uuid ORDER BY e.seq;',
-        ...['c', 'e', 'f'].map((t) => `CREATE INDEX ${t}_batch ON ${t} (batch);`),
-      ].join('\n'),
-    );
+    stageIndexRows(libraryFile, stage, batchRows);
     const batches = Number(
       mustRun('counting batches', [stage], 'SELECT coalesce(max(batch), -1) + 1 FROM e;').trim(),
     );

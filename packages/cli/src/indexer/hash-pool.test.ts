@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as contentHash from './content-hash';
 import { ContentDigest } from './content-hash';
-import { HashPool } from './hash-pool';
+import { digestLine, HashPool, resultsOf } from './hash-pool';
 import { timestampTickMsOf } from './volume';
 
 afterEach(() => jest.restoreAllMocks());
@@ -93,6 +93,27 @@ test('digests from the threads equal those of the main thread, field for field, 
   }
 });
 
+test("a thread's digest line gives back every field, an empty MIME type and the whole-second flag included", () => {
+  const base = {
+    hash: 'a'.repeat(64),
+    sizeBytes: 12,
+    modifiedAtMs: 1_700_000_000_000,
+    readFromMs: 1_700_000_000_500,
+  };
+  const digests: ContentDigest[] = [
+    { ...base, wholeSecondMtime: true, mimeType: 'text/plain' },
+    { ...base, wholeSecondMtime: false, mimeType: '' },
+  ];
+  const response = {
+    id: 0,
+    digests: [digestLine(digests[0]), '', digestLine(digests[1])].join('\n'),
+    failures: [{ index: 1, error: 'gone', code: 'ENOENT' }],
+  };
+  const [first, failed, last] = resultsOf(response);
+  expect([first, last]).toEqual(digests);
+  expect(failed).toMatchObject({ message: 'gone', code: 'ENOENT' });
+});
+
 describe("a file read within its file system's timestamp tick of its mtime", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-hash-racy-'))));
@@ -154,6 +175,26 @@ describe("a file read within its file system's timestamp tick of its mtime", () 
     const [digest] = await pool.hash([file]);
     expect((digest as ContentDigest).hash).toBe(sha('other\n'));
     expect([reads(), pool.readAgain]).toEqual([2, 1]);
+  });
+
+  test('on the hashing threads too (the way of any batch past the first 2,000 files), a whole-second mtime is read again', async () => {
+    const files = Array.from({ length: 2_001 }, (_, i) => path.join(dir, `f${i}`));
+    const old = (Date.now() - 60_000 + 0.5) / 1000;
+    for (const file of files) {
+      fs.writeFileSync(file, 'x');
+      fs.utimesSync(file, old, old);
+    }
+    const second = new Date(Math.floor((Date.now() - 100) / 1000) * 1000);
+    fs.utimesSync(files[0], second, second);
+    const pool = new HashPool(1, timestampTickMsOf('ext4'));
+    try {
+      const digests = (await pool.hash(files)) as ContentDigest[];
+      expect(pool.threadsStarted).toBe(true);
+      expect(digests[0].wholeSecondMtime).toBe(true);
+      expect(pool.readAgain).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 
   test('an mtime with a part below the second, as far from the read, keeps the fine tick: read once', async () => {
