@@ -97,16 +97,23 @@ export async function hashContent(file: string): Promise<ContentDigest> {
   }
 }
 
-function readAtSync(fd: number, position: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
+/** Fills `buffer` from `position` on, as far as the file goes; returns the part filled. */
+function readAtSync(fd: number, position: number, buffer: Buffer): Buffer {
   let filled = 0;
-  while (filled < length) {
-    const bytesRead = fs.readSync(fd, buffer, filled, length - filled, position + filled);
+  while (filled < buffer.length) {
+    const bytesRead = fs.readSync(fd, buffer, filled, buffer.length - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
   return buffer.subarray(0, filled);
 }
+
+/**
+ * The one buffer blocking reads go into, made on first use: a file is hashed before the next one
+ * is read, and a digest keeps nothing of its bytes. A buffer per file (up to 1 MiB each, outside
+ * V8's heap) was garbage that a hashing thread's small heap seldom collected.
+ */
+let readBuffer: Buffer | undefined;
 
 /** Hashes a regular file with blocking reads: for a hashing worker thread, which has nothing else to do. */
 export function hashContentSync(file: string): ContentDigest {
@@ -115,11 +122,15 @@ export function hashContentSync(file: string): ContentDigest {
   try {
     const stats = fs.fstatSync(fd);
     if (!stats.isFile()) throw new Error('no longer a regular file');
-    return digestOf(
-      stats,
-      readFromMs,
-      rangesOf(stats.size).map(([position, length]) => readAtSync(fd, position, length)),
-    );
+    // The whole file up to FULL_HASH_LIMIT, or its three samples side by side.
+    const buffer = (readBuffer ??= Buffer.allocUnsafe(Math.max(FULL_HASH_LIMIT, 3 * SAMPLE_BYTES)));
+    let at = 0;
+    const parts = rangesOf(stats.size).map(([position, length]) => {
+      const part = readAtSync(fd, position, buffer.subarray(at, at + length));
+      at += length;
+      return part;
+    });
+    return digestOf(stats, readFromMs, parts);
   } finally {
     fs.closeSync(fd);
   }

@@ -47,7 +47,9 @@ test('digests from the threads equal those of the main thread, field for field, 
       Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2]),
       Buffer.from([0, 1, 2, 3, 255]),
       'é'.repeat(5_000),
-      Buffer.alloc(1024 * 1024 + 70_000, 7), // sampled, not hashed whole
+      // Sampled, not hashed whole; bytes that differ from sample to sample, so that samples read
+      // into the wrong place would give another digest.
+      Buffer.from(Array.from({ length: 1024 * 1024 + 70_000 }, (_, i) => (i * 7 + (i >> 16)) % 251)),
     ];
     const files = Array.from({ length: 2_100 }, (_, i) => {
       const file = path.join(dir, `f${i}`);
