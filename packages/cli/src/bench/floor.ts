@@ -17,7 +17,11 @@ export interface FloorResult {
 /** Copies made; the fastest is the floor. Single runs varied from 2.4 to 4.1 s at 1M entries. */
 const FLOOR_RUNS = 3;
 
-function sqlite3(args: readonly string[], input?: string): { ok: boolean; stdout: string; stderr: string } {
+/** Runs the sqlite3 shell to completion; `ok` is false when it is missing or failed. */
+export function sqlite3(
+  args: readonly string[],
+  input?: string,
+): { ok: boolean; stdout: string; stderr: string } {
   const result = spawnSync('sqlite3', args, { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.error) return { ok: false, stdout: '', stderr: result.error.message };
   return { ok: result.status === 0, stdout: result.stdout, stderr: result.stderr };

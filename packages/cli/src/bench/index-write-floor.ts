@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_INDEX_BATCH } from '../indexer/index-location';
-import { sqliteCliVersion } from './floor';
+import { sqlite3, sqliteCliVersion } from './floor';
 
 /** What a first index writes per file: its entry, its content identity and its file's id. */
 const TABLES = ['content_identities', 'entries', 'entry_file_ids'] as const;
@@ -28,18 +27,6 @@ export interface IndexWriteFloor {
   readonly rows: number;
   readonly batches: number;
   readonly transactions: number;
-}
-
-interface Shell {
-  readonly ok: boolean;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sqlite3(args: readonly string[], input?: string): Shell {
-  const result = spawnSync('sqlite3', args, { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.error) return { ok: false, stdout: '', stderr: result.error.message };
-  return { ok: result.status === 0, stdout: result.stdout, stderr: result.stderr };
 }
 
 function mustRun(what: string, args: readonly string[], input?: string): string {
