@@ -546,6 +546,20 @@ async function adoptCovered(
       !(membership.listed.has(prefix.origin) && !membership.active.has(prefix.origin)),
   );
   if (adoptable.length === 0) return 0;
+  if (!DEVICE_OWNED.has(name)) {
+    // A shared row this peer served and apply left out (a removed member's later version, or a
+    // version in this device's own name) may have replaced, at the peer, a version of any other
+    // lineage: the peer's claims then cover a version this device holds neither of, nor anything
+    // newer, and every server would leave it out here. So nothing the peer claims of the type is
+    // taken once it served such a row (skipped_rows, written above in this transaction for this
+    // batch). Device-owned rows cannot replace another origin's (FORBIDDEN_ROWS), so their claims
+    // stay safe to take.
+    const [skipped] = await context.sql.query<{ n: number }>(
+      'SELECT count(*) AS n FROM skipped_rows WHERE peer_device_id = ? AND resource_type = ? AND rows > 0',
+      [context.peerDeviceId, name],
+    );
+    if (Number(skipped.n) > 0) return 0;
+  }
   const ids = await lineageIdsFor(context.sql, adoptable);
   const store = new OriginPrefixStore(context.sql);
   let raised = 0;

@@ -312,10 +312,14 @@ export function syncFromPeer$(
     restart: () => void,
   ) =>
     (async () => {
-      const cursor = await cursorFor(peerDeviceId, name);
-      // Read after the cursor: prefixes only grow, or are forgotten (then a batch of a stream asked
-      // with the forgotten one is refused: StaleFilterError), so they are at least as new as it.
+      // The claims are read BEFORE the cursor. A claim forgotten between the two reads rewinds
+      // this peer's cursor in the same transaction: read first, the claim is in the request, and
+      // the batches are refused (StaleFilterError) and asked again from the rewound cursor. Read
+      // after, the request would carry the old cursor without the claim, nothing would be refused,
+      // and its apply would move the cursor back up past the rows left out under the claim.
+      // Claims older than the cursor are only fewer: prefixes grow unless forgotten.
       const held = filtering ? await heldFor(name) : [];
+      const cursor = await cursorFor(peerDeviceId, name);
       // Cancels the stream when this pull ends for any reason, including a read still pending
       // (which an iterator's return() would wait for) after a batch was rejected.
       const local = new AbortController();

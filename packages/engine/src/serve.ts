@@ -147,6 +147,18 @@ export async function readPage(
     rows = rows.filter((row) => Number(row[seqAt]) <= cut);
     tombstones = tombstones.filter((row) => Number(row.seq) <= cut);
   }
+  if (caughtUp) {
+    // The probe, the rows and the tombstones are read one statement at a time, each on its own
+    // snapshot: a version replaced after the probe left its seq (so it is not in the rows read)
+    // for one above the page. The page then holds neither, and may not be caught up (a caught-up
+    // page covers every lineage the server claims, and its own up to the head).
+    const [moved] = await sql.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM (SELECT seq FROM ${table.table} WHERE seq > ?1 AND seq <= ?3 LIMIT 1) AS live)
+            + (SELECT count(*) FROM (SELECT seq FROM tombstones WHERE resource_type = ?2 AND seq > ?1 AND seq <= ?3 LIMIT 1) AS dead) AS n`,
+      [upper, name, upTo],
+    );
+    if (Number(moved.n) > 0) caughtUp = false;
+  }
   const lastRow = rows[rows.length - 1];
   const lastTombstone = tombstones[tombstones.length - 1];
   const lastHlc =

@@ -345,19 +345,60 @@ describe('a library restored in place from a backup', () => {
     return { a, b, c, claimed };
   }
 
-  test("with its history mark: the rows a relay left out under a claim C then forgets come again from that relay (C's cursors on the other peers restart)", async () => {
-    const { a, b, c } = await cWithStaleClaim({ pullAfterRestore: true });
+  /** C hears of the restore from A, its stream cut after the reset batch, and forgets its claim. */
+  async function hearOfRestore(c: Library, a: Library): Promise<void> {
     const cut = new InMemoryTransport(new LibrarySyncService(a), {
       cutBefore: (_, delivered) => delivered >= 1,
     });
     const run = await syncUntilCut(c, cut, { batchSize: 3, types: ['tag'] });
     expect(run.events.some((event) => event.kind === 'batch' && event.reset)).toBe(true);
-    await a.close();
-    await pull(c, b);
+  }
+
+  /** C then holds every row of A's that B holds. */
+  async function expectCHoldsWhatBHolds(b: Library, c: Library): Promise<void> {
     expect(await namesLike(c, 'after-restore')).toBe(15);
     expect((await digestsOf(c)).tag).toBe((await digestsOf(b)).tag);
     await b.close();
     await c.close();
+  }
+
+  test("with its history mark: the rows a relay left out under a claim C then forgets come again from that relay (C's cursors on the other peers restart)", async () => {
+    const { a, b, c } = await cWithStaleClaim({ pullAfterRestore: true });
+    await hearOfRestore(c, a);
+    await a.close();
+    await pull(c, b);
+    await expectCHoldsWhatBHolds(b, c);
+  });
+
+  test('a pull from B that reads its cursor just before C forgets a claim (and rewinds that cursor) still gets every row', async () => {
+    const { a, b, c } = await cWithStaleClaim({ pullAfterRestore: true });
+    // C hears of the restore from A (its stream cut after the reset batch): C forgets its claim on
+    // A's lineage and rewinds its cursor on B, in one transaction. That lands right after the pull
+    // from B read its cursor; a pull that read its claims only then would ask from the old cursor
+    // without the claim, nothing would be refused, and its apply would undo the rewind.
+    let heard = false;
+    const read = c.db.read;
+    const spy = jest.spyOn(c.db, 'read', 'get').mockReturnValue({
+      dialect: read.dialect,
+      query: async (text, params) => {
+        const rows = await read.query(text, params);
+        const cursorOfB =
+          text.includes('FROM resource_watermarks WHERE peer_device_id = ?') &&
+          params?.[0] === b.identity.deviceId &&
+          params?.[1] === 'tag';
+        if (cursorOfB && !heard) {
+          heard = true;
+          spy.mockRestore();
+          await hearOfRestore(c, a);
+        }
+        return rows as never;
+      },
+    });
+    await pull(c, b);
+    expect(heard).toBe(true);
+    await a.close();
+    await pull(c, b);
+    await expectCHoldsWhatBHolds(b, c);
   });
 
   test('a pull whose stream from B was asked with a claim C forgets while its batch is in flight is asked again, and gets every row', async () => {
