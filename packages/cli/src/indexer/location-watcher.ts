@@ -88,12 +88,34 @@ function strongerReason(first: WatchRunReason | undefined, second: WatchRunReaso
 const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
 /**
+ * Whether `absolute` is a directory holding a directory (which the watcher may not watch yet).
+ * Read up to the first one only: a directory moved in may hold 100,000 files.
+ */
+function hasSubdirectory(absolute: string): boolean {
+  let listing: fs.Dir | undefined;
+  try {
+    if (!fs.lstatSync(absolute).isDirectory()) return false;
+    listing = fs.opendirSync(absolute);
+    for (let entry = listing.readSync(); entry; entry = listing.readSync()) {
+      if (entry.isDirectory()) return true;
+    }
+    return false;
+  } catch {
+    return false;
+  } finally {
+    listing?.closeSync();
+  }
+}
+
+/**
  * One location kept current. A burst of file-system events is followed by a rescan of only the
  * directories the events name: each one's own listing is compared with its stored children (a
  * new directory is walked whole), through the same indexer and write path as `tidemark index`,
  * which writes only what changed. A whole-location rescan, which catches whatever the events
- * missed, runs at start (changes made while the node was down), on a watcher error (the kernel's
- * queue overflowed: events were lost), on a burst too big to track, and every `fullRescanMs`.
+ * missed, runs at start (changes made while the node was down), on a watcher error (events were
+ * lost), on a burst too big to track, after the watch is renewed, and every `fullRescanMs`. On
+ * Linux a kernel queue overflow reaches none of these: @parcel/watcher 2.6 drops IN_Q_OVERFLOW
+ * unreported, so only the periodic rescan finds what it lost.
  * Runs never overlap; events during a run are held for the next one.
  *
  * A run does not delete at once what is gone but could have moved (an entry with an inode): a
@@ -133,6 +155,14 @@ class WatchedLocation {
   /** Fires when the oldest kept entry's window has passed: a run then rescans its directory. */
   private release: NodeJS.Timeout | undefined;
   private closed = false;
+  /**
+   * Whether the subscription must be made anew before the next run: @parcel/watcher's inotify
+   * backend watches only the directory a create or rename names, not the directories inside it
+   * (moved in with it, or made before the watch), keeps reporting a renamed directory's
+   * subdirectories under their old paths, and drops the location's own watch when the location
+   * directory is moved or deleted. A new subscription walks the tree and watches it as it is now.
+   */
+  private renew = false;
 
   constructor(
     private readonly library: Library,
@@ -165,6 +195,39 @@ class WatchedLocation {
     return subscribe(this.path, (error, events) => this.onEvents(error, events), {
       ignore: [...(this.options.exclude ?? [])],
     });
+  }
+
+  /**
+   * The location subscribed anew (see `renew`), serialized with checkMount. The old subscription
+   * is stopped first: @parcel/watcher shares its tree of the directory between subscriptions, so
+   * only then does the new one read the tree as it is. What changes in between is reported by
+   * no one, so the run that follows is whole.
+   */
+  private async renewSubscription(): Promise<void> {
+    while (this.checkingMount) await this.checkingMount;
+    this.renew = false;
+    const renewing = (async () => {
+      const old = this.subscription;
+      // Not watched: checkMount subscribes it again once its path is there.
+      if (this.closed || !this.subscribe || !old) return;
+      this.subscription = undefined;
+      try {
+        await old.unsubscribe();
+      } catch (error) {
+        this.logger.debug({ location: this.path, err: error }, 'could not stop the old watch');
+      }
+      try {
+        this.subscription = await this.subscribeNow(this.subscribe);
+        this.full = true;
+      } catch (error) {
+        // The location's directory is gone (moved away): checkMount watches it again once it is
+        // back, and rescans it whole.
+        this.logger.warn({ location: this.path, err: error }, 'cannot watch location');
+        this.toldUnwatched = true;
+      }
+    })();
+    this.checkingMount = renewing.finally(() => (this.checkingMount = undefined));
+    await this.checkingMount;
   }
 
   /**
@@ -219,7 +282,7 @@ class WatchedLocation {
 
   private onEvents(error: Error | null, events: readonly parcelWatcher.Event[]): void {
     if (error) {
-      // Overflow and other watcher failures: events were lost, so the whole location is rescanned.
+      // A watcher failure: events were lost, so the whole location is rescanned.
       this.logger.warn({ location: this.path, err: error }, 'watcher error; rescanning the location');
       this.full = true;
       this.schedule('watcher-error', 0);
@@ -229,10 +292,13 @@ class WatchedLocation {
     for (const event of events) {
       const relative = path.relative(this.path, event.path).split(path.sep).join('/');
       if (relative === '' || relative.startsWith('../') || relative === '..' || path.isAbsolute(relative)) {
-        // The location's root itself (removed, or renamed): only a whole rescan can say.
+        // The location's root itself (removed, or renamed): only a whole rescan can say. The
+        // watcher dropped the root's own watch with it, even if it is back in place.
         this.full = true;
+        this.renew = true;
         continue;
       }
+      if (event.type === 'create' && !this.renew && hasSubdirectory(event.path)) this.renew = true;
       // The directory that holds the changed path: its listing shows a create, delete or rename.
       const slash = relative.lastIndexOf('/');
       this.dirty.add(slash < 0 ? '' : relative.slice(0, slash));
@@ -272,6 +338,8 @@ class WatchedLocation {
 
   /** One run; false when it failed or could not look at the location. */
   private async runOnce(reason: WatchRunReason): Promise<boolean> {
+    // Watched as the tree is now before it is looked at: what changes from here on is reported.
+    if (this.renew) await this.renewSubscription();
     // What this run covers is taken now: events from here on are for the next run.
     const startedAt = performance.now();
     const windowMs = this.options.moveWindowMs ?? DEFAULT_MOVE_WINDOW_MS;
@@ -295,7 +363,7 @@ class WatchedLocation {
     this.dirty = new Set();
     if (scopes?.length === 0) return true;
     // Every run, a whole rescan too, keeps a gone entry for a later move until its window has
-    // passed: a rescan (at start, on overflow, periodic) that falls between the two halves of a
+    // passed: a rescan (at start, on a watcher error, periodic) that falls between the two halves of a
     // move must not delete the entry the second half will claim.
     const keepGone = (gone: GoneEntry): boolean => {
       const kept = this.kept.get(gone.uuid);
@@ -305,13 +373,19 @@ class WatchedLocation {
       this.kept.set(gone.uuid, { since: performance.now(), directory: parentOf(gone.relativePath) });
       return true;
     };
+    // A run that cannot look at the location covers nothing of what it took: the next run that
+    // can is whole, since events for the scopes taken above will not come again.
     if (!fs.existsSync(this.path)) {
       this.logger.warn({ location: this.path, reason }, 'location is missing; its entries are kept');
+      this.full = true;
       return false;
     }
     let summary: IndexSummary;
     try {
-      if (!(await this.onItsVolume(reason))) return false;
+      if (!(await this.isStillItsPath(reason)) || !(await this.onItsVolume(reason))) {
+        this.full = true;
+        return false;
+      }
       summary = await indexLocation(this.library, this.path, {
         exclude: this.options.exclude,
         scopes,
@@ -369,6 +443,22 @@ class WatchedLocation {
    * other volume). The watcher never does that; `tidemark index` by hand re-indexes a location
    * that really moved to another volume.
    */
+  /**
+   * Whether the location's path still leads to itself: a location is stored under its real path,
+   * so one that now resolves elsewhere (the directory replaced by a symbolic link, a parent
+   * directory re-pointed) would be indexed as another location, created for the target, while
+   * this one kept its entries of files that may be gone.
+   */
+  private async isStillItsPath(reason: WatchRunReason): Promise<boolean> {
+    const real = await fs.promises.realpath(this.path);
+    if (real === this.path) return true;
+    this.logger.warn(
+      { location: this.path, reason, leadsTo: real },
+      'location path now leads elsewhere (replaced by a symbolic link?); its entries are kept and it is not indexed; `tidemark index` indexes the target as a location of its own',
+    );
+    return false;
+  }
+
   private async onItsVolume(reason: WatchRunReason): Promise<boolean> {
     const deviceId = this.library.identity.deviceId;
     const stored = (await readLocationsOfDevice(this.library, deviceId)).find(
