@@ -543,7 +543,15 @@ export class LocationIndexer {
         }
         this.summary.hashed++;
         this.summary.bytesHashed += bytesReadToHash(digest.sizeBytes);
-        compared.fields = { ...compared.fields, contentUuid: contentUuidOf(digest.hash) };
+        // The size and mtime the read saw (fstat of the file read), not the walk's: the file may
+        // have changed in between, and stored with the walk's, a later write that puts that
+        // mtime back (cp -p, rsync --inplace -t) would leave the content read for good.
+        compared.fields = {
+          ...compared.fields,
+          contentUuid: contentUuidOf(digest.hash),
+          sizeBytes: digest.sizeBytes,
+          modifiedAtMs: digest.modifiedAtMs,
+        };
         contents.set(compared.fields.contentUuid, digest);
       }
       this.summary.scanned++;

@@ -54,11 +54,10 @@ export async function indexLocations(
       );
       const doomed = chunk.filter((gone) => {
         const place = places.get(gone.uuid);
-        const root = gone.run.path === '/' ? '' : gone.run.path;
         return (
           place?.locationUuid === gone.run.locationUuid &&
           place.relativePath === gone.relativePath &&
-          isGone(`${root}/${gone.relativePath}`)
+          isGone(gone.run.path, gone.relativePath)
         );
       });
       for (const gone of doomed) await tx.delete('entry', gone.uuid);

@@ -71,15 +71,29 @@ export function entryUuidAgainOf(
   );
 }
 
-/** Whether `absolutePath` is known not to exist (not merely unreadable). */
-export function isGone(absolutePath: string): boolean {
+/**
+ * Whether the walk can no longer find anything at `relativePath` under `root` (not merely failed
+ * to read it): nothing there, or only what the walk does not index there, a FIFO, socket or
+ * device, or a path reached through a symlink to a directory (the walk never follows one).
+ */
+export function isGone(root: string, relativePath: string): boolean {
+  let stats: fs.Stats;
   try {
-    fs.lstatSync(absolutePath);
-    return false;
+    stats = fs.lstatSync(absoluteIn(root, relativePath));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' || code === 'ENOTDIR';
+    return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
   }
+  if (!stats.isFile() && !stats.isDirectory() && !stats.isSymbolicLink()) return true;
+  const parts = relativePath.split('/');
+  for (let end = 1; end < parts.length; end++) {
+    try {
+      if (!fs.lstatSync(absoluteIn(root, parts.slice(0, end).join('/'))).isDirectory()) return true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 /**
@@ -301,7 +315,7 @@ export class MovedEntries {
         stored.modifiedAtMs === walked.modifiedAtMs &&
         stored.sizeBytes === walked.sizeBytes &&
         (stored.birthMs === 0 || walked.birthMs === 0 || stored.birthMs === walked.birthMs) &&
-        isGone(absoluteIn(other?.root ?? this.root, stored.relativePath)),
+        isGone(other?.root ?? this.root, stored.relativePath),
     );
   }
 }

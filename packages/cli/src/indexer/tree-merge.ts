@@ -42,6 +42,16 @@ class KeptPaths {
 
 const parentOf = (relativePath: string) => relativePath.slice(0, Math.max(0, relativePath.lastIndexOf('/')));
 
+/** Whether the walked directory is the stored one (where inodes are known on both sides). */
+function sameDirectory(stored: StoredEntry, walked: WalkedEntry): boolean {
+  if (stored.inode === 0 || walked.inode === 0) return true;
+  return (
+    stored.inode === walked.inode &&
+    stored.device === walked.device &&
+    (stored.birthMs === 0 || walked.birthMs === 0 || stored.birthMs === walked.birthMs)
+  );
+}
+
 /**
  * Merges a walk in byte order with the stored entries in the same order: memory is one page of
  * stored entries plus the walk's open directory listings, whatever the size of the location.
@@ -76,7 +86,7 @@ export async function mergeWithStored(
     for (const item of run) {
       if (item.type !== 'entry') {
         // Problems are not drained up to: a name that is not UTF-8 is shown lossily, out of order.
-        if (item.type === 'unreadable') kept.add(item.relativePath);
+        if (item.type === 'unreadable' && !item.lossy) kept.add(item.relativePath);
         sink.problem(item);
         continue;
       }
@@ -111,7 +121,11 @@ export async function mergeWithStored(
         !twins &&
         match?.kind === EntryKind.ENTRY_KIND_DIRECTORY &&
         item.directory &&
-        parentOf(item.relativePath) === options.shallowAt
+        parentOf(item.relativePath) === options.shallowAt &&
+        // The directory that was stored, not another put at its path (a directory renamed over an
+        // empty one, one removed and made again): that one is walked whole, as a new directory is,
+        // since no event need name what came in with it.
+        sameDirectory(match, item)
       ) {
         item.directory.skip = true;
         await stored.skipSubtree(item.relativePath);

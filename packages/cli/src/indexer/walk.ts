@@ -32,6 +32,11 @@ export interface WalkProblem {
   readonly reason: string;
   /** The object may be a directory whose contents were not walked. */
   readonly subtree: boolean;
+  /**
+   * The name is not UTF-8 and `relativePath` shows it lossily: no stored entry is at this object,
+   * so nothing is kept for it (a stored path equal to the lossy one is another object's).
+   */
+  readonly lossy?: boolean;
 }
 
 export type WalkItem = WalkedEntry | WalkProblem;
@@ -73,7 +78,8 @@ export interface WalkOptions {
 const MAX_RELATIVE_PATH_BYTES = 4096;
 /** lstat calls in flight at once: enough to keep libuv's thread pool busy. */
 const STAT_IN_FLIGHT = 64;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** ignoreBOM: a name that begins with U+FEFF keeps it (the default strips it, naming another path). */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const ASCII = /^[ -~]*$/;
 
 /**
@@ -330,7 +336,7 @@ class Walker {
         const reason = 'name is not valid UTF-8';
         examined.push({
           key: raw,
-          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true },
+          item: { type: 'unreadable', relativePath, absolutePath, reason, subtree: true, lossy: true },
         });
       } else if (hasControlCharacter(name)) {
         // Peers refuse paths with control characters (docs/security.md, "Limits").
