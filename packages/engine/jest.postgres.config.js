@@ -27,6 +27,7 @@ const PARAMETERIZED = [
   'digest-tombstones',
   'digest-whole-type',
   'follow-during-page-read',
+  'follow-mixed-writers',
   'follow-other-process',
   'handshake-heads',
   'joiner-before-membership',

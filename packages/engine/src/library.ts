@@ -533,6 +533,7 @@ export class Library {
    */
   async write<T>(fn: (tx: WriteTransaction) => Promise<T>): Promise<T> {
     let head = 0;
+    let base = 0;
     let changed = false;
     let written: ResourceName[] = [];
     const result = await this.db.writeTransaction(async (sql) => {
@@ -542,11 +543,12 @@ export class Library {
       await tx.flush();
       await sequence.commit();
       head = sequence.head;
+      base = sequence.base;
       changed = sequence.changed;
       written = [...sequence.types];
       return value;
     });
-    if (changed) this.notifyCommitted(head, written);
+    if (changed) this.notifyCommitted(head, written, base);
     return result;
   }
 
@@ -554,10 +556,10 @@ export class Library {
    * Tells in-process followers that the change sequence reached `head`.
    * @internal
    */
-  notifyCommitted(head: number, types: Iterable<ResourceName>): void {
+  notifyCommitted(head: number, types: Iterable<ResourceName>, base?: number): void {
     const written = [...types];
     this.commitWatch?.saw(head, written);
-    this.listenWatch?.saw(head);
+    this.listenWatch?.saw(head, base);
     for (const type of written) this.typeCommits.get(type)?.next(head);
     this.commitsSubject.next(head);
     this.markHistorySoon();

@@ -46,9 +46,14 @@ export class ListenWatch {
     return this.lifetime.using(subject);
   }
 
-  /** A commit made through this process reached `head`: the poll need not report it again. */
-  saw(head: number): void {
-    if (head > this.known) this.known = head;
+  /**
+   * A commit made through this process took the seqs (base, head]: the poll need not report it
+   * again. Only when nothing is unaccounted for below it: a commit of another process that no
+   * announcement reported (LISTEN down or off) may lie between `known` and `base`, and only the
+   * poll can still wake its followers (it cannot tell which types it wrote).
+   */
+  saw(head: number, base?: number): void {
+    if (base !== undefined && base <= this.known && head > this.known) this.known = head;
   }
 
   /** Follow streams subscribed now, over every type. */
@@ -62,10 +67,15 @@ export class ListenWatch {
     this.all.next(announcement.head);
   }
 
-  /** The head moved without an announcement we saw: any type may have moved. */
-  private wakeEveryone(head: number): void {
-    if (head <= this.known) return;
-    this.known = head;
+  /**
+   * The head moved without an announcement we saw: any type may have moved. `force`: commits may
+   * have gone unannounced below `known` (made before LISTEN took effect, while a later commit's
+   * announcement raised `known`), so every stream is told the head anyway; one that already
+   * read up to it reads nothing.
+   */
+  private wakeEveryone(head: number, force = false): void {
+    if (head <= this.known && !force) return;
+    if (head > this.known) this.known = head;
     for (const subject of this.byType.values()) subject.next(head);
     this.all.next(head);
   }
@@ -105,8 +115,14 @@ export class ListenWatch {
           if (client === opened) client = undefined;
           void opened.end().catch(() => undefined);
         });
-        // Commits announced while no connection listened: read the head once.
-        void reads.look();
+        // Commits announced while no connection listened: read the head once, and wake every
+        // stream with it even when announcements since LISTEN already reached it.
+        void this.options
+          .readHead()
+          .then((head) => {
+            if (!stopped) this.wakeEveryone(head, true);
+          })
+          .catch(() => undefined);
       } catch (error) {
         report(error as Error);
       } finally {

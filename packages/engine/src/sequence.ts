@@ -45,6 +45,11 @@ export class ChangeSequence {
     return this.last;
   }
 
+  /** The head before this transaction: its seqs are (base, head]. */
+  get base(): number {
+    return this.first;
+  }
+
   /** The resource types this transaction wrote (a commit wakes only their follow streams). */
   get types(): ReadonlySet<ResourceName> {
     return this.written;

@@ -123,3 +123,21 @@ test('a listening connection that drops loses no commit: the poll finds them, an
   expect(await until(() => names.length === 3)).toBe(true);
   expect(names).toEqual(['before', 'while down', 'after']);
 });
+
+test('while LISTEN is down, a commit of this process of another type does not hide another Library’s commit from the poll', async () => {
+  await writer.write((tx) => tx.put('tag', { uuid: uuid(1), name: 'before', color: '' }));
+  expect(await until(() => names.length === 1)).toBe(true);
+  const [{ killed }] = await writer.db.read.query<{ killed: number }>(
+    `SELECT count(pg_terminate_backend(pid)) AS killed FROM pg_stat_activity
+     WHERE query LIKE 'LISTEN "tidemark_commits_' || current_schema() || '"%'`,
+  );
+  expect(killed).toBe(1);
+  expect(await until(() => watchErrors.length === 1)).toBe(true);
+  // Back to back, well inside one poll interval (300 ms): another process's tag, then a
+  // collection of the follower's own process, whose head is above the tag's.
+  await writer.write((tx) => tx.put('tag', { uuid: uuid(2), name: 'while down', color: '' }));
+  await follower.write((tx) => tx.put('collection', { uuid: uuid(200), name: 'own', description: '' }));
+  // Many polls and a reconnect later, the tag stream must have been woken.
+  expect(await until(() => names.length === 2, 5_000)).toBe(true);
+  expect(names).toEqual(['before', 'while down']);
+});
