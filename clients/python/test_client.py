@@ -98,6 +98,15 @@ class ApplyRulesTest(unittest.TestCase):
         self.assertEqual(self.store.apply_batch(B, tag_batch(4, rows=[("tie", 100, B), ("v1", 100, A)])), (0, 2))
         self.assertEqual(self.tag(), "tie")
 
+    def test_at_an_equal_hlc_and_origin_a_tombstone_wins_over_a_record(self):
+        # Only a restored device reissuing a stamp makes both under one key: settled the same way
+        # whichever arrives first.
+        self.store.apply_batch(B, tag_batch(1, rows=[("v1", 100, A)]))
+        self.assertEqual(self.store.apply_batch(B, tag_batch(2, tombstones=[(100, A)])), (1, 0))
+        self.assertEqual(self.store.counts(T.RESOURCE_TYPE_TAG), (0, 1))
+        self.assertEqual(self.store.apply_batch(B, tag_batch(3, rows=[("v1", 100, A)])), (0, 1))
+        self.assertEqual(self.store.counts(T.RESOURCE_TYPE_TAG), (0, 1))
+
     def test_tombstones_delete_are_kept_and_only_lose_to_newer_writes(self):
         self.store.apply_batch(B, tag_batch(1, rows=[("v1", 100, A)]))
         self.store.apply_batch(B, tag_batch(2, tombstones=[(200, A)]))

@@ -281,10 +281,11 @@ class Store:
         """Forget the position (the rows stay: re-applying them is harmless)."""
         self.db.execute("DELETE FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype))
 
-    def _version(self, rtype: int, uuid: str) -> Optional[tuple[str, str]]:
+    def _version(self, rtype: int, uuid: str) -> Optional[tuple[str, str, int]]:
+        """(hlc, origin, 1 for a tombstone else 0): the order last-writer-wins compares in."""
         return self.db.execute(
-            "SELECT hlc, origin FROM rows WHERE resource_type = ?1 AND uuid = ?2 UNION ALL "
-            "SELECT hlc, origin FROM tombstones WHERE resource_type = ?1 AND uuid = ?2",
+            "SELECT hlc, origin, 0 FROM rows WHERE resource_type = ?1 AND uuid = ?2 UNION ALL "
+            "SELECT hlc, origin, 1 FROM tombstones WHERE resource_type = ?1 AND uuid = ?2",
             (rtype, uuid),
         ).fetchone()  # a uuid is a row or a tombstone, never both
 
@@ -300,8 +301,10 @@ class Store:
                 raise MalformedBatch(f"{NAMES[rtype]} batch is from epoch {cp.epoch}, cursor from {current.epoch}")
             for item in items:
                 known = self._version(rtype, item.uuid)
-                # Last writer wins by (hlc, origin); an equal version is the same write seen again.
-                if known is not None and (item.hlc, item.origin) <= known:
+                # Last writer wins by (hlc, origin), then a tombstone over a record (the same key
+                # for both comes only from a restored device reissuing a stamp); an equal version
+                # is the same write seen again.
+                if known is not None and (item.hlc, item.origin, int(item.record is None)) <= tuple(known):
                     continue
                 key = (rtype, item.uuid)
                 if item.record is not None:

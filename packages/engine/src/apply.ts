@@ -6,7 +6,7 @@ import { changeFromRecord, checkChange, SignedChange } from './membership/signed
 import { isCommitIdForm } from './commits';
 import { recordSkippedRows } from './membership/skipped-rows';
 import { MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
-import { compareVersion, encodeHlc, HlcStamp } from './hlc';
+import { compareVersionAndKind, encodeHlc, HlcStamp } from './hlc';
 import { Library } from './library';
 import { PeerHeadStore } from './peer-heads';
 import { unwrapRecord } from './records';
@@ -402,7 +402,12 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
       );
     }
     // Equal versions are the same write seen twice: skipping them makes a resent batch harmless.
-    if (known && compareVersion(item.hlc, item.origin, known.hlc, known.origin) <= 0) {
+    // At equal (hlc, origin) a tombstone wins over a row (compareVersionAndKind).
+    if (
+      known &&
+      compareVersionAndKind(item.hlc, item.origin, !item.values, known.hlc, known.origin, known.tombstone) <=
+        0
+    ) {
       older += 1;
       continue;
     }
@@ -412,7 +417,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
       ownRowsSkipped += 1;
       continue;
     }
-    versions.set(item.uuid, { hlc: item.hlc, origin: item.origin });
+    versions.set(item.uuid, { hlc: item.hlc, origin: item.origin, tombstone: !item.values });
     // Capped at the max drift ahead of the wall clock (docs/architecture.md, "Clocks").
     library.clock.receive(item.stamp);
     const versioned = {
@@ -578,6 +583,7 @@ async function applyTogether(
   options: ApplyOptions,
 ): Promise<ApplyResult[]> {
   let head = 0;
+  let base = 0;
   let written: ResourceName[] = [];
   let raised: ResourceName[] = [];
   const results = await library.db.writeTransaction(async (sql) => {
@@ -587,11 +593,12 @@ async function applyTogether(
     // Persists the counter and the HLC floor the receive rule raised, once for all batches.
     await context.sequence.commit();
     if (context.sequence.changed) head = context.sequence.head;
+    base = context.sequence.base;
     written = [...context.sequence.types];
     raised = [...context.raised];
     return applied;
   });
-  if (head > 0) library.notifyCommitted(head, written);
+  if (head > 0) library.notifyCommitted(head, written, base);
   for (const name of raised) library.notifyPrefixesRaised({ resourceType: name, peerDeviceId });
   return results;
 }

@@ -85,6 +85,24 @@ export function compareVersion(aHlc: string, aOrigin: string, bHlc: string, bOri
   return 0;
 }
 
+/**
+ * Compares two held or received versions of one uuid: by (hlc, origin), then a tombstone above a
+ * row. A device stamps a row and a tombstone with the same (hlc, origin) only after a restore
+ * made it reissue a stamp it had used (stamp-above-held.ts gives an edit the successor of the
+ * held stamp, the same one before and after the restore): without the last rule each device
+ * kept whichever of the two arrived first, and no repair could settle it.
+ */
+export function compareVersionAndKind(
+  aHlc: string,
+  aOrigin: string,
+  aTombstone: boolean,
+  bHlc: string,
+  bOrigin: string,
+  bTombstone: boolean,
+): number {
+  return compareVersion(aHlc, aOrigin, bHlc, bOrigin) || Number(aTombstone) - Number(bTombstone);
+}
+
 export interface HlcOptions {
   /** Wall clock in milliseconds; injectable so tests can step it. */
   readonly now?: () => number;
