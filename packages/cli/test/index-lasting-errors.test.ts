@@ -132,3 +132,17 @@ test('a deleted file whose name is what a non-UTF-8 sibling name shows as (U+FFF
     expect([...(await entriesOf(library, locationUuid)).keys()]).toEqual([]);
   }
 });
+
+test('tidemark index A B: entries under a path now excluded (the library directory put inside A) are deleted, as indexing A alone does', async () => {
+  const other = tempDir();
+  writeUnder(root, 'kept.txt', 'kept\n');
+  writeUnder(root, 'library/notes.txt', 'indexed before the library moved in\n');
+  writeUnder(other, 'b.txt', 'b\n');
+  const [{ locationUuid }] = await indexLocations(library, [root, other], OPTIONS);
+  expect((await entriesOf(library, locationUuid)).has('library/notes.txt')).toBe(true);
+  const exclude = [path.join(root, 'library')];
+  for (let run = 0; run < 2; run++) {
+    await indexLocations(library, [root, other], { ...OPTIONS, exclude });
+    expect([...(await entriesOf(library, locationUuid)).keys()]).toEqual(['kept.txt']);
+  }
+});
