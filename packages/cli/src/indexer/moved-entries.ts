@@ -32,7 +32,8 @@ interface Candidate {
   readonly other?: OtherLocation;
 }
 
-export const absoluteIn = (root: string, relativePath: string) => `${root === '/' ? '' : root}/${relativePath}`;
+export const absoluteIn = (root: string, relativePath: string) =>
+  `${root === '/' ? '' : root}/${relativePath}`;
 
 /**
  * The other locations of this device that a file may move in from: not this one, and not one
