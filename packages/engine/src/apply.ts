@@ -386,6 +386,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   let ownRowsSkipped = 0;
   let older = 0;
   const refusedByOrigin = new Map<string, number>();
+  const adoptOwn = context.options.adoptOwnRows || name === 'membership';
   for (const [index, item] of items.entries()) {
     if (refused.has(index)) {
       refusedByOrigin.set(item.origin, (refusedByOrigin.get(item.origin) ?? 0) + 1);
@@ -413,7 +414,10 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
     }
     // Only this device writes in its own name: a version of its own it does not hold came from
     // a forger, or from before a restore, which only an explicit adoption takes back.
-    if (item.origin === self && !context.options.adoptOwnRows) {
+    // Membership changes are signed (accept-changes.ts verified this one): one in this device's
+    // name is its own, lost in a restore, never a forgery, and skipping it would leave this
+    // device's members differing from everyone else's for good.
+    if (item.origin === self && !adoptOwn) {
       ownRowsSkipped += 1;
       continue;
     }
@@ -432,7 +436,7 @@ async function applyInTransaction(context: ApplyContext, prepared: PreparedBatch
   }
   await writer.upsertRows(name, rows, { anyTombstone });
   await writer.writeTombstones(name, tombstones);
-  if (context.options.adoptOwnRows && [...rows, ...tombstones].some((item) => item.origin === self)) {
+  if (adoptOwn && [...rows, ...tombstones].some((item) => item.origin === self)) {
     // Versions of this device's own identity now sit at seqs other than their origin seqs: no
     // claim on its lineage before caught_up in this epoch (docs/architecture.md).
     await markOwnLineageUnordered(sql, library.identity.epoch);

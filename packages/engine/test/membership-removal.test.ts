@@ -6,6 +6,7 @@
  * device that never was a member reject their batch.
  */
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import { applyBatch } from '../src/apply';
 import { isTidemarkError } from '../src/errors';
 import { encodeHlc } from '../src/hlc';
@@ -15,7 +16,7 @@ import { readMembershipChanges, signMemberAdd, signMemberRemove } from '../src/m
 import { readSkippedRows } from '../src/membership/skipped-rows';
 import { SyncEvent } from '../src/client';
 import { makeDeviceKey } from './device-keys';
-import { removeTempDirs } from './fixtures';
+import { removeTempDirs, STORE_UNDER_TEST } from './fixtures';
 import {
   activeIds,
   admitThrough,
@@ -303,3 +304,34 @@ test('a row of a removed member stamped before its removal is applied, one stamp
   expect(result).toMatchObject({ received: 3, written: 1, skippedAfterRemoval: 2, watermarkSeq: 7 });
   expect(await heldTags(b.library)).toEqual(['history']);
 });
+
+/** A restore by file copy: SQLite's files only (a hub is restored by PostgreSQL's own tools). */
+const sqliteTest = STORE_UNDER_TEST === 'sqlite' ? test : test.skip;
+
+sqliteTest(
+  'a member restored from a backup takes back the REMOVE it signed, so it derives the same members as everyone',
+  async () => {
+    const a = await found();
+    const b = await admitThrough(a, options(), 'b');
+    const c = await admit(a, 'c');
+    for (const device of [b, c]) await syncOnce(device.library, a.library, { types: ['membership'] });
+    // A backup of B's library, from before B removes C.
+    const file = b.library.file;
+    await b.library.close();
+    fs.copyFileSync(file, `${file}.backup`);
+    let restored = await Library.open(file, options());
+    expect(await signMemberRemove(restored, b.key.signer, c.id)).toBe(true);
+    await syncOnce(a.library, restored, { types: ['membership'] });
+    expect(await memberStates(a.library)).toMatchObject({ [c.id]: 'refused' });
+    // B's disk fails: its library comes back from the backup, and B syncs with A again. The
+    // REMOVE is in B's own name, signed by B's key: skipped as an own row, B kept C active.
+    await restored.close();
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${file}${suffix}`, { force: true });
+    fs.copyFileSync(`${file}.backup`, file);
+    restored = await Library.open(file, options());
+    devices.push({ ...b, library: restored });
+    await syncOnce(restored, a.library);
+    await syncOnce(restored, a.library);
+    expect(await memberStates(restored)).toEqual(await memberStates(a.library));
+  },
+);
