@@ -1,7 +1,7 @@
 import { HandshakeResponse, OriginPrefix, ProtocolVersion, StateBatch } from '@tidemark/proto';
 import { merge, Observable, defer } from 'rxjs';
 import { BackfillGate } from './backfill-gate';
-import { OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
+import { MAX_HELD_PREFIXES, OriginPrefixStore, toWire, WHOLE_LINEAGE } from './origin-prefixes';
 import { applyBatches, OriginCounts } from './apply';
 import { approximateBatchBytes } from './batch-bytes';
 import { isTidemarkError, MalformedBatchError, StaleFilterError, TidemarkError } from './errors';
@@ -236,7 +236,15 @@ export function syncFromPeer$(
   const heldFor =
     options.heldFor ??
     (async (name: ResourceName): Promise<OriginPrefix[]> => [
-      ...toWire(await prefixes.forType(name)),
+      // A server refuses a cursor with more than MAX_HELD_PREFIXES claims (INVALID_ARGUMENT),
+      // and a hub hands over a claim on every lineage it knows: send the largest ones only.
+      // Leaving a claim out only costs transfer (those rows are sent, and skipped as older).
+      ...toWire(
+        (await prefixes.forType(name))
+          .filter((prefix) => !(prefix.origin === deviceId && prefix.epoch === epoch))
+          .sort((x, y) => y.seq - x.seq)
+          .slice(0, MAX_HELD_PREFIXES - 1),
+      ),
       // Its own lineage: by last-writer-wins it holds every version it wrote, or a greater one.
       { origin: deviceId, epoch, seq: WHOLE_LINEAGE },
     ]);
