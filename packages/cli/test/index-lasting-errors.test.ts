@@ -31,6 +31,15 @@ afterEach(async () => {
   await library.close();
 });
 
+/** `files` written under `root`, indexed by `tidemark index A B` with another location holding `otherFile`. */
+async function indexedBesideAnother(files: Record<string, string>, otherFile = 'b.txt') {
+  const other = tempDir();
+  for (const [relativePath, text] of Object.entries(files)) writeUnder(root, relativePath, text);
+  writeUnder(other, otherFile, 'in the other location\n');
+  const [{ locationUuid }] = await indexLocations(library, [root, other], OPTIONS);
+  return { locationUuid, other };
+}
+
 test('a name that begins with U+FEFF (a byte order mark) is indexed under its own name', async () => {
   writeUnder(root, '\ufeffnotes.txt', 'with a BOM in its name\n');
   writeUnder(root, '\ufeffdir/inside.txt', 'inside\n');
@@ -53,11 +62,10 @@ test('a name with a U+FEFF prefix beside the same name without it: two entries, 
 });
 
 test('tidemark index A B: a file replaced by a FIFO has its entry deleted, as indexing A alone does', async () => {
-  const other = tempDir();
-  writeUnder(root, 'pipe', 'a file for now\n');
-  writeUnder(root, 'kept.txt', 'kept\n');
-  writeUnder(other, 'b.txt', 'b\n');
-  const [{ locationUuid }] = await indexLocations(library, [root, other], OPTIONS);
+  const { locationUuid, other } = await indexedBesideAnother({
+    pipe: 'a file for now\n',
+    'kept.txt': 'kept\n',
+  });
   expect((await entriesOf(library, locationUuid)).has('pipe')).toBe(true);
 
   fs.unlinkSync(path.join(root, 'pipe'));
@@ -71,10 +79,7 @@ test('tidemark index A B: a file replaced by a FIFO has its entry deleted, as in
 });
 
 test('tidemark index A B: entries under a directory replaced by a symlink to a directory are deleted', async () => {
-  const other = tempDir();
-  writeUnder(root, 'd/f.txt', 'under d\n');
-  writeUnder(other, 'f.txt', 'in the other location\n');
-  const [{ locationUuid }] = await indexLocations(library, [root, other], OPTIONS);
+  const { locationUuid, other } = await indexedBesideAnother({ 'd/f.txt': 'under d\n' }, 'f.txt');
   expect((await entriesOf(library, locationUuid)).has('d/f.txt')).toBe(true);
 
   // d becomes a symlink to a directory that holds an f.txt: the walk does not follow it.
@@ -134,11 +139,10 @@ test('a deleted file whose name is what a non-UTF-8 sibling name shows as (U+FFF
 });
 
 test('tidemark index A B: entries under a path now excluded (the library directory put inside A) are deleted, as indexing A alone does', async () => {
-  const other = tempDir();
-  writeUnder(root, 'kept.txt', 'kept\n');
-  writeUnder(root, 'library/notes.txt', 'indexed before the library moved in\n');
-  writeUnder(other, 'b.txt', 'b\n');
-  const [{ locationUuid }] = await indexLocations(library, [root, other], OPTIONS);
+  const { locationUuid, other } = await indexedBesideAnother({
+    'kept.txt': 'kept\n',
+    'library/notes.txt': 'indexed before the library moved in\n',
+  });
   expect((await entriesOf(library, locationUuid)).has('library/notes.txt')).toBe(true);
   const exclude = [path.join(root, 'library')];
   for (let run = 0; run < 2; run++) {
