@@ -7,27 +7,11 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CORRECT, expectLibfaketime, shiftedBy } from './faketime';
 import { freePort, Launcher, NodeProcess, removeTempDirs, runCli, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
 
-/**
- * Debian's libfaketime (package `faketime`), preloaded through `env`, which execs the command:
- * the spawned process is the node itself, so stopping it stops the node (the `faketime` wrapper
- * forks, and a signal to it does not reach its child). Only the wall clock is shifted: timers
- * run on the real monotonic clock.
- */
-const LIBFAKETIME = ['/usr/lib', '/usr/lib64']
-  .flatMap((root) => (fs.existsSync(root) ? fs.readdirSync(root).map((dir) => path.join(root, dir)) : []))
-  .map((dir) => path.join(dir, 'faketime', 'libfaketimeMT.so.1'))
-  .find((file) => fs.existsSync(file));
-const shiftedBy = (offset: string): Launcher => [
-  'env',
-  `LD_PRELOAD=${LIBFAKETIME}`,
-  `FAKETIME=${offset}`,
-  'DONT_FAKE_MONOTONIC=1',
-];
-const CORRECT: Launcher = [];
 const MAX_DRIFT_MS = 5 * 60_000;
 /** The slack allowed on a measured offset: process start-up and round trips on one machine. */
 const OFFSET_SLACK_MS = 5_000;
@@ -127,7 +111,7 @@ const sumOf = (text: string, name: string) =>
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 
 test("faketime shifts a node process's wall clock and leaves its timers alone", () => {
-  expect(LIBFAKETIME ?? 'libfaketime is missing: apt-get install -y faketime').toMatch(/libfaketimeMT/);
+  expectLibfaketime();
   const [command, ...launcherArgs] = shiftedBy('+10m');
   const run = spawnSync(
     command,

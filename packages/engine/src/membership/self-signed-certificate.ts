@@ -7,6 +7,13 @@ const BASIC_CONSTRAINTS = '2.5.29.19';
 const KEY_USAGE = '2.5.29.15';
 /** RFC 5280 4.1.2.5: "no well-defined expiration date". Device identity does not expire. */
 const NO_EXPIRY = new Date(Date.UTC(9999, 11, 31, 23, 59, 59));
+/**
+ * Valid from the Unix epoch, whatever this device's clock says: peers check the validity period
+ * with their own clocks, and a start taken from the clock at `init` (it was a day before it)
+ * made a device made with its clock fast, or checked by a peer whose clock is slow, "not yet
+ * valid" there, so no TLS pairing or sync with it for days (docs/architecture.md, "Clocks").
+ */
+const VALID_FROM = new Date(Date.UTC(1970, 0, 1, 0, 0, 0));
 
 export interface KeyAndCertificate {
   /** PKCS#8 PEM of the P-256 private key. */
@@ -18,14 +25,13 @@ export interface KeyAndCertificate {
  * Makes a P-256 key pair and a self-signed X.509 v3 certificate for it. Trust never comes from a
  * CA: peers pin the certificate's SHA-256 fingerprint, so the subject is only a (unique) label.
  */
-export function createSelfSignedCertificate(commonName: string, now = new Date()): KeyAndCertificate {
+export function createSelfSignedCertificate(commonName: string): KeyAndCertificate {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const algorithm = sequence(oid(ECDSA_WITH_SHA256));
   // Unique per certificate: OpenSSL finds a trust anchor by subject name, and pinned anchors
   // sharing one name would shadow each other ("self-signed certificate" for the wrong one).
   const subject = `${commonName} ${crypto.randomBytes(8).toString('hex')}`;
   const name = sequence(set(sequence(oid(COMMON_NAME), utf8(subject))));
-  const notBefore = new Date(now.getTime() - 24 * 3600_000);
   const extensions = explicit(
     3,
     sequence(
@@ -39,7 +45,7 @@ export function createSelfSignedCertificate(commonName: string, now = new Date()
     unsigned(crypto.randomBytes(16)),
     algorithm,
     name,
-    sequence(time(notBefore), time(NO_EXPIRY)),
+    sequence(time(VALID_FROM), time(NO_EXPIRY)),
     name,
     publicKey.export({ type: 'spki', format: 'der' }),
     extensions,
