@@ -54,3 +54,23 @@ test('a library made by Library.create still opens', async () => {
   await (await Library.create(file)).close();
   await (await Library.open(file)).close();
 });
+
+test('a library migrated by a newer Tidemark is refused with what to do, and left byte for byte as it was', async () => {
+  // An older binary opened it and wrote as if the newer schema's columns and markers meant nothing.
+  const file = Library.fileIn(tempDir());
+  await (await Library.create(file)).close();
+  await run(
+    file,
+    "INSERT INTO migrations (timestamp, name) VALUES (1799999999999, 'FromTheFuture1799999999999')",
+  );
+  const before = digestOf(file);
+  const listing = fs.readdirSync(path.dirname(file)).sort();
+  const error = await Library.open(file).catch((e: unknown) => e);
+  expect(isTidemarkError(error) && [error.code, error.message]).toEqual([
+    'FAILED_PRECONDITION',
+    `${file} was upgraded by a newer version of Tidemark (schema migration FromTheFuture1799999999999); ` +
+      'open it with that version or a later one',
+  ]);
+  expect(digestOf(file)).toBe(before);
+  expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(listing);
+});

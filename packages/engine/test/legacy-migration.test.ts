@@ -468,11 +468,16 @@ describe('legacy migration edge cases', () => {
       `cannot migrate the legacy library: legacy_tags row "${tag.uuid}": hlc "yesterday" is not "ms:counter:device"`,
     );
     log.mockRestore();
-    // Nothing was half-copied: the legacy rows wait, whole, in their legacy_ tables.
-    expect(await rawQuery(file, 'SELECT count(*) AS n FROM legacy_entries')).toEqual([{ n: 1000 }]);
-    expect(await rawQuery(file, 'SELECT count(*) AS n FROM entries')).toEqual([{ n: 0 }]);
-    expect(await rawQuery(file, 'SELECT count(*) AS n FROM library_identity')).toEqual([{ n: 0 }]);
-    await rawExec(file, `UPDATE legacy_tags SET hlc = '${tag.hlc}' WHERE uuid = '${tag.uuid}'`);
+    // Nothing was half-done: the migrations run in one transaction, so the file is still the
+    // legacy library, its rows whole in their tables, and no Tidemark table was left behind.
+    expect(await rawQuery(file, 'SELECT count(*) AS n FROM entries')).toEqual([{ n: 1000 }]);
+    expect(
+      await rawQuery(
+        file,
+        "SELECT name FROM sqlite_master WHERE name IN ('library_identity', 'legacy_entries')",
+      ),
+    ).toEqual([]);
+    await rawExec(file, `UPDATE tags SET hlc = '${tag.hlc}' WHERE uuid = '${tag.uuid}'`);
     const library = await Library.open(file);
     try {
       expect(await countRows(library, 'entries')).toBe(1000);

@@ -142,6 +142,26 @@ async function libraryAtMigration(count: number): Promise<string> {
   return file;
 }
 
+/** A copy of a stored library file. */
+function copyOf(fixture: string): string {
+  const file = path.join(tempDir('tidemark-schema-'), 'library.db');
+  fs.copyFileSync(fixture, file);
+  return file;
+}
+
+/** Like `libraryAtMigration`, in WAL mode, as every library the engine opened is. */
+async function walLibraryAtMigration(count: number): Promise<string> {
+  const file = await libraryAtMigration(count);
+  const source = new DataSource({ type: 'sqlite', database: file });
+  await source.initialize();
+  try {
+    await source.query('PRAGMA journal_mode = WAL');
+  } finally {
+    await source.destroy();
+  }
+  return file;
+}
+
 /**
  * One row in every table, so that later migrations meet a library in use: a statement that
  * copies rows or adds a constraint can fail only where there are rows.
@@ -195,6 +215,26 @@ describe('the schema every library ends with', () => {
     'is the same for a library in use that stopped at %s and runs the rest',
     async (_name, count) => {
       const upgraded = await migratedSchema(await libraryAtMigration(count as number));
+      expect(upgraded.ran).toEqual(MIGRATION_NAMES);
+      expect(upgraded.schema).toEqual(fresh);
+    },
+  );
+
+  it.each([
+    ['the stored 0001-0005 file', () => Promise.resolve(copyOf(LIBRARY_0005_FIXTURE))],
+    ['a WAL library that stopped at SignedMembership1733200000000', () => walLibraryAtMigration(7)],
+  ])(
+    'is reached by two opens at once of %s: both open, and each migration runs once',
+    async (_what, make) => {
+      // A node and `tidemark index` started together after an upgrade: the second opener read
+      // the same pending migrations and ran them again ("table ... already exists").
+      const file = await make();
+      const opened = await Promise.allSettled([LibraryDatabase.open(file), LibraryDatabase.open(file)]);
+      for (const result of opened) if (result.status === 'fulfilled') await result.value.close();
+      expect(
+        opened.map((result) => (result.status === 'rejected' ? String(result.reason) : 'opened')),
+      ).toEqual(['opened', 'opened']);
+      const upgraded = await migratedSchema(file);
       expect(upgraded.ran).toEqual(MIGRATION_NAMES);
       expect(upgraded.schema).toEqual(fresh);
     },

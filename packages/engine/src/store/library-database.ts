@@ -2,7 +2,7 @@ import { ResourceDigest } from '@tidemark/proto';
 import { Mutex } from 'async-mutex';
 import * as fs from 'node:fs';
 import * as sqlite3 from 'sqlite3';
-import { DataSource, QueryRunner } from 'typeorm';
+import { DataSource, MigrationExecutor, QueryRunner } from 'typeorm';
 import { TidemarkError } from '../errors';
 import type { ResourceName } from '../resource-types';
 import { DigestScanOptions, DigestThread } from './digest-thread';
@@ -85,6 +85,60 @@ const QUIET_SQLITE3: typeof sqlite3 = Object.create(sqlite3, {
 }) as typeof sqlite3;
 
 /**
+ * Runs the migrations this file has not run, all in one transaction that holds SQLite's write
+ * lock from before TypeORM reads which ones ran. Two processes opening a library of an older
+ * schema at once (a node and `tidemark index`) each read the same pending list, and the second
+ * ran migrations the first had already committed ("table ... already exists": it failed to open,
+ * or a migration that can run twice did so). Now the second waits, then finds nothing pending.
+ * One transaction for the whole run also means a failure leaves the file as it was.
+ */
+async function runPendingMigrations(source: DataSource): Promise<void> {
+  const runner = source.createQueryRunner();
+  try {
+    await runner.query('BEGIN IMMEDIATE');
+    try {
+      await refuseNewerSchema(runner, source.options.database as string);
+      const executor = new MigrationExecutor(source, runner);
+      // The transaction is ours: TypeORM's own (BEGIN DEFERRED, one per migration) take the lock
+      // only at a migration's first write, after the pending list was read.
+      executor.transaction = 'none';
+      await executor.executePendingMigrations();
+      await runner.query('COMMIT');
+    } catch (error) {
+      await runner.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * A library that a newer Tidemark migrated holds migrations this code does not know: opened
+ * here, it would be written without what they mean (a newer marker or column left unset), and
+ * nothing would say so. It is refused before anything is changed.
+ */
+async function refuseNewerSchema(runner: QueryRunner, file: string): Promise<void> {
+  const [table] = await runner.query(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'",
+  );
+  if (!table) return;
+  const known = new Set(LIBRARY_MIGRATIONS.map((migration) => new migration().name));
+  const unknown = (
+    (await runner.query('SELECT name FROM migrations ORDER BY timestamp')) as { name: string }[]
+  )
+    .map((row) => row.name)
+    .filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new TidemarkError(
+      'FAILED_PRECONDITION',
+      `${file} was upgraded by a newer version of Tidemark (schema migration ${unknown.join(', ')}); ` +
+        'open it with that version or a later one',
+    );
+  }
+}
+
+/**
  * The library's SQLite file, opened twice: a writer connection used only inside write
  * transactions, and a reader connection for serving and status; digests read on a third, in a
  * thread of their own (`DigestThread`) that the first digest starts. Reads must not share
@@ -132,7 +186,6 @@ export class LibraryDatabase implements LibraryStore {
       busyTimeout: BUSY_TIMEOUT_MS,
       driver: QUIET_SQLITE3,
       migrations: [...LIBRARY_MIGRATIONS],
-      migrationsTransactionMode: 'each',
       synchronize: false,
       logging: false,
     });
@@ -156,7 +209,7 @@ export class LibraryDatabase implements LibraryStore {
       // A WAL that SQLite restarts by itself is cut back to this size: its file otherwise keeps
       // the largest size it ever had, for as long as the library stays open.
       await writer.query(`PRAGMA journal_size_limit = ${walTruncateBytes}`);
-      await writer.runMigrations({ transaction: 'each' });
+      await runPendingMigrations(writer);
     } catch (error) {
       // A failed migration must not leave the file held open by this process.
       await writer.destroy().catch(() => undefined);

@@ -160,9 +160,9 @@ interface LegacyRow {
  * Versions are taken from the legacy data itself (row time, legacy HLC), so every member that
  * migrates the same rows gives them the same version, and rows lost to the bug arrive as new.
  *
- * TypeORM runs this in its own transaction: it applies whole or not at all. 0001's renames are
- * committed separately, so after a failure (corrupt legacy data) the next open retries this
- * migration from the same `legacy_*` tables.
+ * It runs in the one transaction of every pending migration (store/library-database.ts): it applies
+ * whole or not at all, and after a failure (corrupt legacy data) 0001's renames are rolled back
+ * too, so the next open retries both from the legacy library as it was.
  */
 export class LegacyGlobalWatermark1732700000000 implements MigrationInterface {
   name = 'LegacyGlobalWatermark1732700000000';
