@@ -83,9 +83,22 @@ export class LineageCache {
 
   /** The local id of a lineage, or undefined when this database has no row of it. */
   async idOf(origin: string, epoch: string): Promise<number | undefined> {
-    const k = key(origin, epoch);
-    if (!this.byKey.has(k)) await this.load();
-    return this.byKey.get(k);
+    return (await this.idsOf([{ origin, epoch }])).get(key(origin, epoch));
+  }
+
+  /**
+   * The local ids of lineages by `lineageKey`; those this database has no row of are left out.
+   * Reads the lineage table at most once, however many are unknown: a request may list 1,000
+   * held prefixes per cursor of lineages this database never saw.
+   */
+  async idsOf(lineages: readonly Lineage[]): Promise<Map<string, number>> {
+    if (lineages.some(({ origin, epoch }) => !this.byKey.has(key(origin, epoch)))) await this.load();
+    const found = new Map<string, number>();
+    for (const { origin, epoch } of lineages) {
+      const id = this.byKey.get(key(origin, epoch));
+      if (id !== undefined) found.set(key(origin, epoch), id);
+    }
+    return found;
   }
 
   private async load(): Promise<void> {

@@ -4,7 +4,7 @@ import { timeCommitIdWork } from './commit-id-cost';
 import { commitAt } from './commits';
 import { decodeHlc } from './hlc';
 import { Library } from './library';
-import { OriginPrefixStore, toWire } from './origin-prefixes';
+import { lineageKey, OriginPrefixStore, toWire } from './origin-prefixes';
 import { markOwnLineageUnordered, OwnLineageCoverage } from './own-lineage-coverage';
 import { recordFromValues, tombstoneFromRow, wrapRecord } from './records';
 import { RelayHoldBack } from './relay-hold-back';
@@ -286,9 +286,10 @@ class HeldFilter {
 
   async byLineage(): Promise<HeldByLineage> {
     if (this.unresolved.length === 0) return this.resolved;
+    const ids = await this.library.lineages.idsOf(this.unresolved);
     const still: OriginPrefix[] = [];
     for (const prefix of this.unresolved) {
-      const id = await this.library.lineages.idOf(prefix.origin, prefix.epoch);
+      const id = ids.get(lineageKey(prefix.origin, prefix.epoch));
       if (id === undefined) still.push(prefix);
       else this.resolved.set(id, Math.max(this.resolved.get(id) ?? 0, prefix.seq));
     }

@@ -169,6 +169,50 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
   expect(largest[largest.length - 1].caughtUp).toBe(true);
 });
 
+test('an oversized malformed id is INVALID_ARGUMENT with a short message, not a call left unanswered', async () => {
+  // The status detail names the bad value. Echoed whole, a 100,000-character library_id (or a
+  // 30,000-character one of non-ASCII text, which grpc-message percent-encodes to 9 bytes a
+  // character) made trailers past HTTP/2's 64 KiB header block limit: the node sent no status at
+  // all, and the call waited for the client's deadline, or forever without one.
+  const deadline = () => ({ deadline: Date.now() + 10_000 });
+  const huge = ['x'.repeat(100_000), 'é'.repeat(30_000)];
+  for (const bad of huge) {
+    const answers = [
+      await new Promise((resolve) =>
+        client.handshake(
+          HandshakeRequest.fromPartial({ libraryId: bad }),
+          new grpc.Metadata(),
+          deadline(),
+          (error) => resolve(statusOf(error)),
+        ),
+      ),
+      await new Promise((resolve) =>
+        client.digest(
+          DigestRequest.fromPartial({ libraryId: bad }),
+          new grpc.Metadata(),
+          deadline(),
+          (error) => resolve(statusOf(error)),
+        ),
+      ),
+      await new Promise((resolve) => {
+        const call = client.streamState(
+          StateRequest.fromPartial({ libraryId, deviceId: bad, cursors: [entryCursor()] }),
+          deadline(),
+        );
+        call.on('data', () => undefined);
+        call.on('error', (error) => resolve(statusOf(error)));
+      }),
+    ];
+    for (const answer of answers) {
+      expect(answer).toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/^(library_id|device_id) "(x|é)+.*must be/s),
+      });
+      expect((answer as { details: string }).details.length).toBeLessThan(2_000);
+    }
+  }
+});
+
 describe('garbage bytes', () => {
   const raw = () => new grpc.Client(node.address, grpc.credentials.createInsecure());
   const identity = (bytes: Buffer) => bytes;

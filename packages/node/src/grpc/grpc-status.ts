@@ -21,11 +21,32 @@ const STATUS_BY_CODE: { readonly [C in TidemarkErrorCode]: grpc.status } = {
   INTERNAL: grpc.status.INTERNAL,
 };
 
+/**
+ * Longest status detail a server sends, in UTF-16 units. Details quote the value that was wrong,
+ * which a request may make up to 1 MiB long, and grpc-message percent-encodes each byte outside
+ * printable ASCII as three: trailers past HTTP/2's 64 KiB header block limit are never sent, and
+ * the caller then waits for its deadline without a status. 1,024 units encode to at most ~9 KiB.
+ */
+export const MAX_STATUS_DETAILS = 1_024;
+
+const isHighSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdbff;
+
+/** Details cut in the middle when too long: the start and the end of the sentence both stay. */
+function bounded(details: string): string {
+  if (details.length <= MAX_STATUS_DETAILS) return details;
+  let headEnd = MAX_STATUS_DETAILS / 2 - 32;
+  let tailStart = details.length - (MAX_STATUS_DETAILS / 2 - 32);
+  // Never between the two halves of a surrogate pair (a lone one is sent as U+FFFD).
+  if (isHighSurrogate(details.charCodeAt(headEnd - 1))) headEnd -= 1;
+  if (isHighSurrogate(details.charCodeAt(tailStart - 1))) tailStart += 1;
+  return `${details.slice(0, headEnd)}…(${tailStart - headEnd} characters cut)…${details.slice(tailStart)}`;
+}
+
 /** The gRPC status a server answers for an error thrown by the engine (or anything else). */
 export function toGrpcStatus(error: unknown): { code: grpc.status; details: string } {
-  if (isTidemarkError(error)) return { code: STATUS_BY_CODE[error.code], details: error.message };
+  if (isTidemarkError(error)) return { code: STATUS_BY_CODE[error.code], details: bounded(error.message) };
   const message = error instanceof Error ? error.message : String(error);
-  return { code: grpc.status.INTERNAL, details: `internal error: ${message}` };
+  return { code: grpc.status.INTERNAL, details: bounded(`internal error: ${message}`) };
 }
 
 /** Fields of a grpc-js ServiceError, narrowed from unknown. */
