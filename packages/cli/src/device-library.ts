@@ -32,6 +32,13 @@ export async function createDeviceLibrary(
     const existing = fs.existsSync(file) ? file : databaseLocator(dir);
     throw new TidemarkError('ALREADY_EXISTS', `${existing} already exists; open it instead of creating it`);
   }
+  // A file where DIR should be: say so, rather than fail on the key's path inside it.
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+    throw new TidemarkError(
+      'INVALID_ARGUMENT',
+      `${path.resolve(dir)} is not a directory; --library names the directory that holds the library`,
+    );
+  }
   // Checked before any key is written, so a typo leaves nothing behind.
   if (options.libraryId !== undefined && !isUuid(options.libraryId)) {
     throw new TidemarkError(

@@ -1,5 +1,5 @@
 import { DATABASE_LOCATOR_FILE, isDatabaseUrl, Library, TidemarkError } from '@tidemark/engine';
-import { isLoopbackHost, parseHostPort } from '@tidemark/node';
+import { DEVICE_CERT_FILE, DEVICE_KEY_FILE, isLoopbackHost, parseHostPort } from '@tidemark/node';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -9,6 +9,26 @@ import * as path from 'node:path';
  */
 export function libraryFile(dir: string): string {
   return Library.fileIn(path.resolve(dir));
+}
+
+/**
+ * What indexing a folder leaves out (`index`, `node --watch`): the library's directory when it
+ * lies inside the folder, and the library's own files when the folder is that directory (the
+ * database changes while the index is written; the device key is private). None when DIR is missing.
+ */
+export function libraryOwnPaths(dir: string): string[] {
+  let real: string;
+  try {
+    real = fs.realpathSync(path.resolve(dir));
+  } catch {
+    return [];
+  }
+  const database = Library.fileIn(real);
+  return [
+    real,
+    ...['', '-wal', '-shm', '-journal', '.history'].map((suffix) => `${database}${suffix}`),
+    ...[DEVICE_KEY_FILE, DEVICE_CERT_FILE, DATABASE_LOCATOR_FILE].map((name) => path.join(real, name)),
+  ];
 }
 
 /** DIR/database.json: where a hub library's PostgreSQL database is. */

@@ -43,6 +43,27 @@ describe('errors are one line with a documented exit code', () => {
     },
   );
 
+  // It exited 70 (internal error) with a raw "ENOTDIR: not a directory, open '…/device-key.pem'".
+  test.each(['init', 'join'])(
+    '%s --library FILE exits 2, says it is not a directory, and leaves the file alone',
+    async (command) => {
+      const file = path.join(tempDir(), 'notes.txt');
+      fs.writeFileSync(file, 'mine');
+      let input: string | undefined;
+      if (command === 'join') {
+        const inviter = tempDir();
+        await runCli(['init', '--library', inviter]);
+        input = (await runCli(['invite', '--library', inviter, '--address', '127.0.0.1:9'])).stdout;
+      }
+      expectOneLineError(
+        await runCli([command, '--library', file], { input }),
+        2,
+        `${file} is not a directory`,
+      );
+      expect(fs.readFileSync(file, 'utf8')).toBe('mine');
+    },
+  );
+
   test('a malformed --peer exits 2 and shows the expected form', async () => {
     const dir = tempDir();
     await runCli(['init', '--library', dir]);

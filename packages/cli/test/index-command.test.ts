@@ -276,6 +276,33 @@ test('index errors: missing path, not a directory, missing library; --help has e
   expect(help.stdout).toMatch(/Examples:\n\s+\$ tidemark index --library/);
 });
 
+// `tidemark index A B` indexed A, wrote its rows, then refused B: one typo cost a half-done run.
+test.each([
+  ['missing', 3, /^tidemark: cannot index .*nope: ENOENT/],
+  ['a file', 2, /^tidemark: cannot index .*library\.db: not a directory\n$/],
+])('index A B with B %s exits %i before it writes anything of A', async (_what, code, message) => {
+  const [lib, tree] = [tempDir(), tempDir()];
+  await runCliJson(['init', '--library', lib]);
+  fs.writeFileSync(path.join(tree, 'a.txt'), 'a');
+  const bad = code === 3 ? path.join(lib, 'nope') : path.join(lib, 'library.db');
+  const before = await headSeq(lib);
+  const result = await runCli(['index', '--library', lib, tree, bad]);
+  expect(result.code).toBe(code);
+  expect(result.stderr).toMatch(message);
+  expect(await headSeq(lib)).toBe(before);
+});
+
+// `tidemark index --library DIR DIR`: the walk left out the library's directory only when it lay
+// below the folder, so the database, its WAL and the device key were indexed (and synced).
+test("indexing the library's own directory leaves out the library's files, not the others", async () => {
+  const lib = tempDir();
+  await runCliJson(['init', '--library', lib]);
+  fs.writeFileSync(path.join(lib, 'notes.txt'), 'mine');
+  const summary = await runCliJson<IndexJson>(['index', '--library', lib, lib]);
+  expect(summary).toMatchObject({ scanned: 1, added: 1 });
+  expect((await entriesOf(lib, summary.locationUuid)).map((row) => row.relative_path)).toEqual(['notes.txt']);
+});
+
 test('an entry whose stored parent is not its directory is rewritten, though nothing on disk moved', async () => {
   const [lib, base] = [tempDir(), tempDir()];
   const tree = path.join(base, 'tree');

@@ -148,6 +148,37 @@ test('a location indexed while the node watches is watched at once, with no rest
   }
 });
 
+test.each([
+  ['is the library directory itself', (dir: string) => dir],
+  ['lies inside the library directory', (dir: string) => path.join(dir, 'photos')],
+])('a watched location that %s sees its changes, and never the library files', async (_, locationIn) => {
+  const dir = tempDir();
+  await runCliJson(['init', '--library', dir]);
+  const tree = locationIn(dir);
+  fs.mkdirSync(path.join(tree, 'album'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'album', 'one.jpg'), 'one\n');
+  const { locationUuid } = await runCliJson<IndexJson>(['index', '--library', dir, tree]);
+  const node = new NodeProcess(dir, await freePort(), [], ['--watch']);
+  await node.start();
+  try {
+    await waitFor(
+      async () => node.output.includes('"msg":"watching location"'),
+      ARRIVES_MS,
+      'the node to watch the location',
+    );
+    fs.writeFileSync(path.join(tree, 'album', 'two.jpg'), 'two\n');
+    await waitFor(
+      async () => (await entriesIn(dir, locationUuid)).has('album/two.jpg'),
+      ARRIVES_MS,
+      'the new file in the library',
+    );
+    const paths = [...(await entriesIn(dir, locationUuid)).keys()].sort();
+    expect(paths).toEqual(['album', 'album/one.jpg', 'album/two.jpg']);
+  } finally {
+    expect(await node.stop()).toBe(0);
+  }
+});
+
 test('a location indexed by another process while the watcher runs over it holds one entry per path', async () => {
   // Two connections to one library file, as a node (the watcher) and `tidemark index` have: the
   // watcher starts a run over the location as soon as the index commits it, and both walk it.

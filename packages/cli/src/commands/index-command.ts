@@ -1,11 +1,9 @@
 import { Command } from 'commander';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { DEFAULT_INDEX_BATCH, IndexSummary } from '../indexer/index-location';
 import { indexLocations } from '../indexer/index-locations';
 import { WalkProblem } from '../indexer/walk';
-import { positiveInt, refuseHub } from '../options';
+import { libraryOwnPaths, positiveInt, refuseHub } from '../options';
 import { formatCount, printJson } from '../output';
 import { createProgressReporter } from '../progress';
 import { withLibrary } from '../with-library';
@@ -68,15 +66,6 @@ function printSummary(summary: IndexSummary): void {
   );
 }
 
-/** The library's own files must not be indexed: they change while the index is written. */
-function libraryExclusion(dir: string): string[] {
-  try {
-    return [fs.realpathSync(path.resolve(dir))];
-  } catch {
-    return [];
-  }
-}
-
 export function registerIndex(program: Command): void {
   program
     .command('index')
@@ -127,7 +116,7 @@ Examples:
             indexLocations(library, targets, {
               batchSize: options.batchSize || DEFAULT_INDEX_BATCH,
               transactionRows: FIRST_INDEX_TRANSACTION_ROWS,
-              exclude: libraryExclusion(options.library),
+              exclude: libraryOwnPaths(options.library),
               countFirst: !options.json,
               onProgress: (walked) => progress.onIndex(walked),
               onProblem: (problem) => problems.add(problem),

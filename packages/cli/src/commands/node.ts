@@ -1,10 +1,17 @@
 import { TidemarkError } from '@tidemark/engine';
 import { runNodeProcess } from '@tidemark/node';
 import { Command } from 'commander';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { LocationWatcher } from '../indexer/location-watcher';
-import { atLeastOne, collect, hostPort, isHubLibrary, libraryFile, positiveInt, refuseHub } from '../options';
+import {
+  atLeastOne,
+  collect,
+  hostPort,
+  isHubLibrary,
+  libraryFile,
+  libraryOwnPaths,
+  positiveInt,
+  refuseHub,
+} from '../options';
 
 export function registerNode(program: Command): void {
   program
@@ -99,8 +106,7 @@ Stops gracefully on SIGTERM or SIGINT (the batch in flight finishes or rolls bac
             '--database-connections is for a hub library (made with `tidemark init --database`); this one is SQLite',
           );
         }
-        const libraryDir = path.resolve(options.library);
-        const exclude = fs.existsSync(libraryDir) ? [fs.realpathSync(libraryDir)] : [];
+        const exclude = libraryOwnPaths(options.library);
         await runNodeProcess(
           {
             libraryFile: libraryFile(options.library),

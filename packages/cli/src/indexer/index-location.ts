@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { bytesReadToHash, ContentDigest } from './content-hash';
 import { defaultHashThreads, HashPool } from './hash-pool';
 import { Compared, EntryFields } from './compared-entry';
+import { exclusionsUnder } from './exclusions';
 import { GroupedWrites } from './grouped-writes';
 import { ensureLocation } from './location';
 import { GoneEntry, MovedEntries, otherLocationsOf } from './moved-entries';
@@ -156,7 +157,8 @@ class Batch {
   }
 }
 
-async function realDirectory(input: string): Promise<string> {
+/** The real path of a folder to index; NOT_FOUND when it is missing, INVALID_ARGUMENT when a file. */
+export async function realDirectory(input: string): Promise<string> {
   let real: string;
   try {
     real = await fs.promises.realpath(path.resolve(input));
@@ -275,7 +277,7 @@ export class LocationIndexer {
       transactions: 0,
       seconds: 0,
     };
-    const exclude = new Set(this.options.exclude ?? []);
+    const exclude = new Set(exclusionsUnder(root, this.options.exclude));
     const timestampTickMs = this.options.timestampTickMs ?? timestampTickMsOf(volume.filesystem);
     const walkOptions: WalkOptions = {
       exclude,

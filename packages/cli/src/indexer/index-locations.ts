@@ -1,5 +1,6 @@
 import { forgetEntryFileIds, Library, readEntryPlaces } from '@tidemark/engine';
-import { indexLocation, IndexOptions, IndexSummary } from './index-location';
+import { exclusionsUnder } from './exclusions';
+import { indexLocation, IndexOptions, IndexSummary, realDirectory } from './index-location';
 import { absoluteIn, GoneEntry, isGone } from './moved-entries';
 
 /** Gone entries kept across the runs of one command, about 150 bytes each; beyond, deleted at once. */
@@ -25,11 +26,14 @@ export async function indexLocations(
   options: IndexOptions = {},
 ): Promise<IndexSummary[]> {
   if (inputs.length === 1) return [await indexLocation(library, inputs[0], options)];
-  const exclude = options.exclude ?? [];
-  // Left out of every walk (the library's own directory): gone as far as an index goes, as a
-  // single location's run takes it, though the path is there.
-  const excluded = (absolute: string) =>
-    exclude.some((left) => absolute === left || absolute.startsWith(`${left}/`));
+  // Every folder is checked before any is indexed: a typo in the last refuses the command whole.
+  for (const input of inputs) await realDirectory(input);
+  // Left out of a location's walk (the library's own directory or files): gone as far as an
+  // index goes, as a single location's run takes it, though the path is there.
+  const excluded = (root: string, absolute: string) =>
+    exclusionsUnder(root, options.exclude).some(
+      (left) => absolute === left || absolute.startsWith(`${left}/`),
+    );
   const kept: Kept[] = [];
   /** The uuids in `kept`: a location given twice (`tidemark index A A`) finds the same ones gone again. */
   const keptUuids = new Set<string>();
@@ -62,7 +66,8 @@ export async function indexLocations(
         return (
           place?.locationUuid === gone.run.locationUuid &&
           place.relativePath === gone.relativePath &&
-          (isGone(gone.run.path, gone.relativePath) || excluded(absoluteIn(gone.run.path, gone.relativePath)))
+          (isGone(gone.run.path, gone.relativePath) ||
+            excluded(gone.run.path, absoluteIn(gone.run.path, gone.relativePath)))
         );
       });
       for (const gone of doomed) await tx.delete('entry', gone.uuid);

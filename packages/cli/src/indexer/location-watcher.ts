@@ -4,6 +4,7 @@ import type { Logger } from '@tidemark/node';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Subscription } from 'rxjs';
+import { exclusionsUnder } from './exclusions';
 import { indexLocation, IndexSummary } from './index-location';
 import { GoneEntry } from './moved-entries';
 import { probeVolume, sameWatch, volumeUuidOf, WatchIdentity, watchIdentityOf } from './volume';
@@ -193,7 +194,7 @@ class WatchedLocation {
 
   private subscribeNow(subscribe: Subscribe): Promise<{ unsubscribe(): Promise<void> }> {
     return subscribe(this.path, (error, events) => this.onEvents(error, events), {
-      ignore: [...(this.options.exclude ?? [])],
+      ignore: exclusionsUnder(this.path, this.options.exclude),
     });
   }
 
