@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as sqlite3 from 'sqlite3';
 import { DataSource, MigrationExecutor, QueryRunner } from 'typeorm';
 import { TidemarkError } from '../errors';
+import { QUIET_TYPEORM_LOGGER } from './quiet-typeorm-logger';
 import type { ResourceName } from '../resource-types';
 import { DigestScanOptions, DigestThread } from './digest-thread';
 import { SQLITE_DIALECT, StoreDialect, StoreKind } from './dialect';
@@ -188,6 +189,7 @@ export class LibraryDatabase implements LibraryStore {
       migrations: [...LIBRARY_MIGRATIONS],
       synchronize: false,
       logging: false,
+      logger: QUIET_TYPEORM_LOGGER,
     });
     try {
       await writer.initialize();
@@ -223,6 +225,7 @@ export class LibraryDatabase implements LibraryStore {
       driver: QUIET_SQLITE3,
       synchronize: false,
       logging: false,
+      logger: QUIET_TYPEORM_LOGGER,
     });
     await reader.initialize();
     return new LibraryDatabase(file, writer, reader, walTruncateBytes);

@@ -2,6 +2,7 @@ import { Mutex } from 'async-mutex';
 import * as pg from 'pg';
 import { DataSource } from 'typeorm';
 import { TidemarkError } from '../errors';
+import { QUIET_TYPEORM_LOGGER } from './quiet-typeorm-logger';
 import { POSTGRES_DIALECT } from './dialect';
 import type { LibraryStore, SqlRunner } from './library-database';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
@@ -206,6 +207,7 @@ export class PostgresDatabase implements LibraryStore {
       migrationsTransactionMode: 'each',
       synchronize: false,
       logging: false,
+      logger: QUIET_TYPEORM_LOGGER,
       installExtensions: false,
       extra: {
         max: maxConnections,
