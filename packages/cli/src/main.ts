@@ -36,7 +36,14 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     // A command's options belong to it, not to its subcommands (`invite` vs `invite list`).
     .enablePositionalOptions()
-    .exitOverride();
+    .exitOverride()
+    // Every command's --library: an empty one resolved to the working directory (init made
+    // ./library.db there).
+    .hook('preAction', (_, action) => {
+      if (action.opts().library === '') {
+        throw new TidemarkError('INVALID_ARGUMENT', "--library is empty; give the library's directory");
+      }
+    });
   registerInit(program);
   registerGenerate(program);
   registerIndex(program);

@@ -120,6 +120,22 @@ describe('errors are one line with a documented exit code', () => {
     );
   });
 
+  // An empty string was taken as the working directory: `init --library ''` made ./library.db,
+  // and `index --library L ''` indexed the folder the command ran in.
+  test.each([
+    ['init', (_: string) => ['init', '--library', ''], '--library is empty'],
+    ['status', (_: string) => ['status', '--library', ''], '--library is empty'],
+    ['tag add', (_: string) => ['tag', 'add', '--library', '', 'x'], '--library is empty'],
+    ['index', (library: string) => ['index', '--library', library, ''], 'an empty path'],
+  ])("%s with '' for a directory exits 2 and leaves the working directory alone", async (_, argsOf, says) => {
+    const library = tempDir();
+    expect((await runCli(['init', '--library', library])).code).toBe(0);
+    const cwd = tempDir();
+    fs.writeFileSync(path.join(cwd, 'note.txt'), 'not to be indexed\n');
+    expectOneLineError(await runCli(argsOf(library), { cwd }), 2, says);
+    expect(fs.readdirSync(cwd)).toEqual(['note.txt']);
+  });
+
   test('an unknown command exits 2', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(2);

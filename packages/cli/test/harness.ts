@@ -20,14 +20,20 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `tidemark ARGS` as a child process to completion; `input` is written to its stdin. */
+/**
+ * Runs `tidemark ARGS` as a child process to completion; `input` is written to its stdin, `cwd`
+ * is its working directory (this process's by default).
+ */
 export function runCli(
   args: readonly string[],
-  options: { timeoutMs?: number; input?: string; launcher?: Launcher } = {},
+  options: { timeoutMs?: number; input?: string; launcher?: Launcher; cwd?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
-    const child = spawn(command, [...prefix, BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, [...prefix, BIN, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: options.cwd,
+    });
     // Without input, stdin is at its end at once, as /dev/null would be.
     child.stdin.end(options.input);
     let stdout = '';

@@ -159,6 +159,9 @@ class Batch {
 
 /** The real path of a folder to index; NOT_FOUND when it is missing, INVALID_ARGUMENT when a file. */
 export async function realDirectory(input: string): Promise<string> {
+  // path.resolve('') is the working directory: a stray '' would index wherever the command ran.
+  if (input === '')
+    throw new TidemarkError('INVALID_ARGUMENT', "cannot index '': an empty path; give the folder");
   let real: string;
   try {
     real = await fs.promises.realpath(path.resolve(input));
