@@ -835,6 +835,47 @@ def contract_shape(files) -> dict:
     return shape
 
 
+class HostileServerTest(unittest.TestCase):
+    """The client against a real gRPC server on 127.0.0.1 that sends a batch the docs call
+    malformed ("Origin prefixes": an `origin_epochs` entry that is not a UUID)."""
+
+    def test_an_origin_epoch_that_is_not_a_uuid_rejects_the_batch(self):
+        from concurrent import futures
+        from tidemark.sync.v1 import sync_pb2_grpc
+
+        library, device = "11111111-0000-4000-8000-000000000000", A
+
+        class Servicer(sync_pb2_grpc.SyncServiceServicer):
+            def Handshake(self, request, context):
+                return sync_pb2.HandshakeResponse(library_id=library, device_id=device, epoch=EPOCH,
+                                                  protocol_version=sync_pb2.PROTOCOL_VERSION_1)
+
+            def StreamState(self, request, context):
+                batch = tag_batch(3, rows=[("t", 1000, B)])
+                batch.caught_up = True
+                batch.record_origin_seqs.append(1)
+                batch.record_origin_epochs.append(1)
+                batch.origin_epochs.append("not-a-uuid")
+                yield batch
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        sync_pb2_grpc.add_SyncServiceServicer_to_server(Servicer(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        with tempfile.TemporaryDirectory() as d:
+            store = tc.Store(os.path.join(d, "c.db"), library)
+            client = tc.Client(f"127.0.0.1:{port}", library, store)
+            try:
+                with self.assertRaises(tc.MalformedBatch):
+                    client.sync([T.RESOURCE_TYPE_TAG])
+                self.assertEqual(store.counts(T.RESOURCE_TYPE_TAG), (0, 0))
+                self.assertEqual(store.cursor(device, T.RESOURCE_TYPE_TAG), tc.Cursor())
+            finally:
+                client.close()
+                store.close()
+                server.stop(0)
+
+
 def main() -> int:
     if not os.path.exists(os.path.join(ROOT, "packages", "cli", "dist", "main.js")):
         print("test_client: build the repository first (npx nx run-many -t build)", file=sys.stderr)

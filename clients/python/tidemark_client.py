@@ -191,6 +191,8 @@ def parse_batch(batch: sync_pb2.StateBatch) -> list[Item]:
                                  f"for {len(batch.records)} records")
     if any(ref > len(batch.origin_epochs) for ref in batch.record_origin_epochs):
         raise MalformedBatch(f"{name} batch: record_origin_epochs refers past origin_epochs")
+    if not all(UUID.match(epoch) for epoch in batch.origin_epochs):
+        raise MalformedBatch(f"{name} batch: origin_epochs must be lowercase hyphenated UUIDs")
     for prefix in cp.covered:
         if not UUID.match(prefix.origin) or not UUID.match(prefix.epoch):
             raise MalformedBatch(f"{name} batch: checkpoint.covered needs UUID origins and epochs")

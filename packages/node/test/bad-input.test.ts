@@ -144,7 +144,7 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
     expect(streamed).toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
       details:
-        'a cursor seq is 2^53 or more, which no node issues (seqs stay below 2^53 = 9,007,199,254,740,992)',
+        'a cursor seq or a held prefix seq is 2^53 or more, which no node issues (cursor seqs stay below 2^53 = 9,007,199,254,740,992; the largest held prefix seq is 2^53 - 1, "everything")',
     });
     const head = {
       resourceType: resourceTypeOf('entry'),

@@ -73,7 +73,9 @@ export const LenientSyncService = {
     ...lenient(
       SyncServiceService.streamState,
       'StateRequest',
-      `a cursor seq is 2^53 or more, which no node issues (seqs stay below ${TWO_TO_THE_53})`,
+      // The decoder names no field: a held prefix's seq (an off-by-one on "never send me my own
+      // rows", 2^53 - 1) was reported as the cursor's own seq, which may have been 0.
+      `a cursor seq or a held prefix seq is 2^53 or more, which no node issues (cursor seqs stay below ${TWO_TO_THE_53}; the largest held prefix seq is 2^53 - 1, "everything")`,
     ),
     responseSerialize: serializeBatch,
   },
