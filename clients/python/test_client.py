@@ -10,6 +10,7 @@ Prints "N passed, 0 failed" and exits non-zero on any failure.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import queue
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 import uuid as uuidlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -170,6 +172,16 @@ class ApplyRulesTest(unittest.TestCase):
         self.store.apply_batch(B, tag_batch(3, epoch=OTHER_EPOCH, reset=True))
         self.assertEqual(self.store.cursor(B, T.RESOURCE_TYPE_TAG), tc.Cursor(OTHER_EPOCH, 3))
 
+    def test_an_empty_batch_keeps_the_last_hlc_seen_and_a_reset_forgets_it(self):
+        with_hlc = tag_batch(50, rows=[("t", 1000, B)])
+        with_hlc.checkpoint.hlc.CopyFrom(hlc(1000))
+        self.store.apply_batch(B, with_hlc)
+        self.assertEqual(self.store.last_hlc(B, T.RESOURCE_TYPE_TAG), tc.encode_hlc(hlc(1000)))
+        self.store.apply_batch(B, tag_batch(50))  # a resumed sync's caught_up batch: no items, no hlc
+        self.assertEqual(self.store.last_hlc(B, T.RESOURCE_TYPE_TAG), tc.encode_hlc(hlc(1000)))
+        self.store.apply_batch(B, tag_batch(0, epoch=OTHER_EPOCH, reset=True))
+        self.assertIsNone(self.store.last_hlc(B, T.RESOURCE_TYPE_TAG))
+
     def test_only_a_caught_up_checkpoint_covers_prefixes_and_they_only_grow(self):
         def covering(seq: int, covered: int, caught_up: bool) -> sync_pb2.StateBatch:
             batch = tag_batch(seq, rows=[("t", 1000 + seq, B)])
@@ -268,6 +280,41 @@ class ApplyRulesTest(unittest.TestCase):
 # ----------------------------------------------------------------------------------------------
 # Against a real node
 # ----------------------------------------------------------------------------------------------
+
+
+class RetryPolicyTest(unittest.TestCase):
+    """_sync_with_retries against a client whose sync fails as a node over its limits answers."""
+
+    class Refused(grpc.RpcError):
+        def __init__(self, code):
+            self._code = code
+
+        def code(self):
+            return self._code
+
+        def details(self):
+            return "refused"
+
+    class Client:
+        def __init__(self, failures):
+            self.failures = list(failures)
+            self.stopping = False
+
+        def sync(self, *_, **__):
+            if self.failures:
+                raise RetryPolicyTest.Refused(self.failures.pop(0))
+            return {"applied": 0}
+
+    def waits(self, code) -> list:
+        events = []
+        args = argparse.Namespace(types=None, follow=False, max_batches=None, origin_filter=True, retries=5)
+        with mock.patch.object(tc.time, "sleep"):
+            tc._sync_with_retries(self.Client([code, code]), args, events.append)
+        return [event["in_seconds"] for event in events if event["event"] == "retry"]
+
+    def test_resource_exhausted_waits_a_few_seconds_and_unavailable_starts_short(self):
+        self.assertEqual(self.waits(grpc.StatusCode.RESOURCE_EXHAUSTED), [5.0, 10.0])
+        self.assertEqual(self.waits(grpc.StatusCode.UNAVAILABLE), [0.5, 1.0])
 
 
 class Lines:

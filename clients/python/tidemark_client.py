@@ -45,6 +45,8 @@ RETRIED_STATUSES = frozenset({
     grpc.StatusCode.CANCELLED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 })
+# The least wait before retrying a RESOURCE_EXHAUSTED (too many streams or digests of this caller).
+RESOURCE_EXHAUSTED_BACKOFF_S = 5.0
 # "RESOURCE_TYPE_CONTENT_IDENTITY" -> "content_identity", which is also the Record oneof field.
 NAMES = {t: sync_pb2.ResourceType.Name(t).removeprefix("RESOURCE_TYPE_").lower() for t in RESOURCE_TYPES}
 # Device-owned types: the record's owner field must equal its origin. A membership change's origin
@@ -274,6 +276,13 @@ class Store:
         ).fetchone()
         return Cursor(*row) if row else Cursor()
 
+    def last_hlc(self, peer: str, rtype: int) -> Optional[str]:
+        """The hlc of the newest item applied from the peer's cursor on this type (hex), if any."""
+        row = self.db.execute(
+            "SELECT last_hlc FROM cursors WHERE peer_device_id = ? AND resource_type = ?", (peer, rtype)
+        ).fetchone()
+        return row[0] if row else None
+
     def held(self, rtype: int) -> list:
         """The origin prefixes held of one type, as Cursor.held wants them."""
         return [sync_pb2.OriginPrefix(origin=o, epoch=e, seq=s) for o, e, s in self.db.execute(
@@ -324,10 +333,13 @@ class Store:
             # The commit id travels with the seq it names.
             same_epoch = current.epoch == cp.epoch and not batch.reset
             seq, commit_id = (current.seq, current.commit_id) if same_epoch and current.seq > cp.seq else (cp.seq, cp.commit_id)
+            # A batch with no items (the caught_up batch of every resumed sync) has no hlc: the
+            # last one seen stays, what the Handshake's max_hlc is compared with.
+            last_hlc = encode_hlc(cp.hlc) if cp.HasField("hlc") else self.last_hlc(peer, rtype) if same_epoch else None
             self.db.execute(
                 "INSERT OR REPLACE INTO cursors (peer_device_id, resource_type, epoch, seq, last_hlc, updated_at, commit_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (peer, rtype, cp.epoch, seq, encode_hlc(cp.hlc) if cp.HasField("hlc") else None, time.time(), commit_id),
+                (peer, rtype, cp.epoch, seq, last_hlc, time.time(), commit_id),
             )
             # A reset in the cursor's own epoch: the server's history changed under it (restored
             # in place), so what is held of its lineage in that epoch may be of the lost history.
@@ -520,6 +532,9 @@ def _sync_with_retries(client: Client, args, show: Event) -> dict:
             delay, failures = (0.5, 1) if any(progress) else (delay, failures + 1)
             if failures > args.retries:
                 raise
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                # docs/protocol.md: a node over its limits is backed off for a few seconds at least.
+                delay = max(delay, RESOURCE_EXHAUSTED_BACKOFF_S)
             show({"event": "retry", "in_seconds": delay, "error": error.details()})
             time.sleep(delay)
             delay = min(delay * 2, 30)
