@@ -27,7 +27,30 @@ export async function runNodeProcess(
   // structured log. Global, so only here, where the node owns the process.
   const grpcLogger = logger.child({ component: 'grpc-js' });
   grpc.setLogger({ error: (...args: unknown[]) => grpcLogger.warn(format(...args)) });
-  const node = await startNode({ ...config, logger });
+  // Listened for before anything starts: a signal while the node or its companion is still
+  // starting (the watcher subscribing a large tree, after "listening" was logged) waits for the
+  // start to finish and then stops as gracefully as later, instead of killing the process.
+  let stopSignal: NodeJS.Signals | undefined;
+  let stop: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      logger.warn({ signal }, 'second signal during shutdown; exiting now');
+      process.exit(1);
+    }
+    stopSignal = signal;
+    logger.info({ signal }, 'signal received');
+    stop?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let node: RunningNode;
+  try {
+    node = await startNode({ ...config, logger });
+  } catch (error) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw error;
+  }
   logger.info(
     { address: node.address, metricsAddress: node.metricsAddress, library: node.library.identity.libraryId },
     'listening',
@@ -40,29 +63,19 @@ export async function runNodeProcess(
     throw error;
   }
   await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal during shutdown; exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      logger.info({ signal }, 'signal received');
-      (companion?.close() ?? Promise.resolve())
-        .catch((error: unknown) => logger.error({ err: error }, 'stopping failed'))
-        .then(() => node.close())
-        .then(
-          () => {
-            resolve();
-            process.exit(0);
-          },
-          (error: unknown) => {
-            logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    stop = resolve;
+    if (stopSignal) resolve();
   });
+  try {
+    await companion?.close();
+  } catch (error) {
+    logger.error({ err: error }, 'stopping failed');
+  }
+  try {
+    await node.close();
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+  process.exit(0);
 }

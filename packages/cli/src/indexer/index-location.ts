@@ -98,6 +98,12 @@ export interface IndexOptions {
    * caller must see to it that a later run deletes what stays gone.
    */
   readonly keepGone?: (gone: GoneEntry) => boolean;
+  /**
+   * Stops the run early (a node shutting down): the batches already sent are written whole, the
+   * rest of the tree is left as it is stored, and nothing is deleted as gone that the walk did
+   * not reach; the run then rejects with the signal's reason. The next whole run covers the rest.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** A directory rescanned by itself, with the uuid of its parent's entry. */
@@ -407,6 +413,7 @@ export class LocationIndexer {
     };
     const span = this.batchSize * WALK_SPAN_PER_BATCH;
     const added = (): Promise<void> | undefined => {
+      this.options.signal?.throwIfAborted();
       this.report(false);
       if (batch.size === 0) return undefined;
       if (batch.size === 1 && batch.since === 0) batch.since = this.walked;
@@ -415,7 +422,7 @@ export class LocationIndexer {
       batch = new Batch();
       return send(full);
     };
-    await merge({
+    const merged = merge({
       entry: (walked, stored) => {
         const compared = this.compare(walked, stored);
         if (compared) batch.compared.push(compared);
@@ -431,6 +438,16 @@ export class LocationIndexer {
       },
       problem: (problem) => this.problem(problem),
     });
+    try {
+      await merged;
+    } catch (error) {
+      // Stopped: what was sent commits whole before the run gives up.
+      if (this.options.signal?.aborted) {
+        await writing.catch(() => undefined);
+        await this.writes.settle().catch(() => undefined);
+      }
+      throw error;
+    }
     await send(batch);
     // Gone entries held back for moves, in batches like the rest, unless kept for a later run.
     const { keepGone } = this.options;

@@ -156,6 +156,8 @@ class WatchedLocation {
   /** Fires when the oldest kept entry's window has passed: a run then rescans its directory. */
   private release: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Aborted by close(): a run in progress (a whole rescan of a large location) stops early. */
+  private readonly stopping = new AbortController();
   /**
    * Whether the subscription must be made anew before the next run: @parcel/watcher's inotify
    * backend watches only the directory a create or rename names, not the directories inside it
@@ -391,6 +393,7 @@ class WatchedLocation {
         exclude: this.options.exclude,
         scopes,
         keepGone,
+        signal: this.stopping.signal,
         onProblem: (problem) =>
           this.logger.warn(
             { location: this.path, path: problem.relativePath, reason: problem.reason },
@@ -501,6 +504,7 @@ class WatchedLocation {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     if (this.timer) clearTimeout(this.timer);
     if (this.periodic) clearInterval(this.periodic);
     if (this.mountCheck) clearInterval(this.mountCheck);
