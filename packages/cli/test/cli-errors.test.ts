@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BIN, removeTempDirs, runCli, tempDir } from './harness';
@@ -134,6 +135,28 @@ describe('errors are one line with a documented exit code', () => {
     fs.writeFileSync(path.join(cwd, 'note.txt'), 'not to be indexed\n');
     expectOneLineError(await runCli(argsOf(library), { cwd }), 2, says);
     expect(fs.readdirSync(cwd)).toEqual(['note.txt']);
+  });
+
+  // It exited 4, "the peer could not be reached", with grpc-js's wording.
+  test('a node whose --listen address is in use exits 2 and says so', async () => {
+    const library = tempDir();
+    expect((await runCli(['init', '--library', library])).code).toBe(0);
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as net.AddressInfo;
+      const result = await runCli([
+        'node',
+        '--library',
+        library,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--insecure',
+      ]);
+      expectOneLineError(result, 2, `cannot listen on 127.0.0.1:${port}: the address is in use`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   test('an unknown command exits 2', async () => {

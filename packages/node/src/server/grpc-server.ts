@@ -32,15 +32,32 @@ export interface NodeServer {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
+/**
+ * Why an address cannot be listened on, when it is the address given (another --listen fixes
+ * it): not UNAVAILABLE, which says a peer could not be reached.
+ */
+function addressProblem(message: string): string | undefined {
+  if (message.includes('EADDRINUSE')) return 'the address is in use (another node or program listens there)';
+  if (message.includes('EADDRNOTAVAIL')) return 'the address is not one of this machine';
+  if (message.includes('EACCES')) return 'this user may not listen on that port';
+  return undefined;
+}
+
 function bind(server: grpc.Server, listen: HostPort, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(formatHostPort(listen), credentials, (error, port) =>
-      error
-        ? reject(
-            new TidemarkError('UNAVAILABLE', `cannot listen on ${formatHostPort(listen)}: ${error.message}`),
-          )
-        : resolve(port),
-    );
+    server.bindAsync(formatHostPort(listen), credentials, (error, port) => {
+      if (!error) return resolve(port);
+      const address = formatHostPort(listen);
+      const problem = addressProblem(error.message);
+      reject(
+        problem
+          ? new TidemarkError(
+              'INVALID_ARGUMENT',
+              `cannot listen on ${address}: ${problem}; choose another --listen`,
+            )
+          : new TidemarkError('UNAVAILABLE', `cannot listen on ${address}: ${error.message}`),
+      );
+    });
   });
 }
 
