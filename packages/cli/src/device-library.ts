@@ -46,6 +46,17 @@ export async function createDeviceLibrary(
       `library id "${options.libraryId}" must be a lowercase hyphenated UUID`,
     );
   }
+  // A key without a library: an init or join cut short after it made the key (killed, power
+  // cut), or a library deleted after use. Only the user can tell; reusing the key for a deleted
+  // library's device would start it anew without its rows, so say what to do for either.
+  if (fs.existsSync(path.join(dir, DEVICE_KEY_FILE))) {
+    throw new TidemarkError(
+      'ALREADY_EXISTS',
+      `${path.resolve(dir)} holds a device key but no library: if an init or join into it was cut short, ` +
+        `remove ${DEVICE_KEY_FILE} and ${DEVICE_CERT_FILE} from it and run the command again; if it held a ` +
+        'library that was deleted, restore the library from a backup instead (a device keeps its key for life)',
+    );
+  }
   const deviceName = options.deviceName ?? os.hostname();
   const credentials = createDeviceCredentials(path.resolve(dir), `tidemark ${deviceName}`);
   const library = await Library.create(file, {

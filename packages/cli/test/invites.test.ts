@@ -152,3 +152,32 @@ test('a member joining again is told so, and the invite stays open for a new dev
     await nodeA.stop();
   }
 });
+
+/*
+ * The first invite of a new library founds its membership. Several `tidemark invite` run at
+ * once on a new library (a script inviting two devices) each read "no membership yet" before
+ * any founded it; the later ones then failed ("this library already has a membership; only a
+ * new library is founded", exit 2) instead of issuing their invite.
+ */
+test('invites issued at once on a new library all succeed, and the library is founded once', async () => {
+  for (let round = 0; round < 3; round++) {
+    const dir = tempDir();
+    const { deviceId } = await runCliJson<{ deviceId: string }>(['init', '--library', dir]);
+    const address = `127.0.0.1:${await freePort()}`;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => runCli(['invite', '--library', dir, '--address', address, '--json'])),
+    );
+    for (const result of results) {
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    }
+    const listed = await runCliJson<ListedInvite[]>(['invite', 'list', '--library', dir]);
+    expect(listed.map((invite) => invite.status)).toEqual(Array(6).fill('open'));
+    const members = await runCliJson<{ deviceId: string; addedBy: string }[]>([
+      'peer',
+      'list',
+      '--library',
+      dir,
+    ]);
+    expect(members).toMatchObject([{ deviceId, addedBy: deviceId }]);
+  }
+}, 120_000);

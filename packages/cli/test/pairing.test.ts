@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
+import { BIN, freePort, NodeProcess, removeTempDirs, runCli, runCliJson, tempDir, waitFor } from './harness';
 
 afterAll(removeTempDirs);
 
@@ -113,3 +114,57 @@ test('--insecure is refused for addresses other than loopback', async () => {
   expect(result.code).toBe(2);
   expect(result.stderr).toMatch(/loopback/);
 });
+
+/*
+ * `join` makes the device's key, then its library, then pairs. Killed between the first two, it
+ * left DIR with a key and no library, and a retry said only "device-key.pem already exists; a
+ * device keeps its key for life" (exit 3), not what to do. The key is not reused: a key without a
+ * library may also be a deleted library's device, which must be restored, not started anew.
+ */
+test('a join killed after it made its key, before its library, says how to run it again, and then can be', async () => {
+  const dirA = tempDir();
+  await runCliJson(['init', '--library', dirA]);
+  const nodeA = new NodeProcess(dirA, await freePort());
+  await nodeA.start(false);
+  try {
+    const { invite } = await runCliJson<{ invite: string }>([
+      'invite',
+      '--library',
+      dirA,
+      '--address',
+      nodeA.address,
+    ]);
+    const dirB = path.join(tempDir(), 'desktop');
+    const child = spawn(process.execPath, [BIN, 'join', '--library', dirB, '-'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    child.stdin.end(`${invite}\n`);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor(
+      async () => fs.existsSync(path.join(dirB, 'device-cert.pem')),
+      60_000,
+      'the key and certificate',
+      1,
+    );
+    child.kill('SIGKILL');
+    await exited;
+    expect(fs.existsSync(path.join(dirB, 'library.db'))).toBe(false);
+
+    const refused = await runCli(['join', '--library', dirB, '--json', '-'], { input: `${invite}\n` });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining(
+        'holds a device key but no library: if an init or join into it was cut short, remove device-key.pem and device-cert.pem',
+      ),
+    ]);
+    expect(fs.readdirSync(dirB).sort()).toEqual(['device-cert.pem', 'device-key.pem']);
+
+    for (const name of ['device-key.pem', 'device-cert.pem']) fs.rmSync(path.join(dirB, name));
+    const retried = await runCli(['join', '--library', dirB, '--json', '-'], { input: `${invite}\n` });
+    expect({ code: retried.code, stderr: retried.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(retried.stdout)).toMatchObject({ created: true, alreadyMember: false });
+    expect((await runCli(['sync', '--library', dirB, '--peer', nodeA.address])).code).toBe(0);
+  } finally {
+    await nodeA.stop();
+  }
+}, 120_000);

@@ -70,7 +70,12 @@ async function ensureSignedMembership(library: Library, device: DeviceCredential
     );
   }
   if (members.length > 0) await bridgeLegacyMembers(library, device);
-  else await signGenesis(library, deviceSigner(device));
+  else {
+    await signGenesis(library, deviceSigner(device)).catch(async (error: unknown) => {
+      // Another `tidemark invite` on this device founded it since the read above: that serves.
+      if ((await readMembershipChanges(library)).length === 0) throw error;
+    });
+  }
 }
 
 /** Commander cannot require these: they would then be required of `invite list` too. */
