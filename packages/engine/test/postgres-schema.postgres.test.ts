@@ -148,3 +148,28 @@ test('bad hub URLs and schemas are refused with a message saying what to fix', a
     code: 'NOT_FOUND',
   });
 });
+
+test('a hub migrated by a newer Tidemark is refused with what to do, and nothing in it changes', async () => {
+  const hub = await createLibrary({ databaseUrl: freshTestDatabaseUrl() });
+  const dir = path.dirname(hub.file);
+  // An older binary opened it and wrote as if the newer schema's columns and markers meant nothing.
+  await hub.db.read.query(
+    "INSERT INTO migrations (timestamp, name) VALUES (1799999999999, 'FromTheFuture1799999999999')",
+  );
+  const migrations = async () =>
+    (await hub.db.read.query<{ name: string }>('SELECT name FROM migrations ORDER BY id')).map(
+      (row) => row.name,
+    );
+  const before = await migrations();
+  try {
+    await expect(Library.open(Library.fileIn(dir))).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringContaining(
+        'was upgraded by a newer version of Tidemark (schema migration FromTheFuture1799999999999); open it with that version or a later one',
+      ),
+    });
+    expect(await migrations()).toEqual(before);
+  } finally {
+    await hub.close();
+  }
+});

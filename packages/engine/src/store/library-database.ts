@@ -9,6 +9,7 @@ import type { ResourceName } from '../resource-types';
 import { DigestScanOptions, DigestThread } from './digest-thread';
 import { SQLITE_DIALECT, StoreDialect, StoreKind } from './dialect';
 import { LIBRARY_MIGRATIONS } from './migrations';
+import { refuseNewerSchema } from './newer-schema';
 
 /** A SQL runner bound to one connection (inside a write transaction, or the read connection). */
 export interface SqlRunner {
@@ -98,7 +99,11 @@ async function runPendingMigrations(source: DataSource): Promise<void> {
   try {
     await runner.query('BEGIN IMMEDIATE');
     try {
-      await refuseNewerSchema(runner, source.options.database as string);
+      refuseNewerSchema(
+        source.options.database as string,
+        await appliedMigrations(runner),
+        LIBRARY_MIGRATIONS,
+      );
       const executor = new MigrationExecutor(source, runner);
       // The transaction is ours: TypeORM's own (BEGIN DEFERRED, one per migration) take the lock
       // only at a migration's first write, after the pending list was read.
@@ -114,29 +119,14 @@ async function runPendingMigrations(source: DataSource): Promise<void> {
   }
 }
 
-/**
- * A library that a newer Tidemark migrated holds migrations this code does not know: opened
- * here, it would be written without what they mean (a newer marker or column left unset), and
- * nothing would say so. It is refused before anything is changed.
- */
-async function refuseNewerSchema(runner: QueryRunner, file: string): Promise<void> {
+/** The migrations recorded in the file, none before its first open. */
+async function appliedMigrations(runner: QueryRunner): Promise<string[]> {
   const [table] = await runner.query(
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'",
   );
-  if (!table) return;
-  const known = new Set(LIBRARY_MIGRATIONS.map((migration) => new migration().name));
-  const unknown = (
-    (await runner.query('SELECT name FROM migrations ORDER BY timestamp')) as { name: string }[]
-  )
-    .map((row) => row.name)
-    .filter((name) => !known.has(name));
-  if (unknown.length > 0) {
-    throw new TidemarkError(
-      'FAILED_PRECONDITION',
-      `${file} was upgraded by a newer version of Tidemark (schema migration ${unknown.join(', ')}); ` +
-        'open it with that version or a later one',
-    );
-  }
+  if (!table) return [];
+  const rows = (await runner.query('SELECT name FROM migrations ORDER BY timestamp')) as { name: string }[];
+  return rows.map((row) => row.name);
 }
 
 /**

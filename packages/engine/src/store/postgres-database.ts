@@ -1,10 +1,11 @@
 import { Mutex } from 'async-mutex';
 import * as pg from 'pg';
 import { DataSource } from 'typeorm';
-import { TidemarkError } from '../errors';
+import { isTidemarkError, TidemarkError } from '../errors';
 import { QUIET_TYPEORM_LOGGER } from './quiet-typeorm-logger';
 import { POSTGRES_DIALECT } from './dialect';
 import type { LibraryStore, SqlRunner } from './library-database';
+import { refuseNewerSchema } from './newer-schema';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations';
 
 /** Default of `OpenLibraryOptions.maxConnections`: pooled connections per process. */
@@ -163,6 +164,16 @@ function runnerOf(client: pg.ClientBase, announce?: SqlRunner['announce']): SqlR
   };
 }
 
+/** The migrations recorded in the hub's schema (on the connection's search path), none before its first open. */
+async function appliedMigrations(client: pg.PoolClient): Promise<string[]> {
+  const { rows: exists } = await client.query<{ found: boolean }>(
+    "SELECT to_regclass('migrations') IS NOT NULL AS found",
+  );
+  if (!exists[0]?.found) return [];
+  const { rows } = await client.query<{ name: string }>('SELECT name FROM migrations ORDER BY timestamp');
+  return rows.map((row) => row.name);
+}
+
 /**
  * A library in PostgreSQL (a hub): one schema, reached through a bounded pool of connections.
  * Reads go to any pooled connection outside a transaction (READ COMMITTED: committed data only).
@@ -234,6 +245,7 @@ export class PostgresDatabase implements LibraryStore {
       try {
         await client.query('SELECT pg_advisory_lock(hashtext($1))', [`tidemark:${location.schema}`]);
         try {
+          refuseNewerSchema(location.display, await appliedMigrations(client), POSTGRES_MIGRATIONS);
           await dataSource.runMigrations({ transaction: 'each' });
         } finally {
           await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`tidemark:${location.schema}`]);
@@ -243,6 +255,7 @@ export class PostgresDatabase implements LibraryStore {
       }
     } catch (error) {
       await dataSource.destroy().catch(() => undefined);
+      if (isTidemarkError(error) && error.code === 'FAILED_PRECONDITION') throw error;
       throw new TidemarkError(
         'STORAGE',
         `cannot migrate the library in ${location.display}: ${(error as Error).message}`,
