@@ -28,6 +28,9 @@ function relativeInside(root: string, absolute: string): string | undefined {
   return relative.split(path.sep).join('/');
 }
 
+const notAFile = (absolutePath: string, what: string) =>
+  new TidemarkError('INVALID_ARGUMENT', `${absolutePath} is ${what}; tags attach to the content of files`);
+
 /** The indexed regular file at `target` (absolute path = location path + relative path) on this device. */
 export async function findIndexedFile(
   scope: ReadScope,
@@ -41,16 +44,17 @@ export async function findIndexedFile(
   let inside = false;
   // Nested locations: the innermost one that holds the entry wins.
   for (const location of locations) {
+    // The indexed folder itself: a directory, not a path outside every location.
+    if (path.relative(location.path, absolutePath) === '') throw notAFile(absolutePath, 'a directory');
     const relativePath = relativeInside(location.path, absolutePath);
     if (relativePath === undefined) continue;
     inside = true;
     const entry = await readEntryAt(scope, location.uuid, relativePath);
     if (!entry) continue;
     if (entry.kind !== EntryKind.ENTRY_KIND_FILE) {
-      const what = entry.kind === EntryKind.ENTRY_KIND_DIRECTORY ? 'a directory' : 'a symlink';
-      throw new TidemarkError(
-        'INVALID_ARGUMENT',
-        `${absolutePath} is ${what}; tags attach to the content of files`,
+      throw notAFile(
+        absolutePath,
+        entry.kind === EntryKind.ENTRY_KIND_DIRECTORY ? 'a directory' : 'a symlink',
       );
     }
     if (!entry.contentUuid) {
