@@ -10,6 +10,7 @@ import {
   removeTempDirs,
   runCli,
   runCliJson,
+  sqliteExec,
   tempDir,
 } from './harness';
 
@@ -206,15 +207,7 @@ test("status and doctor refuse another program's SQLite database and leave it as
   const dir = tempDir();
   const file = path.join(dir, 'library.db');
   // Any SQLite file that is not a library: here one with a table of its own, made by sqlite3.
-  const sqlite3 = await import('sqlite3');
-  await new Promise<void>((resolve, reject) => {
-    const db = new sqlite3.Database(file, (error) => {
-      if (error) return reject(error);
-      db.exec('CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)', (e) =>
-        db.close(() => (e ? reject(e) : resolve())),
-      );
-    });
-  });
+  await sqliteExec(file, 'CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)');
   const before = fs.readFileSync(file);
   for (const command of ['status', 'doctor']) {
     const result = await runCli([command, '--library', dir]);

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as sqlite3 from 'sqlite3';
 
 export { freePort } from '../src/free-port';
 
@@ -202,4 +203,17 @@ export async function initDevicesOfOneLibrary(
   ]);
   for (const dir of dirs.slice(1)) await runCliJson(['init', '--library', dir, '--library-id', libraryId]);
   return { dirs, libraryId, deviceId };
+}
+
+/**
+ * Runs SQL on a SQLite file as another program would (the sqlite3 shell is not installed
+ * everywhere): rows damaged or lost behind Tidemark's back.
+ */
+export function sqliteExec(file: string, sql: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(file, (error) => {
+      if (error) return reject(error);
+      db.exec(sql, (failure) => db.close(() => (failure ? reject(failure) : resolve())));
+    });
+  });
 }

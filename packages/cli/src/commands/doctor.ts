@@ -118,6 +118,16 @@ function describe(finding: HealthFinding): Finding {
             ? 'SQLite integrity check passed'
             : `SQLite integrity check failed: ${finding.result}`,
       };
+    case 'malformed_stamps':
+      return {
+        severity,
+        check: 'stamps',
+        message:
+          `${formatCount(finding.rows)} ${finding.resourceType} row(s) and ${formatCount(finding.tombstones)} tombstone(s) ` +
+          'hold an HLC stamp that is not 16 hex digits (written outside tidemark): status, verify, sync and the node ' +
+          'fail on them, and the checks after this one were not run; restore this library from a backup, or delete ' +
+          'those rows and run tidemark repair --peer against a peer that holds them',
+      };
     case 'removed_device': {
       if (finding.voided) {
         return {
@@ -229,7 +239,7 @@ function describe(finding: HealthFinding): Finding {
         check: 'digest',
         message:
           `${where(finding)} differs from this device's (${formatCount(finding.localCount)} rows and tombstones here, ` +
-          `${formatCount(finding.peerCount)} there, this device's own left out; compared by the node at ` +
+          `${formatCount(finding.peerCount)} there, this device's own left out; compared at ` +
           `${new Date(finding.checkedAtMs).toISOString()}): run tidemark repair --peer against that peer; ` +
           'if that device was restored from a backup, run tidemark repair --adopt-own there to take back the rows it lost',
       };
@@ -237,7 +247,7 @@ function describe(finding: HealthFinding): Finding {
       return {
         severity,
         check: 'digests',
-        message: `every type equal to each of ${finding.peers} peer${finding.peers === 1 ? '' : 's'} at the node's newest comparison`,
+        message: `every type equal to each of ${finding.peers} peer${finding.peers === 1 ? '' : 's'} at the newest comparison (node, verify or repair)`,
       };
     case 'peer_clocks':
       return {

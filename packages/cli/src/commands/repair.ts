@@ -1,6 +1,7 @@
 import {
   compareWithPeer,
   forgetSkippedOwnRows,
+  recordDigestChecks,
   ResourceName,
   resetWatermarks,
   syncFromPeer$,
@@ -80,6 +81,14 @@ Examples:
         const after = differing.length
           ? await compareWithPeer(library, transport, { includeOwn: adoptOwn })
           : before;
+        // This comparison is newer than the node's: doctor reports it, not a difference repaired since.
+        // With own rows compared, only an equal type says what the node's comparison (own rows left
+        // out) would: a peer not yet holding this device's newest rows is no difference there.
+        await recordDigestChecks(
+          library,
+          handshake.deviceId,
+          adoptOwn ? after.filter((t) => t.equal) : after,
+        );
         const still = after.filter((t) => !t.equal).map((t) => t.resourceType);
         const notTaken = [...ownRowsSkipped.values()].reduce((sum, rows) => sum + rows, 0);
         if (options.json) {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { compareWithPeer } from '@tidemark/engine';
+import { compareWithPeer, recordDigestChecks } from '@tidemark/engine';
 import { EXIT } from '../exit-codes';
 import { formatCount, formatTable, printJson } from '../output';
 import { handshakeWith, PeerCommandOptions, peerCommand, withPeer } from '../peer-transport';
@@ -22,8 +22,10 @@ Example:
     )
     .action(async (options: PeerCommandOptions) => {
       process.exitCode = await withPeer(options, async (library, transport) => {
-        await handshakeWith(library, transport);
+        const handshake = await handshakeWith(library, transport);
         const results = await compareWithPeer(library, transport);
+        // The newest comparison with this peer, for doctor (as the node's anti-entropy stores its own).
+        await recordDigestChecks(library, handshake.deviceId, results);
         const differing = results.filter((r) => !r.equal).map((r) => r.resourceType);
         if (options.json)
           printJson({ peer: options.peer, equal: differing.length === 0, differing, types: results });

@@ -5,7 +5,8 @@ import { readDeviceName } from '../membership/members';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
 import { readDigestChecks } from './digest-checks';
 import { readPeerClocks } from './peer-clocks';
-import { ResourceName, resourceNameOf } from '../resource-types';
+import { RESOURCE_NAMES, ResourceName, resourceNameOf } from '../resource-types';
+import { RESOURCE_TABLES } from '../store/resource-tables';
 import { readPeerHeads, readResourceHeads, readWatermarks } from './sync-state';
 import { countAssignmentsOfDeletedTags } from './tags';
 
@@ -19,6 +20,18 @@ export type HealthFinding =
       readonly severity: 'ok' | 'problem';
       /** SQLite's `integrity_check` answer: 'ok', or what it found. */
       readonly result: string;
+    }
+  | {
+      /**
+       * Rows or tombstones of a type whose HLC stamp is not 16 lowercase hex digits: written
+       * outside Tidemark (a sqlite3 shell, a damaged copy). Every read that decodes stamps
+       * (heads, digests, handshakes) fails on them, so nothing after this finding is checked.
+       */
+      readonly kind: 'malformed_stamps';
+      readonly severity: 'problem';
+      readonly resourceType: ResourceName;
+      readonly rows: number;
+      readonly tombstones: number;
     }
   | {
       /**
@@ -220,6 +233,11 @@ export async function checkLibraryHealth(
     severity: integrity.integrity_check === 'ok' ? 'ok' : 'problem',
     result: integrity.integrity_check,
   });
+  if (read.dialect.kind === 'sqlite') {
+    const malformed = await malformedStamps(library);
+    // The checks below read stamps (heads, the HLC floor): they would fail on these rows.
+    if (malformed.length) return [...findings, ...malformed];
+  }
   const removed = await selfRemoval(library);
   if (removed) findings.push(removed);
 
@@ -242,8 +260,12 @@ export async function checkLibraryHealth(
 
   const peerHeads = await readPeerHeads(library);
   const held = await readResourceHeads(library);
+  // A removed member is never synced, compared or measured again: what this device last knew of
+  // it (its head, its clock, a digest comparison) asks for nothing, and doctor names no fix for it.
+  const removedPeers = await removedMembers(library);
   let inconsistent = false;
   for (const mark of marks) {
+    if (removedPeers.has(mark.peerDeviceId)) continue;
     const head = peerHeads.find(
       (h) => h.peerDeviceId === mark.peerDeviceId && h.resourceType === mark.resourceType,
     );
@@ -285,8 +307,10 @@ export async function checkLibraryHealth(
   const floorAheadMs = decodeHlc(floor.hlc_floor).physicalMs - (options.nowMs ?? Date.now());
   const tolerance = options.floorAheadToleranceMs ?? DEFAULT_FLOOR_AHEAD_TOLERANCE_MS;
   findings.push({ kind: 'clock', severity: floorAheadMs > tolerance ? 'problem' : 'ok', floorAheadMs });
-  findings.push(...(await peerClockFindings(library, options.maxDriftMs ?? library.clock.maxDriftMs)));
-  findings.push(...(await digestCheckFindings(library)));
+  findings.push(
+    ...(await peerClockFindings(library, options.maxDriftMs ?? library.clock.maxDriftMs, removedPeers)),
+  );
+  findings.push(...(await digestCheckFindings(library, removedPeers)));
   const orphaned = await countAssignmentsOfDeletedTags(library);
   if (orphaned > 0)
     findings.push({ kind: 'deleted_tag_assignments', severity: 'info', assignments: orphaned });
@@ -324,8 +348,43 @@ async function selfRemoval(library: Library): Promise<HealthFinding | undefined>
   };
 }
 
-async function digestCheckFindings(library: Library): Promise<HealthFinding[]> {
-  const checks = await readDigestChecks(library);
+/** Per type, rows and tombstones whose stored HLC stamp does not decode (SQLite only). */
+async function malformedStamps(library: Library): Promise<HealthFinding[]> {
+  const bad = (column: string) => `(length(${column}) <> 16 OR ${column} GLOB '*[^0-9a-f]*')`;
+  const findings: HealthFinding[] = [];
+  for (const name of RESOURCE_NAMES) {
+    const [row] = await library.db.read.query<{ n: number; t: number }>(
+      `SELECT (SELECT count(*) FROM ${RESOURCE_TABLES[name].table} WHERE ${bad('hlc')}) AS n,
+              (SELECT count(*) FROM tombstones WHERE resource_type = ? AND ${bad('hlc')}) AS t`,
+      [name],
+    );
+    if (row.n > 0 || row.t > 0) {
+      findings.push({
+        kind: 'malformed_stamps',
+        severity: 'problem',
+        resourceType: name,
+        rows: Number(row.n),
+        tombstones: Number(row.t),
+      });
+    }
+  }
+  return findings;
+}
+
+/** The devices the membership held here has removed (other than this one). */
+async function removedMembers(library: Library): Promise<Set<string>> {
+  const rows = await library.db.read.query<{ device_id: string }>(
+    'SELECT device_id FROM members WHERE removed_at_ms IS NOT NULL AND device_id <> ?',
+    [library.identity.deviceId],
+  );
+  return new Set(rows.map((row) => row.device_id));
+}
+
+async function digestCheckFindings(
+  library: Library,
+  removedPeers: ReadonlySet<string>,
+): Promise<HealthFinding[]> {
+  const checks = (await readDigestChecks(library)).filter((check) => !removedPeers.has(check.peerDeviceId));
   const different = checks.filter((check) => !check.equal);
   // Like peer clocks: nothing to say before a node has compared with any peer.
   if (checks.length === 0) return [];
@@ -353,8 +412,12 @@ async function digestCheckFindings(library: Library): Promise<HealthFinding[]> {
  * Names each peer whose clock is off by more than the max drift; when all of them (two or
  * more) are off the same way, this device's clock is the one to fix, and only that is said.
  */
-async function peerClockFindings(library: Library, maxDriftMs: number): Promise<HealthFinding[]> {
-  const clocks = await readPeerClocks(library);
+async function peerClockFindings(
+  library: Library,
+  maxDriftMs: number,
+  removedPeers: ReadonlySet<string>,
+): Promise<HealthFinding[]> {
+  const clocks = (await readPeerClocks(library)).filter((clock) => !removedPeers.has(clock.peerDeviceId));
   if (clocks.length === 0) return [];
   const off = clocks.filter((clock) => Math.abs(clock.offsetMs) > maxDriftMs);
   if (off.length === 0) return [{ kind: 'peer_clocks', severity: 'ok', peers: clocks.length, maxDriftMs }];
