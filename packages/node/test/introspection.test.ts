@@ -96,11 +96,11 @@ test('server reflection lists the sync and health services and describes the syn
   expect(sync).not.toContain('libraryId');
 });
 
-test('a busy port fails startNode with UNAVAILABLE and leaves nothing open', async () => {
+test('a busy port fails startNode with INVALID_ARGUMENT (choose another --listen) and leaves nothing open', async () => {
   const [file] = await createMemberFiles(1);
   await expect(startTestNode(file, { listen: node.address })).rejects.toMatchObject({
-    code: 'UNAVAILABLE',
-    message: expect.stringContaining(node.address),
+    code: 'INVALID_ARGUMENT',
+    message: expect.stringContaining(`cannot listen on ${node.address}: the address is in use`),
   });
   // The library was closed again: a node can open it now.
   const other = await startTestNode(file);
