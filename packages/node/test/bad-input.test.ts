@@ -135,6 +135,10 @@ test('empty cursors are INVALID_ARGUMENT', async () => {
   });
 });
 
+/** The decoder names no field, so the detail names both seqs a StateRequest carries. */
+const SEQ_TOO_LARGE =
+  'a cursor seq or a held prefix seq is 2^53 or more, which no node issues (cursor seqs stay below 2^53 = 9,007,199,254,740,992; the largest held prefix seq is 2^53 - 1, "everything")';
+
 test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanation of docs/protocol.md', async () => {
   for (const seq of [2 ** 53, 2 ** 60]) {
     const streamed = await stream({
@@ -143,8 +147,7 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
     }).catch(statusOf);
     expect(streamed).toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
-      details:
-        'a cursor seq or a held prefix seq is 2^53 or more, which no node issues (cursor seqs stay below 2^53 = 9,007,199,254,740,992; the largest held prefix seq is 2^53 - 1, "everything")',
+      details: SEQ_TOO_LARGE,
     });
     const head = {
       resourceType: resourceTypeOf('entry'),
@@ -167,6 +170,26 @@ test('a seq of 2^53 or more is INVALID_ARGUMENT with the one-sentence explanatio
   });
   expect(largest[0]).toMatchObject({ reset: true, checkpoint: { epoch: node.library.identity.epoch } });
   expect(largest[largest.length - 1].caughtUp).toBe(true);
+});
+
+// A held seq of 2^53 (an off-by-one on 2^53 - 1, "never send me my own rows") failed decoding and
+// was answered as "a cursor seq is 2^53 or more", about a cursor whose seq was 0.
+test('a held prefix seq of 2^53 or more gets a detail that names it, as does a cursor seq', async () => {
+  const { deviceId, epoch } = node.library.identity;
+  const cursor = (seq: number, heldSeq: number) => ({
+    ...entryCursor('', seq),
+    held: [{ origin: deviceId, epoch, seq: heldSeq }],
+  });
+  const tooLarge = { code: grpc.status.INVALID_ARGUMENT, details: SEQ_TOO_LARGE };
+  await expect(stream({ libraryId, cursors: [cursor(0, 2 ** 53)] }).catch(statusOf)).resolves.toEqual(
+    tooLarge,
+  );
+  await expect(stream({ libraryId, cursors: [cursor(2 ** 53, 1)] }).catch(statusOf)).resolves.toEqual(
+    tooLarge,
+  );
+  // 2^53 - 1 is what a node sends for its own lineage: valid.
+  const batches = await stream({ libraryId, cursors: [cursor(0, 2 ** 53 - 1)] });
+  expect(batches[batches.length - 1].caughtUp).toBe(true);
 });
 
 test('an oversized malformed id is INVALID_ARGUMENT with a short message, not a call left unanswered', async () => {

@@ -1,7 +1,7 @@
 import { MembershipAction } from '@tidemark/proto';
 import { decodeHlc, encodeHlc, ZERO_HLC } from '../hlc';
 import { Library } from '../library';
-import { readDeviceName } from '../membership/members';
+import { readDeviceName, readMembers } from '../membership/members';
 import { readSkippedRows, SkipReason } from '../membership/skipped-rows';
 import { readDigestChecks } from './digest-checks';
 import { readPeerClocks } from './peer-clocks';
@@ -373,11 +373,10 @@ async function malformedStamps(library: Library): Promise<HealthFinding[]> {
 
 /** The devices the membership held here has removed (other than this one). */
 async function removedMembers(library: Library): Promise<Set<string>> {
-  const rows = await library.db.read.query<{ device_id: string }>(
-    'SELECT device_id FROM members WHERE removed_at_ms IS NOT NULL AND device_id <> ?',
-    [library.identity.deviceId],
+  const removed = (await readMembers(library)).filter(
+    (member) => member.removedAtMs !== undefined && member.deviceId !== library.identity.deviceId,
   );
-  return new Set(rows.map((row) => row.device_id));
+  return new Set(removed.map((member) => member.deviceId));
 }
 
 async function digestCheckFindings(
